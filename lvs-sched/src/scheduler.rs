@@ -194,6 +194,17 @@ impl Scheduler {
         }
     }
 
+    /// The cached lblc real server, or the lblcr set (head first), for destination address
+    /// `daddr`; `None` when there is no entry or for other schedulers. Introspection for
+    /// tests and `ipvsadm`-style listings; allocates.
+    pub fn locality_entry(&self, daddr: IpAddr) -> Option<Vec<DestId>> {
+        match &self.state {
+            State::Lblc(l, _) => l.table.get(daddr).map(|e| vec![e.val]),
+            State::Lblcr(l, _) => l.table.get(daddr).map(|e| e.val.members.clone()),
+            _ => None,
+        }
+    }
+
     fn check_params(p: &DestParams) -> Result<(), SchedError> {
         if p.weight < 0 {
             return Err(SchedError::NegativeWeight(p.weight));

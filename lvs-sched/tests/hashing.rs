@@ -60,7 +60,10 @@ fn sh_bucket_uses_saddr_and_weights_tile_the_table() {
     assert_eq!(lvs_sched::sh::sh_bucket(v4(10, 0, 0, 1), 1, 0, 8), 137);
     assert_eq!(s.schedule(&p, T0), Ok(DestId(2)));
     // Reply direction: daddr is hashed instead (port = dport then).
-    let r = PacketInfo { inverse: true, ..PacketInfo::new(v4(192, 0, 2, 9), 5, v4(10, 0, 0, 1), 1) };
+    let r = PacketInfo {
+        inverse: true,
+        ..PacketInfo::new(v4(192, 0, 2, 9), 5, v4(10, 0, 0, 1), 1)
+    };
     assert_eq!(s.schedule(&r, T0), Ok(DestId(2)));
 }
 
@@ -91,7 +94,10 @@ fn hsiphash_is_siphash13_truncated_like_64bit_kernels() {
         assert_eq!(hsiphash_u32(v, &MH_KEY2), sip13(v, MH_KEY2), "v={v:#x}");
     }
     // ip_vs_mh_hashkey(): v = offset + port + ntohl(addr_fold).
-    assert_eq!(mh_hashkey(v4(10, 0, 0, 1), 80, &MH_KEY1, 3), sip13(0x0A00_0001 + 80 + 3, MH_KEY1));
+    assert_eq!(
+        mh_hashkey(v4(10, 0, 0, 1), 80, &MH_KEY1, 3),
+        sip13(0x0A00_0001 + 80 + 3, MH_KEY1)
+    );
 }
 
 #[test]
@@ -101,7 +107,11 @@ fn mh_lookup_uses_key1_hash_mod_m() {
     let mut s = sched_in_list_order(SchedulerKind::Mh, SchedConfig::default(), &[1, 1, 1]);
     let table = lvs_sched::Maglev::build(
         &(1..=3)
-            .map(|id| lvs_sched::MaglevServer { addr: rip(id), port: 80, weight: 1 })
+            .map(|id| lvs_sched::MaglevServer {
+                addr: rip(id),
+                port: 80,
+                weight: 1,
+            })
             .collect::<Vec<_>>(),
         lvs_sched::MaglevSize::DEFAULT,
     )

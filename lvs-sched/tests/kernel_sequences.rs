@@ -12,7 +12,8 @@ fn list_order_is_newest_first_like_list_add_rcu() {
     // links at the head.
     let mut s = lvs_sched::Scheduler::new(SchedulerKind::Rr, SchedConfig::default(), T0);
     for id in 1..=3 {
-        s.add_dest(DestId(id), rip(id), 80, DestParams::weight(1)).unwrap();
+        s.add_dest(DestId(id), rip(id), 80, DestParams::weight(1))
+            .unwrap();
     }
     let order: Vec<u32> = s.dests().map(|(id, _)| id.0).collect();
     assert_eq!(order, [3, 2, 1]);
@@ -48,8 +49,15 @@ fn wrr_with_gcd_steps_by_gcd() {
 fn wrr_skips_overloaded_and_reports_no_server_when_all_overloaded() {
     let mut s = sched_in_list_order(SchedulerKind::Wrr, SchedConfig::default(), &[1, 1]);
     for id in [1, 2] {
-        s.edit_dest(DestId(id), DestParams { weight: 1, u_threshold: 1, l_threshold: 0 })
-            .unwrap();
+        s.edit_dest(
+            DestId(id),
+            DestParams {
+                weight: 1,
+                u_threshold: 1,
+                l_threshold: 0,
+            },
+        )
+        .unwrap();
     }
     s.bind_conn(DestId(1), ConnClass::Inactive).unwrap();
     assert_eq!(picks(&mut s, 3), [2, 2, 2]);
@@ -70,7 +78,15 @@ fn wrr_recomputes_on_edit() {
 fn rr_skips_weight_zero_and_overload() {
     // rr row: "first dest with !OVERLOAD && weight>0".
     let mut s = sched_in_list_order(SchedulerKind::Rr, SchedConfig::default(), &[1, 0, 1, 1]);
-    s.edit_dest(DestId(3), DestParams { weight: 1, u_threshold: 1, l_threshold: 0 }).unwrap();
+    s.edit_dest(
+        DestId(3),
+        DestParams {
+            weight: 1,
+            u_threshold: 1,
+            l_threshold: 0,
+        },
+    )
+    .unwrap();
     s.bind_conn(DestId(3), ConnClass::Active).unwrap(); // 3 now OVERLOAD
     assert!(s.dest(DestId(3)).unwrap().overloaded());
     assert_eq!(picks(&mut s, 6), [1, 4, 1, 4, 1, 4]);
@@ -93,7 +109,8 @@ fn rr_removal_of_last_pick_moves_to_predecessor() {
 fn rr_add_does_not_move_position() {
     let mut s = sched_in_list_order(SchedulerKind::Rr, SchedConfig::default(), &[1, 1]);
     assert_eq!(picks(&mut s, 1), [1]);
-    s.add_dest(DestId(9), rip(9), 80, DestParams::weight(1)).unwrap(); // at the head
+    s.add_dest(DestId(9), rip(9), 80, DestParams::weight(1))
+        .unwrap(); // at the head
     assert_eq!(picks(&mut s, 3), [2, 9, 1]);
 }
 
@@ -143,7 +160,11 @@ fn sed_ignores_inactive_and_adds_one() {
     for _ in 0..10 {
         s.bind_conn(DestId(1), ConnClass::Inactive).unwrap();
     }
-    assert_eq!(s.schedule(&any_pkt(), T0), Ok(DestId(1)), "inactive conns are ignored");
+    assert_eq!(
+        s.schedule(&any_pkt(), T0),
+        Ok(DestId(1)),
+        "inactive conns are ignored"
+    );
 }
 
 #[test]
@@ -202,7 +223,10 @@ fn twos_follows_the_kernel_rule_with_the_seeded_stream() {
     assert_eq!(RefSplitMix(0).next(), 0xE220A8397B1DCDAF);
     let seed = 0x5EED;
     let weights = [3i32, 1, 4, 1, 5];
-    let cfg = SchedConfig { seed, ..SchedConfig::default() };
+    let cfg = SchedConfig {
+        seed,
+        ..SchedConfig::default()
+    };
     let mut s = sched_in_list_order(SchedulerKind::Twos, cfg, &weights);
     // Uneven loads so that the comparison matters.
     let active = [5u32, 0, 9, 2, 1];
@@ -226,14 +250,21 @@ fn twos_follows_the_kernel_rule_with_the_seeded_stream() {
         };
         let (c1, c2) = (pick_by(r1), pick_by(r2));
         let oh = |k: usize| (active[k] as i64) << 8;
-        let want = if weights[c2] as i64 * oh(c1) > weights[c1] as i64 * oh(c2) { c2 } else { c1 };
+        let want = if weights[c2] as i64 * oh(c1) > weights[c1] as i64 * oh(c2) {
+            c2
+        } else {
+            c1
+        };
         assert_eq!(s.schedule(&any_pkt(), T0), Ok(DestId(want as u32 + 1)));
     }
 }
 
 #[test]
 fn twos_same_seed_same_sequence() {
-    let cfg = SchedConfig { seed: 42, ..SchedConfig::default() };
+    let cfg = SchedConfig {
+        seed: 42,
+        ..SchedConfig::default()
+    };
     let mut a = sched_in_list_order(SchedulerKind::Twos, cfg, &[1, 2, 3, 4]);
     let mut b = sched_in_list_order(SchedulerKind::Twos, cfg, &[1, 2, 3, 4]);
     assert_eq!(picks(&mut a, 100), picks(&mut b, 100));
@@ -245,7 +276,15 @@ fn overload_threshold_rules() {
     // total < l (l set), or total*4 < u*3 (only u set); cleared on edit with u = 0 or u larger.
     let mut s = sched_in_list_order(SchedulerKind::Wlc, SchedConfig::default(), &[1]);
     let id = DestId(1);
-    s.edit_dest(id, DestParams { weight: 1, u_threshold: 4, l_threshold: 2 }).unwrap();
+    s.edit_dest(
+        id,
+        DestParams {
+            weight: 1,
+            u_threshold: 4,
+            l_threshold: 2,
+        },
+    )
+    .unwrap();
     for _ in 0..3 {
         s.bind_conn(id, ConnClass::Active).unwrap();
     }
@@ -260,7 +299,15 @@ fn overload_threshold_rules() {
     assert!(!s.dest(id).unwrap().overloaded());
 
     // Only u: clear when total*4 < u*3 (u = 4: total < 3).
-    s.edit_dest(id, DestParams { weight: 1, u_threshold: 4, l_threshold: 0 }).unwrap();
+    s.edit_dest(
+        id,
+        DestParams {
+            weight: 1,
+            u_threshold: 4,
+            l_threshold: 0,
+        },
+    )
+    .unwrap();
     for _ in 0..3 {
         s.bind_conn(id, ConnClass::Active).unwrap();
     }
@@ -274,9 +321,25 @@ fn overload_threshold_rules() {
     s.bind_conn(id, ConnClass::Active).unwrap();
     s.bind_conn(id, ConnClass::Active).unwrap(); // 4 -> OVERLOAD
     assert!(s.dest(id).unwrap().overloaded());
-    s.edit_dest(id, DestParams { weight: 1, u_threshold: 4, l_threshold: 0 }).unwrap();
+    s.edit_dest(
+        id,
+        DestParams {
+            weight: 1,
+            u_threshold: 4,
+            l_threshold: 0,
+        },
+    )
+    .unwrap();
     assert!(s.dest(id).unwrap().overloaded());
-    s.edit_dest(id, DestParams { weight: 1, u_threshold: 5, l_threshold: 0 }).unwrap();
+    s.edit_dest(
+        id,
+        DestParams {
+            weight: 1,
+            u_threshold: 5,
+            l_threshold: 0,
+        },
+    )
+    .unwrap();
     assert!(!s.dest(id).unwrap().overloaded());
     // Template binds count in persistconns, not in the threshold total.
     s.bind_conn(id, ConnClass::Template).unwrap();
@@ -297,25 +360,42 @@ fn control_errors_are_typed() {
         Err(SchedError::NegativeWeight(-1))
     );
     assert!(matches!(
-        s.edit_dest(DestId(1), DestParams { weight: 1, u_threshold: 1, l_threshold: 2 }),
+        s.edit_dest(
+            DestId(1),
+            DestParams {
+                weight: 1,
+                u_threshold: 1,
+                l_threshold: 2
+            }
+        ),
         Err(SchedError::ThresholdOrder { .. })
     ));
-    assert_eq!(s.remove_dest(DestId(7)), Err(SchedError::NoSuchDest(DestId(7))));
+    assert_eq!(
+        s.remove_dest(DestId(7)),
+        Err(SchedError::NoSuchDest(DestId(7)))
+    );
     assert_eq!(
         s.unbind_conn(DestId(1), ConnClass::Active),
         Err(SchedError::CounterUnderflow(DestId(1)))
     );
     let mut m = lvs_sched::Scheduler::new(
         SchedulerKind::Mh,
-        SchedConfig { mh_table_size: lvs_sched::MaglevSize::KERNEL[0], ..Default::default() },
+        SchedConfig {
+            mh_table_size: lvs_sched::MaglevSize::KERNEL[0],
+            ..Default::default()
+        },
         T0,
     );
     for id in 0..251 {
-        m.add_dest(DestId(id), rip(id), 80, DestParams::weight(1)).unwrap();
+        m.add_dest(DestId(id), rip(id), 80, DestParams::weight(1))
+            .unwrap();
     }
     assert!(matches!(
         m.add_dest(DestId(999), rip(999), 80, DestParams::weight(1)),
-        Err(SchedError::TooManyDests { dests: 252, table_size: 251 })
+        Err(SchedError::TooManyDests {
+            dests: 252,
+            table_size: 251
+        })
     ));
 }
 
@@ -325,7 +405,11 @@ fn every_scheduler_returns_no_server_on_empty_and_all_quiesced_lists() {
         let mut s = lvs_sched::Scheduler::new(kind, SchedConfig::default(), T0);
         assert_eq!(s.schedule(&any_pkt(), T0), Err(NoServer), "{kind} empty");
         let mut s = sched_in_list_order(kind, SchedConfig::default(), &[0, 0, 0]);
-        assert_eq!(s.schedule(&any_pkt(), T0), Err(NoServer), "{kind} all quiesced");
+        assert_eq!(
+            s.schedule(&any_pkt(), T0),
+            Err(NoServer),
+            "{kind} all quiesced"
+        );
         // Quiesce after having weights (mh keeps slots via last_weight, still rejects).
         let mut s = sched_in_list_order(kind, SchedConfig::default(), &[1, 2]);
         assert!(s.schedule(&any_pkt(), T0).is_ok(), "{kind} with weights");
@@ -333,7 +417,11 @@ fn every_scheduler_returns_no_server_on_empty_and_all_quiesced_lists() {
             s.edit_dest(DestId(id), DestParams::weight(0)).unwrap();
         }
         for _ in 0..3 {
-            assert_eq!(s.schedule(&any_pkt(), T0), Err(NoServer), "{kind} quiesced after use");
+            assert_eq!(
+                s.schedule(&any_pkt(), T0),
+                Err(NoServer),
+                "{kind} quiesced after use"
+            );
         }
     }
 }
@@ -360,10 +448,16 @@ fn scheduler_flags_parse_by_ipvsadm_names() {
     assert_eq!("sh-fallback".parse::<SchedFlags>().unwrap().0, 0x08);
     assert_eq!("sh-port".parse::<SchedFlags>().unwrap().0, 0x10);
     assert_eq!("mh-fallback,mh-port".parse::<SchedFlags>().unwrap().0, 0x18);
-    assert_eq!("flag-1,flag-2,flag-3".parse::<SchedFlags>().unwrap().0, 0x38);
+    assert_eq!(
+        "flag-1,flag-2,flag-3".parse::<SchedFlags>().unwrap().0,
+        0x38
+    );
     assert_eq!("".parse::<SchedFlags>().unwrap().0, 0);
     let msg = "sh-nope".parse::<SchedFlags>().unwrap_err().to_string();
-    assert!(msg.contains("sh-fallback") && msg.contains("mh-port"), "{msg}");
+    assert!(
+        msg.contains("sh-fallback") && msg.contains("mh-port"),
+        "{msg}"
+    );
 }
 
 #[test]

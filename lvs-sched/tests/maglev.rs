@@ -21,7 +21,9 @@ fn fold(a: IpAddr) -> u32 {
         IpAddr::V4(a) => u32::from_be_bytes(a.octets()),
         IpAddr::V6(a) => {
             let o = a.octets();
-            (0..4).fold(0, |x, i| x ^ u32::from_be_bytes(o[i * 4..i * 4 + 4].try_into().unwrap()))
+            (0..4).fold(0, |x, i| {
+                x ^ u32::from_be_bytes(o[i * 4..i * 4 + 4].try_into().unwrap())
+            })
         }
     }
 }
@@ -62,7 +64,11 @@ fn naive(servers: &[(IpAddr, u16, i32)], m: usize, tab_bits: i32) -> Vec<i64> {
             let offset = hsip(v, 2654435761) as usize % m;
             let skip = hsip(v, 2654446892) as usize % (m - 1) + 1;
             let t = (lw / g) >> rshift;
-            Ds { skip, perm: offset, turns: if t != 0 { t } else { (*lw != 0) as i32 } }
+            Ds {
+                skip,
+                perm: offset,
+                turns: if t != 0 { t } else { (*lw != 0) as i32 },
+            }
         })
         .collect();
     let mut table = vec![false; m];
@@ -102,7 +108,11 @@ fn naive(servers: &[(IpAddr, u16, i32)], m: usize, tab_bits: i32) -> Vec<i64> {
 fn ours(servers: &[(IpAddr, u16, i32)], size: MaglevSize) -> Vec<i64> {
     let s: Vec<MaglevServer> = servers
         .iter()
-        .map(|(a, p, w)| MaglevServer { addr: *a, port: *p, weight: *w as u32 })
+        .map(|(a, p, w)| MaglevServer {
+            addr: *a,
+            port: *p,
+            weight: *w as u32,
+        })
         .collect();
     Maglev::build(&s, size)
         .unwrap()
@@ -117,13 +127,27 @@ fn table_equals_naive_transcription_of_ip_vs_mh() {
     let v6: IpAddr = "2001:db8::10".parse().unwrap();
     let cases: Vec<Vec<(IpAddr, u16, i32)>> = vec![
         vec![(rip(1), 80, 1), (rip(2), 80, 1), (rip(3), 80, 1)],
-        vec![(rip(1), 80, 4), (rip(2), 8080, 3), (rip(3), 80, 2), (rip(4), 80, 0)],
+        vec![
+            (rip(1), 80, 4),
+            (rip(2), 8080, 3),
+            (rip(3), 80, 2),
+            (rip(4), 80, 0),
+        ],
         // Large weights force rshift > 0 (fls(1000) = 10 > 6 at M = 4093).
-        vec![(rip(1), 80, 1000), (rip(2), 80, 10), (rip(3), 80, 1), (v6, 443, 333)],
+        vec![
+            (rip(1), 80, 1000),
+            (rip(2), 80, 10),
+            (rip(3), 80, 1),
+            (v6, 443, 333),
+        ],
         vec![(rip(9), 0, 0)],
         (1..=40).map(|i| (rip(i), 80, (i % 7) as i32)).collect(),
     ];
-    for size in [MaglevSize::KERNEL[0], MaglevSize::DEFAULT, MaglevSize::M65537] {
+    for size in [
+        MaglevSize::KERNEL[0],
+        MaglevSize::DEFAULT,
+        MaglevSize::M65537,
+    ] {
         for c in &cases {
             assert_eq!(
                 ours(c, size),
@@ -149,8 +173,13 @@ fn sizes_and_tab_bits_follow_the_kernel_config_index() {
 
 #[test]
 fn two_builds_from_the_same_list_are_identical() {
-    let s: Vec<MaglevServer> =
-        (0..50).map(|i| MaglevServer { addr: rip(i), port: 80, weight: 1 + i % 3 }).collect();
+    let s: Vec<MaglevServer> = (0..50)
+        .map(|i| MaglevServer {
+            addr: rip(i),
+            port: 80,
+            weight: 1 + i % 3,
+        })
+        .collect();
     let a = Maglev::build(&s, MaglevSize::M65537).unwrap();
     let b = Maglev::build(&s, MaglevSize::M65537).unwrap();
     assert_eq!(a, b);
@@ -183,7 +212,12 @@ fn slot_shares_follow_weights_within_one_percent_when_m_exceeds_100n() {
         for (i, srv) in s.iter().enumerate() {
             let want = m.get() as f64 * srv.weight as f64 / tw as f64;
             let dev = (slots[i] as f64 - want).abs() / want;
-            assert!(dev <= 0.01, "n={n} M={} server {i}: {} slots vs {want:.1}", m.get(), slots[i]);
+            assert!(
+                dev <= 0.01,
+                "n={n} M={} server {i}: {} slots vs {want:.1}",
+                m.get(),
+                slots[i]
+            );
         }
     }
 }
@@ -206,7 +240,11 @@ fn decision_shares_over_a_million_clients_follow_weights() {
         let p = *w as f64 / tw as f64;
         let got = count[i + 1] as f64 / n as f64;
         let tol = 0.01 * p + 4.0 * (p * (1.0 - p) / n as f64).sqrt();
-        assert!((got - p).abs() <= tol, "server {}: share {got:.5} vs {p:.5}", i + 1);
+        assert!(
+            (got - p).abs() <= tol,
+            "server {}: share {got:.5} vs {p:.5}",
+            i + 1
+        );
     }
 }
 
@@ -214,8 +252,13 @@ fn decision_shares_over_a_million_clients_follow_weights() {
 fn removing_one_of_100_servers_moves_few_keys_off_survivors() {
     // Disruption: M = 65537 (> 100 * N), N = 100, remove server 37. Count slots whose owner
     // was a surviving server and changed. Goal: <= 1.2 / N of all keys.
-    let all: Vec<MaglevServer> =
-        (0..100).map(|i| MaglevServer { addr: rip(i), port: 80, weight: 1 }).collect();
+    let all: Vec<MaglevServer> = (0..100)
+        .map(|i| MaglevServer {
+            addr: rip(i),
+            port: 80,
+            weight: 1,
+        })
+        .collect();
     let before = Maglev::build(&all, MaglevSize::M65537).unwrap();
     let survivors: Vec<MaglevServer> = all.iter().copied().filter(|s| s.addr != rip(37)).collect();
     let after = Maglev::build(&survivors, MaglevSize::M65537).unwrap();
@@ -231,7 +274,10 @@ fn removing_one_of_100_servers_moves_few_keys_off_survivors() {
         }
     }
     let frac = moved as f64 / 65537.0;
-    eprintln!("mh disruption, N=100, M=65537: {:.4}% of keys moved off surviving servers", frac * 100.0);
+    eprintln!(
+        "mh disruption, N=100, M=65537: {:.4}% of keys moved off surviving servers",
+        frac * 100.0
+    );
     assert!(frac <= 1.2 / 100.0, "fraction moved off survivors {frac}");
 }
 
@@ -239,7 +285,9 @@ fn removing_one_of_100_servers_moves_few_keys_off_survivors() {
 fn quiesced_server_keeps_its_slots_and_is_rejected() {
     // ip_vs_ctl.c keeps last_weight on an edit to 0, so the mh table does not change.
     let mut s = sched_in_list_order(SchedulerKind::Mh, SchedConfig::default(), &[1, 1, 1]);
-    let clients: Vec<_> = (0..300u32).map(|c| pkt(v4(198, 51, (c >> 8) as u8, c as u8), 1)).collect();
+    let clients: Vec<_> = (0..300u32)
+        .map(|c| pkt(v4(198, 51, (c >> 8) as u8, c as u8), 1))
+        .collect();
     let first: Vec<_> = clients.iter().map(|p| s.schedule(p, T0).unwrap()).collect();
     s.edit_dest(DestId(2), DestParams::weight(0)).unwrap();
     for (p, f) in clients.iter().zip(&first) {
