@@ -4,8 +4,8 @@
 //!
 //! A tournament tree over list positions: each leaf holds its position if the real server is
 //! eligible for the scheduler, each inner node the better of its two children. "Better" is
-//! the scheduler's strict comparison (exact rational comparison by cross-multiplication in
-//! u128 for wlc/sed/nq); when neither child is strictly better the LEFT child (lower list
+//! the scheduler's strict comparison, expressed as an exact fraction per real server
+//! (overhead / weight for wlc, ...) compared by cross-multiplication in u128; when neither child is strictly better the LEFT child (lower list
 //! position, nearer the head) wins. Every kernel scan above keeps the first real server in
 //! list order among the minimal ones, so the tree's root is the kernel's pick: the order
 //! "(key, position)" is total even though the cross-multiplication alone is only a preorder.
@@ -40,6 +40,9 @@ impl LeastKind {
         }
     }
 
+    /// The scheduler's strict "a better than b" (kept next to each kernel scan; the tree
+    /// uses the equivalent [`LeastKind::key`] fractions, checked equal in the unit tests).
+    #[cfg(test)]
     pub(crate) fn better(self, a: &Dest, b: &Dest) -> bool {
         match self {
             LeastKind::Lc => lc::better(a, b),
@@ -64,7 +67,48 @@ impl LeastKind {
     }
 }
 
-const NONE: u32 = u32::MAX;
+impl LeastKind {
+    /// The scheduler's load of an eligible real server as an exact fraction num / den,
+    /// smaller = better, such that `better(a, b)` <=> `num(a) * den(b) < num(b) * den(a)`:
+    /// lc: overhead / 1; wlc: overhead / weight; sed: (activeconns + 1) / weight;
+    /// nq: 0 / 1 when idle (all idle tie, idle beats busy), else as sed; fo, ovf: 1 / weight
+    /// (higher weight better). `None` when not eligible.
+    fn key(self, d: &Dest) -> Option<Key> {
+        if !self.eligible(d) {
+            return None;
+        }
+        let w = d.w();
+        let (num, den) = match self {
+            LeastKind::Lc => (d.overhead(), 1),
+            LeastKind::Wlc => (d.overhead(), w),
+            LeastKind::Sed => (sed::overhead(d), w),
+            LeastKind::Nq if d.activeconns == 0 => (0, 1),
+            LeastKind::Nq => (sed::overhead(d), w),
+            LeastKind::Fo | LeastKind::Ovf => (1, w),
+        };
+        Some(Key { num, den })
+    }
+}
+
+/// An exact load fraction (see [`LeastKind::key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key {
+    num: u64,
+    den: u64,
+}
+
+/// One tree node: the winning list position of its range and that position's key, kept in
+/// the node so a path update never leaves the tree's own array.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    pos: u32,
+    key: Key,
+}
+
+const NONE: Node = Node {
+    pos: u32::MAX,
+    key: Key { num: 0, den: 0 },
+};
 
 /// Tournament tree; see the module docs.
 #[derive(Debug, Clone)]
@@ -73,7 +117,23 @@ pub(crate) struct Tournament {
     /// Number of leaves, a power of two >= 1.
     size: usize,
     /// `nodes[1]` is the root; leaves at `size..2*size`. `NONE` = no eligible real server.
-    nodes: Vec<u32>,
+    nodes: Vec<Node>,
+}
+
+/// The left node (lower list positions) wins unless the right one is strictly better.
+#[inline]
+fn combine(l: Node, r: Node) -> Node {
+    if l.pos == u32::MAX {
+        return r;
+    }
+    if r.pos == u32::MAX {
+        return l;
+    }
+    if (r.key.num as u128) * (l.key.den as u128) < (l.key.num as u128) * (r.key.den as u128) {
+        r
+    } else {
+        l
+    }
 }
 
 impl Tournament {
@@ -87,24 +147,10 @@ impl Tournament {
         t
     }
 
-    fn leaf(&self, i: usize, dests: &[Dest]) -> u32 {
-        match dests.get(i) {
-            Some(d) if self.kind.eligible(d) => i as u32,
-            _ => NONE,
-        }
-    }
-
-    fn combine(&self, l: u32, r: u32, dests: &[Dest]) -> u32 {
-        match (dests.get(l as usize), dests.get(r as usize)) {
-            (None, _) => r,
-            (_, None) => l,
-            (Some(a), Some(b)) => {
-                if self.kind.better(b, a) {
-                    r
-                } else {
-                    l
-                }
-            }
+    fn leaf(&self, i: usize, dests: &[Dest]) -> Node {
+        match dests.get(i).and_then(|d| self.kind.key(d)) {
+            Some(key) => Node { pos: i as u32, key },
+            None => NONE,
         }
     }
 
@@ -118,7 +164,7 @@ impl Tournament {
             }
         }
         for k in (1..self.size).rev() {
-            self.nodes[k] = self.combine(self.nodes[2 * k], self.nodes[2 * k + 1], dests);
+            self.nodes[k] = combine(self.nodes[2 * k], self.nodes[2 * k + 1]);
         }
     }
 
@@ -131,15 +177,76 @@ impl Tournament {
         self.nodes[k] = self.leaf(i, dests);
         while k > 1 {
             k /= 2;
-            self.nodes[k] = self.combine(self.nodes[2 * k], self.nodes[2 * k + 1], dests);
+            self.nodes[k] = combine(self.nodes[2 * k], self.nodes[2 * k + 1]);
         }
     }
 
     /// The kernel's pick, or `None`.
     pub(crate) fn best(&self) -> Option<usize> {
         match self.nodes.get(1) {
-            Some(&v) if v != NONE => Some(v as usize),
+            Some(n) if n.pos != u32::MAX => Some(n.pos as usize),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dest::DestFlags;
+
+    fn d(active: u32, inact: u32, weight: i32, overload: bool) -> Dest {
+        Dest {
+            addr: std::net::IpAddr::from([10, 0, 0, 1]),
+            port: 80,
+            weight,
+            last_weight: weight,
+            activeconns: active,
+            inactconns: inact,
+            persistconns: 0,
+            flags: DestFlags(DestFlags::AVAILABLE | if overload { DestFlags::OVERLOAD } else { 0 }),
+            u_threshold: 0,
+            l_threshold: 0,
+        }
+    }
+
+    #[test]
+    fn key_order_equals_each_schedulers_strict_comparison() {
+        let kinds = [
+            LeastKind::Lc,
+            LeastKind::Wlc,
+            LeastKind::Sed,
+            LeastKind::Nq,
+            LeastKind::Fo,
+            LeastKind::Ovf,
+        ];
+        let mut all = vec![];
+        for a in [0u32, 1, 2, 3, 7, 300] {
+            for i in [0u32, 1, 5, 256] {
+                for w in [1, 2, 3, 7, 100, i32::MAX] {
+                    all.push(d(a, i, w, false));
+                }
+            }
+        }
+        for k in kinds {
+            for x in &all {
+                for y in &all {
+                    let (Some(kx), Some(ky)) = (k.key(x), k.key(y)) else {
+                        continue;
+                    };
+                    let by_key =
+                        (kx.num as u128) * (ky.den as u128) < (ky.num as u128) * (kx.den as u128);
+                    assert_eq!(by_key, k.better(x, y), "{k:?} {x:?} {y:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ineligible_servers_have_no_key() {
+        assert!(LeastKind::Wlc.key(&d(0, 0, 0, false)).is_none());
+        assert!(LeastKind::Lc.key(&d(0, 0, 1, true)).is_none());
+        assert!(LeastKind::Ovf.key(&d(3, 0, 2, false)).is_none());
+        assert!(LeastKind::Ovf.key(&d(2, 0, 2, false)).is_some());
     }
 }

@@ -11,6 +11,7 @@ pub(crate) fn eligible(d: &Dest) -> bool {
     !d.overloaded() && d.weight != 0
 }
 
+#[cfg(test)]
 /// `a` strictly better than `b` for lc.
 pub(crate) fn better(a: &Dest, b: &Dest) -> bool {
     a.overhead() < b.overhead()

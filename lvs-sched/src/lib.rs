@@ -23,8 +23,10 @@
 //!     s.add_dest(DestId(id), rip, 80, DestParams::weight(w)).unwrap();
 //! }
 //! let pkt = PacketInfo::new("192.0.2.1".parse().unwrap(), 40000, "192.0.2.100".parse().unwrap(), 80);
-//! let picks: Vec<u32> = (0..9).map(|_| s.schedule(&pkt, now).unwrap().0).collect();
-//! assert_eq!(picks, [1, 1, 2, 1, 2, 3, 1, 2, 3]); // A A B A B C A B C
+//! let picks: Vec<u32> = (0..12).map(|_| s.schedule(&pkt, now).unwrap().0).collect();
+//! // The adds left wrr's current weight at 1 (as in the kernel), so one pass A B C comes
+//! // first, then the cycle A A B A B C A B C.
+//! assert_eq!(picks, [1, 2, 3, 1, 1, 2, 1, 2, 3, 1, 2, 3]);
 //! ```
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]

@@ -36,10 +36,16 @@ pub(crate) type IdMap<V> = HashMap<DestId, V, BuildHasherDefault<IdHasher>>;
 pub(crate) struct DestList {
     ids: Vec<DestId>,
     dests: Vec<Dest>,
+    /// Position by id for ids below [`SMALL_IDS`] (`u32::MAX` = absent): one load, no hash.
+    small: Vec<u32>,
+    /// Position by id for larger ids.
     pos: IdMap<usize>,
     /// Number of real servers with activeconns * 2 < weight (lblc `is_overloaded()`).
     half_loaded: usize,
 }
+
+/// Ids below this are indexed directly (at most 256 KiB per service).
+const SMALL_IDS: u32 = 65_536;
 
 fn is_half_loaded(d: &Dest) -> bool {
     (d.activeconns as u64) * 2 < d.w()
@@ -55,8 +61,16 @@ impl DestList {
     pub(crate) fn ids(&self) -> &[DestId] {
         &self.ids
     }
+    #[inline]
     pub(crate) fn position(&self, id: DestId) -> Option<usize> {
-        self.pos.get(&id).copied()
+        if id.0 < SMALL_IDS {
+            match self.small.get(id.0 as usize) {
+                Some(&p) if p != u32::MAX => Some(p as usize),
+                _ => None,
+            }
+        } else {
+            self.pos.get(&id).copied()
+        }
     }
     pub(crate) fn get(&self, i: usize) -> Option<&Dest> {
         self.dests.get(i)
@@ -74,8 +88,19 @@ impl DestList {
 
     fn reindex(&mut self) {
         self.pos.clear();
+        self.small.iter_mut().for_each(|p| *p = u32::MAX);
         for (i, id) in self.ids.iter().enumerate() {
-            self.pos.insert(*id, i);
+            if id.0 < SMALL_IDS {
+                let k = id.0 as usize;
+                if self.small.len() <= k {
+                    self.small.resize(k + 1, u32::MAX);
+                }
+                if let Some(p) = self.small.get_mut(k) {
+                    *p = i as u32;
+                }
+            } else {
+                self.pos.insert(*id, i);
+            }
         }
     }
 

@@ -100,7 +100,22 @@ pub struct MaglevServer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Maglev {
     size: MaglevSize,
+    /// `u64::MAX / M + 1`, for the division-free `x % M` (Lemire, Kaser, Kurz 2019,
+    /// "Faster remainder by direct computation"; exact for every u32 x and u32 M).
+    fastmod: u64,
     slots: Vec<u32>,
+}
+
+#[inline(always)]
+fn fastmod_c(m: u32) -> u64 {
+    (u64::MAX / m as u64).wrapping_add(1)
+}
+
+/// `x % m` given `c = fastmod_c(m)`.
+#[inline(always)]
+fn fastmod(x: u32, m: u32, c: u64) -> u32 {
+    let low = c.wrapping_mul(x as u64);
+    ((low as u128 * m as u128) >> 64) as u32
 }
 
 /// Marks an empty slot in [`Maglev::slots`] (only when no server has a weight > 0).
@@ -149,7 +164,11 @@ impl Maglev {
             .filter(|w| *w > 0)
             .fold(0, gcd);
         if g == 0 {
-            return Ok(Maglev { size, slots });
+            return Ok(Maglev {
+                size,
+                fastmod: fastmod_c(m),
+                slots,
+            });
         }
         let maxw = servers.iter().map(|s| s.weight as u64).max().unwrap_or(0);
         let rshift = fls(maxw / g).saturating_sub(size.tab_bits());
@@ -195,21 +214,32 @@ impl Maglev {
                 }
             }
         }
-        Ok(Maglev { size, slots })
+        Ok(Maglev {
+            size,
+            fastmod: fastmod_c(m),
+            slots,
+        })
     }
 
     /// A table with every slot empty.
     pub(crate) fn empty(size: MaglevSize) -> Self {
         Maglev {
             size,
+            fastmod: fastmod_c(size.get()),
             slots: vec![EMPTY_SLOT; size.get() as usize],
         }
+    }
+
+    /// `hash % M`, without a division.
+    #[inline]
+    pub fn slot_of(&self, hash: u32) -> u32 {
+        fastmod(hash, self.size.get(), self.fastmod)
     }
 
     /// The server index in slot `hash % M`, or `None` for an empty slot.
     #[inline]
     pub fn lookup(&self, hash: u32) -> Option<u32> {
-        match self.slots.get((hash % self.size.get()) as usize) {
+        match self.slots.get(self.slot_of(hash) as usize) {
             Some(&s) if s != EMPTY_SLOT => Some(s),
             _ => None,
         }
@@ -230,5 +260,44 @@ impl Maglev {
     /// All M slots (server index, or [`EMPTY_SLOT`]).
     pub fn slots(&self) -> &[u32] {
         &self.slots
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fastmod_equals_the_remainder() {
+        for m in [
+            3u32,
+            251,
+            4093,
+            65521,
+            65537,
+            131071,
+            655_373,
+            MaglevSize::MAX,
+        ] {
+            let c = fastmod_c(m);
+            for x in [
+                0u32,
+                1,
+                m - 1,
+                m,
+                m + 1,
+                0x8000_0000,
+                u32::MAX,
+                u32::MAX - 1,
+                0xDEAD_BEEF,
+            ] {
+                assert_eq!(fastmod(x, m, c), x % m, "{x} % {m}");
+            }
+            let mut x = 0x1234_5678u32;
+            for _ in 0..10_000 {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                assert_eq!(fastmod(x, m, c), x % m, "{x} % {m}");
+            }
+        }
     }
 }

@@ -58,7 +58,7 @@ impl MhState {
         fallback: bool,
     ) -> Option<usize> {
         let m = self.table.size().get();
-        let ihash = mh_hashkey(addr, port, &MH_KEY1, 0) % m;
+        let ihash = self.table.slot_of(mh_hashkey(addr, port, &MH_KEY1, 0));
         let (i, ok) = self.at(ihash, dests)?;
         if ok {
             return Some(i);

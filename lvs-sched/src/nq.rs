@@ -12,6 +12,7 @@ pub(crate) fn eligible(d: &Dest) -> bool {
     !d.overloaded() && d.weight != 0
 }
 
+#[cfg(test)]
 /// `a` strictly better than `b`: idle beats busy; two idle ones tie (list order decides);
 /// two busy ones compare as sed.
 pub(crate) fn better(a: &Dest, b: &Dest) -> bool {

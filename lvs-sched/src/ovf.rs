@@ -10,6 +10,7 @@ pub(crate) fn eligible(d: &Dest) -> bool {
     !d.overloaded() && d.weight != 0 && (d.activeconns as u64) <= d.w()
 }
 
+#[cfg(test)]
 /// `a` strictly better than `b`: higher weight.
 pub(crate) fn better(a: &Dest, b: &Dest) -> bool {
     a.weight > b.weight

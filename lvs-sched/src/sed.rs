@@ -16,6 +16,7 @@ pub(crate) fn eligible(d: &Dest) -> bool {
     !d.overloaded() && d.weight > 0
 }
 
+#[cfg(test)]
 /// `a` strictly better than `b`.
 pub(crate) fn better(a: &Dest, b: &Dest) -> bool {
     (overhead(a) as u128) * (b.w() as u128) < (overhead(b) as u128) * (a.w() as u128)

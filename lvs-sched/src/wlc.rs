@@ -13,6 +13,7 @@ pub(crate) fn eligible(d: &Dest) -> bool {
     !d.overloaded() && d.weight > 0
 }
 
+#[cfg(test)]
 /// `a` strictly better than `b`: overhead(a)/w(a) < overhead(b)/w(b), by cross-multiplication.
 pub(crate) fn better(a: &Dest, b: &Dest) -> bool {
     (a.overhead() as u128) * (b.w() as u128) < (b.overhead() as u128) * (a.w() as u128)
