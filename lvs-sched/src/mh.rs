@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use crate::dest::Dest;
 use crate::hash::{MH_KEY1, mh_hashkey};
 use crate::maglev::{Maglev, MaglevServer, MaglevSize};
+use crate::sh::pick_with_fallback;
 
 #[derive(Debug, Clone)]
 pub(crate) struct MhState {
@@ -57,24 +58,14 @@ impl MhState {
         port: u16,
         fallback: bool,
     ) -> Option<usize> {
-        let m = self.table.size().get();
         let ihash = self.table.slot_of(mh_hashkey(addr, port, &MH_KEY1, 0));
-        let (i, ok) = self.at(ihash, dests)?;
-        if ok {
-            return Some(i);
-        }
-        if !fallback {
-            return None;
-        }
-        for offset in 0..m {
-            let roffset = (offset + ihash) % m;
-            let hash = mh_hashkey(addr, port, &MH_KEY1, roffset);
-            let (i, ok) = self.at(hash, dests)?;
-            if ok {
-                return Some(i);
-            }
-        }
-        None
+        pick_with_fallback(
+            ihash,
+            self.table.size().get(),
+            fallback,
+            |slot| self.at(slot, dests),
+            |roffset| mh_hashkey(addr, port, &MH_KEY1, roffset),
+        )
     }
 }
 

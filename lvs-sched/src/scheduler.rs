@@ -49,6 +49,15 @@ impl PacketInfo {
     }
 }
 
+/// The counter a connection class uses.
+fn counter(d: &mut Dest, class: ConnClass) -> &mut u32 {
+    match class {
+        ConnClass::Active => &mut d.activeconns,
+        ConnClass::Inactive => &mut d.inactconns,
+        ConnClass::Template => &mut d.persistconns,
+    }
+}
+
 #[derive(Debug, Clone)]
 enum State {
     Rr(RrState),
@@ -325,11 +334,8 @@ impl Scheduler {
     pub fn bind_conn(&mut self, id: DestId, class: ConnClass) -> Result<(), SchedError> {
         let i = self.list.position(id).ok_or(SchedError::NoSuchDest(id))?;
         self.list.modify(i, |d| {
-            match class {
-                ConnClass::Active => d.activeconns = d.activeconns.saturating_add(1),
-                ConnClass::Inactive => d.inactconns = d.inactconns.saturating_add(1),
-                ConnClass::Template => d.persistconns = d.persistconns.saturating_add(1),
-            }
+            let c = counter(d, class);
+            *c = c.saturating_add(1);
             if d.u_threshold != 0 && d.totalconns() >= d.u_threshold as u64 {
                 d.flags.0 |= DestFlags::OVERLOAD;
             }
@@ -345,38 +351,25 @@ impl Scheduler {
     ///
     /// Errors: [`SchedError::NoSuchDest`], [`SchedError::CounterUnderflow`] (nothing changes).
     pub fn unbind_conn(&mut self, id: DestId, class: ConnClass) -> Result<(), SchedError> {
-        let i = self.list.position(id).ok_or(SchedError::NoSuchDest(id))?;
-        let ok = self
-            .list
-            .modify(i, |d| {
-                let c = match class {
-                    ConnClass::Active => &mut d.activeconns,
-                    ConnClass::Inactive => &mut d.inactconns,
-                    ConnClass::Template => &mut d.persistconns,
-                };
-                let Some(v) = c.checked_sub(1) else {
-                    return false;
-                };
-                *c = v;
-                let total = d.totalconns();
-                let clear = if d.l_threshold != 0 {
-                    total < d.l_threshold as u64
-                } else if d.u_threshold != 0 {
-                    total * 4 < d.u_threshold as u64 * 3
-                } else {
-                    true
-                };
-                if clear {
-                    d.flags.0 &= !DestFlags::OVERLOAD;
-                }
+        self.change_counters(id, |d| {
+            let c = counter(d, class);
+            let Some(v) = c.checked_sub(1) else {
+                return false;
+            };
+            *c = v;
+            let total = d.totalconns();
+            let clear = if d.l_threshold != 0 {
+                total < d.l_threshold as u64
+            } else if d.u_threshold != 0 {
+                total * 4 < d.u_threshold as u64 * 3
+            } else {
                 true
-            })
-            .unwrap_or(false);
-        if !ok {
-            return Err(SchedError::CounterUnderflow(id));
-        }
-        self.dest_updated(i);
-        Ok(())
+            };
+            if clear {
+                d.flags.0 &= !DestFlags::OVERLOAD;
+            }
+            true
+        })
     }
 
     /// A connection of real server `id` moved between counters (e.g. TCP SYN_RECV ->
@@ -390,32 +383,26 @@ impl Scheduler {
         from: ConnClass,
         to: ConnClass,
     ) -> Result<(), SchedError> {
+        self.change_counters(id, |d| {
+            let Some(v) = counter(d, from).checked_sub(1) else {
+                return false;
+            };
+            *counter(d, from) = v;
+            let t = counter(d, to);
+            *t = t.saturating_add(1);
+            true
+        })
+    }
+
+    /// Applies `f` to real server `id`; `f` returns false for an underflow (and must then
+    /// leave the real server unchanged).
+    fn change_counters(
+        &mut self,
+        id: DestId,
+        f: impl FnOnce(&mut Dest) -> bool,
+    ) -> Result<(), SchedError> {
         let i = self.list.position(id).ok_or(SchedError::NoSuchDest(id))?;
-        let ok = self
-            .list
-            .modify(i, |d| {
-                let get = |d: &mut Dest, c: ConnClass| -> u32 {
-                    match c {
-                        ConnClass::Active => d.activeconns,
-                        ConnClass::Inactive => d.inactconns,
-                        ConnClass::Template => d.persistconns,
-                    }
-                };
-                let set = |d: &mut Dest, c: ConnClass, v: u32| match c {
-                    ConnClass::Active => d.activeconns = v,
-                    ConnClass::Inactive => d.inactconns = v,
-                    ConnClass::Template => d.persistconns = v,
-                };
-                let Some(v) = get(d, from).checked_sub(1) else {
-                    return false;
-                };
-                set(d, from, v);
-                let t = get(d, to).saturating_add(1);
-                set(d, to, t);
-                true
-            })
-            .unwrap_or(false);
-        if !ok {
+        if !self.list.modify(i, f).unwrap_or(false) {
             return Err(SchedError::CounterUnderflow(id));
         }
         self.dest_updated(i);

@@ -71,22 +71,42 @@ impl ShTable {
         fallback: bool,
     ) -> Option<usize> {
         let ihash = sh_bucket(addr, port, 0, self.bits);
-        let (i, ok) = self.at(ihash, dests)?;
+        pick_with_fallback(
+            ihash,
+            1u32 << self.bits,
+            fallback,
+            |b| self.at(b, dests),
+            |roffset| sh_bucket(addr, port, roffset, self.bits),
+        )
+    }
+}
+
+/// The lookup shared by sh and mh (`ip_vs_sh_get()`/`ip_vs_sh_get_fallback()`,
+/// `ip_vs_mh_get()`/`ip_vs_mh_get_fallback()`): `at(slot)` gives the list position in a slot
+/// and whether that real server is usable (weight > 0, OVERLOAD clear), `None` for an empty
+/// slot. Slot `ihash` first; if its real server is unusable and `fallback` is set, the slots
+/// `rehash(roffset)` for roffset = (i + ihash) % size, i in 0..size, until a usable one or an
+/// empty slot.
+pub(crate) fn pick_with_fallback(
+    ihash: u32,
+    size: u32,
+    fallback: bool,
+    at: impl Fn(u32) -> Option<(usize, bool)>,
+    rehash: impl Fn(u32) -> u32,
+) -> Option<usize> {
+    let (i, ok) = at(ihash)?;
+    if ok {
+        return Some(i);
+    }
+    if !fallback {
+        return None;
+    }
+    for offset in 0..size {
+        let roffset = ((offset as u64 + ihash as u64) % size as u64) as u32;
+        let (i, ok) = at(rehash(roffset))?;
         if ok {
             return Some(i);
         }
-        if !fallback {
-            return None;
-        }
-        let size = 1u32 << self.bits;
-        for offset in 0..size {
-            let roffset = (offset + ihash) % size;
-            let hash = sh_bucket(addr, port, roffset, self.bits);
-            let (i, ok) = self.at(hash, dests)?;
-            if ok {
-                return Some(i);
-            }
-        }
-        None
     }
+    None
 }
