@@ -46,8 +46,8 @@ impl MhState {
         self.table = Maglev::build(&servers, size).unwrap_or_else(|_| empty(size));
     }
 
-    fn at(&self, hash: u32, dests: &[Dest]) -> Option<(usize, bool)> {
-        let i = self.table.lookup(hash)? as usize;
+    fn at(&self, slot: u32, dests: &[Dest]) -> Option<(usize, bool)> {
+        let i = self.table.slot(slot)? as usize;
         dests.get(i).map(|d| (i, d.usable()))
     }
 
@@ -64,7 +64,10 @@ impl MhState {
             self.table.size().get(),
             fallback,
             |slot| self.at(slot, dests),
-            |roffset| mh_hashkey(addr, port, &MH_KEY1, roffset),
+            |roffset| {
+                self.table
+                    .slot_of(mh_hashkey(addr, port, &MH_KEY1, roffset))
+            },
         )
     }
 }
