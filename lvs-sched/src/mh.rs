@@ -28,10 +28,6 @@ impl MhState {
         s
     }
 
-    pub(crate) fn size(&self) -> MaglevSize {
-        self.table.size()
-    }
-
     /// `ip_vs_mh_dest_changed()`. The caller has checked N <= M.
     pub(crate) fn reassign(&mut self, dests: &[Dest]) {
         let servers: Vec<MaglevServer> = dests

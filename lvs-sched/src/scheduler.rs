@@ -556,12 +556,4 @@ impl Scheduler {
             _ => None,
         }
     }
-
-    /// The mh table size in use (the configured one).
-    pub fn mh_table_size(&self) -> u32 {
-        match &self.state {
-            State::Mh(t) => t.size().get(),
-            _ => self.config.mh_table_size.get(),
-        }
-    }
 }
