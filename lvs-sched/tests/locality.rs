@@ -219,3 +219,26 @@ fn timers_are_none_for_schedulers_without_them() {
         assert_eq!(s.poll_timeout().is_some(), has, "{k}");
     }
 }
+
+#[test]
+fn lblc_expiration_is_configurable() {
+    // sysctl net.ipv4.vs.lblc_expiration: with 10 minutes, the 30th check (at 30 minutes)
+    // removes entries idle for 10 minutes or more.
+    let cfg = SchedConfig {
+        lblc_expiration: MIN * 10,
+        ..SchedConfig::default()
+    };
+    let mut s = sched_in_list_order(SchedulerKind::Lblc, cfg, &[1]);
+    s.schedule(&to(v4(203, 0, 113, 1)), T0).unwrap();
+    let mut now = T0;
+    for _ in 1..=29 {
+        now = s.poll_timeout().unwrap();
+        s.handle_timeout(now);
+    }
+    s.schedule(&to(v4(203, 0, 113, 2)), now).unwrap(); // fresh entry
+    assert_eq!(s.locality_entries(), 2);
+    now = s.poll_timeout().unwrap();
+    s.handle_timeout(now);
+    assert_eq!(s.locality_entries(), 1);
+    assert!(s.locality_entry(v4(203, 0, 113, 2)).is_some());
+}
