@@ -481,7 +481,8 @@ fn large_ids_work_like_small_ones() {
     // Ids at or above 65536 take the hashed index instead of the direct one.
     let mut s = lvs_sched::Scheduler::new(SchedulerKind::Rr, SchedConfig::default(), T0);
     for id in [5u32, 70_000, u32::MAX] {
-        s.add_dest(DestId(id), rip(id % 200), 80, DestParams::weight(1)).unwrap();
+        s.add_dest(DestId(id), rip(id % 200), 80, DestParams::weight(1))
+            .unwrap();
     }
     assert_eq!(picks(&mut s, 3), [u32::MAX, 70_000, 5]);
     s.bind_conn(DestId(70_000), ConnClass::Active).unwrap();
