@@ -80,13 +80,19 @@ mod tests {
 
     #[test]
     fn wide_sum_equals_rfc1071_reference_for_every_length() {
-        let data: Vec<u8> = (0..300u32).map(|i| (i.wrapping_mul(151) ^ 0xa5) as u8).collect();
+        let data: Vec<u8> = (0..300u32)
+            .map(|i| (i.wrapping_mul(151) ^ 0xa5) as u8)
+            .collect();
         for len in 0..data.len() {
             assert_eq!(fold(sum(0, &data[..len])), naive(&data[..len]), "len {len}");
         }
         let ff = [0xffu8; 301];
         for len in 0..ff.len() {
-            assert_eq!(fold(sum(0, &ff[..len])), naive(&ff[..len]), "0xff len {len}");
+            assert_eq!(
+                fold(sum(0, &ff[..len])),
+                naive(&ff[..len]),
+                "0xff len {len}"
+            );
         }
     }
 }
