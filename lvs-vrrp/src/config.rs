@@ -91,8 +91,10 @@ pub struct VrrpConfig {
     pub advert_int: Duration,
     /// `nopreempt`: Preempt_Mode false. keepalived requires `state BACKUP` with it.
     pub nopreempt: bool,
-    /// `preempt_delay`, 0..=1000 s, default 0: after startup, a Backup keeps honouring
-    /// lower-priority adverts for this long before it preempts.
+    /// `preempt_delay`, 0..=1000 s, default 0: for this long after startup (or after leaving
+    /// FAULT), and again from the first lower-priority advert after a higher-priority one, a
+    /// Backup keeps honouring lower-priority adverts before it preempts (keepalived vrrp.c
+    /// `vrrp_state_backup`).
     pub preempt_delay: Duration,
     /// `authentication { }` (v2 only), default none.
     pub authentication: Option<Authentication>,

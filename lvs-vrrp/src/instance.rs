@@ -948,6 +948,14 @@ impl VrrpInstance {
             self.become_master(now, reason);
         } else {
             self.master_down_at = Some(now.saturating_add(self.master_down_interval_us()));
+            // keepalived (vrrp_parser.c preempt_delay handler, and on leaving FAULT): the
+            // preempt delay first runs from startup.
+            self.preempt_until = if self.cfg.preempt_delay.is_zero() {
+                None
+            } else {
+                let d = u64::try_from(self.cfg.preempt_delay.as_micros()).unwrap_or(u64::MAX);
+                Some(now.saturating_add(d))
+            };
             self.set_state(from, State::Backup, reason);
         }
     }

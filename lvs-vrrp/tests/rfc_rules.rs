@@ -538,27 +538,55 @@ fn nopreempt_backup_follows_a_lower_priority_master() {
 
 #[test]
 fn preempt_delay_postpones_preemption() {
-    // keepalived preempt_delay: a Backup keeps honouring lower-priority adverts until the delay
-    // (started by the first one) expires, then preempts.
+    // keepalived preempt_delay: "Seconds after startup or seeing a lower priority master until
+    // preemption". The delay runs from startup (vrrp_parser.c sets preempt_time = now +
+    // preempt_delay); while it runs lower-priority adverts are honoured (timer reset), after
+    // it they are discarded and the Master_Down_Timer fires.
     let mut c = cfg(100);
     c.preempt_delay = Duration::from_secs(5);
-    let mut vr = VrrpInstance::new(c, 0).unwrap();
+    let mut vr = VrrpInstance::new(c.clone(), 0).unwrap();
     let low = advert(Version::V2, 51, 90, 1, PEER_HI);
-    let mut t = SEC;
-    while vr.state() == State::Backup {
-        vr.handle_packet(t, &meta(PEER_HI), &low).unwrap();
-        if let Some(d) = vr.poll_timeout()
-            && d <= t + SEC
-        {
-            vr.handle_timeout(d);
-        }
-        t += SEC;
-        assert!(t < 20 * SEC);
+    for s in 1..=4 {
+        vr.handle_packet(s * SEC, &meta(PEER_HI), &low).unwrap();
+        assert_eq!(
+            vr.poll_timeout(),
+            Some(s * SEC + 3_609_375),
+            "honoured at {s} s"
+        );
     }
-    // Delay started at 1 s, ends at 6 s; adverts at >= 6 s are discarded, so the timer reset
-    // at 5 s fires at 5 s + 3.609375 s.
-    assert_eq!(vr.stats().become_master, 1);
-    assert!(t > 8 * SEC && t <= 10 * SEC, "became master at {t}");
+    for s in 5..=7 {
+        vr.handle_packet(s * SEC, &meta(PEER_HI), &low).unwrap();
+        assert_eq!(
+            vr.poll_timeout(),
+            Some(4 * SEC + 3_609_375),
+            "discarded at {s} s"
+        );
+    }
+    vr.handle_timeout(4 * SEC + 3_609_375);
+    assert_eq!(vr.state(), State::Master);
+
+    // A higher-priority advert stops the delay; the next lower one restarts it.
+    let mut vr = VrrpInstance::new(c, 0).unwrap();
+    let high = advert(Version::V2, 51, 150, 1, PEER_HI);
+    vr.handle_packet(10 * SEC, &meta(PEER_HI), &high).unwrap();
+    vr.handle_packet(11 * SEC, &meta(PEER_HI), &low).unwrap();
+    assert_eq!(
+        vr.poll_timeout(),
+        Some(11 * SEC + 3_609_375),
+        "delay restarted at 11 s"
+    );
+    vr.handle_packet(15 * SEC, &meta(PEER_HI), &low).unwrap();
+    assert_eq!(
+        vr.poll_timeout(),
+        Some(15 * SEC + 3_609_375),
+        "still within 11 s + 5 s"
+    );
+    vr.handle_packet(16 * SEC, &meta(PEER_HI), &low).unwrap();
+    assert_eq!(
+        vr.poll_timeout(),
+        Some(15 * SEC + 3_609_375),
+        "expired at 16 s: discarded"
+    );
 }
 
 // ----------------------------------------------------------------------------------------------
