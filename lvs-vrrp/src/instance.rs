@@ -891,7 +891,7 @@ impl VrrpInstance {
         let mut p = i32::from(self.base_priority);
         for (t, up) in self.cfg.track.iter().zip(&self.track_up) {
             if (t.weight > 0 && *up) || (t.weight < 0 && !*up) {
-                p += t.weight;
+                p = p.saturating_add(t.weight);
             }
         }
         self.effective_priority = u8::try_from(p.clamp(1, 254)).unwrap_or(1);

@@ -247,6 +247,21 @@ impl<'a> Advert<'a> {
             .map(move |c| addr_from_bytes(family, c))
     }
 
+    /// The encode-side representation of this advert, with `addrs` (normally
+    /// `self.addresses().collect()`) as its address list. Encoding it with
+    /// [`Advert::checksum_form`] reproduces the received message when the reserved bits are 0.
+    pub fn to_repr<'b>(&self, addrs: &'b [IpAddr]) -> AdvertRepr<'b> {
+        AdvertRepr {
+            version: self.version,
+            vrid: self.vrid,
+            priority: self.priority,
+            adver_int: self.adver_int,
+            auth_type: self.auth_type,
+            auth_data: self.auth_data,
+            addrs,
+        }
+    }
+
     /// The advert's interval in centiseconds (v2 seconds are scaled by 100).
     pub fn adver_int_cs(&self) -> u32 {
         match self.version {
