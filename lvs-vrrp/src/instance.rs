@@ -167,6 +167,17 @@ pub enum Transmit {
     },
 }
 
+impl Transmit {
+    /// Length in bytes of the frame written at the start of the caller's buffer.
+    pub fn frame_len(&self) -> usize {
+        match self {
+            Transmit::Advert { len, .. }
+            | Transmit::GratuitousArp { len, .. }
+            | Transmit::UnsolicitedNa { len, .. } => *len,
+        }
+    }
+}
+
 /// Why [`VrrpInstance::handle_packet`] (or a sibling) dropped a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]

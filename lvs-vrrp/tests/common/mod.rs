@@ -132,12 +132,7 @@ pub fn drain(vr: &mut VrrpInstance) -> Vec<(Transmit, Vec<u8>)> {
     let mut out = Vec::new();
     let mut buf = [0u8; wire::MAX_FRAME_LEN];
     while let Some(t) = vr.poll_transmit(&mut buf) {
-        let len = match t {
-            Transmit::Advert { len, .. }
-            | Transmit::GratuitousArp { len, .. }
-            | Transmit::UnsolicitedNa { len, .. } => len,
-            _ => unreachable!(),
-        };
+        let len = t.frame_len();
         out.push((t, buf[..len].to_vec()));
     }
     out
