@@ -206,6 +206,10 @@ pub enum DropReason {
     /// Address list differs from configuration and sender is not the owner (counter `addr_list_err`).
     #[error("address list mismatch")]
     AddressList,
+    /// `check_unicast_src` is set and the source is not a `unicast_peer` (counter
+    /// `unknown_unicast_src`).
+    #[error("source is not a unicast peer")]
+    UnknownUnicastSource,
     /// The advert came from this instance's own source address (multicast loop).
     #[error("own advert")]
     OwnAdvert,
@@ -252,6 +256,8 @@ pub struct Stats {
     pub advert_interval_err: u64,
     /// Address list mismatches (dropped unless the sender is the owner).
     pub addr_list_err: u64,
+    /// Dropped: `check_unicast_src` and the source is not a unicast peer.
+    pub unknown_unicast_src: u64,
     /// Dropped: malformed Ethernet / IP header or protocol not 112.
     pub ip_header_err: u64,
     /// Gratuitous ARPs / unsolicited NAs sent.
@@ -275,6 +281,7 @@ impl Stats {
             DropReason::AuthFailure => &mut self.auth_failure,
             DropReason::Interval => &mut self.advert_interval_err,
             DropReason::AddressList => &mut self.addr_list_err,
+            DropReason::UnknownUnicastSource => &mut self.unknown_unicast_src,
             DropReason::OwnAdvert | DropReason::NotRunning => return,
         };
         *c += 1;
@@ -305,6 +312,7 @@ pub struct VrrpInstance {
     preempt_until: Option<Micros>,
     garp_second_at: Option<Micros>,
     garp_refresh_at: Option<Micros>,
+    garp_lower_prio_at: Option<Micros>,
     master_addr: Option<IpAddr>,
     advert_pending: Option<u8>,
     advert_peer_next: usize,
@@ -352,6 +360,7 @@ impl VrrpInstance {
             preempt_until: None,
             garp_second_at: None,
             garp_refresh_at: None,
+            garp_lower_prio_at: None,
             master_addr: None,
             advert_pending: None,
             advert_peer_next: 0,
@@ -476,6 +485,10 @@ impl VrrpInstance {
                     self.garp_second_at = None;
                     self.garp_rounds = self.garp_rounds.saturating_add(self.cfg.garp_master_repeat);
                 }
+                if self.garp_lower_prio_at.is_some_and(|t| t <= now) {
+                    self.garp_lower_prio_at = None;
+                    self.garp_rounds = self.garp_rounds.saturating_add(self.garp_lower_prio_rep());
+                }
                 if self.garp_refresh_at.is_some_and(|t| t <= now) {
                     self.garp_rounds = self
                         .garp_rounds
@@ -495,6 +508,7 @@ impl VrrpInstance {
             self.master_down_at,
             self.garp_second_at,
             self.garp_refresh_at,
+            self.garp_lower_prio_at,
         ]
         .into_iter()
         .flatten()
@@ -592,6 +606,12 @@ impl VrrpInstance {
         if meta.src == self.src_ip {
             return Err(DropReason::OwnAdvert);
         }
+        if self.cfg.check_unicast_src
+            && !self.cfg.unicast_peer.is_empty()
+            && !self.cfg.unicast_peer.contains(&meta.src)
+        {
+            return Err(DropReason::UnknownUnicastSource);
+        }
         match self.version {
             Version::V2 => {
                 if adv.auth_type > auth_type::AH {
@@ -680,6 +700,20 @@ impl VrrpInstance {
         } else if lower {
             if !self.cfg.lower_prio_no_advert {
                 self.queue_advert(eff);
+            }
+            // keepalived: refresh the hosts' ARP caches (garp_lower_prio_repeat now, and again
+            // after garp_lower_prio_delay).
+            let rep = self.garp_lower_prio_rep();
+            if rep > 0 {
+                self.garp_rounds = self.garp_rounds.saturating_add(rep);
+                let delay = self
+                    .cfg
+                    .garp_lower_prio_delay
+                    .unwrap_or(self.cfg.garp_master_delay);
+                if !delay.is_zero() {
+                    let d = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+                    self.garp_lower_prio_at = Some(now.saturating_add(d));
+                }
             }
             self.push_event(Event::MasterRxLowerPriority {
                 src: meta.src,
@@ -868,6 +902,12 @@ impl VrrpInstance {
         u64::from(self.adver_int_cs) * US_PER_CS
     }
 
+    fn garp_lower_prio_rep(&self) -> u32 {
+        self.cfg
+            .garp_lower_prio_repeat
+            .unwrap_or(self.cfg.garp_master_repeat)
+    }
+
     fn garp_refresh_us(&self) -> Micros {
         u64::try_from(self.cfg.garp_master_refresh.as_micros()).unwrap_or(u64::MAX)
     }
@@ -947,6 +987,7 @@ impl VrrpInstance {
         self.master_down_at = None;
         self.garp_second_at = None;
         self.garp_refresh_at = None;
+        self.garp_lower_prio_at = None;
         self.preempt_until = None;
     }
 

@@ -961,3 +961,73 @@ fn advert_frame_verified_by_etherparse() {
     assert_eq!(common::inet_checksum(&[&f[payload_offset..len]]), 0);
     let _ = Ipv4Addr::LOCALHOST;
 }
+
+#[test]
+fn master_hearing_lower_priority_refreshes_arp_caches() {
+    // keepalived vrrp_state_master_rx: "We receive a lower prio adv we just refresh remote ARP
+    // cache": garp_lower_prio_repeat GARPs now and again after garp_lower_prio_delay (both
+    // default to garp_master_repeat / garp_master_delay: 5 and 5 s).
+    let garps = |tx: &[(Transmit, Vec<u8>)]| {
+        tx.iter()
+            .filter(|(t, _)| matches!(t, Transmit::GratuitousArp { .. }))
+            .count()
+    };
+    let mut vr = master(100);
+    let t0 = 20 * SEC;
+    while vr.poll_timeout().unwrap() <= t0 {
+        vr.handle_timeout(vr.poll_timeout().unwrap());
+        drain(&mut vr);
+    }
+    vr.handle_packet(t0, &meta(PEER_HI), &advert(Version::V2, 51, 90, 1, PEER_HI))
+        .unwrap();
+    assert_eq!(garps(&drain(&mut vr)), 5);
+    let mut later = 0;
+    let mut now = t0;
+    while now < t0 + 6 * SEC {
+        now = vr.poll_timeout().unwrap();
+        vr.handle_timeout(now);
+        let n = garps(&drain(&mut vr));
+        if n > 0 {
+            assert_eq!(now, t0 + 5 * SEC);
+            later += n;
+        }
+    }
+    assert_eq!(later, 5);
+    let mut c = cfg(100);
+    c.garp_lower_prio_repeat = Some(0);
+    let mut vr = VrrpInstance::new(c, 0).unwrap();
+    vr.handle_timeout(vr.poll_timeout().unwrap());
+    drain(&mut vr);
+    vr.handle_packet(t0, &meta(PEER_HI), &advert(Version::V2, 51, 90, 1, PEER_HI))
+        .unwrap();
+    assert_eq!(garps(&drain(&mut vr)), 0);
+}
+
+#[test]
+fn check_unicast_src_drops_strangers() {
+    // keepalived check_unicast_src: adverts from a source that is not a unicast_peer are
+    // discarded.
+    let mut c = cfg(100);
+    c.unicast_peer = vec![PEER_HI];
+    c.check_unicast_src = true;
+    let mut vr = VrrpInstance::new(c, 0).unwrap();
+    let stranger: IpAddr = "192.168.56.50".parse().unwrap();
+    let p = common::advert_with(Version::V2, 51, 150, 1, stranger, LOCAL, &[VIP], 0, [0; 8]);
+    let m = IpMeta {
+        src: stranger,
+        dst: LOCAL,
+        ttl: 255,
+    };
+    assert_eq!(
+        vr.handle_packet(1, &m, &p),
+        Err(DropReason::UnknownUnicastSource)
+    );
+    assert_eq!(vr.stats().unknown_unicast_src, 1);
+    let p = common::advert_with(Version::V2, 51, 150, 1, PEER_HI, LOCAL, &[VIP], 0, [0; 8]);
+    let m = IpMeta {
+        src: PEER_HI,
+        dst: LOCAL,
+        ttl: 255,
+    };
+    assert_eq!(vr.handle_packet(1, &m, &p), Ok(()));
+}
