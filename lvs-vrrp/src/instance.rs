@@ -156,7 +156,8 @@ pub enum Transmit {
         len: usize,
     },
     /// An unsolicited Neighbor Advertisement for `vip` (IPv6), already written as an 86-byte
-    /// frame to ff02::1 with R=1, S=0, O=1 and the Target Link-Layer Address option.
+    /// frame from the VIP to ff02::1 with R=1, S=0, O=1 and the Target Link-Layer Address
+    /// option (see [`wire::encode_unsolicited_na`]).
     UnsolicitedNa {
         /// The VIP announced.
         vip: Ipv6Addr,
@@ -840,18 +841,16 @@ impl VrrpInstance {
                 self.garp_vip_next = 0;
                 self.garp_rounds -= 1;
             }
-            let r = match (vip, self.src_ip) {
-                (IpAddr::V4(v), _) => {
-                    wire::encode_gratuitous_arp(self.src_mac, v, buf).map(|len| {
-                        Transmit::GratuitousArp {
-                            vip: v,
-                            src_mac: self.src_mac,
-                            len,
-                        }
-                    })
-                }
-                (IpAddr::V6(v), IpAddr::V6(s)) => {
-                    wire::encode_unsolicited_na(self.src_mac, s, v, buf).map(|len| {
+            let r = match vip {
+                IpAddr::V4(v) => wire::encode_gratuitous_arp(self.src_mac, v, buf).map(|len| {
+                    Transmit::GratuitousArp {
+                        vip: v,
+                        src_mac: self.src_mac,
+                        len,
+                    }
+                }),
+                IpAddr::V6(v) => {
+                    wire::encode_unsolicited_na(self.src_mac, v, true, buf).map(|len| {
                         Transmit::UnsolicitedNa {
                             vip: v,
                             src_mac: self.src_mac,
@@ -859,7 +858,6 @@ impl VrrpInstance {
                         }
                     })
                 }
-                (IpAddr::V6(_), IpAddr::V4(_)) => continue,
             };
             match r {
                 Ok(t) => {

@@ -830,16 +830,19 @@ pub fn encode_gratuitous_arp(
 }
 
 /// Write an unsolicited Neighbor Advertisement for `vip` into `buf[..86]` (RFC 4861 section
-/// 7.2.6, as RFC 9568 section 6.4.2 asks of a new Active Router): from `src` (link-local) to
-/// ff02::1 (MAC 33:33:00:00:00:01), hop limit 255, flags R=1 S=0 O=1, target `vip`, Target
-/// Link-Layer Address option = `src_mac`; ICMPv6 checksum filled.
+/// 7.2.6; RFC 9568 section 6.4.1 asks a new Active Router for one per IPv6 VIP) in the form
+/// keepalived 2.2.7 sends (keepalived/vrrp/vrrp_ndisc.c, checked against a capture): Ethernet
+/// to 33:33:00:00:00:01 from `src_mac`; IPv6 from `vip` itself to ff02::1, traffic class 0,
+/// hop limit 255; ICMPv6 type 136 with S=0, O=1 and R=`router` (RFC 9568 asks for R=1;
+/// keepalived sets it only when the interface forwards IPv6); target `vip`; Target Link-Layer
+/// Address option = `src_mac`; ICMPv6 checksum filled.
 ///
 /// # Errors
 /// [`EncodeError::BufferTooSmall`] when `buf` is shorter than [`NA_FRAME_LEN`].
 pub fn encode_unsolicited_na(
     src_mac: [u8; 6],
-    src: Ipv6Addr,
     vip: Ipv6Addr,
+    router: bool,
     buf: &mut [u8],
 ) -> Result<usize, EncodeError> {
     let f = buf
@@ -852,17 +855,18 @@ pub fn encode_unsolicited_na(
     let icmp_len: u16 = 32;
     let [l0, l1] = icmp_len.to_be_bytes();
     put(f, 14, &[0x60, 0, 0, 0, l0, l1, 58, 255]);
-    put(f, 22, &src.octets());
+    put(f, 22, &vip.octets());
     put(f, 38, &all_nodes.octets());
-    // ICMPv6 type 136, code 0, checksum, flags R|O, reserved.
-    put(f, 54, &[136, 0, 0, 0, 0xa0, 0, 0, 0]);
+    // ICMPv6 type 136, code 0, checksum, flags (R = 0x80, S = 0x40, O = 0x20), reserved.
+    let flags = if router { 0xa0 } else { 0x20 };
+    put(f, 54, &[136, 0, 0, 0, flags, 0, 0, 0]);
     put(f, 62, &vip.octets());
     put(f, 78, &[2, 1]);
     put(f, 80, &src_mac);
     let icmp = f.get(54..NA_FRAME_LEN).unwrap_or(&[]);
     let s = checksum::sum(0, icmp)
         + checksum::pseudo_header_sum(
-            IpAddr::V6(src),
+            IpAddr::V6(vip),
             IpAddr::V6(all_nodes),
             58,
             usize::from(icmp_len),
