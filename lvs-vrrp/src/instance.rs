@@ -367,7 +367,7 @@ impl VrrpInstance {
             advert_peer_next: 0,
             garp_rounds: 0,
             garp_vip_next: 0,
-            events: VecDeque::with_capacity(8),
+            events: VecDeque::with_capacity(MAX_EVENTS),
             stats: Stats::default(),
             cfg: config,
         };
@@ -871,7 +871,8 @@ impl VrrpInstance {
     }
 
     /// Next event (state changes with their reason, lower-priority adverts while Master,
-    /// owner conflicts), oldest first. At most 64 are kept; older ones are dropped first.
+    /// owner conflicts), oldest first. At most 64 are kept (the queue is allocated once, at
+    /// construction); when full, the oldest is dropped.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
