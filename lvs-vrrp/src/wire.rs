@@ -452,66 +452,45 @@ pub fn decode_ip(packet: &[u8]) -> Result<(IpMeta, Advert<'_>), DecodeError> {
 
 /// Split an IP packet into metadata and VRRP payload after validating the IP header.
 pub(crate) fn split_ip(packet: &[u8]) -> Result<(IpMeta, &[u8]), DecodeError> {
-    let v = byte(packet, 0).ok_or(DecodeError::IpHeader)? >> 4;
-    match v {
+    const E: DecodeError = DecodeError::IpHeader;
+    let b0 = byte(packet, 0).ok_or(E)?;
+    // Per version: (protocol / next header offset, TTL offset, src, dst, payload range).
+    let (proto_at, ttl_at, src, dst, range) = match b0 >> 4 {
         4 => {
-            let ihl = usize::from(byte(packet, 0).ok_or(DecodeError::IpHeader)? & 0x0f) * 4;
-            if ihl < IPV4_HDR_LEN {
-                return Err(DecodeError::IpHeader);
+            let ihl = usize::from(b0 & 0x0f) * 4;
+            let hdr = packet.get(..ihl).ok_or(E)?;
+            let total = usize::from(be16(packet, 2).ok_or(E)?);
+            // MF set or non-zero offset: VRRP adverts are never fragmented.
+            let fragment = be16(packet, 6).ok_or(E)? & 0x3fff != 0;
+            if ihl < IPV4_HDR_LEN
+                || total < ihl
+                || total > packet.len()
+                || fragment
+                || checksum::fold(checksum::sum(0, hdr)) != 0xffff
+            {
+                return Err(E);
             }
-            let hdr = packet.get(..ihl).ok_or(DecodeError::IpHeader)?;
-            let total = usize::from(be16(packet, 2).ok_or(DecodeError::IpHeader)?);
-            if total < ihl || total > packet.len() {
-                return Err(DecodeError::IpHeader);
-            }
-            if checksum::fold(checksum::sum(0, hdr)) != 0xffff {
-                return Err(DecodeError::IpHeader);
-            }
-            let frag = be16(packet, 6).ok_or(DecodeError::IpHeader)?;
-            if frag & 0x3fff != 0 {
-                // MF set or non-zero offset: VRRP adverts are never fragmented.
-                return Err(DecodeError::IpHeader);
-            }
-            if byte(packet, 9) != Some(IPPROTO_VRRP) {
-                return Err(DecodeError::Protocol);
-            }
-            let ttl = byte(packet, 8).ok_or(DecodeError::IpHeader)?;
-            let src = v4_at(packet, 12).ok_or(DecodeError::IpHeader)?;
-            let dst = v4_at(packet, 16).ok_or(DecodeError::IpHeader)?;
-            let payload = packet.get(ihl..total).ok_or(DecodeError::IpHeader)?;
-            Ok((
-                IpMeta {
-                    src: IpAddr::V4(src),
-                    dst: IpAddr::V4(dst),
-                    ttl,
-                },
-                payload,
-            ))
+            let src = IpAddr::V4(v4_at(packet, 12).ok_or(E)?);
+            let dst = IpAddr::V4(v4_at(packet, 16).ok_or(E)?);
+            (9, 8, src, dst, ihl..total)
         }
         6 => {
-            let plen = usize::from(be16(packet, 4).ok_or(DecodeError::IpHeader)?);
-            let end = IPV6_HDR_LEN + plen;
+            let end = IPV6_HDR_LEN + usize::from(be16(packet, 4).ok_or(E)?);
             if end > packet.len() {
-                return Err(DecodeError::IpHeader);
+                return Err(E);
             }
-            if byte(packet, 6) != Some(IPPROTO_VRRP) {
-                return Err(DecodeError::Protocol);
-            }
-            let ttl = byte(packet, 7).ok_or(DecodeError::IpHeader)?;
-            let src = v6_at(packet, 8).ok_or(DecodeError::IpHeader)?;
-            let dst = v6_at(packet, 24).ok_or(DecodeError::IpHeader)?;
-            let payload = packet.get(IPV6_HDR_LEN..end).ok_or(DecodeError::IpHeader)?;
-            Ok((
-                IpMeta {
-                    src: IpAddr::V6(src),
-                    dst: IpAddr::V6(dst),
-                    ttl,
-                },
-                payload,
-            ))
+            let src = IpAddr::V6(v6_at(packet, 8).ok_or(E)?);
+            let dst = IpAddr::V6(v6_at(packet, 24).ok_or(E)?);
+            (6, 7, src, dst, IPV6_HDR_LEN..end)
         }
-        _ => Err(DecodeError::IpHeader),
+        _ => return Err(E),
+    };
+    if byte(packet, proto_at) != Some(IPPROTO_VRRP) {
+        return Err(DecodeError::Protocol);
     }
+    let ttl = byte(packet, ttl_at).ok_or(E)?;
+    let payload = packet.get(range).ok_or(E)?;
+    Ok((IpMeta { src, dst, ttl }, payload))
 }
 
 fn v4_at(b: &[u8], at: usize) -> Option<Ipv4Addr> {
