@@ -1,3 +1,9 @@
-//! lvs-fwd: see the crate description in Cargo.toml. Work in progress.
+//! lvs-fwd: in-place packet rewrite for the LVS forwarding methods (NAT, DR, TUN, FULLNAT),
+//! IPv4 and IPv6, with incremental checksums (net/netfilter/ipvs/ip_vs_xmit.c).
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod checksum;
+mod error;
+
+pub use error::FwdError;
