@@ -5,5 +5,6 @@
 
 pub mod checksum;
 mod error;
+pub mod tun;
 
 pub use error::FwdError;
