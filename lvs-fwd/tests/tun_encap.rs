@@ -30,10 +30,10 @@ fn v6_addrs() -> TunAddrs {
 /// Inner IPv4 TCP SYN 10.0.0.2:40000 -> 207.175.44.110:8080 (the VIP of the kernel's ipvs.sh
 /// selftest), TOS 0xbb (DSCP EF 46, ECN CE), ID 0x1234, DF, TTL 63; checksums valid.
 const INNER_V4_CE_DF: [u8; 40] = [
-    0x45, 0xbb, 0x00, 0x28, 0x12, 0x34, 0x40, 0x00, 0x3f, 0x06, 0x22, 0xc2, 0x0a, 0x00, 0x00,
-    0x02, 0xcf, 0xaf, 0x2c, 0x6e, // IPv4 header
-    0x9c, 0x40, 0x1f, 0x90, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x50, 0x02, 0xff,
-    0xff, 0xed, 0xf1, 0x00, 0x00, // TCP SYN
+    0x45, 0xbb, 0x00, 0x28, 0x12, 0x34, 0x40, 0x00, 0x3f, 0x06, 0x22, 0xc2, 0x0a, 0x00, 0x00, 0x02,
+    0xcf, 0xaf, 0x2c, 0x6e, // IPv4 header
+    0x9c, 0x40, 0x1f, 0x90, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x50, 0x02, 0xff, 0xff,
+    0xed, 0xf1, 0x00, 0x00, // TCP SYN
 ];
 
 #[test]
@@ -95,7 +95,10 @@ fn golden_gue_with_udp_checksum() {
     let r = encapsulate(&mut buf, 64, &cfg, &meta).unwrap();
     assert_eq!(r, 32..104);
     assert_eq!(&buf[32..64], &want);
-    assert!(buf[..32].iter().all(|&b| b == 0xEE), "headroom before the outer packet untouched");
+    assert!(
+        buf[..32].iter().all(|&b| b == 0xEE),
+        "headroom before the outer packet untouched"
+    );
     assert!(buf[104..].iter().all(|&b| b == 0xEE), "tail untouched");
     verify_outer(&buf[r]);
 }
@@ -170,7 +173,11 @@ fn ds_field_mapping_follows_inet_ecn_encapsulate() {
     for dscp in [0u8, 10, 46, 63] {
         for (inner_ecn, outer_ecn) in table {
             let tos = (dscp << 2) | inner_ecn;
-            assert_eq!(ecn_encapsulate(tos), (dscp << 2) | outer_ecn, "tos {tos:#04x}");
+            assert_eq!(
+                ecn_encapsulate(tos),
+                (dscp << 2) | outer_ecn,
+                "tos {tos:#04x}"
+            );
             for addrs in [v4_addrs(), v6_addrs()] {
                 let inner = tcp_v4(b"x", tos, 64, true);
                 let mut buf = with_headroom(&inner, 40, 0);
@@ -209,7 +216,10 @@ fn df_copied_only_with_pmtu_disc_and_ipv4_inner() {
         };
         let r = encapsulate(&mut buf, 20, &cfg, &meta).unwrap();
         let (h, _) = etherparse::Ipv4Header::from_slice(&buf[r]).unwrap();
-        assert_eq!(h.dont_fragment, want_df, "pmtu_disc {pmtu_disc} inner df {inner_df}");
+        assert_eq!(
+            h.dont_fragment, want_df,
+            "pmtu_disc {pmtu_disc} inner df {inner_df}"
+        );
         // ip_select_ident_segs: ID 0 with DF (no socket), the generator's value otherwise.
         assert_eq!(h.identification, if want_df { 0 } else { 0xbeef });
         assert!(!h.more_fragments);
@@ -220,7 +230,11 @@ fn df_copied_only_with_pmtu_disc_and_ipv4_inner() {
     let r = encapsulate(&mut buf, 20, &cfg, &EncapMeta::default()).unwrap();
     let (h, _) = etherparse::Ipv4Header::from_slice(&buf[r]).unwrap();
     assert!(!h.dont_fragment);
-    assert_eq!(h.protocol, etherparse::IpNumber::IPV6, "6in4 is protocol 41");
+    assert_eq!(
+        h.protocol,
+        etherparse::IpNumber::IPV6,
+        "6in4 is protocol 41"
+    );
 }
 
 #[test]
@@ -258,7 +272,11 @@ fn too_little_headroom_is_no_headroom_and_writes_nothing() {
         let mut buf = with_headroom(&INNER_V4_CE_DF, overhead, 4);
         let r = encapsulate(&mut buf, overhead, &cfg, &EncapMeta::default()).unwrap();
         assert_eq!(r.start, 0);
-        assert_eq!(&buf[r.end..], &[0xEE; 4], "bytes after the inner packet untouched");
+        assert_eq!(
+            &buf[r.end..],
+            &[0xEE; 4],
+            "bytes after the inner packet untouched"
+        );
     }
 }
 
@@ -352,8 +370,15 @@ fn gue_remcsum_adds_the_option_and_decap_fills_the_checksum() {
     assert_eq!(r.start, 0);
     // GUE: hlen 2 (8 option bytes), proto 4, flags 0x0001; private flags 0x80000000;
     // remcsum start 20, offset 36.
-    assert_eq!(&buf[28..40], &[0x02, 0x04, 0x00, 0x01, 0x80, 0, 0, 0, 0, 20, 0, 36]);
-    assert_ne!(u16::from_be_bytes([buf[26], buf[27]]), 0, "remcsum implies a UDP checksum");
+    assert_eq!(
+        &buf[28..40],
+        &[0x02, 0x04, 0x00, 0x01, 0x80, 0, 0, 0, 0, 20, 0, 36]
+    );
+    assert_ne!(
+        u16::from_be_bytes([buf[26], buf[27]]),
+        0,
+        "remcsum implies a UDP checksum"
+    );
     verify_outer(&buf[r.clone()]);
     let d = decapsulate(
         &mut buf[r],
@@ -364,7 +389,11 @@ fn gue_remcsum_adds_the_option_and_decap_fills_the_checksum() {
     .unwrap();
     assert!(d.remcsum_resolved);
     assert_eq!(d.inner, 40..40 + inner.len());
-    assert_eq!([buf[40 + 36], buf[40 + 37]], good_tcp_csum, "inner TCP checksum filled in");
+    assert_eq!(
+        [buf[40 + 36], buf[40 + 37]],
+        good_tcp_csum,
+        "inner TCP checksum filled in"
+    );
 
     // Without a pending checksum, --tun-remcsum adds no option (skb->ip_summed is not
     // CHECKSUM_PARTIAL for forwarded packets) but still computes the UDP checksum.
