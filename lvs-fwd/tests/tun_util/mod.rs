@@ -98,8 +98,16 @@ pub fn v6(a: &str) -> Ipv6Addr {
 pub fn verify_outer(outer: &[u8]) {
     let (ip_len, proto, src, dst, v6) = if outer[0] >> 4 == 4 {
         let (h, _) = Ipv4Header::from_slice(outer).expect("etherparse parses the outer ipv4");
-        assert_eq!(h.header_checksum, h.calc_header_checksum(), "outer ipv4 checksum (etherparse)");
-        assert_eq!(naive_sum(&[&outer[..20]]), 0xffff, "outer ipv4 checksum (naive)");
+        assert_eq!(
+            h.header_checksum,
+            h.calc_header_checksum(),
+            "outer ipv4 checksum (etherparse)"
+        );
+        assert_eq!(
+            naive_sum(&[&outer[..20]]),
+            0xffff,
+            "outer ipv4 checksum (naive)"
+        );
         assert_eq!(usize::from(h.total_len), outer.len());
         let mut s = [0u8; 16];
         let mut d = [0u8; 16];
@@ -114,12 +122,20 @@ pub fn verify_outer(outer: &[u8]) {
     let body = &outer[ip_len..];
     if proto == IpNumber::UDP {
         let check = u16::from_be_bytes([body[6], body[7]]);
-        assert_eq!(usize::from(u16::from_be_bytes([body[4], body[5]])), body.len());
+        assert_eq!(
+            usize::from(u16::from_be_bytes([body[4], body[5]])),
+            body.len()
+        );
         if check != 0 {
             let pseudo = if v6 {
                 pseudo_v6(src, dst, 17, body.len())
             } else {
-                pseudo_v4(src[..4].try_into().unwrap(), dst[..4].try_into().unwrap(), 17, body.len())
+                pseudo_v4(
+                    src[..4].try_into().unwrap(),
+                    dst[..4].try_into().unwrap(),
+                    17,
+                    body.len(),
+                )
             };
             assert_eq!(naive_sum(&[&pseudo, body]), 0xffff, "udp checksum (naive)");
             let (udp, payload) = etherparse::UdpHeader::from_slice(body).unwrap();
