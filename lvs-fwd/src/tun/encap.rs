@@ -185,21 +185,31 @@ pub fn encapsulate(
         TunAddrs::V4 { src, dst } => {
             let df = cfg.pmtu_disc && !inner.v6 && inner.df;
             let h = arr_mut::<20>(pkt, 0)?;
+            let id = if df { 0 } else { meta.ip_id };
+            let frag: u16 = if df { 0x4000 } else { 0 };
+            let (s, d) = (u32::from(src), u32::from(dst));
+            // RFC 1071 sum of the ten header words, the checksum word taken as zero.
+            let sum = 0x4500
+                + u32::from(dsfield)
+                + total as u32
+                + u32::from(id)
+                + u32::from(frag)
+                + (u32::from(inner.ttl) << 8 | u32::from(proto))
+                + (s >> 16)
+                + (s & 0xffff)
+                + (d >> 16)
+                + (d & 0xffff);
+            let c = !fold(sum);
             h[0] = 0x45;
             h[1] = dsfield;
             h[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-            let id = if df { 0 } else { meta.ip_id };
             h[4..6].copy_from_slice(&id.to_be_bytes());
-            h[6] = if df { 0x40 } else { 0 };
-            h[7] = 0;
+            h[6..8].copy_from_slice(&frag.to_be_bytes());
             h[8] = inner.ttl;
             h[9] = proto;
-            h[10] = 0;
-            h[11] = 0;
+            h[10..12].copy_from_slice(&c.to_be_bytes());
             h[12..16].copy_from_slice(&src.octets());
             h[16..20].copy_from_slice(&dst.octets());
-            let c = checksum(h);
-            h[10..12].copy_from_slice(&c.to_be_bytes());
         }
         TunAddrs::V6 { src, dst } => {
             let h = arr_mut::<40>(pkt, 0)?;

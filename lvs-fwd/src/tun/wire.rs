@@ -166,13 +166,29 @@ pub(crate) struct Inner {
     pub(crate) df: bool,
 }
 
-/// Reads version, length, DS field, TTL and DF of the IP packet at the start of `b`.
+/// Reads version, length, DS field, TTL and DF of the IP packet at the start of `b`, with the
+/// checks of [`ipv4_lengths`] / [`ipv6_total`].
+#[inline]
 pub(crate) fn inner_info(b: &[u8]) -> Result<Inner, TunError> {
-    let first = *arr::<1>(b, 0)?;
-    match first[0] >> 4 {
+    let first = arr::<1>(b, 0)?[0];
+    match first >> 4 {
         4 => {
-            let (_, len) = ipv4_lengths(b)?;
             let h = arr::<20>(b, 0)?;
+            let hlen = usize::from(h[0] & 0x0f) * 4;
+            if hlen < 20 {
+                return Err(bad("ipv4 ihl < 5"));
+            }
+            let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+            if len < hlen {
+                return Err(bad("ipv4 total length < header length"));
+            }
+            if len > b.len() {
+                return Err(FwdError::Truncated {
+                    needed: len,
+                    got: b.len(),
+                }
+                .into());
+            }
             Ok(Inner {
                 v6: false,
                 len,
