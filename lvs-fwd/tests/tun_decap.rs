@@ -353,7 +353,8 @@ fn rfc6040_decapsulation_table() {
     let e0 = 0b10;
     let e1 = 0b01;
     let ce = 0b11;
-    let table: [(u8, [Option<(u8, bool)>; 4]); 4] = [
+    type Row = [Option<(u8, bool)>; 4];
+    let table: [(u8, Row); 4] = [
         (
             n,
             [Some((n, false)), Some((n, true)), Some((n, true)), None],

@@ -484,3 +484,87 @@ fn icmpv4_error_builder_refuses_non_ipv4_quotes() {
     assert!(build_icmpv4_error(&mut out, &udp_v6(b"", 0, 1), 3, 4, 0, &params4()).is_err());
     assert!(build_icmpv4_error(&mut out, &[0x45; 10], 3, 4, 0, &params4()).is_err());
 }
+
+#[test]
+fn tunnel_xmit_sends_fragments_replies_or_drops() {
+    use lvs_fwd::tun::{XmitOutcome, XmitParams, tunnel_xmit};
+    let cfg = TunnelConfig::new(TunType::Ipip, v4_addrs());
+    let params = XmitParams {
+        egress_mtu: 1500,
+        reply_ttl: 64,
+        reply_ip_id: 9,
+    };
+    let meta = EncapMeta::default();
+    let mut icmp = [0u8; 600];
+    // Fits exactly: sent.
+    let inner = tcp_v4(&vec![0u8; 1480 - 40], 0, 64, true);
+    let mut buf = with_headroom(&inner, 20, 0);
+    let out = tunnel_xmit(&mut buf, 20, &cfg, &meta, &params, &mut icmp).unwrap();
+    assert_eq!(out, XmitOutcome::Send(0..1500));
+    verify_outer(&buf);
+    // One byte over without DF: encapsulated, to be fragmented.
+    let inner = tcp_v4(&vec![0u8; 1481 - 40], 0, 64, false);
+    let mut buf = with_headroom(&inner, 20, 0);
+    let out = tunnel_xmit(&mut buf, 20, &cfg, &meta, &params, &mut icmp).unwrap();
+    assert_eq!(out, XmitOutcome::SendFragmented(0..1501));
+    // One byte over with DF: frag needed from the VIP to the client, buffer untouched.
+    let inner = tcp_v4(&vec![0u8; 1481 - 40], 0, 64, true);
+    let mut buf = with_headroom(&inner, 20, 0);
+    let before = buf.clone();
+    let out = tunnel_xmit(&mut buf, 20, &cfg, &meta, &params, &mut icmp).unwrap();
+    assert_eq!(out, XmitOutcome::ReplyIcmp(576));
+    assert_eq!(buf, before);
+    let (ip, rest) = etherparse::Ipv4Header::from_slice(&icmp[..576]).unwrap();
+    assert_eq!(ip.source, [207, 175, 44, 110], "from the VIP");
+    assert_eq!(ip.destination, [10, 0, 0, 2]);
+    assert_eq!(ip.identification, 9);
+    assert_eq!(&rest[..4], &[3, 4, rest[2], rest[3]]);
+    assert_eq!(u16::from_be_bytes([rest[6], rest[7]]), 1480);
+    // IPv6 over an IPv6 outer header: packet too big with the 1460-byte budget.
+    let cfg6 = TunnelConfig::new(TunType::Ipip, v6_addrs());
+    let inner = udp_v6(&vec![0u8; 1461 - 48], 0, 64);
+    let mut buf = with_headroom(&inner, 40, 0);
+    let mut icmp6 = [0u8; 1300];
+    let out = tunnel_xmit(&mut buf, 40, &cfg6, &meta, &params, &mut icmp6).unwrap();
+    assert_eq!(out, XmitOutcome::ReplyIcmp(1280));
+    {
+        let pkt = SlicedPacket::from_ip(&icmp6[..1280]).unwrap();
+        match pkt.transport.unwrap() {
+            TransportSlice::Icmpv6(i) => {
+                assert_eq!(i.icmp_type(), Icmpv6Type::PacketTooBig { mtu: 1460 })
+            }
+            _ => panic!("not icmpv6"),
+        }
+    }
+    // An ICMPv6 error too big: dropped silently.
+    let b = etherparse::PacketBuilder::ipv6(
+        v6("2001:db8::2").octets(),
+        v6("2001:db8::100").octets(),
+        64,
+    )
+    .icmpv6(Icmpv6Type::TimeExceeded(
+        etherparse::icmpv6::TimeExceededCode::HopLimitExceeded,
+    ));
+    let mut e6 = Vec::new();
+    b.write(&mut e6, &[0u8; 1500]).unwrap();
+    let mut buf = with_headroom(&e6, 40, 0);
+    let out = tunnel_xmit(&mut buf, 40, &cfg6, &meta, &params, &mut icmp6).unwrap();
+    assert_eq!(out, XmitOutcome::Drop);
+    // A reply buffer too small is a typed error.
+    let inner = tcp_v4(&vec![0u8; 1481 - 40], 0, 64, true);
+    let mut buf = with_headroom(&inner, 20, 0);
+    let mut small = [0u8; 100];
+    assert!(tunnel_xmit(&mut buf, 20, &cfg, &meta, &params, &mut small).is_err());
+    // MTU budget below 68.
+    let tiny = XmitParams {
+        egress_mtu: 80,
+        ..params
+    };
+    assert!(matches!(
+        tunnel_xmit(&mut buf, 20, &cfg, &meta, &tiny, &mut icmp),
+        Err(TunError::MtuTooSmall {
+            budget: 60,
+            min: 68
+        })
+    ));
+}

@@ -33,7 +33,7 @@ pub enum EcnDecap {
         /// Whether the combination was unexpected.
         alarm: bool,
     },
-    /// Drop: outer CE on a Not-ECT inner packet (Figure 4, "<drop>(!!!)").
+    /// Drop: outer CE on a Not-ECT inner packet (Figure 4, `<drop>(!!!)`).
     Drop,
 }
 

@@ -19,6 +19,8 @@
 //! - [`encapsulate`] writes the outer header(s) into headroom the caller left before the inner
 //!   packet and returns the range of the finished outer packet;
 //! - [`decapsulate`] validates an outer packet and returns the range of the inner one;
+//! - [`tunnel_xmit`] runs the whole transmit step (MTU decision, then encapsulation or the ICMP
+//!   reply);
 //! - [`check_mtu`] is the kernel's MTU decision, [`build_icmpv4_error`] /
 //!   [`build_icmpv6_error`] build the reply for the client, and [`translate_tunnel_icmp`]
 //!   relays an ICMP error about the tunnel to the client.
@@ -33,6 +35,7 @@ mod ecn;
 mod encap;
 mod icmp;
 mod wire;
+mod xmit;
 
 pub use decap::{DecapConfig, Decapsulated, GreInfo, decapsulate};
 pub use ecn::{EcnDecap, ecn_decapsulate, ecn_encapsulate};
@@ -41,6 +44,7 @@ pub use icmp::{
     IcmpReplyParams, MtuVerdict, TunnelIcmp, build_frag_needed, build_icmpv4_error,
     build_icmpv6_error, build_packet_too_big, check_mtu, parse_tunnel_icmp, translate_tunnel_icmp,
 };
+pub use xmit::{XmitOutcome, XmitParams, tunnel_xmit};
 
 use crate::FwdError;
 use std::net::{Ipv4Addr, Ipv6Addr};
