@@ -74,7 +74,7 @@ pub fn parse_icmp_error(frame: &[u8], p: &Parsed) -> Result<IcmpErrorView, FwdEr
         Transport::NonFirstFragment => return Err(FwdError::Fragment),
         _ => return Err(FwdError::NotIcmpError),
     }
-    if p.fragment.is_some() {
+    if p.fragment.is_some_and(|f| f.more || f.offset != 0) {
         return Err(FwdError::Fragment);
     }
     let limit = p.end.min(frame.len());

@@ -144,7 +144,7 @@ fn rewrite(
         _ => return Err(FwdError::UnsupportedProtocol(p.protocol)),
     }
     // The SCTP CRC covers the whole packet: a first fragment cannot be re-summed.
-    if p.protocol == PROTO_SCTP && p.fragment.is_some() {
+    if p.protocol == PROTO_SCTP && p.fragment.is_some_and(|f| f.more || f.offset != 0) {
         return Err(FwdError::Fragment);
     }
     check_len(frame, p)?;
@@ -280,8 +280,8 @@ pub fn fullnat_out(
 
 /// Verifies every checksum of the parsed packet in full (no incremental shortcut): the IPv4
 /// header checksum; the TCP / UDP (0 accepted on IPv4 only) / ICMPv6 checksum with its
-/// pseudo-header (RFC 8200 section 8.1); the ICMP checksum; the SCTP CRC32c. Fragments have
-/// only their IP header checked (their L4 checksum spans other fragments). Meant for tests,
+/// pseudo-header (RFC 8200 section 8.1); the ICMP checksum; the SCTP CRC32c. Fragments (other
+/// than atomic ones) have only their IP header checked (their L4 checksum spans other fragments). Meant for tests,
 /// fuzzing and callers that want the kernel's receive-side checks (`ip_rcv`).
 #[must_use]
 pub fn verify_checksums(frame: &[u8], p: &Parsed) -> bool {
@@ -306,7 +306,7 @@ fn verify(frame: &[u8], p: &Parsed) -> Result<bool, FwdError> {
         }
         _ => return Ok(false),
     };
-    if p.fragment.is_some() {
+    if p.fragment.is_some_and(|f| f.more || f.offset != 0) {
         return Ok(true);
     }
     let sum_ok = |s: u32| fold(ones_complement_add(s, seg)) == 0xffff;
