@@ -232,13 +232,17 @@ pub fn build(s: &Spec) -> Vec<u8> {
     wrap(s, s.proto, &l4_bytes(s))
 }
 
+/// The IP packet of `inner` (IP header(s) entire) cut `quote_l4` bytes into its L4 part.
+pub fn quote_of(inner: &Spec, quote_l4: usize) -> Vec<u8> {
+    let f = build(inner);
+    let p = lvs_fwd::parse(&f).unwrap();
+    f[p.l3_offset()..(p.l4_offset() + quote_l4).min(p.end())].to_vec()
+}
+
 /// An ICMP(v6) Destination Unreachable (port unreachable) from `outer` (its addresses, TTL,
-/// MACs; its proto/ports are ignored) quoting the first `quote_l4` bytes of the L4 part of
-/// `inner` (its IP header(s) entire). The ICMP checksum is computed by etherparse.
-pub fn icmp_error(outer: &Spec, inner: &Spec, quote_l4: usize) -> Vec<u8> {
-    let inner_frame = build(inner);
-    let p = lvs_fwd::parse(&inner_frame).unwrap();
-    let quote = &inner_frame[p.l3_offset()..(p.l4_offset() + quote_l4).min(p.end())];
+/// MACs; its proto/ports are ignored) quoting `quote`. The ICMP checksum is computed by
+/// etherparse.
+pub fn icmp_error_from_quote(outer: &Spec, quote: &[u8]) -> Vec<u8> {
     let icmp = match outer.src {
         IpAddr::V4(_) => {
             let h = Icmpv4Header::with_checksum(
@@ -263,6 +267,11 @@ pub fn icmp_error(outer: &Spec, inner: &Spec, quote_l4: usize) -> Vec<u8> {
         }
     };
     wrap(outer, icmp.0, &icmp.1)
+}
+
+/// [`icmp_error_from_quote`] of [`quote_of`].
+pub fn icmp_error(outer: &Spec, inner: &Spec, quote_l4: usize) -> Vec<u8> {
+    icmp_error_from_quote(outer, &quote_of(inner, quote_l4))
 }
 
 /// Checks every checksum of a frame with smoltcp (IPv4 header, TCP, UDP, ICMP, ICMPv6), the
