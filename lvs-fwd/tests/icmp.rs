@@ -100,9 +100,8 @@ fn quote_keeping_l4_checksum(rewritten: &Spec, original: &Spec, ql4: usize) -> V
         17 => (6, 8),
         _ => (8, 12),
     };
-    for i in hl + a..(hl + b).min(q.len()) {
-        q[i] = o[i];
-    }
+    let r = (hl + a).min(q.len())..(hl + b).min(q.len());
+    q[r.clone()].copy_from_slice(&o[r]);
     q
 }
 
