@@ -29,12 +29,6 @@ pub enum Outcome {
     TimeExceeded,
 }
 
-/// A one's-complement difference "new minus old" for RFC 1624 eqn. 3: `~m + m'` summed.
-#[inline]
-pub(crate) fn diff(old: &[u8], new: &[u8]) -> u32 {
-    u32::from(!fold(ones_complement_add(0, old))) + u32::from(fold(ones_complement_add(0, new)))
-}
-
 /// The difference for one 16-bit word.
 #[inline]
 pub(crate) fn diff16(old: u16, new: u16) -> u32 {
@@ -47,11 +41,21 @@ pub(crate) fn apply(check: u16, diff: u32) -> u16 {
     !fold(u32::from(!check) + diff)
 }
 
-/// Updates the 16-bit checksum field at `off` by `d`.
+/// The sum of the four 32-bit words of a 128-bit value (an IPv6 address), in 64 bits.
 #[inline]
-fn patch(b: &mut [u8], off: usize, d: u32) -> Result<(), FwdError> {
-    let c = be16(b, off)?;
-    set_be16(b, off, apply(c, d))
+fn words64(x: u128) -> u64 {
+    let hi = (x >> 64) as u64;
+    let lo = x as u64;
+    (hi >> 32) + (hi & 0xffff_ffff) + (lo >> 32) + (lo & 0xffff_ffff)
+}
+
+/// [`apply`] with a 64-bit difference accumulator.
+#[inline]
+fn apply64(check: u16, delta: u64) -> u16 {
+    let mut s = u64::from(!check) + delta;
+    s = (s & 0xffff_ffff) + (s >> 32);
+    s = (s & 0xffff_ffff) + (s >> 32);
+    !fold(s as u32)
 }
 
 /// Sets the Ethernet destination and source MAC addresses (bytes 0..6 and 6..12).
@@ -149,10 +153,8 @@ fn rewrite(
     }
     check_len(frame, p)?;
     let v4 = p.is_ipv4();
-    for (a, _) in src.iter().chain(dst.iter()) {
-        if a.is_ipv4() != v4 {
-            return Err(FwdError::FamilyMismatch);
-        }
+    if src.is_some_and(|(a, _)| a.is_ipv4() != v4) || dst.is_some_and(|(a, _)| a.is_ipv4() != v4) {
+        return Err(FwdError::FamilyMismatch);
     }
     if dst.is_some() && p.routing_pending {
         return Err(FwdError::BadHeader(
@@ -163,51 +165,66 @@ fn rewrite(
         return Ok(Outcome::TimeExceeded);
     }
     let (l3, l4) = (p.l3, p.l4);
-    // One's-complement difference of the pseudo-header (addresses) and of the ports.
-    let mut d_addr = 0u32;
-    let mut d_port = 0u32;
-    let (src_off, dst_off) = if v4 {
-        (l3 + 12, l3 + 16)
+    // One's-complement difference (RFC 1624 eqn. 3: ~m + m') of the pseudo-header addresses,
+    // accumulated over 32-bit words in 64 bits (2^16 == 1 mod 0xffff, so a 32-bit word and its
+    // complement fold to the same sums as their 16-bit halves).
+    let mut d_addr = 0u64;
+    if v4 {
+        let a = arr_mut::<8>(frame, l3 + 12)?;
+        let old_s = u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
+        let old_d = u32::from_be_bytes([a[4], a[5], a[6], a[7]]);
+        let new_s = match src {
+            Some((IpAddr::V4(x), _)) => u32::from(x),
+            _ => old_s,
+        };
+        let new_d = match dst {
+            Some((IpAddr::V4(x), _)) => u32::from(x),
+            _ => old_d,
+        };
+        d_addr += u64::from(!old_s) + u64::from(new_s) + u64::from(!old_d) + u64::from(new_d);
+        a[..4].copy_from_slice(&new_s.to_be_bytes());
+        a[4..].copy_from_slice(&new_d.to_be_bytes());
     } else {
-        (l3 + 8, l3 + 24)
-    };
-    for (ep, aoff, poff) in [(src, src_off, l4), (dst, dst_off, l4 + 2)] {
-        let Some((addr, port)) = ep else { continue };
-        match addr {
-            IpAddr::V4(a) => {
-                let slot = arr_mut::<4>(frame, aoff)?;
-                d_addr += diff(slot, &a.octets());
-                *slot = a.octets();
-            }
-            IpAddr::V6(a) => {
-                let slot = arr_mut::<16>(frame, aoff)?;
-                d_addr += diff(slot, &a.octets());
-                *slot = a.octets();
+        for (ep, off) in [(src, l3 + 8), (dst, l3 + 24)] {
+            if let Some((IpAddr::V6(x), _)) = ep {
+                let slot = arr_mut::<16>(frame, off)?;
+                let old = u128::from_be_bytes(*slot);
+                let new = u128::from(x);
+                d_addr += words64(!old) + words64(new);
+                *slot = x.octets();
             }
         }
-        let old = be16(frame, poff)?;
-        d_port += diff16(old, port);
-        set_be16(frame, poff, port)?;
     }
+    // Both ports as one 32-bit word.
+    let ports = arr_mut::<4>(frame, l4)?;
+    let old_ports = u32::from_be_bytes(*ports);
+    let sport = src.map_or((old_ports >> 16) as u16, |e| e.1);
+    let dport = dst.map_or(old_ports as u16, |e| e.1);
+    let new_ports = (u32::from(sport) << 16) | u32::from(dport);
+    *ports = new_ports.to_be_bytes();
+    let d_port = u64::from(!old_ports) + u64::from(new_ports);
     if v4 {
-        let [ttl, proto] = arr::<2>(frame, l3 + 8)?;
-        let d_ttl = diff16(
-            u16::from_be_bytes([ttl, proto]),
-            u16::from_be_bytes([ttl.wrapping_sub(1), proto]),
-        );
-        *arr_mut::<1>(frame, l3 + 8)? = [ttl.wrapping_sub(1)];
-        patch(frame, l3 + 10, d_addr + d_ttl)?;
+        let w = arr_mut::<4>(frame, l3 + 8)?;
+        let [ttl, proto, c0, c1] = *w;
+        let ttl2 = ttl.wrapping_sub(1);
+        let d_ttl = u64::from(!u16::from_be_bytes([ttl, proto]))
+            + u64::from(u16::from_be_bytes([ttl2, proto]));
+        let c = apply64(u16::from_be_bytes([c0, c1]), d_addr + d_ttl).to_be_bytes();
+        *w = [ttl2, proto, c[0], c[1]];
     } else {
         let h = arr_mut::<1>(frame, l3 + 7)?;
         h[0] = h[0].wrapping_sub(1);
     }
     match p.protocol {
-        PROTO_TCP => patch(frame, l4 + 16, d_addr + d_port)?,
+        PROTO_TCP => {
+            let c = be16(frame, l4 + 16)?;
+            set_be16(frame, l4 + 16, apply64(c, d_addr + d_port))?;
+        }
         PROTO_UDP => {
             let c = be16(frame, l4 + 6)?;
             // udp_snat_handler / udp_dnat_handler: "!payload_csum && (udph->check != 0)".
             if c != 0 {
-                let n = apply(c, d_addr + d_port);
+                let n = apply64(c, d_addr + d_port);
                 set_be16(frame, l4 + 6, if n == 0 { 0xffff } else { n })?;
             }
         }
