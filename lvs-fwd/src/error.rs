@@ -57,4 +57,8 @@ pub enum FwdError {
     /// error.
     #[error("icmp error about an icmp error")]
     IcmpAboutIcmpError,
+    /// No ICMP error may be sent about this packet (RFC 1122 section 3.2.2, the checks of the
+    /// kernel's `icmp_send` / `icmp6_send`); the string names the rule.
+    #[error("no icmp reply: {0}")]
+    NoIcmpReply(&'static str),
 }
