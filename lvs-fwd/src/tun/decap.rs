@@ -7,13 +7,13 @@ use super::encap::{
     ETH_P_IP, ETH_P_IPV6, GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_R, GRE_FLAG_S, GRE_VERSION_MASK,
     GUE_FLAG_PRIV, GUE_PFLAG_REMCSUM,
 };
-use super::wire::{arr, arr_mut, be16, ipv4_lengths, ipv6_total, ipv6_upper, range};
+use super::wire::{arr, arr_mut, be16, ipv4, ipv6, range};
 use super::{
     IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_UDP, TunError, TunKind, UDP_HEADER_LEN,
 };
 use crate::FwdError;
 use crate::checksum::{checksum, fold, ones_complement_add, pseudo_header_v4, pseudo_header_v6};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::ops::Range;
 
 /// What this real server accepts as tunnel traffic.
@@ -224,48 +224,35 @@ struct Outer {
 fn parse_outer(buf: &[u8]) -> Result<Outer, TunError> {
     match arr::<1>(buf, 0)?[0] >> 4 {
         4 => {
-            let (hlen, total) = ipv4_lengths(buf)?;
-            if checksum(range(buf, 0, hlen)?) != 0 {
+            let (w, total) = ipv4(buf)?;
+            if checksum(range(buf, 0, w.l4)?) != 0 {
                 return Err(TunError::BadOuterChecksum);
             }
-            let h = arr::<20>(buf, 0)?;
-            if u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0 {
+            if w.fragment.is_some() {
                 return Err(FwdError::Fragment.into());
             }
-            let s: [u8; 4] = *arr::<4>(buf, 12)?;
-            let d: [u8; 4] = *arr::<4>(buf, 16)?;
             Ok(Outer {
-                proto: h[9],
-                payload: hlen,
+                proto: w.protocol,
+                payload: w.l4,
                 end: total,
-                dsfield: h[1],
-                src: IpAddr::V4(Ipv4Addr::from(s)),
-                dst: IpAddr::V4(Ipv4Addr::from(d)),
+                dsfield: arr::<2>(buf, 0)?[1],
+                src: w.src,
+                dst: w.dst,
             })
         }
         6 => {
-            let total = ipv6_total(buf)?;
-            let up = ipv6_upper(buf, total)?;
-            if up.fragmented {
+            let (w, total) = ipv6(buf)?;
+            if w.fragment.is_some() {
                 return Err(FwdError::Fragment.into());
             }
             let h = arr::<2>(buf, 0)?;
-            let s: [u8; 16] = *arr::<16>(buf, 8)?;
-            let d: [u8; 16] = *arr::<16>(buf, 24)?;
-            if up.offset > total {
-                return Err(FwdError::Truncated {
-                    needed: up.offset,
-                    got: total,
-                }
-                .into());
-            }
             Ok(Outer {
-                proto: up.proto,
-                payload: up.offset,
+                proto: w.protocol,
+                payload: w.l4,
                 end: total,
                 dsfield: (h[0] << 4) | (h[1] >> 4),
-                src: IpAddr::V6(Ipv6Addr::from(s)),
-                dst: IpAddr::V6(Ipv6Addr::from(d)),
+                src: w.src,
+                dst: w.dst,
             })
         }
         v => Err(FwdError::UnsupportedIpVersion(v).into()),
@@ -301,7 +288,7 @@ fn parse_gue(
     }
     let mut remcsum = None;
     if flags & GUE_FLAG_PRIV != 0 {
-        let pflags = u32::from_be_bytes(*arr::<4>(opts, 0).map_err(|_| TunError::GueFlags)?);
+        let pflags = u32::from_be_bytes(arr::<4>(opts, 0).map_err(|_| TunError::GueFlags)?);
         if pflags & !GUE_PFLAG_REMCSUM != 0 {
             return Err(TunError::GueFlags);
         }
@@ -339,11 +326,11 @@ fn parse_gre(buf: &[u8], g: usize, end: usize) -> Result<(usize, bool, GreInfo),
     }
     let mut info = GreInfo::default();
     if flags & GRE_FLAG_K != 0 {
-        info.key = Some(u32::from_be_bytes(*arr::<4>(data, off)?));
+        info.key = Some(u32::from_be_bytes(arr::<4>(data, off)?));
         off += 4;
     }
     if flags & GRE_FLAG_S != 0 {
-        info.seq = Some(u32::from_be_bytes(*arr::<4>(data, off)?));
+        info.seq = Some(u32::from_be_bytes(arr::<4>(data, off)?));
         off += 4;
     }
     if flags & GRE_FLAG_C != 0 && checksum(data) != 0 {

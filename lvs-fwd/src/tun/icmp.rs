@@ -5,7 +5,7 @@
 //! tunnel to the client (`ip_vs_in_icmp`, net/netfilter/ipvs/ip_vs_core.c).
 
 use super::encap::{ETH_P_IP, GRE_FLAG_C};
-use super::wire::{arr, arr_mut, inner_info, ipv4_lengths, ipv6_total, ipv6_upper, range};
+use super::wire::{arr, arr_mut, inner_info, ipv4, ipv6, range};
 use super::{
     IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_UDP, MIN_BUDGET_V4_OUTER, MIN_BUDGET_V6_OUTER, TunAddrs,
     TunError, TunKind, TunnelConfig,
@@ -116,12 +116,11 @@ pub fn check_mtu(
 /// whose type byte cannot be read or is above 18 (`icmp_send` treats those as errors).
 /// A non-first fragment is never one (it carries no ICMP header).
 fn is_icmpv4_error(p: &[u8]) -> Result<bool, TunError> {
-    let (hlen, total) = ipv4_lengths(p)?;
-    let h = arr::<20>(p, 0)?;
-    if h[9] != 1 || u16::from_be_bytes([h[6], h[7]]) & 0x1fff != 0 {
+    let (w, total) = ipv4(p)?;
+    if w.protocol != 1 || w.fragment.is_some_and(|f| f.offset != 0) {
         return Ok(false);
     }
-    Ok(match range(p, 0, total)?.get(hlen) {
+    Ok(match range(p, 0, total)?.get(w.l4) {
         None => true,
         Some(&t) => t > 18 || matches!(t, 3 | 4 | 5 | 11 | 12),
     })
@@ -142,19 +141,20 @@ fn icmpv4_error_allowed(p: &[u8]) -> Result<bool, TunError> {
 /// rule: not about a non-first fragment, not about an ICMPv6 error (type < 128, or unreadable),
 /// not to an unspecified or multicast source.
 fn icmpv6_error_allowed(p: &[u8]) -> Result<bool, TunError> {
-    let total = ipv6_total(p)?;
-    let up = ipv6_upper(p, total)?;
-    if up.frag_offset != 0 {
+    let (w, total) = ipv6(p)?;
+    if w.fragment.is_some_and(|f| f.offset != 0) {
         return Ok(false);
     }
-    if up.proto == 58 {
-        match range(p, 0, total)?.get(up.offset) {
+    if w.protocol == 58 {
+        match range(p, 0, total)?.get(w.l4) {
             Some(&t) if t >= 128 => {}
             _ => return Ok(false),
         }
     }
-    let src = Ipv6Addr::from(*arr::<16>(p, 8)?);
-    Ok(!(src.is_unspecified() || src.is_multicast()))
+    Ok(match w.src {
+        std::net::IpAddr::V6(src) => !(src.is_unspecified() || src.is_multicast()),
+        std::net::IpAddr::V4(_) => false,
+    })
 }
 
 /// Addressing and header values of an ICMP reply the director builds.
@@ -272,7 +272,7 @@ pub fn build_icmpv6_error(
     let declared = 40 + usize::from(u16::from_be_bytes([oh[4], oh[5]]));
     let quote_len = offending.len().min(declared).min(ICMPV6_ERROR_MAX - 48);
     let total = 48 + quote_len;
-    let dst = Ipv6Addr::from(*arr::<16>(offending, 8)?);
+    let dst = Ipv6Addr::from(arr::<16>(offending, 8)?);
     let available = out.len();
     let pkt = out.get_mut(..total).ok_or(FwdError::NoHeadroom {
         needed: total,
@@ -378,15 +378,15 @@ pub struct TunnelIcmp {
 /// handles it as a normal ICMP), [`TunError::BadIcmpChecksum`], and the parse errors of the
 /// outer header.
 pub fn parse_tunnel_icmp(packet: &[u8], gue_port: Option<u16>) -> Result<TunnelIcmp, TunError> {
-    let (hlen, total) = ipv4_lengths(packet)?;
-    let h = arr::<20>(packet, 0)?;
+    let (w, total) = ipv4(packet)?;
+    let hlen = w.l4;
     if checksum(range(packet, 0, hlen)?) != 0 {
         return Err(TunError::BadOuterChecksum);
     }
-    if u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0 {
+    if w.fragment.is_some() {
         return Err(FwdError::Fragment.into());
     }
-    if h[9] != 1 {
+    if w.protocol != 1 {
         return Err(TunError::NotAboutTunnel);
     }
     let msg = range(packet, hlen, total)?;

@@ -341,15 +341,6 @@ pub enum TunError {
     BadIcmpChecksum,
 }
 
-impl From<wire::Short> for TunError {
-    fn from(s: wire::Short) -> Self {
-        TunError::Fwd(FwdError::Truncated {
-            needed: s.needed,
-            got: s.got,
-        })
-    }
-}
-
 pub(crate) fn bad(rule: &'static str) -> TunError {
     TunError::Fwd(FwdError::BadHeader(rule))
 }

@@ -1,154 +1,25 @@
-//! Bounds-checked byte access and the few facts the tunnel code reads from an IP packet.
+//! The few facts the tunnel code reads from an IP packet, on top of the crate's bounds-checked
+//! byte access (`crate::bytes`) and IP header walk (`crate::parse`).
 
 use super::{TunError, bad};
 use crate::FwdError;
+use crate::parse::{self, IpWalk};
 
-/// A read past the end: `needed` bytes were required, `got` were there.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Short {
-    pub(crate) needed: usize,
-    pub(crate) got: usize,
-}
+pub(crate) use crate::bytes::{arr, arr_mut, be16, range};
 
-/// `N` bytes of `b` at `off`, or [`Short`].
+/// The IPv4 header at the start of `b` (the crate's `parse::ipv4`: version 4, ihl >= 5, total
+/// length >= the header and within `b`). Returns the walk and the total length in bytes.
 #[inline]
-pub(crate) fn arr<const N: usize>(b: &[u8], off: usize) -> Result<&[u8; N], Short> {
-    let end = off.saturating_add(N);
-    b.get(off..end)
-        .and_then(|s| <&[u8; N]>::try_from(s).ok())
-        .ok_or(Short {
-            needed: end,
-            got: b.len(),
-        })
+pub(crate) fn ipv4(b: &[u8]) -> Result<(IpWalk, usize), TunError> {
+    Ok(parse::ipv4(b, 0, b.len(), false)?)
 }
 
-/// `N` mutable bytes of `b` at `off`, or [`Short`].
+/// The IPv6 header at the start of `b` and its extension headers (the crate's `parse::ipv6`:
+/// hop-by-hop, routing, destination options, fragment, AH; at most
+/// [`crate::MAX_IPV6_EXT_HEADERS`]; payload within `b`). Returns the walk and the total length.
 #[inline]
-pub(crate) fn arr_mut<const N: usize>(b: &mut [u8], off: usize) -> Result<&mut [u8; N], Short> {
-    let got = b.len();
-    let end = off.saturating_add(N);
-    b.get_mut(off..end)
-        .and_then(|s| <&mut [u8; N]>::try_from(s).ok())
-        .ok_or(Short { needed: end, got })
-}
-
-/// `b[from..to]`, or [`Short`].
-#[inline]
-pub(crate) fn range(b: &[u8], from: usize, to: usize) -> Result<&[u8], Short> {
-    b.get(from..to).ok_or(Short {
-        needed: to.max(from),
-        got: b.len(),
-    })
-}
-
-/// Big-endian u16 at `off`.
-#[inline]
-pub(crate) fn be16(b: &[u8], off: usize) -> Result<u16, Short> {
-    arr::<2>(b, off).map(|a| u16::from_be_bytes(*a))
-}
-
-/// IPv4 header: the version nibble is 4, ihl >= 5, total length >= the header and within `b`.
-/// Returns (header length, total length) in bytes.
-pub(crate) fn ipv4_lengths(b: &[u8]) -> Result<(usize, usize), TunError> {
-    let h = arr::<20>(b, 0)?;
-    if h[0] >> 4 != 4 {
-        return Err(FwdError::UnsupportedIpVersion(h[0] >> 4).into());
-    }
-    let hlen = usize::from(h[0] & 0x0f) * 4;
-    if hlen < 20 {
-        return Err(bad("ipv4 ihl < 5"));
-    }
-    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
-    if total < hlen {
-        return Err(bad("ipv4 total length < header length"));
-    }
-    if total > b.len() {
-        return Err(FwdError::Truncated {
-            needed: total,
-            got: b.len(),
-        }
-        .into());
-    }
-    Ok((hlen, total))
-}
-
-/// IPv6 fixed header: version 6, payload within `b`. Returns the total length (40 + payload
-/// length) in bytes.
-pub(crate) fn ipv6_total(b: &[u8]) -> Result<usize, TunError> {
-    let h = arr::<40>(b, 0)?;
-    if h[0] >> 4 != 6 {
-        return Err(FwdError::UnsupportedIpVersion(h[0] >> 4).into());
-    }
-    let total = 40 + usize::from(u16::from_be_bytes([h[4], h[5]]));
-    if total > b.len() {
-        return Err(FwdError::Truncated {
-            needed: total,
-            got: b.len(),
-        }
-        .into());
-    }
-    Ok(total)
-}
-
-/// Most extension headers walked before giving up (a chain longer than this is refused as
-/// [`FwdError::ExtensionHeaderChain`]).
-const MAX_EXT_HEADERS: usize = 8;
-
-/// Result of walking an IPv6 packet's extension headers.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct V6Upper {
-    /// Upper-layer protocol (next header after the last extension header walked).
-    pub(crate) proto: u8,
-    /// Offset of the upper-layer header from the IPv6 header start.
-    pub(crate) offset: usize,
-    /// Fragment offset (in 8-byte units) when a fragment header was met, else 0.
-    pub(crate) frag_offset: u16,
-    /// Whether a fragment header was met.
-    pub(crate) fragmented: bool,
-}
-
-/// Walks hop-by-hop (0), routing (43), fragment (44) and destination options (60) headers
-/// (RFC 8200 section 4) of the IPv6 packet `b[..total]`; stops at the first other next header
-/// or at a non-first fragment (whose payload is not a header).
-pub(crate) fn ipv6_upper(b: &[u8], total: usize) -> Result<V6Upper, TunError> {
-    let pkt = range(b, 0, total)?;
-    let mut proto = arr::<1>(pkt, 6)?[0];
-    let mut off = 40usize;
-    let mut frag_offset = 0u16;
-    let mut fragmented = false;
-    for _ in 0..MAX_EXT_HEADERS {
-        match proto {
-            0 | 43 | 60 => {
-                let h = arr::<2>(pkt, off)?;
-                proto = h[0];
-                off += 8 + usize::from(h[1]) * 8;
-            }
-            44 => {
-                let h = arr::<8>(pkt, off)?;
-                proto = h[0];
-                frag_offset = u16::from_be_bytes([h[2], h[3]]) >> 3;
-                fragmented = true;
-                off += 8;
-                if frag_offset != 0 {
-                    return Ok(V6Upper {
-                        proto,
-                        offset: off,
-                        frag_offset,
-                        fragmented,
-                    });
-                }
-            }
-            _ => {
-                return Ok(V6Upper {
-                    proto,
-                    offset: off,
-                    frag_offset,
-                    fragmented,
-                });
-            }
-        }
-    }
-    Err(FwdError::ExtensionHeaderChain.into())
+pub(crate) fn ipv6(b: &[u8]) -> Result<(IpWalk, usize), TunError> {
+    Ok(parse::ipv6(b, 0, b.len(), false)?)
 }
 
 /// What the tunnel code needs to know about an inner (client) IP packet.
@@ -166,8 +37,9 @@ pub(crate) struct Inner {
     pub(crate) df: bool,
 }
 
-/// Reads version, length, DS field, TTL and DF of the IP packet at the start of `b`, with the
-/// checks of [`ipv4_lengths`] / [`ipv6_total`].
+/// Reads version, length, DS field, TTL and DF of the IP packet at the start of `b`: the length
+/// checks of `parse::ipv4` / `parse::ipv6` on the fixed header only (the encapsulation fast path
+/// does not walk IPv6 extension headers).
 #[inline]
 pub(crate) fn inner_info(b: &[u8]) -> Result<Inner, TunError> {
     let first = arr::<1>(b, 0)?[0];
@@ -198,8 +70,15 @@ pub(crate) fn inner_info(b: &[u8]) -> Result<Inner, TunError> {
             })
         }
         6 => {
-            let len = ipv6_total(b)?;
-            let h = arr::<8>(b, 0)?;
+            let h = arr::<40>(b, 0)?;
+            let len = 40 + usize::from(u16::from_be_bytes([h[4], h[5]]));
+            if len > b.len() {
+                return Err(FwdError::Truncated {
+                    needed: len,
+                    got: b.len(),
+                }
+                .into());
+            }
             Ok(Inner {
                 v6: true,
                 len,

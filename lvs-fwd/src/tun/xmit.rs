@@ -75,7 +75,7 @@ pub fn tunnel_xmit(
             let info = inner_info(inner)?;
             let pkt = inner.get(..info.len).unwrap_or(inner);
             let len = if info.v6 {
-                let vip = Ipv6Addr::from(*arr::<16>(pkt, 24)?);
+                let vip = Ipv6Addr::from(arr::<16>(pkt, 24)?);
                 let p = IcmpReplyParams {
                     src: vip,
                     ttl: params.reply_ttl,
