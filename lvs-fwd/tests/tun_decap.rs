@@ -19,20 +19,6 @@ fn cfg_gue() -> DecapConfig {
     }
 }
 
-fn v4_addrs() -> TunAddrs {
-    TunAddrs::V4 {
-        src: v4("192.168.1.1"),
-        dst: v4("172.16.0.2"),
-    }
-}
-
-fn v6_addrs() -> TunAddrs {
-    TunAddrs::V6 {
-        src: v6("2001:db8:1::1"),
-        dst: v6("2001:db8:2::2"),
-    }
-}
-
 /// An encapsulated packet (the outer packet only) built by our encapsulation, already checked
 /// against etherparse by `verify_outer`.
 fn encap(inner: &[u8], tun_type: TunType, addrs: TunAddrs) -> Vec<u8> {

@@ -7,25 +7,11 @@ mod tun_util;
 
 use lvs_fwd::FwdError;
 use lvs_fwd::tun::{
-    DecapConfig, EncapMeta, GueCsum, PartialCsum, TunAddrs, TunError, TunKind, TunType,
-    TunnelConfig, decapsulate, ecn_encapsulate, encapsulate, gue_source_port,
+    DecapConfig, EncapMeta, GueCsum, PartialCsum, TunError, TunKind, TunType, TunnelConfig,
+    decapsulate, ecn_encapsulate, encapsulate, gue_source_port,
 };
 use proptest::prelude::*;
 use tun_util::*;
-
-fn v4_addrs() -> TunAddrs {
-    TunAddrs::V4 {
-        src: v4("192.168.1.1"),
-        dst: v4("172.16.0.2"),
-    }
-}
-
-fn v6_addrs() -> TunAddrs {
-    TunAddrs::V6 {
-        src: v6("2001:db8:1::1"),
-        dst: v6("2001:db8:2::2"),
-    }
-}
 
 /// Inner IPv4 TCP SYN 10.0.0.2:40000 -> 207.175.44.110:8080 (the VIP of the kernel's ipvs.sh
 /// selftest), TOS 0xbb (DSCP EF 46, ECN CE), ID 0x1234, DF, TTL 63; checksums valid.

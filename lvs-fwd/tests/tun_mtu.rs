@@ -14,20 +14,6 @@ use lvs_fwd::tun::{
 };
 use tun_util::*;
 
-fn v4_addrs() -> TunAddrs {
-    TunAddrs::V4 {
-        src: v4("192.168.1.1"),
-        dst: v4("172.16.0.2"),
-    }
-}
-
-fn v6_addrs() -> TunAddrs {
-    TunAddrs::V6 {
-        src: v6("2001:db8:1::1"),
-        dst: v6("2001:db8:2::2"),
-    }
-}
-
 fn params4() -> IcmpReplyParams<std::net::Ipv4Addr> {
     IcmpReplyParams {
         src: v4("207.175.44.110"),

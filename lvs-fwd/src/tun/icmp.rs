@@ -204,28 +204,15 @@ pub fn build_icmpv4_error(
         .min(declared.max(20))
         .min(ICMPV4_ERROR_MAX - 28);
     let total = 28 + quote_len;
-    let available = out.len();
-    let pkt = out.get_mut(..total).ok_or(FwdError::NoHeadroom {
-        needed: total,
-        available,
-    })?;
-    let quote = range(offending, 0, quote_len)?;
     let tos = (oh[1] & 0x1e) | 0xc0;
     let dst = [oh[12], oh[13], oh[14], oh[15]];
-    pkt.get_mut(28..total)
-        .ok_or(FwdError::NoHeadroom {
-            needed: total,
-            available: total,
-        })?
-        .copy_from_slice(quote);
-    {
-        let icmp = arr_mut::<8>(pkt, 20)?;
-        icmp[0] = icmp_type;
-        icmp[1] = code;
-        icmp[2] = 0;
-        icmp[3] = 0;
-        icmp[4..8].copy_from_slice(&info.to_be_bytes());
-    }
+    let pkt = icmp_message(
+        out,
+        20,
+        range(offending, 0, quote_len)?,
+        [icmp_type, code],
+        info,
+    )?;
     let c = checksum(range(pkt, 20, total)?);
     arr_mut::<2>(pkt, 22)?.copy_from_slice(&c.to_be_bytes());
     let h = arr_mut::<20>(pkt, 0)?;
@@ -273,26 +260,13 @@ pub fn build_icmpv6_error(
     let quote_len = offending.len().min(declared).min(ICMPV6_ERROR_MAX - 48);
     let total = 48 + quote_len;
     let dst = Ipv6Addr::from(arr::<16>(offending, 8)?);
-    let available = out.len();
-    let pkt = out.get_mut(..total).ok_or(FwdError::NoHeadroom {
-        needed: total,
-        available,
-    })?;
-    let quote = range(offending, 0, quote_len)?;
-    pkt.get_mut(48..total)
-        .ok_or(FwdError::NoHeadroom {
-            needed: total,
-            available: total,
-        })?
-        .copy_from_slice(quote);
-    {
-        let icmp = arr_mut::<8>(pkt, 40)?;
-        icmp[0] = icmp_type;
-        icmp[1] = code;
-        icmp[2] = 0;
-        icmp[3] = 0;
-        icmp[4..8].copy_from_slice(&info.to_be_bytes());
-    }
+    let pkt = icmp_message(
+        out,
+        40,
+        range(offending, 0, quote_len)?,
+        [icmp_type, code],
+        info,
+    )?;
     let plen = (total - 40) as u32;
     let sum = pseudo_header_v6(&params.src, &dst, 58, plen);
     let c = !fold(ones_complement_add(sum, range(pkt, 40, total)?));
@@ -308,6 +282,29 @@ pub fn build_icmpv6_error(
     h[8..24].copy_from_slice(&params.src.octets());
     h[24..40].copy_from_slice(&dst.octets());
     Ok(total)
+}
+
+/// Writes, at `ip_len` in `out`, an ICMP / ICMPv6 header (type, code, checksum 0, `info`
+/// big-endian) followed by `quote`; returns `out[..ip_len + 8 + quote.len()]` for the caller to
+/// finish (checksum, IP header).
+fn icmp_message<'a>(
+    out: &'a mut [u8],
+    ip_len: usize,
+    quote: &[u8],
+    type_code: [u8; 2],
+    info: u32,
+) -> Result<&'a mut [u8], TunError> {
+    let total = ip_len + 8 + quote.len();
+    let available = out.len();
+    let pkt = out.get_mut(..total).ok_or(FwdError::NoHeadroom {
+        needed: total,
+        available,
+    })?;
+    let (head, body) = pkt.split_at_mut(ip_len + 8);
+    body.copy_from_slice(quote);
+    let i = info.to_be_bytes();
+    *arr_mut::<8>(head, ip_len)? = [type_code[0], type_code[1], 0, 0, i[0], i[1], i[2], i[3]];
+    Ok(pkt)
 }
 
 /// ICMP fragmentation needed (type 3 code 4, RFC 1191 section 4: next-hop MTU `mtu` in the low

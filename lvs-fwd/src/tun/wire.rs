@@ -22,6 +22,18 @@ pub(crate) fn ipv6(b: &[u8]) -> Result<(IpWalk, usize), TunError> {
     Ok(parse::ipv6(b, 0, b.len(), false)?)
 }
 
+/// A packet of `len` bytes must lie within `b`.
+#[inline]
+fn within(len: usize, b: &[u8]) -> Result<(), FwdError> {
+    if len > b.len() {
+        return Err(FwdError::Truncated {
+            needed: len,
+            got: b.len(),
+        });
+    }
+    Ok(())
+}
+
 /// What the tunnel code needs to know about an inner (client) IP packet.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Inner {
@@ -54,13 +66,7 @@ pub(crate) fn inner_info(b: &[u8]) -> Result<Inner, TunError> {
             if len < hlen {
                 return Err(bad("ipv4 total length < header length"));
             }
-            if len > b.len() {
-                return Err(FwdError::Truncated {
-                    needed: len,
-                    got: b.len(),
-                }
-                .into());
-            }
+            within(len, b)?;
             Ok(Inner {
                 v6: false,
                 len,
@@ -72,13 +78,7 @@ pub(crate) fn inner_info(b: &[u8]) -> Result<Inner, TunError> {
         6 => {
             let h = arr::<40>(b, 0)?;
             let len = 40 + usize::from(u16::from_be_bytes([h[4], h[5]]));
-            if len > b.len() {
-                return Err(FwdError::Truncated {
-                    needed: len,
-                    got: b.len(),
-                }
-                .into());
-            }
+            within(len, b)?;
             Ok(Inner {
                 v6: true,
                 len,

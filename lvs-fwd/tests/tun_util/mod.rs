@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use etherparse::{IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6Header, PacketBuilder};
+use lvs_fwd::tun::TunAddrs;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Plain RFC 1071 sum over 16-bit big-endian words, folded, NOT complemented: a region whose
@@ -153,5 +154,21 @@ pub fn verify_outer(outer: &[u8]) {
         }
     } else if proto == IpNumber::GRE && body[0] & 0x80 != 0 {
         assert_eq!(naive_sum(&[body]), 0xffff, "gre checksum (naive)");
+    }
+}
+
+/// Outer IPv4 addresses of the tests: route source 192.168.1.1, RIP 172.16.0.2.
+pub fn v4_addrs() -> TunAddrs {
+    TunAddrs::V4 {
+        src: v4("192.168.1.1"),
+        dst: v4("172.16.0.2"),
+    }
+}
+
+/// Outer IPv6 addresses of the tests: route source 2001:db8:1::1, RIP 2001:db8:2::2.
+pub fn v6_addrs() -> TunAddrs {
+    TunAddrs::V6 {
+        src: v6("2001:db8:1::1"),
+        dst: v6("2001:db8:2::2"),
     }
 }
