@@ -444,3 +444,26 @@ fn arbitrary_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn outer_ipv4_options_are_skipped_and_ttl_is_not_checked() {
+    let inner = tcp_v4(b"opts", 0, 64, true);
+    let plain = encap(&inner, TunType::Gre { csum: true }, v4_addrs());
+    // Rebuild the outer header with ihl 6: four option bytes (NOP, NOP, NOP, EOL; RFC 791),
+    // TTL 0.
+    let mut p = vec![0x46];
+    p.extend_from_slice(&plain[1..20]);
+    p.extend_from_slice(&[1, 1, 1, 0]);
+    p.extend_from_slice(&plain[20..]);
+    let tot = (p.len() as u16).to_be_bytes();
+    p[2..4].copy_from_slice(&tot);
+    p[8] = 0;
+    p[10] = 0;
+    p[11] = 0;
+    let c = !naive_sum(&[&p[..24]]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    let d = decapsulate(&mut p, &cfg_gue()).unwrap();
+    assert_eq!(d.kind, TunKind::Gre);
+    assert_eq!(d.inner, 32..32 + inner.len());
+    assert_eq!(&p[d.inner], &inner[..]);
+}

@@ -80,6 +80,10 @@ pub struct Decapsulated {
 /// [`ecn_decapsulate`]: outer CE on Not-ECT inner is [`TunError::EcnDrop`]; a changed ECN field
 /// is written into the inner header (IPv4 checksum updated per RFC 1624).
 ///
+/// The outer TTL / hop limit is not checked: the packet is addressed to this host, and Linux
+/// (`ip_rcv`, `ipv6_rcv`) delivers such packets whatever their TTL. IP options of the outer
+/// IPv4 header are skipped.
+///
 /// Errors: the above, [`TunError::NotTunnel`] for any other protocol or UDP port,
 /// [`FwdError::Truncated`] at every truncation. On error the buffer is unchanged.
 pub fn decapsulate(buf: &mut [u8], cfg: &DecapConfig) -> Result<Decapsulated, TunError> {
