@@ -122,8 +122,15 @@ fn is_icmpv4_error(p: &[u8]) -> Result<bool, TunError> {
     }
     Ok(match range(p, 0, total)?.get(w.l4) {
         None => true,
-        Some(&t) => t > 18 || matches!(t, 3 | 4 | 5 | 11 | 12),
+        Some(&t) => icmp_type_is_error(t),
     })
+}
+
+/// `icmp_pointers[type].error` of net/ipv4/icmp.c, with its rule that an unknown type (above
+/// `NR_ICMP_TYPES`, 18) counts as an error: destination unreachable, source quench, redirect,
+/// time exceeded, parameter problem.
+fn icmp_type_is_error(t: u8) -> bool {
+    t > 18 || matches!(t, 3 | 4 | 5 | 11 | 12)
 }
 
 /// `icmp_send`'s own refusals (net/ipv4/icmp.c) plus RFC 1812 section 4.3.2.7: only about the
@@ -500,7 +507,7 @@ pub fn translate_tunnel_icmp(
     if oh[9] == 1 {
         let ohl = usize::from(oh[0] & 0x0f) * 4;
         match original.get(ohl) {
-            Some(&ty) if ty <= 18 && !matches!(ty, 3 | 4 | 5 | 11 | 12) => {}
+            Some(&ty) if !icmp_type_is_error(ty) => {}
             _ => return Ok(None),
         }
     }
