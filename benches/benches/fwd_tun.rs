@@ -100,7 +100,10 @@ fn benches(c: &mut Criterion) {
 
     // Decapsulation of the IPIP and GRE (with checksum) packets.
     for (name, cfg) in [
-        ("decap_ipip_v4_64B", TunnelConfig::new(TunType::Ipip, v4_addrs())),
+        (
+            "decap_ipip_v4_64B",
+            TunnelConfig::new(TunType::Ipip, v4_addrs()),
+        ),
         (
             "decap_gre_csum_v4_64B",
             TunnelConfig::new(TunType::Gre { csum: true }, v4_addrs()),
