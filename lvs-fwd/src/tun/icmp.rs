@@ -243,7 +243,8 @@ pub fn build_icmpv4_error(
 /// Builds into `out` an ICMPv6 error about the IPv6 packet `offending` (from its IPv6 header; it
 /// may be a truncated quote) as `icmp6_send` (net/ipv6/icmp.c) does, and returns its length.
 ///
-/// IPv6 header: traffic class 0, flow label 0, next header 58, hop limit `params.ttl`, source
+/// IPv6 header: traffic class 0, flow label 0 (the kernel, with `net.ipv6.auto_flowlabels` = 1,
+/// puts a flow hash there, RFC 6437; receivers must not interpret it), next header 58, hop limit `params.ttl`, source
 /// `params.src`, destination = offending source. ICMPv6 header: type, code, checksum (with the
 /// RFC 8200 section 8.1 pseudo-header), `info` in network byte order (the MTU for packet too big,
 /// RFC 4443 section 3.2). Then the offending packet, as much as keeps the reply within 1280 bytes
