@@ -343,11 +343,13 @@ fn timeout_output() {
         list_timeout(&Timeouts::default()),
         "Timeout (tcp tcpfin udp): 900 120 300\n"
     );
-    let mut snap = ListSnapshot::default();
-    snap.timeouts = Timeouts {
-        tcp: 7200,
-        tcp_fin: 10,
-        udp: 60,
+    let snap = ListSnapshot {
+        timeouts: Timeouts {
+            tcp: 7200,
+            tcp_fin: 10,
+            udp: 60,
+        },
+        ..Default::default()
     };
     assert_eq!(
         list(&snap, &opts("-L --timeout")).unwrap(),
