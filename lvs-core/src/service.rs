@@ -16,7 +16,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use lvs_sched::{SchedFlags, SchedulerKind};
+use lvs_sched::{DestParams, SchedConfig, SchedFlags, SchedulerKind};
 
 use crate::ipvsadm::Command;
 
@@ -216,6 +216,17 @@ pub struct ServiceConfig {
     pub local_addrs: Vec<IpAddr>,
 }
 
+impl ServiceConfig {
+    /// The lvs-sched configuration of this service: its `-b` flags, every other knob at the
+    /// kernel default ([`SchedConfig::default`]).
+    pub fn sched_config(&self) -> SchedConfig {
+        SchedConfig {
+            flags: self.sched_flags,
+            ..SchedConfig::default()
+        }
+    }
+}
+
 /// GUE/GRE tunnel checksum mode (`--tun-nocsum`, `--tun-csum`, `--tun-remcsum`;
 /// `IP_VS_TUNNEL_ENCAP_FLAG_*` in include/uapi/linux/ip_vs.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -344,6 +355,16 @@ pub struct DestConfig {
 }
 
 impl DestConfig {
+    /// The lvs-sched parameters of this real server (weight and thresholds). The weight is at
+    /// most 65535 when it comes from the parser; larger values saturate at `i32::MAX`.
+    pub fn sched_params(&self) -> DestParams {
+        DestParams {
+            weight: i32::try_from(self.weight).unwrap_or(i32::MAX),
+            u_threshold: self.u_threshold,
+            l_threshold: self.l_threshold,
+        }
+    }
+
     /// A DR real server with weight 1 and no thresholds (`-a ... -r RIP:port`).
     pub fn new(addr: SocketAddr) -> Self {
         DestConfig {

@@ -757,3 +757,21 @@ fn applying_commands_uses_kernel_semantics() {
         .unwrap();
     assert!(cfg.services.is_empty());
 }
+
+/// What the pipeline hands to lvs-sched: `-w/-x/-y` as DestParams, `-b` as SchedConfig
+/// flags.
+#[test]
+fn configs_map_to_lvs_sched_parameters() {
+    let d = add_dest("-a -t 10.0.0.1:80 -r 172.16.0.2 -w 3 -x 10 -y 5");
+    assert_eq!(
+        d.sched_params(),
+        lvs_sched::DestParams {
+            weight: 3,
+            u_threshold: 10,
+            l_threshold: 5
+        }
+    );
+    let (_, c) = add_service("-A -t 10.0.0.1:80 -s sh -b sh-port");
+    assert!(c.sched_config().flags.contains(SchedFlags::SH_PORT));
+    assert_eq!(c.sched_config().sh_tab_bits, 8);
+}
