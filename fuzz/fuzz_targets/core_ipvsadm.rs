@@ -1,14 +1,35 @@
 //! Arbitrary text into the ipvsadm rule / restore parser: must never panic; whatever parses
 //! and applies must save (`-S`) and restore (`-R`) to the same configuration, and every list
 //! format must print without panicking.
+//!
+//! Input with an odd first byte is raw text; with an even one, each following byte picks a
+//! word from an ipvsadm vocabulary, so the fuzzer reaches valid rule streams quickly.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use lvs_core::ipvsadm::{ListOptions, ListSnapshot, list, parse_restore, parse_rule, save};
 use lvs_core::service::IpvsConfig;
 
+const WORDS: &[&str] = &[
+    "\n-A", "\n-a", "\n-E", "\n-e", "\n-d", "\n-D", "\n-C", "\n-Z", "\n--set", "-t", "-u",
+    "--sctp-service", "-f", "-6", "-s", "rr", "wlc", "sh", "mh", "-p", "60", "-M",
+    "255.255.255.0", "64", "-r", "10.0.0.1:80", "10.0.0.1", "10.0.0.2:8080", "192.168.0.1:0",
+    "[2001:db8::1]:80", "2001:db8::2", "[::1.2.3.4]:0", "-g", "-m", "-i", "--fullnat",
+    "--laddr", "1.2.3.4", "-w", "0", "65535", "-x", "-y", "5", "7", "--tun-type", "gue", "gre",
+    "ipip", "--tun-port", "--tun-csum", "--tun-remcsum", "--tun-nocsum", "-b",
+    "sh-port,sh-fallback", "flag-3", "mh-port", "--pe", "sip", "-o", "#", "'", "\"",
+];
+
 fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
+    let text = match data.split_first() {
+        Some((first, rest)) if first % 2 == 0 => rest
+            .iter()
+            .map(|b| WORDS.get(usize::from(*b) % WORDS.len()).copied().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(" ")
+            .into(),
+        _ => String::from_utf8_lossy(data),
+    };
     let _ = parse_rule(&text);
     let Ok(cmds) = parse_restore(&text) else {
         return;
