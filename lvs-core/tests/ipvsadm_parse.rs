@@ -775,3 +775,53 @@ fn configs_map_to_lvs_sched_parameters() {
     assert!(c.sched_config().flags.contains(SchedFlags::SH_PORT));
     assert_eq!(c.sched_config().sh_tab_bits, 8);
 }
+
+/// Every long option (ipvsadm.c's popt `options_table`) means the same as its short form.
+#[test]
+fn every_long_option_equals_its_short_form() {
+    let pairs = [
+        (
+            "-A -t 10.0.0.1:80",
+            "--add-service --tcp-service 10.0.0.1:80",
+        ),
+        (
+            "-E -u 10.0.0.1:53 -s rr",
+            "--edit-service --udp-service 10.0.0.1:53 --scheduler rr",
+        ),
+        ("-D -f 4 -6", "--delete-service --fwmark-service 4 --ipv6"),
+        ("-C", "--clear"),
+        ("-R", "--restore"),
+        ("-S -n", "--save --numeric"),
+        ("-Z", "--zero"),
+        ("-h", "--help"),
+        ("-v", "--version"),
+        (
+            "-A -u 10.0.0.1:0 -p 9 -M 255.0.0.0 -o -b flag-1",
+            "--add-service --udp-service 10.0.0.1:0 --persistent 9 --netmask 255.0.0.0 --ops --sched-flags flag-1",
+        ),
+        (
+            "-a -t 10.0.0.1:80 -r 172.16.0.2:81 -m -w 4 -x 9 -y 3",
+            "--add-server --tcp-service 10.0.0.1:80 --real-server 172.16.0.2:81 --masquerading --weight 4 --u-threshold 9 --l-threshold 3",
+        ),
+        (
+            "-e -t 10.0.0.1:80 -r 172.16.0.2 -g",
+            "--edit-server --tcp-service 10.0.0.1:80 --real-server 172.16.0.2 --gatewaying",
+        ),
+        (
+            "-e -t 10.0.0.1:80 -r 172.16.0.2 -i",
+            "--edit-server --tcp-service 10.0.0.1:80 --real-server 172.16.0.2 --ipip",
+        ),
+        (
+            "-d -t 10.0.0.1:80 -r 172.16.0.2",
+            "--delete-server --tcp-service 10.0.0.1:80 --real-server 172.16.0.2",
+        ),
+        ("-L -n -c", "--list --numeric --connection"),
+        ("-l -X --stats", "--list --exact --stats"),
+    ];
+    for (short, long) in pairs {
+        let s = parse_rule(short);
+        let l = parse_rule(long);
+        assert_eq!(s, l, "{short} vs {long}");
+        assert!(l.is_ok(), "{long}: {l:?}");
+    }
+}
