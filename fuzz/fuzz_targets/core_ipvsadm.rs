@@ -1,6 +1,6 @@
 //! Arbitrary text into the ipvsadm rule / restore parser: must never panic; whatever parses
-//! and applies must save (`-S`) and restore (`-R`) to the same configuration, and every list
-//! format must print without panicking.
+//! prints back (Display) to an equal command, whatever applies must save (`-S`) and restore
+//! (`-R`) to the same configuration, and every list format must print without panicking.
 //!
 //! Input with an odd first byte is raw text; with an even one, each following byte picks a
 //! word from an ipvsadm vocabulary, so the fuzzer reaches valid rule streams quickly.
@@ -36,6 +36,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut cfg = IpvsConfig::new();
     for cmd in &cmds {
+        // Display prints a rule that parses back to the same command.
+        let line = cmd.to_string();
+        assert_eq!(parse_rule(&line).as_ref(), Ok(cmd), "{line}");
         let _ = cfg.apply(cmd);
     }
     let saved = save(&cfg.services);

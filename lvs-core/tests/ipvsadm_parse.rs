@@ -825,3 +825,64 @@ fn every_long_option_equals_its_short_form() {
         assert!(l.is_ok(), "{long}: {l:?}");
     }
 }
+
+/// `Command`'s Display is a rule line that parses back to the same command, with defaults
+/// made explicit.
+#[test]
+fn every_command_prints_back_as_a_rule_that_parses_to_itself() {
+    let cases = [
+        ("-A -t 10.0.0.1:80", "-A -t 10.0.0.1:80 -s wlc"),
+        (
+            "-E -u 10.0.0.1:53 -s sh -p -M 255.255.0.0 -o -b sh-port --laddr 1.1.1.1",
+            "-E -u 10.0.0.1:53 -s sh -p 360 -M 255.255.0.0 -o -b sh-port --laddr 1.1.1.1",
+        ),
+        ("-D -f 4 -6", "-D -f 4 -6"),
+        ("-C", "-C"),
+        ("-R", "-R"),
+        ("-S", "-S"),
+        ("-S -n", "-S -n"),
+        (
+            "-a -t 10.0.0.1:80 -r 172.16.0.2",
+            "-a -t 10.0.0.1:80 -r 172.16.0.2:80 -g -w 1",
+        ),
+        (
+            "-e -f 1 -r 2001:db8::9 -i --tun-type gue --tun-port 7 -x 5",
+            "-e -f 1 -r [2001:db8::9]:0 -i -w 1 --tun-type gue --tun-port 7 --tun-nocsum -x 5",
+        ),
+        (
+            "-d -t 10.0.0.1:80 -r 172.16.0.2",
+            "-d -t 10.0.0.1:80 -r 172.16.0.2:80",
+        ),
+        ("-Ln", "-L -n"),
+        (
+            "-L -t 10.0.0.1:80 --stats --exact",
+            "-L -t 10.0.0.1:80 --stats --exact",
+        ),
+        ("-Lnc --persistent-conn", "-L -n -c --persistent-conn"),
+        ("-l --timeout", "-L --timeout"),
+        ("-L --daemon", "-L --daemon"),
+        (
+            "-L --rate --thresholds --tun-info --nosort",
+            "-L --rate --thresholds --tun-info --nosort",
+        ),
+        ("-Z", "-Z"),
+        ("-Z -u 10.0.0.1:53", "-Z -u 10.0.0.1:53"),
+        ("--set 900 0 300", "--set 900 0 300"),
+        (
+            "--start-daemon backup",
+            "--start-daemon backup --mcast-interface eth0 --syncid 0",
+        ),
+        (
+            "--start-daemon master --mcast-group ff02::81 --mcast-port 9 --mcast-ttl 3 --sync-maxlen 100 --syncid 7 --mcast-interface bond0.12",
+            "--start-daemon master --mcast-interface bond0.12 --syncid 7 --sync-maxlen 100 --mcast-group ff02::81 --mcast-port 9 --mcast-ttl 3",
+        ),
+        ("--stop-daemon master", "--stop-daemon master --syncid 0"),
+        ("-h", "-h"),
+        ("-v", "-v"),
+    ];
+    for (input, printed) in cases {
+        let cmd = parse_rule(input).unwrap();
+        assert_eq!(cmd.to_string(), printed, "{input}");
+        assert_eq!(parse_rule(printed).unwrap(), cmd, "{printed}");
+    }
+}

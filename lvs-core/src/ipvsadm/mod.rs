@@ -77,7 +77,8 @@ impl DaemonState {
 pub struct DaemonConfig {
     /// Master or backup.
     pub state: DaemonState,
-    /// Multicast interface (`--mcast-interface`, at most 15 bytes; ipvsadm's default `eth0`).
+    /// Multicast interface (`--mcast-interface`, at most 15 printable ASCII bytes without
+    /// `/`, quotes, backslash or `#`; ipvsadm's default `eth0`).
     pub mcast_ifn: String,
     /// Sync id 0..=255 (`--syncid`, default 0).
     pub syncid: u8,

@@ -899,7 +899,11 @@ fn option(st: &mut State, item: Item) -> Result<(), ParseError> {
         Opt::McastIf => {
             st.set(C_MCAST, w)?;
             // IP_VS_IFNAME_MAXLEN is 16 including the NUL.
-            if v.is_empty() || v.len() > 15 || v.chars().any(|c| c.is_whitespace() || c == '/') {
+            // Printable ASCII without '/' (never in an interface name) and without the
+            // characters a rule line would need quoted.
+            let bad =
+                |b: u8| !b.is_ascii_graphic() || matches!(b, b'/' | b'\'' | b'"' | b'\\' | b'#');
+            if v.is_empty() || v.len() > 15 || v.bytes().any(bad) {
                 return Err(invalid(w, format!("illegal interface name '{v}'")));
             }
             st.mcast_ifn = Some(val.clone());
