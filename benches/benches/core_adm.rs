@@ -18,7 +18,11 @@ fn rules() -> String {
         let vip = format!("10.{}.{}.1:80", i / 256, i % 256);
         s.push_str(&format!("-A -t {vip} -s wrr -p 300\n"));
         for j in 0..9u32 {
-            s.push_str(&format!("-a -t {vip} -r 172.16.{i}.{}:8080 -m -w {}\n", j + 2, j + 1));
+            s.push_str(&format!(
+                "-a -t {vip} -r 172.16.{i}.{}:8080 -m -w {}\n",
+                j + 2,
+                j + 1
+            ));
         }
     }
     s

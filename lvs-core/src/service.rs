@@ -140,6 +140,7 @@ impl ServiceKey {
 }
 
 /// Persistence granularity (`-M`): an IPv4 netmask, or an IPv6 prefix length (1..=128).
+/// The variant matches the service's family (the parser guarantees it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PersistMask {
     /// IPv4 netmask applied to the client address (default 255.255.255.255). ipvsadm and the
