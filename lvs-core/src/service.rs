@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use lvs_sched::{DestParams, SchedConfig, SchedFlags, SchedulerKind};
 
-use crate::ipvsadm::Command;
+use crate::ipvsadm::{Command, RuleError};
 
 /// Largest persistence / protocol timeout ipvsadm accepts: 31 days in seconds
 /// (`MAX_TIMEOUT` in ipvsadm.c).
@@ -449,6 +449,24 @@ pub enum ApplyError {
     ThresholdOrder,
 }
 
+/// Why [`IpvsConfig::restore`] stopped: a line that does not parse, or a command the table
+/// refuses, with its 1-based line number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// The line does not parse (`line N: -w: weight 70000 out of range 0..65535`).
+    #[error(transparent)]
+    Parse(#[from] RuleError),
+    /// The command parsed but the table refused it (`line N: Service already exists`).
+    #[error("line {line}: {error}")]
+    Apply {
+        /// 1-based line number.
+        line: usize,
+        /// The kernel's refusal.
+        error: ApplyError,
+    },
+}
+
 /// A whole ipvsadm configuration: the virtual services in insertion order and the timeouts.
 ///
 /// This is the table `ipvsadm -R` builds and `ipvsadm -S` prints
@@ -544,6 +562,23 @@ impl IpvsConfig {
                 self.service_mut(key)?;
             }
             _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl IpvsConfig {
+    /// `ipvsadm -R`: parse a restore stream and apply its commands in order. It stops at the
+    /// first line that fails to parse or apply; the commands before it stay applied, as with
+    /// ipvsadm (which exits at a bad line). Apply to a clone first for all-or-nothing.
+    ///
+    /// # Errors
+    /// [`RestoreError`] naming the line.
+    pub fn restore(&mut self, text: &str) -> Result<(), RestoreError> {
+        for item in crate::ipvsadm::parse::restore_lines(text) {
+            let (line, cmd) = item?;
+            self.apply(&cmd)
+                .map_err(|error| RestoreError::Apply { line, error })?;
         }
         Ok(())
     }

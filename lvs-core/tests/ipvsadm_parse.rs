@@ -886,3 +886,22 @@ fn every_command_prints_back_as_a_rule_that_parses_to_itself() {
         assert_eq!(parse_rule(printed).unwrap(), cmd, "{printed}");
     }
 }
+
+/// `IpvsConfig::restore` is `ipvsadm -R`: parse and apply line by line, stop at the first bad
+/// line (parse or kernel refusal) and name it.
+#[test]
+fn restore_applies_and_names_the_failing_line() {
+    let mut cfg = IpvsConfig::new();
+    cfg.restore("# table\n-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 172.16.0.2\n")
+        .unwrap();
+    assert_eq!(cfg.services[0].dests.len(), 1);
+    let e = cfg
+        .restore("-a -t 10.0.0.1:80 -r 172.16.0.3\n\n-A -t 10.0.0.1:80\n-C\n")
+        .unwrap_err();
+    assert_eq!(e.to_string(), "line 3: Service already exists");
+    // The line before the failure stayed applied, the one after it did not run.
+    assert_eq!(cfg.services[0].dests.len(), 2);
+    let e = cfg.restore("-C\n-A -t 10.0.0.9:80 -s nope\n").unwrap_err();
+    assert!(e.to_string().starts_with("line 2: -s: "), "{e}");
+    assert!(cfg.services.is_empty());
+}

@@ -37,7 +37,7 @@
 //!   servers with the forward name `FullNat`.
 
 mod list;
-mod parse;
+pub(crate) mod parse;
 mod save;
 
 use std::net::{IpAddr, SocketAddr};

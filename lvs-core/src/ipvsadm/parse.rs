@@ -354,28 +354,37 @@ pub fn parse_rule(line: &str) -> Result<Command, ParseError> {
 /// # Errors
 /// [`RuleError`] with the 1-based line number of the first bad line.
 pub fn parse_restore(text: &str) -> Result<Vec<Command>, RuleError> {
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    restore_lines(text).map(|r| r.map(|(_, cmd)| cmd)).collect()
+}
+
+/// The commands of a restore stream with their 1-based line numbers, stopping at nothing:
+/// each item is a command or the error of its line.
+pub(crate) fn restore_lines(
+    text: &str,
+) -> impl Iterator<Item = Result<(usize, Command), RuleError>> {
+    text.lines().enumerate().filter_map(|(i, line)| {
+        let line_no = i.saturating_add(1);
         let at = |error| RuleError {
-            line: i.saturating_add(1),
+            line: line_no,
             error,
         };
-        let words = split_words(line).map_err(at)?;
+        let words = match split_words(line) {
+            Ok(w) => w,
+            Err(e) => return Some(Err(at(e))),
+        };
         if words.is_empty()
             || (words.len() == 1 && words.first().is_some_and(|w| is_program_name(w)))
         {
-            continue;
+            return None;
         }
-        match parse_args(&words).map_err(at)? {
-            Command::Restore => {
-                return Err(at(ParseError::Invalid(
-                    "-R is not allowed inside a restore stream",
-                )));
-            }
-            cmd => out.push(cmd),
-        }
-    }
-    Ok(out)
+        Some(match parse_args(&words) {
+            Ok(Command::Restore) => Err(at(ParseError::Invalid(
+                "-R is not allowed inside a restore stream",
+            ))),
+            Ok(cmd) => Ok((line_no, cmd)),
+            Err(e) => Err(at(e)),
+        })
+    })
 }
 
 fn is_program_name(w: &str) -> bool {
