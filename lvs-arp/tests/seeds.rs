@@ -8,9 +8,7 @@ mod common;
 use std::net::IpAddr;
 
 use common::*;
-use lvs_arp::{
-    AddrType, ArpOp, Host, NeighConfig, NeighEvent, NeighbourTable, RouteKind, Scope,
-};
+use lvs_arp::{AddrType, ArpOp, Host, NeighConfig, NeighEvent, NeighbourTable, RouteKind, Scope};
 
 /// What the notes observed for a request from server01 on enp0s8.
 #[derive(Debug, PartialEq)]
@@ -81,8 +79,10 @@ fn seed_experiments_arp_ignore() {
     ];
     for case in cases {
         let mut h = server02();
-        h.add_addr(case.vip_dev, ip("1.1.1.2"), 24, Scope::Global).unwrap();
-        h.sysctl("net.ipv4.conf.all.arp_ignore", case.all_arp_ignore).unwrap();
+        h.add_addr(case.vip_dev, ip("1.1.1.2"), 24, Scope::Global)
+            .unwrap();
+        h.sysctl("net.ipv4.conf.all.arp_ignore", case.all_arp_ignore)
+            .unwrap();
         let req = if case.target == SERVER02_IP {
             who_has(SERVER02_IP, "192.168.56.1", "0a:00:27:00:00:00")
         } else {
@@ -94,10 +94,21 @@ fn seed_experiments_arp_ignore() {
                 assert_eq!(r.op, ArpOp::Reply, "{}", case.name);
                 // tcpdump's "Reply <ip> is-at <mac>" reads the ARP sender fields.
                 let shown = r.to_string();
-                assert_eq!(shown, format!("Reply {} is-at {}", r.sender_ip, r.sender_mac));
+                assert_eq!(
+                    shown,
+                    format!("Reply {} is-at {}", r.sender_ip, r.sender_mac)
+                );
                 Seen::ReplyIsAt(
-                    if r.sender_ip == ip("1.1.1.2") { "1.1.1.2" } else { SERVER02_IP },
-                    if r.sender_mac == mac(SERVER02_MAC) { SERVER02_MAC } else { "other" },
+                    if r.sender_ip == ip("1.1.1.2") {
+                        "1.1.1.2"
+                    } else {
+                        SERVER02_IP
+                    },
+                    if r.sender_mac == mac(SERVER02_MAC) {
+                        SERVER02_MAC
+                    } else {
+                        "other"
+                    },
                 )
             }
             None => Seen::NoReply(out.reason().to_string()),
@@ -115,7 +126,10 @@ fn seed_experiment_2_traffic_for_lo_vip_enters_and_leaves_by_enp0s8() {
     assert_eq!(h.addr_type(ip("1.1.1.2")), AddrType::Local);
     // A /24 on lo makes the whole subnet local (the notes' 1.2.3.1/24 ping experiment).
     assert_eq!(h.addr_type(ip("1.1.1.77")), AddrType::Local);
-    assert_eq!(h.route_output(ip("1.1.1.2")).unwrap().kind, RouteKind::Local);
+    assert_eq!(
+        h.route_output(ip("1.1.1.2")).unwrap().kind,
+        RouteKind::Local
+    );
     let back = h.route_output(ip(SERVER01_IP)).unwrap();
     assert_eq!((back.ifindex, back.kind), (ENP0S8, RouteKind::Unicast));
     // With /32 only the VIP itself is local ("其他的IP都无法ping通").
@@ -131,12 +145,17 @@ fn seed_experiment_3_requester_retries_three_times_then_gives_up() {
     // (three requests one second apart: mcast_solicit 3, retrans_time 1 s), then
     // "Destination Host Unreachable".
     let mut server02 = server02();
-    server02.add_addr(LO, ip("1.1.1.2"), 24, Scope::Global).unwrap();
+    server02
+        .add_addr(LO, ip("1.1.1.2"), 24, Scope::Global)
+        .unwrap();
     server02.sysctl("net.ipv4.conf.all.arp_ignore", 1).unwrap();
     let mut nt: NeighbourTable<Vec<u8>> = NeighbourTable::new(NeighConfig::default());
     let vip = IpAddr::V4(ip("1.1.1.2"));
     let src = Some(IpAddr::V4(ip(SERVER01_IP)));
-    assert!(matches!(nt.resolve(0, 3, vip, src, vec![0u8; 98]), lvs_arp::Resolved::Queued));
+    assert!(matches!(
+        nt.resolve(0, 3, vip, src, vec![0u8; 98]),
+        lvs_arp::Resolved::Queued
+    ));
     let mut sent_at = Vec::new();
     let mut now = 0;
     loop {
@@ -148,7 +167,14 @@ fn seed_experiment_3_requester_retries_three_times_then_gives_up() {
             assert!(server02.arp_input(ENP0S8, &req).reply().is_none());
         }
         if let Some(ev) = nt.poll_event() {
-            assert_eq!(ev, NeighEvent::Failed { ifindex: 3, ip: vip, dropped: 1 });
+            assert_eq!(
+                ev,
+                NeighEvent::Failed {
+                    ifindex: 3,
+                    ip: vip,
+                    dropped: 1
+                }
+            );
             break;
         }
         now = nt.poll_timeout().unwrap();
@@ -162,11 +188,18 @@ fn seed_experiment_3_requester_retries_three_times_then_gives_up() {
 /// `net.ipv4.conf.{all,lo}.arp_ignore` and `arp_announce` as given.
 fn real_server(arp_ignore: i32, arp_announce: i32) -> Host {
     let mut h = server02();
-    h.add_addr(LO, ip("192.168.56.200"), 32, Scope::Global).unwrap();
-    for key in ["net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.lo.arp_ignore"] {
+    h.add_addr(LO, ip("192.168.56.200"), 32, Scope::Global)
+        .unwrap();
+    for key in [
+        "net.ipv4.conf.all.arp_ignore",
+        "net.ipv4.conf.lo.arp_ignore",
+    ] {
         h.sysctl(key, arp_ignore).unwrap();
     }
-    for key in ["net.ipv4.conf.all.arp_announce", "net.ipv4.conf.lo.arp_announce"] {
+    for key in [
+        "net.ipv4.conf.all.arp_announce",
+        "net.ipv4.conf.lo.arp_announce",
+    ] {
         h.sysctl(key, arp_announce).unwrap();
     }
     h
@@ -217,7 +250,13 @@ fn lvs_dr_recipe_real_server_never_answers_for_vip_and_never_announces_it() {
         // The router (192.168.56.1) asks who has the VIP.
         let req = who_has("192.168.56.200", "192.168.56.1", "0a:00:27:00:00:00");
         let out = h.arp_input(ENP0S8, &req);
-        assert_eq!(out.reply().is_some(), c.answers_vip, "{}: {}", c.name, out.reason());
+        assert_eq!(
+            out.reply().is_some(),
+            c.answers_vip,
+            "{}: {}",
+            c.name,
+            out.reason()
+        );
         if let Some(r) = out.reply() {
             // With arp_ignore=0 the RS hijacks the VIP with its own NIC's MAC.
             assert_eq!(r.sender_mac, mac(SERVER02_MAC), "{}", c.name);

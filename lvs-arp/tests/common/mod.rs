@@ -29,10 +29,14 @@ pub const ENP0S8: u32 = 3;
 pub fn server02() -> Host {
     let mut h = Host::new();
     h.add_loopback("lo", LO).unwrap();
-    h.add_interface("enp0s3", ENP0S3, mac("08:00:27:aa:bb:03")).unwrap();
-    h.add_interface("enp0s8", ENP0S8, mac(SERVER02_MAC)).unwrap();
-    h.add_addr(ENP0S3, ip("10.0.2.15"), 24, Scope::Global).unwrap();
-    h.add_addr(ENP0S8, ip(SERVER02_IP), 24, Scope::Global).unwrap();
+    h.add_interface("enp0s3", ENP0S3, mac("08:00:27:aa:bb:03"))
+        .unwrap();
+    h.add_interface("enp0s8", ENP0S8, mac(SERVER02_MAC))
+        .unwrap();
+    h.add_addr(ENP0S3, ip("10.0.2.15"), 24, Scope::Global)
+        .unwrap();
+    h.add_addr(ENP0S8, ip(SERVER02_IP), 24, Scope::Global)
+        .unwrap();
     h.add_route(Route {
         dst: ip("0.0.0.0"),
         prefix_len: 0,
