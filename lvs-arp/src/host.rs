@@ -552,27 +552,32 @@ impl Host {
         if ip.is_multicast() {
             return AddrType::Multicast;
         }
-        let mut best: Option<(u8, AddrType)> = None;
-        let mut consider = |len: u8, net: u32, kind: AddrType| {
-            if (v ^ net) & mask(len) == 0 && best.is_none_or(|(l, _)| len > l) {
-                best = Some((len, kind));
-            }
-        };
+        // An exact address is the longest possible match, and local /32 routes come first.
+        if self.is_own_addr(ip) {
+            return AddrType::Local;
+        }
+        let mut best_len = -1i32;
+        let mut best = AddrType::Unicast;
         for iface in self.interfaces.iter().filter(|i| i.up) {
             for a in &iface.addrs {
-                consider(32, ip_u32(a.local), AddrType::Local);
                 if a.secondary || has_no_prefix_route(a) {
                     continue;
                 }
-                if iface.loopback {
-                    consider(a.prefix_len, ip_u32(a.local), AddrType::Local);
+                let m = mask(a.prefix_len);
+                let local = ip_u32(a.local);
+                // A subnet broadcast is a /32: nothing but an exact address (handled above)
+                // is longer.
+                if a.prefix_len < 31 && v == local | !m {
+                    return AddrType::Broadcast;
                 }
-                if a.prefix_len < 31 {
-                    consider(32, ip_u32(a.broadcast()), AddrType::Broadcast);
+                let len = i32::from(a.prefix_len);
+                if iface.loopback && (v ^ local) & m == 0 && len > best_len {
+                    best_len = len;
+                    best = AddrType::Local;
                 }
             }
         }
-        best.map_or(AddrType::Unicast, |(_, k)| k)
+        best
     }
 
     /// True when `ip` is exactly one of the configured addresses of an up interface
@@ -600,37 +605,40 @@ impl Host {
             });
         }
         let v = ip_u32(dst);
+        // (prefix length, metric, result) of the best match so far.
         let mut best: Option<(u8, u32, RouteLookup)> = None;
-        let mut consider = |len: u8, net: u32, metric: u32, r: RouteLookup| {
-            let better = best.is_none_or(|(l, m, _)| len > l || (len == l && metric < m));
-            if (v ^ net) & mask(len) == 0 && better {
-                best = Some((len, metric, r));
-            }
+        let better = |best: &Option<(u8, u32, RouteLookup)>, len: u8, metric: u32| match best {
+            None => true,
+            Some((l, m, _)) => len > *l || (len == *l && metric < *m),
         };
         for iface in self.interfaces.iter().filter(|i| i.up && !i.loopback) {
-            for a in iface
-                .addrs
-                .iter()
-                .filter(|a| !a.secondary && !has_no_prefix_route(a))
-            {
-                let r = RouteLookup {
-                    ifindex: iface.ifindex,
-                    kind: RouteKind::Unicast,
-                    gateway: None,
-                    src: Some(a.local),
-                };
-                consider(a.prefix_len, ip_u32(a.local), 0, r);
+            for a in &iface.addrs {
+                if a.secondary || has_no_prefix_route(a) {
+                    continue;
+                }
+                if (v ^ ip_u32(a.local)) & a.mask() == 0 && better(&best, a.prefix_len, 0) {
+                    let r = RouteLookup {
+                        ifindex: iface.ifindex,
+                        kind: RouteKind::Unicast,
+                        gateway: None,
+                        src: Some(a.local),
+                    };
+                    best = Some((a.prefix_len, 0, r));
+                }
             }
         }
         for r in &self.routes {
-            if self.interface(r.ifindex).is_some_and(|i| i.up) {
+            if (v ^ ip_u32(r.dst)) & mask(r.prefix_len) == 0
+                && better(&best, r.prefix_len, r.metric)
+                && self.interface(r.ifindex).is_some_and(|i| i.up)
+            {
                 let lookup = RouteLookup {
                     ifindex: r.ifindex,
                     kind: RouteKind::Unicast,
                     gateway: r.gateway,
                     src: r.src,
                 };
-                consider(r.prefix_len, ip_u32(r.dst), r.metric, lookup);
+                best = Some((r.prefix_len, r.metric, lookup));
             }
         }
         best.map(|(_, _, r)| r)
@@ -640,7 +648,7 @@ impl Host {
     /// interface, find a local address (equal to `local` unless `local` is 0.0.0.0) of scope
     /// at most `scope` that shares a subnet with `dst` (unless `dst` is 0.0.0.0). With
     /// `route_localnet` set, host-scope addresses count as link scope.
-    fn confirm_addr_indev(
+    pub(crate) fn confirm_addr_indev(
         iface: &Interface,
         route_localnet: bool,
         dst: u32,

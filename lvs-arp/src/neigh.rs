@@ -111,12 +111,29 @@ impl NudState {
 }
 
 /// Key of an entry: interface index and neighbour IP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NeighKey {
     /// Interface index.
     pub ifindex: u32,
     /// Neighbour address (IPv4 or IPv6).
     pub ip: IpAddr,
+}
+
+impl std::hash::Hash for NeighKey {
+    /// One word for IPv4 keys (ifindex and address), three for IPv6.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self.ip {
+            IpAddr::V4(a) => {
+                state.write_u64(u64::from(self.ifindex) << 32 | u64::from(a.to_bits()))
+            }
+            IpAddr::V6(a) => {
+                let bits = a.to_bits();
+                state.write_u64(u64::from(self.ifindex) | 1 << 63);
+                state.write_u64(bits as u64);
+                state.write_u64((bits >> 64) as u64);
+            }
+        }
+    }
 }
 
 /// A solicitation the caller should send (ARP request or Neighbour Solicitation).
@@ -260,7 +277,8 @@ impl<P> Entry<P> {
     }
 }
 
-/// A seeded multiply-rotate hasher (FxHash style) for the small fixed keys of the table.
+/// A seeded multiply-rotate hasher (FxHash style) with a murmur3 finaliser, for the small
+/// fixed keys of the table.
 #[derive(Debug, Clone, Copy)]
 struct SeededState(u64);
 
@@ -290,8 +308,15 @@ impl Hasher for FxHasher {
         self.write_u64(u64::from(i));
     }
 
+    /// murmur3's 64-bit finaliser, so that every input bit reaches the low bits the table
+    /// indexes with (addresses differing only in their last octet would collide otherwise).
     fn finish(&self) -> u64 {
-        self.0
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 

@@ -290,7 +290,14 @@ fn nd_built_by_us_parses_with_smoltcp() {
     let snm = v6("ff02::1:ff12:3456");
     let all = v6("ff02::1");
     /// (name, our frame, smoltcp's eth dst, IPv6 src, IPv6 dst, smoltcp's repr)
-    type Case = (&'static str, NdiscFrame, [u8; 6], Ipv6Addr, Ipv6Addr, Theirs);
+    type Case = (
+        &'static str,
+        NdiscFrame,
+        [u8; 6],
+        Ipv6Addr,
+        Ipv6Addr,
+        Theirs,
+    );
     let cases: [Case; 7] = [
         (
             "NS to solicited-node multicast",

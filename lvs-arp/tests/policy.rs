@@ -1008,3 +1008,31 @@ fn address_list_order_and_errors_follow_inet_insert_ifa() {
     assert!(h.sysctl("net.ipv4.conf.eth9.arp_ignore", 1).is_err());
     assert!(h.sysctl("net.ipv4.conf.all.arp_bogus", 1).is_err());
 }
+
+#[test]
+fn addr_type_follows_the_local_table() {
+    // inet_addr_type: 0/8 and 255.255.255.255 broadcast, 224/4 multicast; local table from
+    // fib_add_ifaddr: each address /32 local, lo prefixes local, subnet broadcasts (< /31).
+    use lvs_arp::AddrType::*;
+    let h = two_nic_host();
+    let cases = [
+        ("0.0.0.0", Broadcast),
+        ("0.1.2.3", Broadcast),
+        ("255.255.255.255", Broadcast),
+        ("10.0.0.255", Broadcast),
+        ("224.0.0.1", Multicast),
+        ("10.0.0.1", Local),
+        ("10.0.0.100", Local),
+        ("10.9.9.9", Local),
+        ("127.3.4.5", Local),
+        ("127.255.255.255", Broadcast),
+        ("10.0.0.7", Unicast),
+        ("8.8.8.8", Unicast),
+    ];
+    for (a, want) in cases {
+        assert_eq!(h.addr_type(ip(a)), want, "{a}");
+    }
+    // A request for a subnet broadcast address is not for us.
+    let out = h.arp_input(ETH0, &who_has("10.0.0.255", "10.0.0.50", PEER_MAC));
+    assert_eq!(out.reason().to_string(), "target 10.0.0.255 is not local");
+}
