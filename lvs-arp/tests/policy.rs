@@ -1036,3 +1036,77 @@ fn addr_type_follows_the_local_table() {
     let out = h.arp_input(ETH0, &who_has("10.0.0.255", "10.0.0.50", PEER_MAC));
     assert_eq!(out.reason().to_string(), "target 10.0.0.255 is not local");
 }
+
+mod property {
+    use super::*;
+    use lvs_arp::AddrType;
+    use proptest::prelude::*;
+
+    fn octet_ip() -> impl Strategy<Value = std::net::Ipv4Addr> {
+        // Mostly addresses this host knows about, plus anything.
+        prop_oneof![
+            prop::sample::select(vec![
+                "10.0.0.1",
+                "10.0.0.100",
+                "10.9.9.9",
+                "10.1.0.1",
+                "10.0.0.50",
+                "10.0.0.255",
+                "127.0.0.1",
+                "0.0.0.0",
+                "224.0.0.1",
+                "255.255.255.255",
+                "10.5.5.5",
+            ])
+            .prop_map(ip),
+            any::<u32>().prop_map(std::net::Ipv4Addr::from),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// arp_process invariants for any frame, interface and sysctl values: a reply answers
+        /// a request for a local target, goes back to the requester's sender MAC from the
+        /// receiving NIC, and claims exactly the requested address.
+        #[test]
+        fn replies_obey_arp_process_invariants(
+            ifindex in 0u32..5,
+            ignore in -2i32..12, filter in 0i32..2, accept in 0i32..3, drop_garp in 0i32..2,
+            request in any::<bool>(),
+            sip in octet_ip(), tip in octet_ip(),
+            sha in any::<[u8; 6]>(), tha in any::<[u8; 6]>(),
+            eth_dst in prop_oneof![Just([0xffu8; 6]), Just([2, 0, 0, 0, 0, 1]), any::<[u8; 6]>()],
+        ) {
+            let mut h = two_nic_host();
+            h.sysctl("net.ipv4.conf.all.arp_ignore", ignore).unwrap();
+            h.sysctl("net.ipv4.conf.all.arp_filter", filter).unwrap();
+            h.sysctl("net.ipv4.conf.all.arp_accept", accept).unwrap();
+            h.sysctl("net.ipv4.conf.all.drop_gratuitous_arp", drop_garp).unwrap();
+            let f = ArpFrame {
+                eth_dst: MacAddr(eth_dst),
+                eth_src: MacAddr(sha),
+                hw_type: 1,
+                op: if request { ArpOp::Request } else { ArpOp::Reply },
+                sender_mac: MacAddr(sha),
+                sender_ip: sip,
+                target_mac: MacAddr(tha),
+                target_ip: tip,
+            };
+            let out = h.arp_input(ifindex, &f);
+            let _ = out.reason().to_string();
+            if let Some(r) = out.reply() {
+                let dev = h.interface(ifindex).unwrap();
+                prop_assert!(request);
+                prop_assert_eq!(h.addr_type(tip), AddrType::Local);
+                prop_assert!(ignore != 8);
+                prop_assert!(!(drop_garp == 1 && sip == tip));
+                prop_assert_eq!((r.eth_dst, r.target_mac, r.target_ip), (MacAddr(sha), MacAddr(sha), sip));
+                prop_assert_eq!((r.eth_src, r.sender_mac, r.sender_ip), (dev.mac, dev.mac, tip));
+            }
+            if let Learn::Update { create: true, .. } = out.learn {
+                prop_assert!(accept == 1 || accept == 2);
+            }
+        }
+    }
+}
