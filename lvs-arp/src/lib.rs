@@ -38,7 +38,7 @@ pub use host::{
 pub use mac::{MacAddr, MacParseError};
 pub use neigh::{
     NeighConfig, NeighError, NeighEvent, NeighKey, NeighStats, NeighbourTable, NudState, Released,
-    Resolved, Solicitation, UpdateOutcome,
+    Resolved, Solicitation, UpdateFlags, UpdateOutcome,
 };
 pub use policy::{
     ArpAction, ArpInput, ArpSource, Learn, LearnState, PacketType, Reason, SourceRule,

@@ -29,6 +29,7 @@ use std::net::IpAddr;
 
 use crate::mac::MacAddr;
 use crate::policy::{Learn, LearnState};
+use crate::wire::ndisc::{NdiscFrame, NdiscMessage};
 
 /// The table's parameters; [`Default`] gives the kernel's `arp_tbl` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +215,18 @@ pub enum UpdateOutcome {
     Locked,
     /// No room for a new entry.
     TableFull,
+}
+
+/// How [`NeighbourTable::update`] may change an entry (`NEIGH_UPDATE_F_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct UpdateFlags {
+    /// `NEIGH_UPDATE_F_OVERRIDE`: a different MAC replaces the cached one.
+    pub override_mac: bool,
+    /// `NEIGH_UPDATE_F_WEAK_OVERRIDE`: without override, a different MAC turns a REACHABLE
+    /// entry STALE (keeping the cached MAC) instead of being ignored.
+    pub weak_override: bool,
+    /// A missing entry may be created.
+    pub create: bool,
 }
 
 /// Counters.
@@ -514,15 +527,18 @@ impl<P: AsRef<[u8]>> NeighbourTable<P> {
     pub fn learn(&mut self, now: u64, learn: &Learn) -> UpdateOutcome {
         match *learn {
             Learn::Nothing => UpdateOutcome::Unchanged,
-            Learn::Event { ifindex, ip, mac } => self.update(
-                now,
-                ifindex,
-                IpAddr::V4(ip),
-                mac,
-                LearnState::Stale,
-                true,
-                true,
-            ),
+            Learn::Event { ifindex, ip, mac } => {
+                let key = NeighKey {
+                    ifindex,
+                    ip: IpAddr::V4(ip),
+                };
+                let flags = UpdateFlags {
+                    override_mac: true,
+                    weak_override: false,
+                    create: true,
+                };
+                self.update(now, key, mac, LearnState::Stale, flags)
+            }
             Learn::Update {
                 ifindex,
                 ip,
@@ -540,32 +556,35 @@ impl<P: AsRef<[u8]>> NeighbourTable<P> {
                         .entries
                         .get(&key)
                         .is_none_or(|e| now > e.updated.saturating_add(self.cfg.locktime_ms));
-                self.update(now, ifindex, key.ip, mac, state, over, create)
+                let flags = UpdateFlags {
+                    override_mac: over,
+                    weak_override: false,
+                    create,
+                };
+                self.update(now, key, mac, state, flags)
             }
         }
     }
 
     /// The kernel's `neigh_update` without the admin flag: sets entry (`ifindex`, `ip`) to
     /// `mac` in `state`. PERMANENT entries are never changed. A valid entry with another MAC
-    /// changes only with `override_mac`; the same MAC with `Stale` keeps the current state.
-    /// A missing entry is created only with `create`. Leaving INCOMPLETE/FAILED for a valid
-    /// state releases the queued packets ([`Self::poll_released`]). Use it for IPv6 Neighbour
-    /// Advertisements too (O flag = `override_mac`, S flag = `Reachable`).
-    #[allow(clippy::too_many_arguments)]
+    /// changes only with [`UpdateFlags::override_mac`]; without it, [`UpdateFlags::weak_override`]
+    /// turns a REACHABLE entry STALE and keeps its MAC (`NEIGH_UPDATE_F_WEAK_OVERRIDE`), else
+    /// the update is ignored ([`UpdateOutcome::Locked`]). The same MAC with `Stale` keeps the
+    /// current state. A missing entry is created only with [`UpdateFlags::create`]. Leaving
+    /// INCOMPLETE/FAILED for a valid state releases the queued packets
+    /// ([`Self::poll_released`]).
     pub fn update(
         &mut self,
         now: u64,
-        ifindex: u32,
-        ip: IpAddr,
+        key: NeighKey,
         mac: MacAddr,
         state: LearnState,
-        override_mac: bool,
-        create: bool,
+        flags: UpdateFlags,
     ) -> UpdateOutcome {
-        let key = NeighKey { ifindex, ip };
         let mut created = false;
         if !self.entries.contains_key(&key) {
-            if !create {
+            if !flags.create {
                 return UpdateOutcome::NotCreated;
             }
             if !self.make_room() {
@@ -582,6 +601,7 @@ impl<P: AsRef<[u8]>> NeighbourTable<P> {
             return UpdateOutcome::Permanent;
         }
         let old = e.state;
+        let mut mac = mac;
         let mut new = match state {
             LearnState::Reachable => NudState::Reachable,
             LearnState::Stale => NudState::Stale,
@@ -590,10 +610,14 @@ impl<P: AsRef<[u8]>> NeighbourTable<P> {
             e.confirmed = now;
         }
         if old.is_valid() && !created {
-            if mac != e.mac && !override_mac {
-                return UpdateOutcome::Locked;
-            }
-            if mac == e.mac && new == NudState::Stale {
+            if mac != e.mac && !flags.override_mac {
+                if flags.weak_override && old == NudState::Reachable {
+                    mac = e.mac;
+                    new = NudState::Stale;
+                } else {
+                    return UpdateOutcome::Locked;
+                }
+            } else if mac == e.mac && new == NudState::Stale {
                 new = old;
             }
         }
@@ -618,6 +642,63 @@ impl<P: AsRef<[u8]>> NeighbourTable<P> {
             UpdateOutcome::Created
         } else {
             UpdateOutcome::Updated
+        }
+    }
+
+    /// The neighbour-table effect of a received NS or NA on `ifindex` (net/ipv6/ndisc.c
+    /// `ndisc_recv_ns`, `ndisc_recv_na`; RFC 4861 sections 7.2.3 and 7.2.5):
+    /// - NS from a unicast source with a source link-layer option: create or update the
+    ///   source's entry, STALE, with override. A DAD probe (source `::`) changes nothing.
+    /// - NA: only an existing entry for the target is updated (`accept_untracked_na` = 0):
+    ///   REACHABLE when S is set, else STALE; the MAC changes only when O is set (weak override
+    ///   otherwise); an INCOMPLETE entry needs the target link-layer option.
+    pub fn learn_ndisc(&mut self, now: u64, ifindex: u32, frame: &NdiscFrame) -> UpdateOutcome {
+        match frame.message {
+            NdiscMessage::Solicit {
+                source_lladdr: Some(mac),
+                ..
+            } if !frame.src.is_unspecified() && !frame.src.is_multicast() => {
+                let key = NeighKey {
+                    ifindex,
+                    ip: IpAddr::V6(frame.src),
+                };
+                let flags = UpdateFlags {
+                    override_mac: true,
+                    weak_override: false,
+                    create: true,
+                };
+                self.update(now, key, mac, LearnState::Stale, flags)
+            }
+            NdiscMessage::Solicit { .. } => UpdateOutcome::Unchanged,
+            NdiscMessage::Advert {
+                flags,
+                target,
+                target_lladdr,
+            } => {
+                let key = NeighKey {
+                    ifindex,
+                    ip: IpAddr::V6(target),
+                };
+                let Some(current) = self.entries.get(&key).map(|e| e.mac) else {
+                    return UpdateOutcome::NotCreated;
+                };
+                let mac = match target_lladdr {
+                    Some(m) => m,
+                    None if self.entries.get(&key).is_some_and(|e| e.state.is_valid()) => current,
+                    None => return UpdateOutcome::Unchanged,
+                };
+                let state = if flags.solicited {
+                    LearnState::Reachable
+                } else {
+                    LearnState::Stale
+                };
+                let uf = UpdateFlags {
+                    override_mac: flags.override_flag,
+                    weak_override: true,
+                    create: false,
+                };
+                self.update(now, key, mac, state, uf)
+            }
         }
     }
 

@@ -459,14 +459,21 @@ fn ipv6_neighbours_use_the_same_machine() {
     let s = nt.poll_transmit().unwrap();
     assert_eq!(s.target, gw);
     // An NA with S=1 (solicited: REACHABLE) and O=1 (override).
+    let key = lvs_arp::NeighKey {
+        ifindex: DEV,
+        ip: gw,
+    };
+    let flags = lvs_arp::UpdateFlags {
+        override_mac: true,
+        weak_override: false,
+        create: false,
+    };
     let out = nt.update(
         10,
-        DEV,
-        gw,
+        key,
         mac("02:00:00:00:00:01"),
         LearnState::Reachable,
-        true,
-        false,
+        flags,
     );
     assert_eq!(out, UpdateOutcome::Updated);
     assert_eq!(
@@ -552,4 +559,97 @@ fn director_resolves_a_real_server_over_real_frames() {
     // And its failover announcement is a kernel-form GARP for the VIP.
     let garp = ArpFrame::gratuitous(dir_mac, ip("10.0.0.100"), GarpForm::Kernel);
     assert!(garp.is_gratuitous());
+}
+
+#[test]
+fn ndisc_learning_rfc4861_7_2_5() {
+    // ndisc_recv_na: only existing entries; S -> REACHABLE else STALE; O decides whether a
+    // different MAC replaces the cached one (NEIGH_UPDATE_F_WEAK_OVERRIDE otherwise: a
+    // REACHABLE entry goes STALE and keeps its MAC). ndisc_recv_ns: the solicitor's entry is
+    // created/updated STALE with override when the NS carries a source link-layer option.
+    use lvs_arp::{NaFlags, NdiscFrame, NdiscMessage};
+    use std::net::Ipv6Addr;
+    let gw: Ipv6Addr = "fe80::1".parse().unwrap();
+    let me: Ipv6Addr = "fe80::2".parse().unwrap();
+    let (m1, m2) = (mac("02:00:00:00:00:01"), mac("02:00:00:00:00:02"));
+    let na = |flags: NaFlags, lladdr: Option<MacAddr>| NdiscFrame {
+        eth_dst: mac("02:00:00:00:00:aa"),
+        eth_src: m1,
+        src: gw,
+        dst: me,
+        hop_limit: 255,
+        message: NdiscMessage::Advert {
+            flags,
+            target: gw,
+            target_lladdr: lladdr,
+        },
+    };
+    let s_o = NaFlags {
+        router: true,
+        solicited: true,
+        override_flag: true,
+    };
+    let s_only = NaFlags {
+        router: true,
+        solicited: true,
+        override_flag: false,
+    };
+    let o_only = NaFlags {
+        router: false,
+        solicited: false,
+        override_flag: true,
+    };
+    let none = NaFlags::default();
+    let key = IpAddr::V6(gw);
+
+    let mut nt = table();
+    assert_eq!(
+        nt.learn_ndisc(0, DEV, &na(s_o, Some(m1))),
+        UpdateOutcome::NotCreated
+    );
+    nt.resolve(0, DEV, key, None, vec![1]);
+    assert_eq!(
+        nt.learn_ndisc(1, DEV, &na(s_o, None)),
+        UpdateOutcome::Unchanged,
+        "INCOMPLETE needs TLLA"
+    );
+    assert_eq!(
+        nt.learn_ndisc(2, DEV, &na(s_only, Some(m1))),
+        UpdateOutcome::Updated
+    );
+    assert_eq!(nt.lookup(DEV, key), Some((m1, NudState::Reachable)));
+    assert_eq!(nt.poll_released().map(|r| r.mac), Some(m1));
+    // O clear, another MAC, REACHABLE: weak override -> STALE, MAC kept.
+    assert_eq!(
+        nt.learn_ndisc(3, DEV, &na(s_only, Some(m2))),
+        UpdateOutcome::Updated
+    );
+    assert_eq!(nt.lookup(DEV, key), Some((m1, NudState::Stale)));
+    // O clear, another MAC, STALE: ignored.
+    assert_eq!(
+        nt.learn_ndisc(4, DEV, &na(none, Some(m2))),
+        UpdateOutcome::Locked
+    );
+    // O set, unsolicited: new MAC, STALE.
+    assert_eq!(
+        nt.learn_ndisc(5, DEV, &na(o_only, Some(m2))),
+        UpdateOutcome::Updated
+    );
+    assert_eq!(nt.lookup(DEV, key), Some((m2, NudState::Stale)));
+    // Solicited without TLLA confirms the cached MAC.
+    assert_eq!(
+        nt.learn_ndisc(6, DEV, &na(s_only, None)),
+        UpdateOutcome::Updated
+    );
+    assert_eq!(nt.lookup(DEV, key), Some((m2, NudState::Reachable)));
+
+    // NS from a unicast solicitor with SLLA creates its entry; a DAD probe does not.
+    let ns = NdiscFrame::solicit(m1, "fe80::9".parse().unwrap(), me, None);
+    assert_eq!(nt.learn_ndisc(7, DEV, &ns), UpdateOutcome::Created);
+    assert_eq!(
+        nt.lookup(DEV, "fe80::9".parse().unwrap()),
+        Some((m1, NudState::Stale))
+    );
+    let dad = NdiscFrame::solicit(m1, Ipv6Addr::UNSPECIFIED, me, None);
+    assert_eq!(nt.learn_ndisc(8, DEV, &dad), UpdateOutcome::Unchanged);
 }
