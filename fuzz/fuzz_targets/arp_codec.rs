@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lvs_arp::{ArpFrame, NdiscFrame};
+use lvs_arp::{ArpFrame, NdiscFrame, NeighConfig, NeighbourTable};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(f) = ArpFrame::parse(data) {
@@ -20,5 +20,8 @@ fuzz_target!(|data: &[u8]| {
         let mut out = [0u8; 128];
         let n = f.emit(&mut out).expect("ND frames fit 128 bytes");
         assert_eq!(NdiscFrame::parse(&out[..n]), Ok(f));
+        let mut table: NeighbourTable<Vec<u8>> = NeighbourTable::new(NeighConfig::default());
+        let _ = table.learn_ndisc(0, 2, &f);
+        let _ = table.learn_ndisc(1, 2, &f);
     }
 });

@@ -427,6 +427,7 @@ impl<P: AsRef<[u8]>> NeighbourTable<P> {
                 }
                 NudState::Stale => {
                     e.state = NudState::Delay;
+                    e.updated = now;
                     e.timer = Some(now.saturating_add(self.cfg.delay_first_probe_time_ms));
                     return Resolved::Ready { mac: e.mac, packet };
                 }
@@ -783,7 +784,10 @@ impl<P: AsRef<[u8]>> NeighbourTable<P> {
     }
 
     /// Runs every timer due at `now` (net/core/neighbour.c `neigh_timer_handler`) and removes
-    /// STALE/FAILED entries unused for `gc_stale_time`.
+    /// STALE/FAILED entries unused for `gc_stale_time`. Deadlines are exact: an entry leaves
+    /// REACHABLE at `confirmed + reachable_time` (the kernel's timer may fire up to `HZ/100`
+    /// later), and FAILED entries are collected `gc_stale_time` after failing (the kernel's
+    /// periodic pass removes them at its next run).
     pub fn handle_timeout(&mut self, now: u64) {
         let cfg = self.cfg;
         let mut gone: Vec<NeighKey> = Vec::new();
