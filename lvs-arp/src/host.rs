@@ -16,7 +16,7 @@
 //! [`Host::add_route`]). Interfaces that are down contribute nothing.
 
 use core::fmt;
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::mac::MacAddr;
 
@@ -221,6 +221,7 @@ pub struct Interface {
     /// `net.ipv4.conf.<name>.*`.
     pub conf: DevConf,
     addrs: Vec<IfAddr>,
+    addrs6: Vec<Ipv6Addr>,
 }
 
 impl Interface {
@@ -232,6 +233,11 @@ impl Interface {
     /// True when `ip` is configured on this interface.
     pub fn has_addr(&self, ip: Ipv4Addr) -> bool {
         self.addrs.iter().any(|a| a.local == ip)
+    }
+
+    /// The IPv6 addresses, in the order added.
+    pub fn addrs6(&self) -> &[Ipv6Addr] {
+        &self.addrs6
     }
 }
 
@@ -310,6 +316,9 @@ pub enum HostError {
     /// Same subnet as an existing address but another scope (`EINVAL`, "Invalid scope value").
     #[error("address {0} has scope {1} but its subnet on {2} has another scope")]
     ScopeMismatch(Ipv4Addr, Scope, String),
+    /// The IPv6 address is configured on the interface already.
+    #[error("address {0} exists already on {1}")]
+    Address6Exists(Ipv6Addr, String),
     /// The address is not configured on the interface.
     #[error("address {0} is not on {1}")]
     NoSuchAddress(Ipv4Addr, String),
@@ -364,6 +373,7 @@ impl Host {
             noarp: false,
             conf: self.default,
             addrs: Vec::new(),
+            addrs6: Vec::new(),
         });
         let last = self.interfaces.len() - 1;
         self.interfaces
@@ -479,6 +489,22 @@ impl Host {
                 !(a.secondary && a.prefix_len == gone.prefix_len && gone.contains(a.local))
             });
         }
+        Ok(())
+    }
+
+    /// `ip -6 addr add <addr> dev <ifindex>` (prefix lengths play no part in ND answering).
+    /// Errors: [`HostError::NoSuchInterface`], [`HostError::Address6Exists`].
+    pub fn add_addr6(&mut self, ifindex: u32, addr: Ipv6Addr) -> Result<(), HostError> {
+        let iface = self
+            .interface_mut(ifindex)
+            .ok_or_else(|| HostError::NoSuchInterface(ifindex.to_string()))?;
+        if iface.addrs6.contains(&addr) {
+            return Err(HostError::Address6Exists(
+                addr,
+                iface.name.as_str().to_owned(),
+            ));
+        }
+        iface.addrs6.push(addr);
         Ok(())
     }
 

@@ -77,7 +77,8 @@ pub use neigh::{
     Resolved, Solicitation, UpdateFlags, UpdateOutcome,
 };
 pub use policy::{
-    ArpAction, ArpInput, ArpSource, Learn, LearnState, PacketType, Reason, SourceRule,
+    ArpAction, ArpInput, ArpSource, Learn, LearnState, NdInput, NdReason, PacketType, Reason,
+    SourceRule,
 };
 pub use wire::arp::{ArpFrame, ArpOp, ArpParseError, GarpForm};
 pub use wire::ndisc::{NaFlags, NdiscFrame, NdiscMessage, NdiscParseError};

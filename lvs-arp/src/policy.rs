@@ -33,11 +33,12 @@
 //! `rp_filter` and `accept_local` are taken as 0 (the kernel defaults).
 
 use core::fmt;
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::host::{AddrType, EffectiveConf, Host, IfName, Interface, Scope, SelectRule};
 use crate::mac::MacAddr;
 use crate::wire::arp::{ArpFrame, ArpOp, ArpParseError};
+use crate::wire::ndisc::{NdiscFrame, NdiscMessage};
 
 /// The kernel's `skb->pkt_type` of a received frame, from its Ethernet destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -674,5 +675,137 @@ impl Host {
             ArpFrame::request(iface.mac, src.ip, target, unicast_to),
             src,
         ))
+    }
+}
+
+/// Why [`Host::ndisc_input`] answered an IPv6 Neighbour Solicitation or did not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NdReason {
+    /// Reply: the target is configured on the receiving interface.
+    Reply {
+        /// Solicited address.
+        target: Ipv6Addr,
+        /// Receiving interface.
+        dev: IfName,
+    },
+    /// Reply to a duplicate-address probe for one of the interface's addresses.
+    DadReply {
+        /// Probed address.
+        target: Ipv6Addr,
+        /// Receiving interface.
+        dev: IfName,
+    },
+    /// No interface with this index.
+    UnknownInterface {
+        /// The index given.
+        ifindex: u32,
+    },
+    /// The receiving interface is down.
+    InterfaceDown {
+        /// Receiving interface.
+        dev: IfName,
+    },
+    /// `IFF_NOARP` or loopback: no neighbour discovery.
+    NoNd {
+        /// Receiving interface.
+        dev: IfName,
+    },
+    /// Ethernet destination is another host's MAC.
+    OtherHost {
+        /// Receiving interface.
+        dev: IfName,
+        /// The frame's Ethernet destination.
+        eth_dst: MacAddr,
+    },
+    /// A Neighbour Advertisement: nothing to answer (it only feeds
+    /// [`crate::NeighbourTable::learn_ndisc`]).
+    NotSolicit,
+    /// The target is not configured on the receiving interface. IPv6 has no arp_ignore: the
+    /// kernel answers only for addresses of the receiving interface
+    /// (`ipv6_get_ifaddr(net, target, dev, strict = 1)`), so a VIP on lo stays silent.
+    TargetNotOnInterface {
+        /// Solicited address.
+        target: Ipv6Addr,
+        /// Receiving interface.
+        dev: IfName,
+    },
+}
+
+impl fmt::Display for NdReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            NdReason::Reply { target, dev } => write!(f, "target {target} is on {dev}"),
+            NdReason::DadReply { target, dev } => {
+                write!(f, "duplicate-address probe for {target}, which is on {dev}")
+            }
+            NdReason::UnknownInterface { ifindex } => {
+                write!(f, "no interface with index {ifindex}")
+            }
+            NdReason::InterfaceDown { dev } => write!(f, "{dev} is down"),
+            NdReason::NoNd { dev } => write!(f, "{dev} does not do neighbour discovery"),
+            NdReason::OtherHost { dev, eth_dst } => {
+                write!(f, "frame to {eth_dst} is for another host, not {dev}")
+            }
+            NdReason::NotSolicit => f.write_str("neighbour advertisement: nothing to answer"),
+            NdReason::TargetNotOnInterface { target, dev } => {
+                write!(f, "target {target} not on {dev}")
+            }
+        }
+    }
+}
+
+/// Outcome of [`Host::ndisc_input`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NdInput {
+    /// The advertisement to send out of the receiving interface, if any.
+    pub reply: Option<NdiscFrame>,
+    /// Why.
+    pub reason: NdReason,
+}
+
+impl Host {
+    /// The kernel's answer to a received NS/NA on `ifindex` (net/ipv6/ndisc.c
+    /// `ndisc_recv_ns`): an NS whose target is one of the receiving interface's IPv6
+    /// addresses is answered with [`NdiscFrame::advert_reply`] (R = `router`, the interface's
+    /// `forwarding`); anything else is not. Apply the neighbour-table effect separately with
+    /// [`crate::NeighbourTable::learn_ndisc`]. Tentative/optimistic addresses, anycast and
+    /// proxy NDP are not modelled.
+    pub fn ndisc_input(&self, ifindex: u32, frame: &NdiscFrame, router: bool) -> NdInput {
+        let no = |reason| NdInput {
+            reply: None,
+            reason,
+        };
+        let Some(iface) = self.interface(ifindex) else {
+            return no(NdReason::UnknownInterface { ifindex });
+        };
+        let dev = iface.name;
+        if !iface.up {
+            return no(NdReason::InterfaceDown { dev });
+        }
+        if iface.noarp || iface.loopback {
+            return no(NdReason::NoNd { dev });
+        }
+        if PacketType::classify(frame.eth_dst, iface.mac) == PacketType::OtherHost {
+            return no(NdReason::OtherHost {
+                dev,
+                eth_dst: frame.eth_dst,
+            });
+        }
+        let NdiscMessage::Solicit { target, .. } = frame.message else {
+            return no(NdReason::NotSolicit);
+        };
+        if !iface.addrs6().contains(&target) {
+            return no(NdReason::TargetNotOnInterface { target, dev });
+        }
+        let reason = if frame.src.is_unspecified() {
+            NdReason::DadReply { target, dev }
+        } else {
+            NdReason::Reply { target, dev }
+        };
+        NdInput {
+            reply: frame.advert_reply(iface.mac, router),
+            reason,
+        }
     }
 }

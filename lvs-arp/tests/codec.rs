@@ -285,6 +285,7 @@ fn nd_built_by_us_parses_with_smoltcp() {
         .advert_reply(OUR_MAC, false)
         .unwrap();
     let dad_reply = dad.advert_reply(OUR_MAC, true).unwrap();
+    let nud_reply = ns_uni.advert_reply(OUR_MAC, false).unwrap();
     let una = NdiscFrame::unsolicited_advert(OUR_MAC, target, false);
     let una_router = NdiscFrame::unsolicited_advert(OUR_MAC, target, true);
     let snm = v6("ff02::1:ff12:3456");
@@ -298,7 +299,19 @@ fn nd_built_by_us_parses_with_smoltcp() {
         Ipv6Addr,
         Theirs,
     );
-    let cases: [Case; 7] = [
+    let cases: [Case; 8] = [
+        (
+            "NA to a unicast NS: S only, no option (ndisc_send_na inc = false)",
+            nud_reply,
+            PEER.0,
+            target,
+            solicitor,
+            Theirs::Na {
+                flags: 0x40,
+                target,
+                lladdr: None,
+            },
+        ),
         (
             "NS to solicited-node multicast",
             ns,

@@ -415,10 +415,16 @@ impl NdiscFrame {
         }
     }
 
-    /// The solicited advertisement answering `self` (an NS) from a device with MAC `dev_mac`
-    /// (RFC 4861 section 7.2.4): source = the solicited target, O set, R = `router`, target
-    /// link-layer option = `dev_mac`; to the solicitor with S set, or to `ff02::1` with S clear
-    /// when the NS came from `::` (DAD). Returns `None` when `self` is not an NS.
+    /// The advertisement the kernel answers `self` (an NS for one of its own addresses) with,
+    /// from a device with MAC `dev_mac` (RFC 4861 section 7.2.4; net/ipv6/ndisc.c
+    /// `ndisc_recv_ns` -> `ndisc_send_na`): source = the solicited target, R = `router`.
+    /// - DAD probe (source `::`): to `ff02::1`, S clear, O set, target link-layer option.
+    /// - NS to a multicast address: to the solicitor, S set, O set, target link-layer option.
+    /// - Unicast NS (a NUD probe): to the solicitor, S set, O clear, no option (the kernel
+    ///   passes `override = inc`, `inc_opt = inc` with `inc` = "destination is multicast").
+    ///
+    /// The Ethernet destination is the solicitor's source link-layer option, else the frame's
+    /// Ethernet source. Returns `None` when `self` is not an NS.
     pub fn advert_reply(&self, dev_mac: MacAddr, router: bool) -> Option<NdiscFrame> {
         let NdiscMessage::Solicit {
             target,
@@ -428,6 +434,7 @@ impl NdiscFrame {
             return None;
         };
         let dad = self.src.is_unspecified();
+        let inc = self.dst.is_multicast();
         let (dst, eth_dst) = if dad {
             (ALL_NODES, MacAddr::ipv6_multicast(ALL_NODES))
         } else {
@@ -443,10 +450,10 @@ impl NdiscFrame {
                 flags: NaFlags {
                     router,
                     solicited: !dad,
-                    override_flag: true,
+                    override_flag: dad || inc,
                 },
                 target,
-                target_lladdr: Some(dev_mac),
+                target_lladdr: (dad || inc).then_some(dev_mac),
             },
         })
     }
