@@ -1,7 +1,8 @@
 //! Arbitrary frames into the receive decision of a fixed host (lo with a VIP/32, two NICs),
 //! on every interface and under several sysctl settings: never panic, and every reply obeys
 //! arp_process's invariants (a request for a local target, unicast back to the requester,
-//! from the receiving NIC's MAC).
+//! from the receiving NIC's MAC). ND frames go through `ndisc_input` the same way; every NA
+//! it builds must parse back.
 #![no_main]
 
 use std::net::Ipv4Addr;
@@ -22,6 +23,8 @@ fn host(arp_ignore: i32, arp_filter: i32, arp_accept: i32) -> Host {
     h.sysctl("net.ipv4.conf.all.arp_ignore", arp_ignore).unwrap();
     h.sysctl("net.ipv4.conf.all.arp_filter", arp_filter).unwrap();
     h.sysctl("net.ipv4.conf.eth0.arp_accept", arp_accept).unwrap();
+    h.add_addr6(2, "2001:db8::1".parse().unwrap()).unwrap();
+    h.add_addr6(1, "2001:db8::100".parse().unwrap()).unwrap();
     h
 }
 
@@ -42,6 +45,18 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = out.reason().to_string();
         let _ = table.learn(0, &out.learn);
+    }
+    if let Ok(nd) = lvs_arp::NdiscFrame::parse(frame) {
+        for ifindex in [1u32, 2, 3] {
+            let out = h.ndisc_input(ifindex, &nd, knob & 1 == 1);
+            if let Some(r) = out.reply {
+                assert_eq!(r.eth_src, h.interface(ifindex).unwrap().mac);
+                let mut buf = [0u8; 128];
+                let n = r.emit(&mut buf).unwrap();
+                assert_eq!(lvs_arp::NdiscFrame::parse(&buf[..n]), Ok(r));
+            }
+            let _ = table.learn_ndisc(0, ifindex, &nd);
+        }
     }
     table.handle_timeout(u64::MAX);
     while table.poll_released().is_some() {}

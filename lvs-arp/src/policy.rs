@@ -37,7 +37,7 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::host::{AddrType, EffectiveConf, Host, IfName, Interface, Scope, SelectRule};
 use crate::mac::MacAddr;
-use crate::wire::arp::{ArpFrame, ArpOp, ArpParseError};
+use crate::wire::arp::{ArpFrame, ArpOp, ArpParseError, GarpForm};
 use crate::wire::ndisc::{NdiscFrame, NdiscMessage};
 
 /// The kernel's `skb->pkt_type` of a received frame, from its Ethernet destination.
@@ -656,6 +656,19 @@ impl Host {
                 arp_announce,
                 rule: SourceRule::Unspecified,
             },
+        })
+    }
+
+    /// The gratuitous ARPs the kernel sends for interface `ifindex` when `arp_notify` is set
+    /// and the link comes up or changes address (net/ipv4/devinet.c
+    /// `inetdev_send_gratuitous_arp`): one [`GarpForm::Kernel`] request per IPv4 address of
+    /// the interface, in list order. Empty for an unknown or `NOARP` interface.
+    pub fn gratuitous_arps(&self, ifindex: u32) -> impl Iterator<Item = ArpFrame> + '_ {
+        let iface = self.interface(ifindex).filter(|i| !i.noarp && !i.loopback);
+        iface.into_iter().flat_map(|i| {
+            i.addrs()
+                .iter()
+                .map(move |a| ArpFrame::gratuitous(i.mac, a.local, GarpForm::Kernel))
         })
     }
 

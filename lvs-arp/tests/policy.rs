@@ -1110,3 +1110,24 @@ mod property {
         }
     }
 }
+
+#[test]
+fn arp_notify_gratuitous_arps_one_per_address() {
+    // inetdev_send_gratuitous_arp: arp_send(ARPOP_REQUEST, ..., ifa_local, dev, ifa_local,
+    // NULL, dev_addr, NULL) for every address of the device.
+    let mut h = two_nic_host();
+    h.add_addr(ETH0, ip("10.0.0.2"), 24, Scope::Global).unwrap();
+    let frames: Vec<_> = h.gratuitous_arps(ETH0).collect();
+    let want: Vec<_> = ["10.0.0.1", "10.0.0.2"]
+        .iter()
+        .map(|a| ArpFrame::gratuitous(mac(ETH0_MAC), ip(a), GarpForm::Kernel))
+        .collect();
+    assert_eq!(frames, want);
+    assert!(
+        frames
+            .iter()
+            .all(|f| f.target_mac == MacAddr::ZERO && f.eth_dst == MacAddr::BROADCAST)
+    );
+    assert_eq!(h.gratuitous_arps(1).count(), 0, "lo sends none");
+    assert_eq!(h.gratuitous_arps(77).count(), 0);
+}

@@ -7,6 +7,8 @@
 //! Acceptance follows the kernel (net/ipv4/arp.c `arp_rcv` and `arp_process` for an Ethernet
 //! device): hardware type 1 (Ethernet) or 6 (IEEE 802), protocol type 0x0800, lengths 6 and 4,
 //! operation request (1) or reply (2). Trailing bytes (driver padding to 60) are ignored.
+//! 802.1Q-tagged frames are not parsed here ([`ArpParseError::NotArp`] with 0x8100): strip
+//! the tag first.
 
 use core::fmt;
 use core::net::Ipv4Addr;
