@@ -118,13 +118,10 @@ pub struct IfAddr {
     pub secondary: bool,
 }
 
-/// The network mask of a prefix length, as a host-order u32.
+/// The network mask of a prefix length, as a host-order u32 (lengths above 32 act as 32).
 pub(crate) fn mask(prefix_len: u8) -> u32 {
-    match prefix_len {
-        0 => 0,
-        n if n >= 32 => u32::MAX,
-        n => u32::MAX << (32 - u32::from(n)),
-    }
+    // Branch-free: a u64 shift by 0..=32 never overflows.
+    (u64::MAX << 32u32.saturating_sub(u32::from(prefix_len))) as u32
 }
 
 impl IfAddr {
@@ -571,39 +568,50 @@ impl Host {
     /// 224/4 multicast, otherwise the longest match in the local table (see the module docs)
     /// decides local or broadcast, and anything else is unicast.
     pub fn addr_type(&self, ip: Ipv4Addr) -> AddrType {
+        self.classify(ip).0
+    }
+
+    /// [`Host::addr_type`] plus whether `ip` is exactly one of the addresses of an up
+    /// interface ([`Host::is_own_addr`]), in one pass.
+    pub(crate) fn classify(&self, ip: Ipv4Addr) -> (AddrType, bool) {
         let v = ip_u32(ip);
         if v >> 24 == 0 || ip.is_broadcast() {
-            return AddrType::Broadcast;
+            return (AddrType::Broadcast, false);
         }
         if ip.is_multicast() {
-            return AddrType::Multicast;
+            return (AddrType::Multicast, false);
         }
-        // An exact address is the longest possible match, and local /32 routes come first.
-        if self.is_own_addr(ip) {
-            return AddrType::Local;
-        }
+        // One pass: an exact address is the longest possible match (local /32 routes come
+        // first), then a subnet broadcast (/32), then the longest loopback prefix.
+        let mut bcast = false;
         let mut best_len = -1i32;
-        let mut best = AddrType::Unicast;
         for iface in self.interfaces.iter().filter(|i| i.up) {
             for a in &iface.addrs {
-                if a.secondary || has_no_prefix_route(a) {
-                    continue;
+                let local = ip_u32(a.local);
+                if local == v {
+                    return (AddrType::Local, true);
                 }
                 let m = mask(a.prefix_len);
-                let local = ip_u32(a.local);
-                // A subnet broadcast is a /32: nothing but an exact address (handled above)
-                // is longer.
+                if a.secondary || no_prefix_route(local, m, a.prefix_len) {
+                    continue;
+                }
                 if a.prefix_len < 31 && v == local | !m {
-                    return AddrType::Broadcast;
+                    bcast = true;
                 }
                 let len = i32::from(a.prefix_len);
                 if iface.loopback && (v ^ local) & m == 0 && len > best_len {
                     best_len = len;
-                    best = AddrType::Local;
                 }
             }
         }
-        best
+        let t = if bcast {
+            AddrType::Broadcast
+        } else if best_len >= 0 {
+            AddrType::Local
+        } else {
+            AddrType::Unicast
+        };
+        (t, false)
     }
 
     /// True when `ip` is exactly one of the configured addresses of an up interface
@@ -621,7 +629,12 @@ impl Host {
     /// address order, before explicit routes). Routes through interfaces that are down are
     /// skipped. `None` when no route matches (`ENETUNREACH`).
     pub fn route_output(&self, dst: Ipv4Addr) -> Option<RouteLookup> {
-        if self.addr_type(dst) == AddrType::Local {
+        self.route_output_typed(dst, self.addr_type(dst))
+    }
+
+    /// [`Host::route_output`] for a destination whose [`Host::addr_type`] is known.
+    pub(crate) fn route_output_typed(&self, dst: Ipv4Addr, ty: AddrType) -> Option<RouteLookup> {
+        if ty == AddrType::Local {
             let lo = self.interfaces.iter().find(|i| i.loopback && i.up)?;
             return Some(RouteLookup {
                 ifindex: lo.ifindex,
@@ -639,10 +652,11 @@ impl Host {
         };
         for iface in self.interfaces.iter().filter(|i| i.up && !i.loopback) {
             for a in &iface.addrs {
-                if a.secondary || has_no_prefix_route(a) {
+                let (local, m) = (ip_u32(a.local), mask(a.prefix_len));
+                if a.secondary || no_prefix_route(local, m, a.prefix_len) {
                     continue;
                 }
-                if (v ^ ip_u32(a.local)) & a.mask() == 0 && better(&best, a.prefix_len, 0) {
+                if (v ^ local) & m == 0 && better(&best, a.prefix_len, 0) {
                     let r = RouteLookup {
                         ifindex: iface.ifindex,
                         kind: RouteKind::Unicast,
@@ -797,11 +811,10 @@ impl Host {
     }
 }
 
-/// True for an address that adds no prefix route: a /32 whose prefix is the address itself,
+/// True for an address that adds no prefix route: a /32 (whose prefix is the address itself),
 /// or a prefix inside 0.0.0.0/8 (`fib_add_ifaddr`).
-fn has_no_prefix_route(a: &IfAddr) -> bool {
-    let prefix = ip_u32(a.network());
-    prefix >> 24 == 0 || (prefix == ip_u32(a.local) && a.prefix_len == 32)
+fn no_prefix_route(local: u32, mask: u32, prefix_len: u8) -> bool {
+    (local & mask) >> 24 == 0 || prefix_len >= 32
 }
 
 /// Which step of `inet_select_addr` chose an address.

@@ -473,14 +473,16 @@ impl Host {
             });
         }
 
+        // Each address is classified once (local table + own-address test).
+        let (sip_type, sip_own) = self.classify(sip);
         let reason = if frame.op == ArpOp::Request {
-            match self.input_route_local(&conf, sip, tip) {
+            match self.input_route_local(&conf, sip, sip_own, tip) {
                 Ok(()) => {
                     if let Some(r) = self.arp_ignore(iface, &conf, sip, tip) {
                         return ArpInput::drop(r);
                     }
                     if conf.arp_filter
-                        && let Some(r) = self.arp_filter(iface, sip, tip)
+                        && let Some(r) = self.arp_filter(iface, sip, sip_type, tip)
                     {
                         return ArpInput::drop(r);
                     }
@@ -508,7 +510,7 @@ impl Host {
         };
 
         // The update path.
-        let sip_unicast = self.addr_type(sip) == AddrType::Unicast;
+        let sip_unicast = sip_type == AddrType::Unicast;
         let garp = frame.is_gratuitous() && sip_unicast;
         let accept = match conf.arp_accept {
             1 => true,
@@ -538,10 +540,12 @@ impl Host {
 
     /// `ip_route_input_noref(skb, tip, sip, 0, dev)` reduced to "is it a local route":
     /// `Err` with the reason when the sender is martian or the target is not local.
+    /// `sip_own`: the sender is one of this host's addresses.
     fn input_route_local(
         &self,
         conf: &EffectiveConf,
         sip: Ipv4Addr,
+        sip_own: bool,
         tip: Ipv4Addr,
     ) -> Result<(), Reason> {
         let martian = Reason::MartianSender { sender: sip };
@@ -565,7 +569,7 @@ impl Host {
         }
         // fib_validate_source with rp_filter = 0 and accept_local = 0: a sender that is one of
         // our own addresses is martian.
-        if self.is_own_addr(sip) {
+        if sip_own {
             return Err(martian);
         }
         Ok(())
@@ -580,13 +584,14 @@ impl Host {
         tip: Ipv4Addr,
     ) -> Option<Reason> {
         let any = Ipv4Addr::UNSPECIFIED;
+        // inet_confirm_addr(net, in_dev, dst, local = tip, scope) on the receiving interface.
+        let on_dev = |dst: Ipv4Addr| {
+            let (d, t) = (u32::from(dst), u32::from(tip));
+            Host::confirm_addr_indev(iface, conf.route_localnet, d, t, Scope::Host) != 0
+        };
         let ok = match conf.arp_ignore {
-            1 => self
-                .confirm_addr(Some(iface.ifindex), any, tip, Scope::Host)
-                .is_some(),
-            2 => self
-                .confirm_addr(Some(iface.ifindex), sip, tip, Scope::Host)
-                .is_some(),
+            1 => on_dev(any),
+            2 => on_dev(sip),
             3 => self.confirm_addr(None, any, tip, Scope::Link).is_some(),
             8 => false,
             _ => true,
@@ -601,8 +606,14 @@ impl Host {
 
     /// net/ipv4/arp.c `arp_filter`: `Some(reason)` when the route to the sender does not leave
     /// through the receiving interface (or does not exist).
-    fn arp_filter(&self, iface: &Interface, sip: Ipv4Addr, tip: Ipv4Addr) -> Option<Reason> {
-        let route = self.route_output(sip);
+    fn arp_filter(
+        &self,
+        iface: &Interface,
+        sip: Ipv4Addr,
+        sip_type: AddrType,
+        tip: Ipv4Addr,
+    ) -> Option<Reason> {
+        let route = self.route_output_typed(sip, sip_type);
         match route {
             Some(r) if r.ifindex == iface.ifindex => None,
             other => Some(Reason::ArpFilter {
