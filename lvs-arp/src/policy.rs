@@ -476,7 +476,7 @@ impl Host {
         // Each address is classified once (local table + own-address test).
         let (sip_type, sip_own) = self.classify(sip);
         let reason = if frame.op == ArpOp::Request {
-            match self.input_route_local(&conf, sip, sip_own, tip) {
+            match self.input_route_local(iface, &conf, sip, sip_own, tip) {
                 Ok(()) => {
                     if let Some(r) = self.arp_ignore(iface, &conf, sip, tip) {
                         return ArpInput::drop(r);
@@ -543,6 +543,7 @@ impl Host {
     /// `sip_own`: the sender is one of this host's addresses.
     fn input_route_local(
         &self,
+        iface: &Interface,
         conf: &EffectiveConf,
         sip: Ipv4Addr,
         sip_own: bool,
@@ -564,7 +565,8 @@ impl Host {
         if !is_loopback(tip) && is_loopback(sip) && !conf.route_localnet {
             return Err(martian);
         }
-        if self.addr_type(tip) != AddrType::Local {
+        // Fast path: an address of the (up) receiving interface is local.
+        if !iface.has_addr(tip) && self.addr_type(tip) != AddrType::Local {
             return Err(Reason::TargetNotLocal { target: tip });
         }
         // fib_validate_source with rp_filter = 0 and accept_local = 0: a sender that is one of
