@@ -146,7 +146,8 @@ pub struct Solicitation {
     pub target: IpAddr,
     /// `None`: broadcast (ARP) / solicited-node multicast (ND); `Some(mac)`: unicast probe.
     pub unicast_to: Option<MacAddr>,
-    /// Source address of the last packet queued for this entry (`arp_announce` input).
+    /// Source address of the last packet queued for this entry (`arp_announce` input);
+    /// `None` when nothing is queued (PROBE of a resolved entry).
     pub trigger_src: Option<IpAddr>,
     /// 1 for the first solicitation of this INCOMPLETE/PROBE round, then 2, 3, ...
     pub attempt: u32,
@@ -491,7 +492,13 @@ impl<P: AsRef<[u8]>> NeighbourTable<P> {
             ifindex: key.ifindex,
             target: key.ip,
             unicast_to,
-            trigger_src: e.trigger_src,
+            // arp_solicit reads the last queued packet (skb_peek_tail); probes of a resolved
+            // entry have none.
+            trigger_src: if e.queue.is_empty() {
+                None
+            } else {
+                e.trigger_src
+            },
             attempt: e.probes,
         });
     }

@@ -157,7 +157,7 @@ fn reachable_stale_delay_probe_failed() {
     let mut nt = table();
     let rip = v4("10.0.0.5");
     let m = mac("02:00:00:00:00:05");
-    nt.resolve(0, DEV, rip, None, vec![0; 10]);
+    nt.resolve(0, DEV, rip, Some(v4("10.0.0.1")), vec![0; 10]);
     nt.learn(100, &reply_learn("10.0.0.5", "02:00:00:00:00:05"));
     let _ = drive(&mut nt, 30_099);
     assert_eq!(nt.lookup(DEV, rip).unwrap().1, NudState::Reachable);
@@ -171,14 +171,16 @@ fn reachable_stale_delay_probe_failed() {
     let sent = drive(&mut nt, 60_000);
     let probes: Vec<_> = sent
         .iter()
-        .map(|(t, s)| (*t, s.unicast_to, s.attempt))
+        .map(|(t, s)| (*t, s.unicast_to, s.attempt, s.trigger_src))
         .collect();
+    // Unicast probes of a resolved entry: no queued packet, so no trigger source
+    // (arp_solicit with skb == NULL).
     assert_eq!(
         probes,
         vec![
-            (45_000, Some(m), 1),
-            (46_000, Some(m), 2),
-            (47_000, Some(m), 3)
+            (45_000, Some(m), 1, None),
+            (46_000, Some(m), 2, None),
+            (47_000, Some(m), 3, None)
         ]
     );
     assert_eq!(nt.lookup(DEV, rip).unwrap().1, NudState::Failed);
