@@ -276,3 +276,41 @@ fn lvs_dr_recipe_real_server_never_answers_for_vip_and_never_announces_it() {
         assert_eq!(frame.sender_mac, mac(SERVER02_MAC));
     }
 }
+
+#[test]
+fn lo_values_alone_do_not_silence_the_nic() {
+    // The notes set net.ipv4.conf.{all,lo}.arp_ignore. The decision reads the *receiving*
+    // interface (enp0s8): max(all, enp0s8). lo's own value never applies, since ARP never
+    // arrives on lo; so `all` (or enp0s8) is what silences the RS.
+    let cases = [
+        ("lo only", vec![("net.ipv4.conf.lo.arp_ignore", 1)], true),
+        ("all only", vec![("net.ipv4.conf.all.arp_ignore", 1)], false),
+        (
+            "enp0s8 only",
+            vec![("net.ipv4.conf.enp0s8.arp_ignore", 1)],
+            false,
+        ),
+        (
+            "the notes' sysctl.conf (all + lo)",
+            vec![
+                ("net.ipv4.conf.all.arp_ignore", 1),
+                ("net.ipv4.conf.lo.arp_ignore", 1),
+            ],
+            false,
+        ),
+    ];
+    for (name, settings, answers) in cases {
+        let mut h = server02();
+        h.add_addr(LO, ip("192.168.56.200"), 32, Scope::Global)
+            .unwrap();
+        for (k, v) in settings {
+            h.sysctl(k, v).unwrap();
+        }
+        let req = who_has("192.168.56.200", "192.168.56.1", "0a:00:27:00:00:00");
+        assert_eq!(
+            h.arp_input(ENP0S8, &req).reply().is_some(),
+            answers,
+            "{name}"
+        );
+    }
+}
