@@ -18,11 +18,16 @@ const ENP0S8: u32 = 3;
 fn real_server() -> Host {
     let mut h = Host::new();
     h.add_loopback("lo", 1).unwrap();
-    h.add_interface("enp0s3", 2, MacAddr([8, 0, 0x27, 0xaa, 0xbb, 3])).unwrap();
-    h.add_interface("enp0s8", ENP0S8, MacAddr([8, 0, 0x27, 0x9f, 0xf2, 0x71])).unwrap();
-    h.add_addr(2, Ipv4Addr::new(10, 0, 2, 15), 24, Scope::Global).unwrap();
-    h.add_addr(ENP0S8, Ipv4Addr::new(192, 168, 56, 102), 24, Scope::Global).unwrap();
-    h.add_addr(1, Ipv4Addr::new(192, 168, 56, 200), 32, Scope::Global).unwrap();
+    h.add_interface("enp0s3", 2, MacAddr([8, 0, 0x27, 0xaa, 0xbb, 3]))
+        .unwrap();
+    h.add_interface("enp0s8", ENP0S8, MacAddr([8, 0, 0x27, 0x9f, 0xf2, 0x71]))
+        .unwrap();
+    h.add_addr(2, Ipv4Addr::new(10, 0, 2, 15), 24, Scope::Global)
+        .unwrap();
+    h.add_addr(ENP0S8, Ipv4Addr::new(192, 168, 56, 102), 24, Scope::Global)
+        .unwrap();
+    h.add_addr(1, Ipv4Addr::new(192, 168, 56, 200), 32, Scope::Global)
+        .unwrap();
     h.add_route(Route {
         dst: Ipv4Addr::UNSPECIFIED,
         prefix_len: 0,
@@ -68,7 +73,11 @@ fn benches(c: &mut Criterion) {
     let dev_mac = MacAddr([8, 0, 0x27, 0x9f, 0xf2, 0x71]);
     let mut out = [0u8; 64];
     g.bench_function("build_reply", |b| {
-        b.iter(|| black_box(&rip_req).reply_to(dev_mac).emit(black_box(&mut out)))
+        b.iter(|| {
+            black_box(&rip_req)
+                .reply_to(dev_mac)
+                .emit(black_box(&mut out))
+        })
     });
     g.bench_function("codec_round_trip", |b| {
         b.iter(|| {
@@ -97,7 +106,9 @@ fn benches(c: &mut Criterion) {
     }
     let probe = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + 777));
     let pkt: &'static [u8] = &[0u8; 64];
-    g.bench_function("neigh_lookup_1000", |b| b.iter(|| nt.lookup(2, black_box(probe))));
+    g.bench_function("neigh_lookup_1000", |b| {
+        b.iter(|| nt.lookup(2, black_box(probe)))
+    });
     g.bench_function("neigh_resolve_reachable_1000", |b| {
         b.iter(|| nt.resolve(1, 2, black_box(probe), None, pkt))
     });
