@@ -1,0 +1,781 @@
+//! Interoperability of lvs-vrrp with real keepalived 2.2.7 (issue 7), root only.
+//!
+//! Topology (private 10.77.v.0/24 inside test namespaces only):
+//!
+//! ```text
+//!  ns "ka": keepalived, eth0 10.77.v.2/24 ──veth── p0 ┐
+//!                                                     br0 (ns "lan")
+//!  this process: lvs-vrrp, speaks frames ──── TAP ────┘   (our address 10.77.v.3, MAC 02:00:00:77:v:03)
+//! ```
+//!
+//! keepalived runs VRRP-only in its namespace; one `lvs_vrrp::VrrpInstance` is driven by the
+//! harness over the TAP in real time (read frames until `poll_timeout()`, feed VRRP frames to
+//! `handle_frame`, call `handle_timeout`, drain `poll_transmit` to the TAP, drain
+//! `poll_event`). keepalived's role is read from the wire (it is master iff it sends adverts;
+//! it sends gratuitous ARPs on becoming master) and from its own statistics and data dumps
+//! (SIGUSR2 / SIGUSR1); ours from `poll_event` and `state()`. Our frames are also decoded
+//! independently of lvs-vrrp (etherparse + an RFC 1071 checksum written here).
+//!
+//! Scenarios, each for VRRPv2 (advert_int 1 s) and VRRPv3 (advert_int 0.5 s = 50 cs):
+//! (a) keepalived 150 vs ours 100: keepalived master, ours backup and accepting its adverts;
+//! (b) keepalived stopped by SIGTERM sends priority 0: ours master after Skew_Time;
+//! (c) keepalived restarted at 200 preempts: ours back to backup at its first advert;
+//! (d) ours 200 vs keepalived 100: ours master, keepalived backup, silent, accepting ours;
+//! (e) our shutdown sends priority 0: keepalived master after its Skew_Time.
+//!
+//! Not root: prints the skip line and passes. Root without keepalived: fails (CI installs it).
+
+#[path = "vrrp_keepalived/keepalived.rs"]
+mod keepalived;
+
+use etherparse::{ArpOperation, NetSlice, SlicedPacket};
+use keepalived::{KaConf, KaStats, Keepalived};
+use lvs_examples::netns::{self, Lan, Netns, Tap, TempDir};
+use lvs_vrrp::{Event, State, Transmit, Version, VrrpConfig, VrrpInstance, wire};
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+/// The VRID both sides use.
+const VRID: u8 = 77;
+
+/// One version's parameters.
+#[derive(Clone, Copy, Debug)]
+struct Params {
+    version: u8,
+    /// Third octet of the test subnet 10.77.x.0/24.
+    subnet: u8,
+    /// keepalived's `advert_int` text.
+    ka_advert_int: &'static str,
+    /// The same interval.
+    advert_int: Duration,
+}
+
+const V2: Params = Params {
+    version: 2,
+    subnet: 2,
+    ka_advert_int: "1",
+    advert_int: Duration::from_secs(1),
+};
+
+const V3: Params = Params {
+    version: 3,
+    subnet: 3,
+    ka_advert_int: "0.5",
+    advert_int: Duration::from_millis(500),
+};
+
+impl Params {
+    fn ka_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::new(10, 77, self.subnet, 2)
+    }
+    fn our_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::new(10, 77, self.subnet, 3)
+    }
+    fn vip(&self) -> Ipv4Addr {
+        Ipv4Addr::new(10, 77, self.subnet, 100)
+    }
+    fn our_mac(&self) -> [u8; 6] {
+        [0x02, 0x00, 0x00, 0x77, self.subnet, 0x03]
+    }
+    fn ka_conf(&self, priority: u8) -> KaConf {
+        KaConf {
+            interface: "eth0",
+            vrid: VRID,
+            priority,
+            advert_int: self.ka_advert_int,
+            version: self.version,
+            vip: format!("{}/24", self.vip()),
+        }
+    }
+    fn our_conf(&self, priority: u8) -> VrrpConfig {
+        VrrpConfig {
+            interface: "tap".into(),
+            interface_addr: IpAddr::V4(self.our_ip()),
+            interface_mac: self.our_mac(),
+            virtual_router_id: VRID,
+            priority,
+            advert_int: self.advert_int,
+            version: Some(if self.version == 2 {
+                Version::V2
+            } else {
+                Version::V3
+            }),
+            virtual_ipaddress: vec![IpAddr::V4(self.vip())],
+            // keepalived's second GARP burst is at 1 s here too (KaConf::text).
+            garp_master_delay: Duration::from_secs(1),
+            ..VrrpConfig::default()
+        }
+    }
+    /// Skew_Time for `priority` against a master advertising at this interval: v2
+    /// (256 - Priority) / 256 s (RFC 3768 6.1); v3 ((256 - Priority) * Master_Adver_Interval)
+    /// / 256 cs (RFC 9568 6.1).
+    fn skew(&self, priority: u8) -> Duration {
+        let unit = if self.version == 2 {
+            Duration::from_secs(1)
+        } else {
+            self.advert_int
+        };
+        unit.mul_f64(f64::from(256 - u32::from(priority)) / 256.0)
+    }
+    /// Master_Down_Interval = 3 * interval + Skew_Time (RFC 3768 6.1, RFC 9568 6.1).
+    fn master_down(&self, priority: u8) -> Duration {
+        self.advert_int * 3 + self.skew(priority)
+    }
+}
+
+/// A VRRP advert seen on the TAP, decoded by hand (RFC 3768 5.1 / RFC 9568 5.1: byte 0
+/// version << 4 | type, byte 1 VRID, byte 2 priority).
+#[derive(Clone, Copy, Debug)]
+struct SeenAdvert {
+    at: Instant,
+    version: u8,
+    vrid: u8,
+    priority: u8,
+    ttl: u8,
+}
+
+/// RFC 1071 Internet checksum of `chunks` concatenated (each of even length but the last).
+fn inet_checksum(chunks: &[&[u8]]) -> u16 {
+    let mut sum: u32 = 0;
+    let mut odd: Option<u8> = None;
+    for b in chunks.iter().flat_map(|c| c.iter().copied()) {
+        match odd.take() {
+            None => odd = Some(b),
+            Some(hi) => sum += u32::from(u16::from_be_bytes([hi, b])),
+        }
+    }
+    if let Some(hi) = odd {
+        sum += u32::from(u16::from_be_bytes([hi, 0]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Checks one of our adverts independently of lvs-vrrp: IPv4 TTL 255 to 224.0.0.18 from our
+/// address, protocol 112; VRRP version, type 1, VRID, count 1, our VIP, interval, and the
+/// checksum: v2 over the message (RFC 3768 5.3.8), v3 over the IPv4 pseudo-header + message
+/// (RFC 5798 5.2.8, what keepalived 2.2.7 sends and checks).
+fn check_our_advert(p: &Params, frame: &[u8], priority: u8) {
+    let sliced = SlicedPacket::from_ethernet(frame).expect("our advert parses");
+    let Some(NetSlice::Ipv4(ip)) = &sliced.net else {
+        panic!("our advert is IPv4: {frame:02x?}")
+    };
+    let h = ip.header();
+    assert_eq!(
+        frame[..6],
+        [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12],
+        "multicast MAC"
+    );
+    assert_eq!(frame[6..12], p.our_mac(), "source MAC");
+    assert_eq!(h.ttl(), 255, "TTL 255 (RFC 3768 5.2.3)");
+    assert_eq!(h.protocol().0, 112);
+    assert_eq!(h.source(), p.our_ip().octets());
+    assert_eq!(h.destination(), [224, 0, 0, 18]);
+    let m = ip.payload().payload;
+    assert_eq!(m[0], p.version << 4 | 1, "version/type");
+    assert_eq!(m[1], VRID);
+    assert_eq!(m[2], priority);
+    assert_eq!(m[3], 1, "count");
+    let vip = p.vip().octets();
+    if p.version == 2 {
+        assert_eq!(m.len(), 8 + 4 + 8, "v2 length with auth data");
+        assert_eq!(m[4], 0, "auth type none");
+        assert_eq!(u64::from(m[5]), p.advert_int.as_secs(), "Adver Int s");
+        assert_eq!(m[8..12], vip);
+        assert_eq!(inet_checksum(&[m]), 0, "v2 checksum over the message");
+    } else {
+        assert_eq!(m.len(), 8 + 4, "v3 length");
+        let mai = u16::from_be_bytes([m[4], m[5]]) & 0x0fff;
+        assert_eq!(
+            u128::from(mai) * 10,
+            p.advert_int.as_millis(),
+            "Max Adver Int cs"
+        );
+        assert_eq!(m[8..12], vip);
+        let len = u16::try_from(m.len()).unwrap().to_be_bytes();
+        let pseudo = [&h.source()[..], &h.destination()[..], &[0, 112], &len[..]].concat();
+        assert_eq!(
+            inet_checksum(&[&pseudo, m]),
+            0,
+            "v3 checksum with pseudo-header"
+        );
+    }
+}
+
+/// The test process's side: the TAP, our instance, and what was seen.
+struct Harness {
+    p: Params,
+    tap: Tap,
+    t0: Instant,
+    ours: Option<VrrpInstance>,
+    buf: Vec<u8>,
+    /// keepalived's adverts seen on the TAP.
+    ka_adverts: Vec<SeenAdvert>,
+    /// keepalived's gratuitous ARPs for the VIP seen on the TAP.
+    ka_garps: Vec<Instant>,
+    /// Our adverts (time, priority) as written to the TAP.
+    our_adverts: Vec<(Instant, u8)>,
+    /// Our gratuitous ARPs written to the TAP.
+    our_garps: Vec<Instant>,
+    /// Our state changes.
+    our_changes: Vec<(Instant, State)>,
+    /// Frames our instance dropped, with the reason.
+    our_drops: Vec<String>,
+    trace: String,
+}
+
+impl Harness {
+    fn new(p: Params, tap: Tap) -> Harness {
+        Harness {
+            p,
+            tap,
+            t0: Instant::now(),
+            ours: None,
+            buf: vec![0; wire::MAX_FRAME_LEN],
+            ka_adverts: Vec::new(),
+            ka_garps: Vec::new(),
+            our_adverts: Vec::new(),
+            our_garps: Vec::new(),
+            our_changes: Vec::new(),
+            our_drops: Vec::new(),
+            trace: String::new(),
+        }
+    }
+
+    fn micros(&self, t: Instant) -> u64 {
+        u64::try_from(t.duration_since(self.t0).as_micros()).unwrap()
+    }
+
+    fn note(&mut self, what: impl AsRef<str>) {
+        let ms = self.t0.elapsed().as_millis();
+        let _ = writeln!(self.trace, "{ms:>7} ms  {}", what.as_ref());
+    }
+
+    /// Starts our instance (Startup event at now).
+    fn start_ours(&mut self, priority: u8) {
+        let now = self.micros(Instant::now());
+        let inst = VrrpInstance::new(self.p.our_conf(priority), now).expect("our config is valid");
+        self.note(format!(
+            "ours started, priority {priority}, {:?}",
+            inst.state()
+        ));
+        self.ours = Some(inst);
+        self.flush();
+    }
+
+    fn ours(&self) -> &VrrpInstance {
+        self.ours.as_ref().expect("our instance runs")
+    }
+
+    fn our_state(&self) -> State {
+        self.ours().state()
+    }
+
+    /// Our shutdown (priority 0 if master); returns when the frames are written.
+    fn shutdown_ours(&mut self) -> Instant {
+        let now = Instant::now();
+        let us = self.micros(now);
+        if let Some(o) = self.ours.as_mut() {
+            o.shutdown(us);
+        }
+        self.note("ours shutdown");
+        self.flush();
+        now
+    }
+
+    /// Drains our transmissions to the TAP and our events into the record.
+    fn flush(&mut self) {
+        let Some(inst) = self.ours.as_mut() else {
+            return;
+        };
+        let mut out = Vec::new();
+        while let Some(t) = inst.poll_transmit(&mut self.buf) {
+            let (len, what) = match t {
+                Transmit::Advert { priority, len, .. } => (len, Some(priority)),
+                Transmit::GratuitousArp { len, .. } => (len, None),
+                other => panic!("unexpected transmit for an IPv4 instance: {other:?}"),
+            };
+            out.push((self.buf[..len].to_vec(), what));
+        }
+        let mut events = Vec::new();
+        while let Some(e) = inst.poll_event() {
+            events.push(e);
+        }
+        let now = Instant::now();
+        for (frame, prio) in out {
+            self.tap.send(&frame).expect("TAP write");
+            match prio {
+                Some(prio) => {
+                    check_our_advert(&self.p, &frame, prio);
+                    self.our_adverts.push((now, prio));
+                    self.note(format!("ours -> advert prio {prio}"));
+                }
+                None => {
+                    self.our_garps.push(now);
+                }
+            }
+        }
+        for e in events {
+            if let Event::StateChange {
+                from,
+                to,
+                reason,
+                priority,
+            } = e
+            {
+                self.note(format!(
+                    "ours {from:?} -> {to:?} ({reason:?}, prio {priority})"
+                ));
+                self.our_changes.push((now, to));
+            } else {
+                self.note(format!("ours event {e:?}"));
+            }
+        }
+    }
+
+    /// One frame from the TAP.
+    fn on_frame(&mut self, frame: &[u8], at: Instant) {
+        let Ok(sliced) = SlicedPacket::from_ethernet(frame) else {
+            return;
+        };
+        match &sliced.net {
+            Some(NetSlice::Ipv4(ip)) if ip.header().protocol().0 == 112 => {
+                let h = ip.header();
+                let m = ip.payload().payload;
+                if h.source() != self.p.ka_ip().octets() || m.len() < 8 {
+                    self.note(format!("unexpected VRRP frame {frame:02x?}"));
+                    return;
+                }
+                let seen = SeenAdvert {
+                    at,
+                    version: m[0] >> 4,
+                    vrid: m[1],
+                    priority: m[2],
+                    ttl: h.ttl(),
+                };
+                self.note(format!(
+                    "ka -> advert v{} prio {}",
+                    seen.version, seen.priority
+                ));
+                self.ka_adverts.push(seen);
+                let us = self.micros(at);
+                if let Some(o) = self.ours.as_mut()
+                    && let Err(e) = o.handle_frame(us, frame)
+                {
+                    let s = format!("{e} ({e:?}) on {frame:02x?}");
+                    self.note(format!("ours dropped: {s}"));
+                    self.our_drops.push(s);
+                }
+            }
+            Some(NetSlice::Arp(arp)) => {
+                let Ok(arp) = arp.to_packet().try_eth_ipv4() else {
+                    return;
+                };
+                let vip = self.p.vip().octets();
+                if arp.operation == ArpOperation::REQUEST
+                    && arp.sender_ipv4 == vip
+                    && arp.target_ipv4 == vip
+                    && arp.sender_mac != self.p.our_mac()
+                {
+                    self.note("ka -> gratuitous ARP");
+                    self.ka_garps.push(at);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Runs the loop until `done` holds (checked after every input) or `timeout` passes;
+    /// returns whether `done` held.
+    fn run_until(&mut self, timeout: Duration, mut done: impl FnMut(&Harness) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.flush();
+            if done(self) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let mut wake = deadline;
+            if let Some(t) = self.ours.as_ref().and_then(VrrpInstance::poll_timeout) {
+                wake = wake.min(self.t0 + Duration::from_micros(t));
+            }
+            // Wake at least every 50 ms so `done` may poll outside state (dump files).
+            let wait = wake
+                .saturating_duration_since(now)
+                .min(Duration::from_millis(50));
+            if let Some(frame) = self.tap.recv(wait).expect("TAP read") {
+                let at = Instant::now();
+                self.on_frame(&frame, at);
+                // Drain what else is queued before timers.
+                while let Some(frame) = self.tap.try_recv() {
+                    self.on_frame(&frame, Instant::now());
+                }
+            }
+            let now = Instant::now();
+            let us = self.micros(now);
+            if let Some(o) = self.ours.as_mut()
+                && o.poll_timeout().is_some_and(|t| t <= us)
+            {
+                o.handle_timeout(us);
+            }
+        }
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        self.run_until(d, |_| false);
+    }
+
+    /// Keeps our instance running until keepalived's instance has started.
+    fn wait_ka_started(&mut self, ka: &Keepalived) {
+        let ok = self.run_until(Duration::from_secs(5), |_| ka.started());
+        assert!(
+            ok,
+            "keepalived did not start within 5 s; log:\n{}",
+            ka.log()
+        );
+    }
+
+    /// keepalived's statistics, keeping our instance running while keepalived writes them.
+    fn ka_stats(&mut self, ka: &mut Keepalived) -> KaStats {
+        ka.request_stats();
+        let mut got = None;
+        self.run_until(Duration::from_secs(3), |_| {
+            got = ka.try_stats();
+            got.is_some()
+        });
+        got.unwrap_or_else(|| panic!("keepalived wrote no statistics; log:\n{}", ka.log()))
+    }
+
+    /// keepalived's `State = ` from its data dump, keeping our instance running.
+    fn ka_state(&mut self, ka: &mut Keepalived) -> String {
+        ka.request_state();
+        let mut got = None;
+        self.run_until(Duration::from_secs(3), |_| {
+            got = ka.try_state();
+            got.is_some()
+        });
+        got.unwrap_or_else(|| panic!("keepalived wrote no data dump; log:\n{}", ka.log()))
+    }
+
+    fn ka_adverts_since(&self, t: Instant) -> impl Iterator<Item = &SeenAdvert> {
+        self.ka_adverts.iter().filter(move |a| a.at >= t)
+    }
+
+    fn our_change_since(&self, t: Instant, to: State) -> Option<Instant> {
+        self.our_changes
+            .iter()
+            .find(|(at, s)| *at >= t && *s == to)
+            .map(|(at, _)| *at)
+    }
+}
+
+/// Builds the topology and runs every scenario for one version.
+fn interop(p: Params, test: &str) {
+    if !netns::root_or_skip(test) {
+        return;
+    }
+    let bin = keepalived::binary().unwrap_or_else(|| {
+        panic!(
+            "keepalived is not installed: this root-only test needs keepalived 2.2.7 \
+             (Debian package `keepalived`; .ci/run installs it)"
+        )
+    });
+    let dir = TempDir::new("vrrpka").expect("temp dir");
+    let mut lan = Lan::new("lan").expect("bridge namespace");
+    let ka_ns: Netns = lan
+        .add_host("ka", &[&format!("{}/24", p.ka_ip())])
+        .expect("keepalived namespace");
+    ka_ns
+        .sysctl("net.ipv6.conf.eth0.disable_ipv6", "1")
+        .expect("sysctl");
+    let tap = Tap::create("vrrp").expect("TAP");
+    lan.attach_tap(&tap).expect("TAP on the bridge");
+    let mut h = Harness::new(p, tap);
+    let mut report = String::new();
+
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        scenarios(&p, &bin, &ka_ns, &dir, &mut h, &mut report)
+    }));
+    println!("{test}: timeline\n{}", h.trace);
+    println!("{test}: measured\n{report}");
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+fn scenarios(
+    p: &Params,
+    bin: &str,
+    ka_ns: &Netns,
+    dir: &TempDir,
+    h: &mut Harness,
+    report: &mut String,
+) {
+    let adv = p.advert_int;
+    // Scheduling slack on a loaded CI machine.
+    let slack = Duration::from_millis(300);
+
+    // (a) keepalived 150 starts alone and becomes master by its Master_Down_Timer.
+    let ka_start = Instant::now();
+    let mut ka = Keepalived::start(bin, ka_ns, &dir.join("ka1"), &p.ka_conf(150));
+    let up = h.run_until(p.master_down(150) + Duration::from_secs(3), |h| {
+        !h.ka_adverts.is_empty()
+    });
+    assert!(up, "keepalived 150 never advertised; log:\n{}", ka.log());
+    let first = h.ka_adverts[0];
+    assert_eq!(
+        (first.version, first.vrid, first.priority, first.ttl),
+        (p.version, VRID, 150, 255),
+        "keepalived's advert"
+    );
+    let _ = writeln!(
+        report,
+        "(a) keepalived 150 first advert {:?} after start",
+        first.at - ka_start
+    );
+    // Ours 100 joins: stays Backup, accepts every advert of keepalived.
+    h.start_ours(100);
+    assert_eq!(h.our_state(), State::Backup);
+    let joined = Instant::now();
+    h.run_for(p.master_down(100) + adv);
+    assert_eq!(
+        h.our_state(),
+        State::Backup,
+        "ours stays backup under keepalived 150"
+    );
+    assert!(h.our_adverts.is_empty(), "a backup sends no adverts");
+    let heard = h.ka_adverts_since(joined).count() as u64;
+    let st = *h.ours().stats();
+    assert!(heard >= 3, "keepalived advertised every interval ({heard})");
+    assert!(
+        st.advert_rcvd >= heard - 1 && st.advert_rcvd <= heard,
+        "ours accepted keepalived's adverts: {st:?}, heard {heard}"
+    );
+    assert!(h.our_drops.is_empty(), "ours dropped: {:?}", h.our_drops);
+    assert_eq!(
+        h.ours().master_addr(),
+        Some(IpAddr::V4(p.ka_ip())),
+        "ours knows keepalived as master"
+    );
+    let ks = h.ka_stats(&mut ka);
+    assert_eq!(ks.errors, 0, "keepalived counted errors:\n{}", ks.text);
+    assert_eq!(ks.became_master, 1, "{}", ks.text);
+    let _ = writeln!(
+        report,
+        "(a) ours backup, accepted {} of {heard} keepalived adverts, 0 drops",
+        st.advert_rcvd
+    );
+
+    // (b) keepalived stops: priority 0, ours master after Skew_Time.
+    ka.stop();
+    let stopped = h.run_until(Duration::from_secs(2), |h| {
+        h.ka_adverts.last().is_some_and(|a| a.priority == 0)
+    });
+    assert!(
+        stopped,
+        "keepalived sent no priority-0 advert on SIGTERM; log:\n{}",
+        ka.log()
+    );
+    let p0 = h.ka_adverts.last().unwrap().at;
+    let skew = p.skew(100);
+    assert!(
+        h.run_until(skew + slack, |h| h.our_state() == State::Master),
+        "ours not master within Skew_Time {skew:?} + {slack:?} of keepalived's priority 0"
+    );
+    let took = h.our_change_since(p0, State::Master).unwrap() - p0;
+    assert!(
+        took >= skew.mul_f64(0.9),
+        "ours became master after {took:?}, before Skew_Time {skew:?} (RFC 9568 6.4.2: \
+         priority 0 sets Master_Down_Timer to Skew_Time)"
+    );
+    let _ = writeln!(
+        report,
+        "(b) keepalived SIGTERM -> priority 0 -> ours master after {took:?} (Skew_Time {skew:?})"
+    );
+    h.run_for(adv + Duration::from_millis(100));
+    assert!(
+        h.our_adverts.iter().any(|&(_, pr)| pr == 100),
+        "ours advertises as master"
+    );
+    assert!(
+        !h.our_garps.is_empty(),
+        "ours sent gratuitous ARPs on becoming master"
+    );
+
+    // (c) keepalived restarts at 200: it preempts, ours returns to Backup at its first advert.
+    let ka_start = Instant::now();
+    let mut ka = Keepalived::start(bin, ka_ns, &dir.join("ka2"), &p.ka_conf(200));
+    let preempted = h.run_until(p.master_down(200) + Duration::from_secs(3), |h| {
+        h.our_state() == State::Backup
+    });
+    assert!(
+        preempted,
+        "keepalived 200 did not preempt ours; log:\n{}",
+        ka.log()
+    );
+    let ka_first = h
+        .ka_adverts_since(ka_start)
+        .find(|a| a.priority == 200)
+        .expect("keepalived 200 advertised")
+        .at;
+    let back = h.our_change_since(ka_start, State::Backup).unwrap();
+    let react = back.saturating_duration_since(ka_first);
+    assert!(
+        react < Duration::from_millis(100),
+        "ours went backup {react:?} after keepalived's first priority-200 advert"
+    );
+    let _ = writeln!(
+        report,
+        "(c) keepalived 200 preempted after {:?} (its Master_Down_Interval {:?}); ours backup \
+         {react:?} after its first advert",
+        ka_first - ka_start,
+        p.master_down(200)
+    );
+    // keepalived may write its GARPs just before or just after its first advert.
+    h.run_until(Duration::from_secs(2), |h| {
+        h.ka_garps.iter().any(|&t| t >= ka_start)
+    });
+    assert!(
+        h.ka_garps.iter().any(|&t| t >= ka_start),
+        "keepalived sent gratuitous ARPs on becoming master"
+    );
+    let ks = h.ka_stats(&mut ka);
+    assert!(
+        ks.adverts_received >= 1,
+        "keepalived received our adverts while backup:\n{}",
+        ks.text
+    );
+    assert_eq!(ks.errors, 0, "keepalived counted errors:\n{}", ks.text);
+    let _ = writeln!(
+        report,
+        "(c) keepalived accepted {} of our adverts, 0 errors",
+        ks.adverts_received
+    );
+
+    // Between scenarios: ours (backup) shuts down, keepalived stops.
+    h.shutdown_ours();
+    h.ours = None;
+    ka.stop();
+    h.run_for(Duration::from_millis(200));
+
+    // (d) ours 200 alone becomes master by its Master_Down_Timer; keepalived 100 joins and
+    // stays backup and silent.
+    let ours_start = Instant::now();
+    h.start_ours(200);
+    assert!(
+        h.run_until(p.master_down(200) + slack, |h| h.our_state()
+            == State::Master),
+        "ours 200 not master within Master_Down_Interval {:?}",
+        p.master_down(200)
+    );
+    let _ = writeln!(
+        report,
+        "(d) ours 200 alone master after {:?} (Master_Down_Interval {:?})",
+        h.our_change_since(ours_start, State::Master).unwrap() - ours_start,
+        p.master_down(200)
+    );
+    let ka_start = Instant::now();
+    let sent_before = h.ours().stats().advert_sent;
+    let mut ka = Keepalived::start(bin, ka_ns, &dir.join("ka3"), &p.ka_conf(100));
+    h.wait_ka_started(&ka);
+    // Start-up settles once keepalived has counted one of our adverts.
+    let settle_by = Instant::now() + Duration::from_secs(5);
+    while h.ka_stats(&mut ka).adverts_received == 0 {
+        assert!(
+            Instant::now() < settle_by,
+            "keepalived 100 never counted our adverts; log:\n{}",
+            ka.log()
+        );
+        h.run_for(adv / 2);
+    }
+    h.run_for(adv * 3 + adv / 2);
+    assert_eq!(
+        h.our_state(),
+        State::Master,
+        "ours stays master over keepalived 100"
+    );
+    let ka_sent: Vec<_> = h.ka_adverts_since(ka_start).collect();
+    assert!(
+        ka_sent.is_empty(),
+        "keepalived 100 advertised while ours 200 is master: {ka_sent:?}; log:\n{}",
+        ka.log()
+    );
+    let state = h.ka_state(&mut ka);
+    assert_eq!(state, "BACKUP", "keepalived's own state");
+    let ks = h.ka_stats(&mut ka);
+    let sent = h.ours().stats().advert_sent - sent_before;
+    assert!(
+        ks.adverts_received >= 3,
+        "keepalived accepted our adverts:\n{}",
+        ks.text
+    );
+    assert_eq!(ks.errors, 0, "keepalived counted errors:\n{}", ks.text);
+    assert_eq!(ks.became_master, 0, "{}", ks.text);
+    assert_eq!(ks.adverts_sent, 0, "{}", ks.text);
+    let _ = writeln!(
+        report,
+        "(d) keepalived 100 BACKUP and silent for {:?}; it accepted {} adverts (we sent {sent} \
+         since its start), 0 errors",
+        ka_start.elapsed(),
+        ks.adverts_received
+    );
+
+    // (e) our shutdown: priority 0, keepalived master after its Skew_Time.
+    let down = h.shutdown_ours();
+    assert_eq!(
+        h.our_adverts.last().map(|&(_, pr)| pr),
+        Some(0),
+        "our shutdown sent priority 0"
+    );
+    let ka_skew = p.skew(100);
+    let took_over = h.run_until(ka_skew + Duration::from_secs(1), |h| {
+        h.ka_adverts_since(down).any(|a| a.priority == 100)
+    });
+    assert!(
+        took_over,
+        "keepalived did not take over after our priority 0; log:\n{}",
+        ka.log()
+    );
+    let took = h
+        .ka_adverts_since(down)
+        .find(|a| a.priority == 100)
+        .unwrap()
+        .at
+        - down;
+    assert!(
+        took <= ka_skew + slack,
+        "keepalived took over after {took:?}, Skew_Time {ka_skew:?}"
+    );
+    let ks = h.ka_stats(&mut ka);
+    assert_eq!(ks.prio_zero_received, 1, "{}", ks.text);
+    assert_eq!(ks.became_master, 1, "{}", ks.text);
+    assert_eq!(ks.errors, 0, "{}", ks.text);
+    let _ = writeln!(
+        report,
+        "(e) our shutdown -> priority 0 -> keepalived master after {took:?} (its Skew_Time \
+         {ka_skew:?})"
+    );
+    ka.stop();
+}
+
+#[test]
+fn keepalived_v2_and_lvs_vrrp_agree_fail_over_and_accept_each_other() {
+    interop(
+        V2,
+        "keepalived_v2_and_lvs_vrrp_agree_fail_over_and_accept_each_other",
+    );
+}
+
+#[test]
+fn keepalived_v3_and_lvs_vrrp_agree_fail_over_and_accept_each_other() {
+    interop(
+        V3,
+        "keepalived_v3_and_lvs_vrrp_agree_fail_over_and_accept_each_other",
+    );
+}
