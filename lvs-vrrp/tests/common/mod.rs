@@ -46,3 +46,95 @@ pub fn read_pcap(bytes: &[u8]) -> (u32, Vec<Vec<u8>>) {
     assert_eq!(off, bytes.len(), "trailing bytes in pcap");
     (linktype, frames)
 }
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use lvs_vrrp::wire::{self, AdvertRepr, ChecksumForm, IpMeta, Version};
+use lvs_vrrp::{Transmit, VrrpConfig, VrrpInstance};
+
+pub const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 56, 200));
+pub const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 56, 101));
+pub const PEER_HI: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 56, 102));
+pub const PEER_LO: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 56, 100));
+pub const MCAST: IpAddr = IpAddr::V4(wire::MCAST_V4);
+pub const SEC: u64 = 1_000_000;
+
+/// The seeds' VI_1 (keepalived.conf in shared/seeds/000): VRID 51, VIP 192.168.56.200.
+pub fn cfg(priority: u8) -> VrrpConfig {
+    VrrpConfig {
+        name: "VI_1".into(),
+        interface: "enp0s8".into(),
+        interface_addr: LOCAL,
+        interface_mac: [0x08, 0x00, 0x27, 0, 0, 0x01],
+        virtual_router_id: 51,
+        priority,
+        virtual_ipaddress: vec![VIP],
+        ..VrrpConfig::default()
+    }
+}
+
+/// An advert from `src` as the peer would send it (VRRP payload only).
+pub fn advert(version: Version, vrid: u8, priority: u8, adver_int: u16, src: IpAddr) -> Vec<u8> {
+    advert_with(version, vrid, priority, adver_int, src, MCAST, &[VIP], 0, [0; 8])
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn advert_with(
+    version: Version,
+    vrid: u8,
+    priority: u8,
+    adver_int: u16,
+    src: IpAddr,
+    dst: IpAddr,
+    addrs: &[IpAddr],
+    auth_type: u8,
+    auth_data: [u8; 8],
+) -> Vec<u8> {
+    let repr = AdvertRepr {
+        version,
+        vrid,
+        priority,
+        adver_int,
+        auth_type,
+        auth_data,
+        addrs,
+    };
+    let mut buf = vec![0u8; 4200];
+    let n = wire::encode_payload(&repr, src, dst, ChecksumForm::PseudoHeader, &mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+pub fn meta(src: IpAddr) -> IpMeta {
+    IpMeta {
+        src,
+        dst: MCAST,
+        ttl: 255,
+    }
+}
+
+/// Drain every transmit; returns them with their frames.
+pub fn drain(vr: &mut VrrpInstance) -> Vec<(Transmit, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; wire::MAX_FRAME_LEN];
+    while let Some(t) = vr.poll_transmit(&mut buf) {
+        let len = match t {
+            Transmit::Advert { len, .. }
+            | Transmit::GratuitousArp { len, .. }
+            | Transmit::UnsolicitedNa { len, .. } => len,
+            _ => unreachable!(),
+        };
+        out.push((t, buf[..len].to_vec()));
+    }
+    out
+}
+
+/// Priorities of the adverts among `tx`.
+pub fn advert_prios(tx: &[(Transmit, Vec<u8>)]) -> Vec<u8> {
+    tx.iter()
+        .filter_map(|(t, _)| match t {
+            Transmit::Advert { priority, .. } => Some(*priority),
+            _ => None,
+        })
+        .collect()
+}
