@@ -294,11 +294,20 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// Sends `signal` to every process inside the namespace (e.g. SIGKILL to crash a daemon
+    /// and its children at once); returns how many were signalled.
+    pub fn kill_all(&self, signal: Signal) -> usize {
+        self.pids()
+            .into_iter()
+            .filter(|&pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).is_ok())
+            .count()
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
-        for pid in self.pids() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-        }
+        self.kill_all(Signal::SIGKILL);
         if let Err(e) = ip(&["netns", "delete", &self.name]) {
             eprintln!("netns: cannot delete namespace {}: {e}", self.name);
         }

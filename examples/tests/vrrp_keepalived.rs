@@ -21,7 +21,10 @@
 //! (b) keepalived stopped by SIGTERM sends priority 0: ours master after Skew_Time;
 //! (c) keepalived restarted at 200 preempts: ours back to backup at its first advert;
 //! (d) ours 200 vs keepalived 100: ours master, keepalived backup, silent, accepting ours;
-//! (e) our shutdown sends priority 0: keepalived master after its Skew_Time.
+//! (e) our shutdown sends priority 0: keepalived master after its Skew_Time;
+//! (f) v3 only: keepalived advertising every 10 cs crashes (SIGSTOP + SIGKILL, no priority 0):
+//!     ours, configured with 50 cs, takes over after the Master_Down_Interval computed from the
+//!     Master_Adver_Interval it learnt from keepalived.
 //!
 //! Not root: prints the skip line and passes. Root without keepalived: fails (CI installs it).
 
@@ -476,7 +479,11 @@ impl Harness {
 }
 
 /// Builds the topology and runs every scenario for one version.
-fn interop(p: Params, test: &str) {
+/// What a scenario gets: the parameters, keepalived's binary, its namespace, a temp dir, the
+/// harness and a report to append measurements to.
+type Scenario = fn(&Params, &str, &Netns, &TempDir, &mut Harness, &mut String);
+
+fn interop(p: Params, test: &str, scenario: Scenario) {
     if !netns::root_or_skip(test) {
         return;
     }
@@ -500,7 +507,7 @@ fn interop(p: Params, test: &str) {
     let mut report = String::new();
 
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        scenarios(&p, &bin, &ka_ns, &dir, &mut h, &mut report)
+        scenario(&p, &bin, &ka_ns, &dir, &mut h, &mut report)
     }));
     println!("{test}: timeline\n{}", h.trace);
     println!("{test}: measured\n{report}");
@@ -769,6 +776,7 @@ fn keepalived_v2_and_lvs_vrrp_agree_fail_over_and_accept_each_other() {
     interop(
         V2,
         "keepalived_v2_and_lvs_vrrp_agree_fail_over_and_accept_each_other",
+        scenarios,
     );
 }
 
@@ -777,5 +785,83 @@ fn keepalived_v3_and_lvs_vrrp_agree_fail_over_and_accept_each_other() {
     interop(
         V3,
         "keepalived_v3_and_lvs_vrrp_agree_fail_over_and_accept_each_other",
+        scenarios,
+    );
+}
+
+/// (f) VRRPv3, keepalived crashes (SIGKILL: no priority 0). keepalived 150 advertises every
+/// 0.1 s (10 cs) while ours is configured with 0.5 s: as a Backup, ours must learn
+/// Master_Adver_Interval = 10 cs from keepalived's adverts (RFC 9568 6.4.2: "Set
+/// Master_Adver_Interval to Adver Interval contained in the ADVERTISEMENT; Recompute the
+/// Master_Down_Interval") and so take over 3 * 10 + (256 - 100) * 10 / 256 = 36.09 cs after
+/// keepalived's last advert, not the 180.5 cs its own interval would give.
+fn crash_scenario(
+    p: &Params,
+    bin: &str,
+    ka_ns: &Netns,
+    dir: &TempDir,
+    h: &mut Harness,
+    report: &mut String,
+) {
+    let slack = Duration::from_millis(300);
+    let conf = KaConf {
+        advert_int: "0.1",
+        ..p.ka_conf(150)
+    };
+    let ka = Keepalived::start(bin, ka_ns, &dir.join("ka"), &conf);
+    let up = h.run_until(Duration::from_secs(5), |h| !h.ka_adverts.is_empty());
+    assert!(up, "keepalived 150 never advertised; log:\n{}", ka.log());
+    h.start_ours(100);
+    h.run_for(Duration::from_millis(600));
+    assert_eq!(h.our_state(), State::Backup);
+    assert!(h.our_drops.is_empty(), "ours dropped: {:?}", h.our_drops);
+    assert_eq!(
+        h.ours().master_adver_interval_cs(),
+        10,
+        "ours learnt keepalived's Max Adver Int"
+    );
+    let killed = Instant::now();
+    // Freeze every keepalived process first: killing the parent first would make the VRRP
+    // child's parent-death signal (SIGTERM) send a priority-0 advert, a clean stop.
+    let n = ka_ns.kill_all(netns::Signal::SIGSTOP);
+    assert!(n >= 2, "keepalived's parent and VRRP child stopped ({n})");
+    ka_ns.kill_all(netns::Signal::SIGKILL);
+    let killed_by = Instant::now();
+    // Expected Master_Down_Interval from the learnt interval (RFC 9568 6.1):
+    // 3 * 100 ms + (256 - 100) * 100 ms / 256.
+    let mdi = Duration::from_millis(300) + Duration::from_micros(156 * 100_000 / 256);
+    assert!(
+        h.run_until(mdi + slack, |h| h.our_state() == State::Master),
+        "ours not master within the learnt Master_Down_Interval {mdi:?} + {slack:?}"
+    );
+    let last = h.ka_adverts.last().expect("keepalived advertised").at;
+    assert!(
+        last <= killed_by + Duration::from_millis(20),
+        "no advert after SIGKILL"
+    );
+    assert!(
+        h.ka_adverts.iter().all(|a| a.priority == 150),
+        "a crash sends no priority 0"
+    );
+    let took = h.our_change_since(killed, State::Master).unwrap() - last;
+    assert!(
+        took >= mdi.mul_f64(0.9) && took <= mdi + slack,
+        "ours took over {took:?} after keepalived's last advert; learnt Master_Down_Interval \
+         {mdi:?}"
+    );
+    let _ = writeln!(
+        report,
+        "(f) keepalived SIGKILL -> ours master {took:?} after its last advert (learnt \
+         Master_Down_Interval {mdi:?})"
+    );
+    drop(ka);
+}
+
+#[test]
+fn keepalived_v3_crash_fails_over_after_the_learnt_master_down_interval() {
+    interop(
+        V3,
+        "keepalived_v3_crash_fails_over_after_the_learnt_master_down_interval",
+        crash_scenario,
     );
 }
