@@ -24,7 +24,9 @@
 //! (e) our shutdown sends priority 0: keepalived master after its Skew_Time;
 //! (f) v3 only: keepalived advertising every 10 cs crashes (SIGSTOP + SIGKILL, no priority 0):
 //!     ours, configured with 50 cs, takes over after the Master_Down_Interval computed from the
-//!     Master_Adver_Interval it learnt from keepalived.
+//!     Master_Adver_Interval it learnt from keepalived;
+//! (g) v2 only: keepalived's `auth_type PASS`: the same password is accepted both ways, a
+//!     different one is rejected both ways (both end up MASTER, counted as auth failures).
 //!
 //! Not root: prints the skip line and passes. Root without keepalived: fails (CI installs it).
 
@@ -34,7 +36,10 @@ mod keepalived;
 use etherparse::{ArpOperation, NetSlice, SlicedPacket};
 use keepalived::{KaConf, KaStats, Keepalived};
 use lvs_examples::netns::{self, Lan, Netns, Tap, TempDir};
-use lvs_vrrp::{Event, State, Transmit, Version, VrrpConfig, VrrpInstance, wire};
+use lvs_vrrp::{
+    AuthType, Authentication, DropReason, Event, State, Transmit, Version, VrrpConfig,
+    VrrpInstance, wire,
+};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -89,6 +94,7 @@ impl Params {
             advert_int: self.ka_advert_int,
             version: self.version,
             vip: format!("{}/24", self.vip()),
+            auth_pass: None,
         }
     }
     fn our_conf(&self, priority: u8) -> VrrpConfig {
@@ -161,7 +167,7 @@ fn inet_checksum(chunks: &[&[u8]]) -> u16 {
 /// address, protocol 112; VRRP version, type 1, VRID, count 1, our VIP, interval, and the
 /// checksum: v2 over the message (RFC 3768 5.3.8), v3 over the IPv4 pseudo-header + message
 /// (RFC 5798 5.2.8, what keepalived 2.2.7 sends and checks).
-fn check_our_advert(p: &Params, frame: &[u8], priority: u8) {
+fn check_our_advert(p: &Params, frame: &[u8], priority: u8, pass: Option<&str>) {
     let sliced = SlicedPacket::from_ethernet(frame).expect("our advert parses");
     let Some(NetSlice::Ipv4(ip)) = &sliced.net else {
         panic!("our advert is IPv4: {frame:02x?}")
@@ -185,9 +191,16 @@ fn check_our_advert(p: &Params, frame: &[u8], priority: u8) {
     let vip = p.vip().octets();
     if p.version == 2 {
         assert_eq!(m.len(), 8 + 4 + 8, "v2 length with auth data");
-        assert_eq!(m[4], 0, "auth type none");
         assert_eq!(u64::from(m[5]), p.advert_int.as_secs(), "Adver Int s");
         assert_eq!(m[8..12], vip);
+        // Auth Type 0 with zero Authentication Data (RFC 3768 5.3.6, 5.3.10), or keepalived's
+        // PASS: type 1, the password zero-padded to 8 bytes.
+        let mut data = [0u8; 8];
+        for (d, b) in data.iter_mut().zip(pass.unwrap_or("").bytes()) {
+            *d = b;
+        }
+        assert_eq!(m[4], u8::from(pass.is_some()), "auth type");
+        assert_eq!(m[12..20], data, "authentication data");
         assert_eq!(inet_checksum(&[m]), 0, "v2 checksum over the message");
     } else {
         assert_eq!(m.len(), 8 + 4, "v3 length");
@@ -227,6 +240,8 @@ struct Harness {
     our_changes: Vec<(Instant, State)>,
     /// Frames our instance dropped, with the reason.
     our_drops: Vec<String>,
+    /// Our `auth_pass`, if any.
+    our_pass: Option<String>,
     trace: String,
 }
 
@@ -244,6 +259,7 @@ impl Harness {
             our_garps: Vec::new(),
             our_changes: Vec::new(),
             our_drops: Vec::new(),
+            our_pass: None,
             trace: String::new(),
         }
     }
@@ -259,8 +275,15 @@ impl Harness {
 
     /// Starts our instance (Startup event at now).
     fn start_ours(&mut self, priority: u8) {
+        self.start_ours_with(self.p.our_conf(priority));
+    }
+
+    /// Starts our instance with `conf`.
+    fn start_ours_with(&mut self, conf: VrrpConfig) {
         let now = self.micros(Instant::now());
-        let inst = VrrpInstance::new(self.p.our_conf(priority), now).expect("our config is valid");
+        let priority = conf.priority;
+        self.our_pass = conf.authentication.as_ref().map(|a| a.auth_pass.clone());
+        let inst = VrrpInstance::new(conf, now).expect("our config is valid");
         self.note(format!(
             "ours started, priority {priority}, {:?}",
             inst.state()
@@ -312,7 +335,7 @@ impl Harness {
             self.tap.send(&frame).expect("TAP write");
             match prio {
                 Some(prio) => {
-                    check_our_advert(&self.p, &frame, prio);
+                    check_our_advert(&self.p, &frame, prio, self.our_pass.as_deref());
                     self.our_adverts.push((now, prio));
                     self.note(format!("ours -> advert prio {prio}"));
                 }
@@ -863,5 +886,103 @@ fn keepalived_v3_crash_fails_over_after_the_learnt_master_down_interval() {
         V3,
         "keepalived_v3_crash_fails_over_after_the_learnt_master_down_interval",
         crash_scenario,
+    );
+}
+
+/// (g) VRRPv2 simple-password authentication (keepalived's `auth_type PASS`, RFC 2338 5.3.6.1,
+/// Auth Type 1, the password zero-padded to 8 bytes). Same password: ours accepts keepalived's
+/// adverts and stays backup. Wrong password: each side rejects the other (ours counts
+/// `auth_failure`, keepalived "Authentication Errors: Failure"), so both become master: the
+/// split brain keepalived users see with mismatched passwords.
+fn auth_scenario(
+    p: &Params,
+    bin: &str,
+    ka_ns: &Netns,
+    dir: &TempDir,
+    h: &mut Harness,
+    report: &mut String,
+) {
+    let slack = Duration::from_millis(300);
+    let conf = KaConf {
+        auth_pass: Some("lvs77pw"),
+        ..p.ka_conf(150)
+    };
+    let mut ka = Keepalived::start(bin, ka_ns, &dir.join("ka"), &conf);
+    let up = h.run_until(p.master_down(150) + Duration::from_secs(3), |h| {
+        !h.ka_adverts.is_empty()
+    });
+    assert!(up, "keepalived 150 never advertised; log:\n{}", ka.log());
+    let with_pass = |pass: &str| VrrpConfig {
+        authentication: Some(Authentication {
+            auth_type: AuthType::Pass,
+            auth_pass: pass.into(),
+        }),
+        ..p.our_conf(100)
+    };
+
+    // Same password.
+    h.start_ours_with(with_pass("lvs77pw"));
+    h.run_for(p.advert_int * 2 + Duration::from_millis(100));
+    assert_eq!(h.our_state(), State::Backup);
+    assert!(h.our_drops.is_empty(), "ours dropped: {:?}", h.our_drops);
+    let good = h.ours().stats().advert_rcvd;
+    assert!(
+        good >= 2,
+        "ours accepted keepalived's PASS adverts ({good})"
+    );
+    h.shutdown_ours();
+
+    // Wrong password: ours rejects every advert and takes over after Master_Down_Interval.
+    h.our_drops.clear();
+    let start = Instant::now();
+    h.start_ours_with(with_pass("wrongpw"));
+    assert!(
+        h.run_until(p.master_down(100) + slack, |h| h.our_state()
+            == State::Master),
+        "ours, deaf to keepalived's adverts, becomes master"
+    );
+    let st = *h.ours().stats();
+    assert_eq!(st.advert_rcvd, 0, "{st:?}");
+    assert!(st.auth_failure >= 3, "{st:?}");
+    assert!(
+        h.our_drops
+            .iter()
+            .all(|d| d.contains(&format!("{:?}", DropReason::AuthFailure))),
+        "{:?}",
+        h.our_drops
+    );
+    h.run_for(p.advert_int * 2);
+    let ks = h.ka_stats(&mut ka);
+    assert!(
+        ks.auth_failure >= 2,
+        "keepalived rejected our adverts with the wrong password:\n{}",
+        ks.text
+    );
+    assert_eq!(ks.adverts_received, 0, "{}", ks.text);
+    // keepalived stays MASTER too (split brain). Observed with 2.2.7: while it receives our
+    // rejected adverts at its own interval it sends none itself (its advert timer restarts on
+    // packet it reads, apparently), so its role is read from its data dump, not the wire.
+    let state = h.ka_state(&mut ka);
+    assert_eq!(
+        state,
+        "MASTER",
+        "keepalived's own state; log:\n{}",
+        ka.log()
+    );
+    let ka_silent = h.ka_adverts_since(start + p.master_down(100)).count();
+    let _ = writeln!(
+        report,
+        "(g) PASS: same password accepted ({good} adverts); wrong password: ours {} auth \
+         failures, keepalived {}, both MASTER (keepalived sent {ka_silent} adverts meanwhile)",
+        st.auth_failure, ks.auth_failure
+    );
+}
+
+#[test]
+fn keepalived_v2_pass_authentication_is_checked_both_ways() {
+    interop(
+        V2,
+        "keepalived_v2_pass_authentication_is_checked_both_ways",
+        auth_scenario,
     );
 }

@@ -34,6 +34,8 @@ pub(crate) struct KaConf {
     pub version: u8,
     /// `virtual_ipaddress { }` entry, e.g. `10.77.2.100/24`.
     pub vip: String,
+    /// `authentication { auth_type PASS; auth_pass ... }` (v2), or none.
+    pub auth_pass: Option<&'static str>,
 }
 
 impl KaConf {
@@ -41,10 +43,14 @@ impl KaConf {
     /// master only through the RFC's Master_Down_Timer; the second GARP burst is moved to 1 s so
     /// it does not straddle scenarios.
     pub(crate) fn text(&self) -> String {
+        let auth = self
+            .auth_pass
+            .map(|p| format!("  authentication {{\n    auth_type PASS\n    auth_pass {p}\n  }}\n"))
+            .unwrap_or_default();
         format!(
             "global_defs {{\n  router_id lvs_interop\n  vrrp_garp_master_delay 1\n}}\n\
              vrrp_instance VI_1 {{\n  state BACKUP\n  interface {}\n  virtual_router_id {}\n  \
-             priority {}\n  advert_int {}\n  version {}\n  virtual_ipaddress {{\n    {}\n  }}\n}}\n",
+             priority {}\n  advert_int {}\n  version {}\n{auth}  virtual_ipaddress {{\n    {}\n  }}\n}}\n",
             self.interface, self.vrid, self.priority, self.advert_int, self.version, self.vip
         )
     }
@@ -64,6 +70,8 @@ pub(crate) struct KaStats {
     /// Sum of the Packet Errors lines (Length, TTL, Invalid Type, Advertisement Interval,
     /// Address List) and the Authentication Errors lines.
     pub errors: u64,
+    /// Authentication Errors: Failure (wrong password).
+    pub auth_failure: u64,
     /// Priority Zero: Received.
     pub prio_zero_received: u64,
     /// Priority Zero: Sent.
@@ -99,6 +107,10 @@ impl KaStats {
                 ("Advertisements", "Sent") => s.adverts_sent = n,
                 (_, "Became master") => s.became_master = n,
                 (_, "Released master") => s.released_master = n,
+                ("Authentication Errors", "Failure") => {
+                    s.auth_failure = n;
+                    s.errors += n;
+                }
                 ("Packet Errors", _) | ("Authentication Errors", _) => s.errors += n,
                 ("Priority Zero", "Received") => s.prio_zero_received = n,
                 ("Priority Zero", "Sent") => {
