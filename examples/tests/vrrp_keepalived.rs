@@ -961,7 +961,7 @@ fn auth_scenario(
     assert_eq!(ks.adverts_received, 0, "{}", ks.text);
     // keepalived stays MASTER too (split brain). Observed with 2.2.7: while it receives our
     // rejected adverts at its own interval it sends none itself (its advert timer restarts on
-    // packet it reads, apparently), so its role is read from its data dump, not the wire.
+    // every packet it reads, apparently), so its role is read from its data dump, not the wire.
     let state = h.ka_state(&mut ka);
     assert_eq!(
         state,
