@@ -26,7 +26,8 @@
 //!     ours, configured with 50 cs, takes over after the Master_Down_Interval computed from the
 //!     Master_Adver_Interval it learnt from keepalived;
 //! (g) v2 only: keepalived's `auth_type PASS`: the same password is accepted both ways, a
-//!     different one is rejected both ways (both end up MASTER, counted as auth failures).
+//!     different one is rejected both ways (both end up MASTER, counted as auth failures);
+//! (h) v3 only: different VIP sets are rejected both ways (address-list errors, both MASTER).
 //!
 //! Not root: prints the skip line and passes. Root without keepalived: fails (CI installs it).
 
@@ -167,7 +168,7 @@ fn inet_checksum(chunks: &[&[u8]]) -> u16 {
 /// address, protocol 112; VRRP version, type 1, VRID, count 1, our VIP, interval, and the
 /// checksum: v2 over the message (RFC 3768 5.3.8), v3 over the IPv4 pseudo-header + message
 /// (RFC 5798 5.2.8, what keepalived 2.2.7 sends and checks).
-fn check_our_advert(p: &Params, frame: &[u8], priority: u8, pass: Option<&str>) {
+fn check_our_advert(p: &Params, frame: &[u8], priority: u8, pass: Option<&str>, vip: Ipv4Addr) {
     let sliced = SlicedPacket::from_ethernet(frame).expect("our advert parses");
     let Some(NetSlice::Ipv4(ip)) = &sliced.net else {
         panic!("our advert is IPv4: {frame:02x?}")
@@ -188,7 +189,7 @@ fn check_our_advert(p: &Params, frame: &[u8], priority: u8, pass: Option<&str>) 
     assert_eq!(m[1], VRID);
     assert_eq!(m[2], priority);
     assert_eq!(m[3], 1, "count");
-    let vip = p.vip().octets();
+    let vip = vip.octets();
     if p.version == 2 {
         assert_eq!(m.len(), 8 + 4 + 8, "v2 length with auth data");
         assert_eq!(u64::from(m[5]), p.advert_int.as_secs(), "Adver Int s");
@@ -242,6 +243,8 @@ struct Harness {
     our_drops: Vec<String>,
     /// Our `auth_pass`, if any.
     our_pass: Option<String>,
+    /// Our (single) VIP.
+    our_vip: Ipv4Addr,
     trace: String,
 }
 
@@ -260,6 +263,7 @@ impl Harness {
             our_changes: Vec::new(),
             our_drops: Vec::new(),
             our_pass: None,
+            our_vip: p.vip(),
             trace: String::new(),
         }
     }
@@ -283,6 +287,10 @@ impl Harness {
         let now = self.micros(Instant::now());
         let priority = conf.priority;
         self.our_pass = conf.authentication.as_ref().map(|a| a.auth_pass.clone());
+        self.our_vip = match conf.virtual_ipaddress.as_slice() {
+            [IpAddr::V4(v)] => *v,
+            other => panic!("the harness checks one IPv4 VIP, not {other:?}"),
+        };
         let inst = VrrpInstance::new(conf, now).expect("our config is valid");
         self.note(format!(
             "ours started, priority {priority}, {:?}",
@@ -335,7 +343,13 @@ impl Harness {
             self.tap.send(&frame).expect("TAP write");
             match prio {
                 Some(prio) => {
-                    check_our_advert(&self.p, &frame, prio, self.our_pass.as_deref());
+                    check_our_advert(
+                        &self.p,
+                        &frame,
+                        prio,
+                        self.our_pass.as_deref(),
+                        self.our_vip,
+                    );
                     self.our_adverts.push((now, prio));
                     self.note(format!("ours -> advert prio {prio}"));
                 }
@@ -984,5 +998,74 @@ fn keepalived_v2_pass_authentication_is_checked_both_ways() {
         V2,
         "keepalived_v2_pass_authentication_is_checked_both_ways",
         auth_scenario,
+    );
+}
+
+/// (h) VRRPv3, different `virtual_ipaddress` sets on the two sides. keepalived 2.2.7 drops an
+/// advert whose address list differs from its own ("ip address associated with VRID not
+/// present in MASTER advert", counted under Packet Errors: Address List) in v3 as in v2, and so
+/// does lvs-vrrp (`addr_list_err`, RFC 3768 7.1 / RFC 9568 7.1 leave it to the implementation):
+/// each side ignores the other and both are MASTER, the split brain the seeds warn about.
+fn vip_mismatch_scenario(
+    p: &Params,
+    bin: &str,
+    ka_ns: &Netns,
+    dir: &TempDir,
+    h: &mut Harness,
+    report: &mut String,
+) {
+    let mut conf = p.our_conf(200);
+    conf.virtual_ipaddress = vec![IpAddr::V4(Ipv4Addr::new(10, 77, p.subnet, 101))];
+    h.start_ours_with(conf);
+    assert!(
+        h.run_until(p.master_down(200) + Duration::from_secs(1), |h| {
+            h.our_state() == State::Master
+        }),
+        "ours alone becomes master"
+    );
+    let mut ka = Keepalived::start(bin, ka_ns, &dir.join("ka"), &p.ka_conf(100));
+    h.wait_ka_started(&ka);
+    let start = Instant::now();
+    // keepalived ignores our priority-200 adverts and becomes master after its
+    // Master_Down_Interval.
+    let ka_master = h.run_until(p.master_down(100) + Duration::from_secs(2), |h| {
+        h.ka_adverts_since(start).any(|a| a.priority == 100)
+    });
+    assert!(
+        ka_master,
+        "keepalived 100 ignored our adverts and advertised; log:\n{}",
+        ka.log()
+    );
+    h.run_for(p.advert_int * 2);
+    assert_eq!(
+        h.our_state(),
+        State::Master,
+        "ours ignores keepalived's adverts"
+    );
+    let st = *h.ours().stats();
+    assert_eq!(st.advert_rcvd, 0, "{st:?}");
+    assert!(st.addr_list_err >= 1, "{st:?}");
+    assert_eq!(h.ka_state(&mut ka), "MASTER", "keepalived's own state");
+    let ks = h.ka_stats(&mut ka);
+    assert!(
+        ks.addr_list_err >= 3,
+        "keepalived counted address-list errors:\n{}",
+        ks.text
+    );
+    // (keepalived counts them under Advertisements: Received too, before its checks.)
+    let _ = writeln!(
+        report,
+        "(h) VIP sets differ: ours dropped {} adverts (addr_list_err), keepalived {} (Address \
+         List); both MASTER",
+        st.addr_list_err, ks.addr_list_err
+    );
+}
+
+#[test]
+fn keepalived_v3_and_lvs_vrrp_both_reject_a_different_vip_set() {
+    interop(
+        V3,
+        "keepalived_v3_and_lvs_vrrp_both_reject_a_different_vip_set",
+        vip_mismatch_scenario,
     );
 }

@@ -70,6 +70,8 @@ pub(crate) struct KaStats {
     /// Sum of the Packet Errors lines (Length, TTL, Invalid Type, Advertisement Interval,
     /// Address List) and the Authentication Errors lines.
     pub errors: u64,
+    /// Packet Errors: Address List (VIP set differs).
+    pub addr_list_err: u64,
     /// Authentication Errors: Failure (wrong password).
     pub auth_failure: u64,
     /// Priority Zero: Received.
@@ -109,6 +111,10 @@ impl KaStats {
                 (_, "Released master") => s.released_master = n,
                 ("Authentication Errors", "Failure") => {
                     s.auth_failure = n;
+                    s.errors += n;
+                }
+                ("Packet Errors", "Address List") => {
+                    s.addr_list_err = n;
                     s.errors += n;
                 }
                 ("Packet Errors", _) | ("Authentication Errors", _) => s.errors += n,
