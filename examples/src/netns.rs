@@ -37,6 +37,8 @@
 //! # let _ = frame;
 //! ```
 //!
+//! [`keepalived`] runs Debian's keepalived as a real VRRP peer inside a namespace.
+//!
 //! Root is needed (CAP_NET_ADMIN and CAP_SYS_ADMIN for `ip netns`); tests call
 //! [`root_or_skip`] first and return early, printing [`SKIP_LINE`], when not root.
 
@@ -50,6 +52,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub use nix::sys::signal::Signal;
+
+pub mod keepalived;
 
 /// The line printed by [`root_or_skip`] when a root-only test is skipped.
 pub const SKIP_LINE: &str = "skipped: needs root (network namespaces)";

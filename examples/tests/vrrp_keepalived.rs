@@ -31,11 +31,8 @@
 //!
 //! Not root: prints the skip line and passes. Root without keepalived: fails (CI installs it).
 
-#[path = "vrrp_keepalived/keepalived.rs"]
-mod keepalived;
-
 use etherparse::{ArpOperation, NetSlice, SlicedPacket};
-use keepalived::{KaConf, KaStats, Keepalived};
+use lvs_examples::netns::keepalived::{self, Keepalived, KeepalivedConf, KeepalivedStats};
 use lvs_examples::netns::{self, Lan, Netns, Tap, TempDir};
 use lvs_vrrp::{
     AuthType, Authentication, DropReason, Event, State, Transmit, Version, VrrpConfig,
@@ -87,15 +84,11 @@ impl Params {
     fn our_mac(&self) -> [u8; 6] {
         [0x02, 0x00, 0x00, 0x77, self.subnet, 0x03]
     }
-    fn ka_conf(&self, priority: u8) -> KaConf {
-        KaConf {
-            interface: "eth0",
-            vrid: VRID,
-            priority,
-            advert_int: self.ka_advert_int,
+    fn ka_conf(&self, priority: u8) -> KeepalivedConf {
+        KeepalivedConf {
+            advert_int: self.ka_advert_int.into(),
             version: self.version,
-            vip: format!("{}/24", self.vip()),
-            auth_pass: None,
+            ..KeepalivedConf::new(VRID, priority, &format!("{}/24", self.vip()))
         }
     }
     fn our_conf(&self, priority: u8) -> VrrpConfig {
@@ -112,7 +105,7 @@ impl Params {
                 Version::V3
             }),
             virtual_ipaddress: vec![IpAddr::V4(self.vip())],
-            // keepalived's second GARP burst is at 1 s here too (KaConf::text).
+            // keepalived's second GARP burst is at 1 s here too (KeepalivedConf::new).
             garp_master_delay: Duration::from_secs(1),
             ..VrrpConfig::default()
         }
@@ -482,8 +475,8 @@ impl Harness {
     }
 
     /// keepalived's statistics, keeping our instance running while keepalived writes them.
-    fn ka_stats(&mut self, ka: &mut Keepalived) -> KaStats {
-        ka.request_stats();
+    fn ka_stats(&mut self, ka: &mut Keepalived) -> KeepalivedStats {
+        ka.request_stats().expect("SIGUSR2 to keepalived");
         let mut got = None;
         self.run_until(Duration::from_secs(3), |_| {
             got = ka.try_stats();
@@ -494,7 +487,7 @@ impl Harness {
 
     /// keepalived's `State = ` from its data dump, keeping our instance running.
     fn ka_state(&mut self, ka: &mut Keepalived) -> String {
-        ka.request_state();
+        ka.request_state().expect("SIGUSR1 to keepalived");
         let mut got = None;
         self.run_until(Duration::from_secs(3), |_| {
             got = ka.try_state();
@@ -567,7 +560,8 @@ fn scenarios(
 
     // (a) keepalived 150 starts alone and becomes master by its Master_Down_Timer.
     let ka_start = Instant::now();
-    let mut ka = Keepalived::start(bin, ka_ns, &dir.join("ka1"), &p.ka_conf(150));
+    let mut ka =
+        Keepalived::start(bin, ka_ns, &dir.join("ka1"), &p.ka_conf(150)).expect("start keepalived");
     let up = h.run_until(p.master_down(150) + Duration::from_secs(3), |h| {
         !h.ka_adverts.is_empty()
     });
@@ -617,7 +611,7 @@ fn scenarios(
     );
 
     // (b) keepalived stops: priority 0, ours master after Skew_Time.
-    ka.stop();
+    ka.stop().expect("keepalived stops on SIGTERM");
     let stopped = h.run_until(Duration::from_secs(2), |h| {
         h.ka_adverts.last().is_some_and(|a| a.priority == 0)
     });
@@ -654,7 +648,8 @@ fn scenarios(
 
     // (c) keepalived restarts at 200: it preempts, ours returns to Backup at its first advert.
     let ka_start = Instant::now();
-    let mut ka = Keepalived::start(bin, ka_ns, &dir.join("ka2"), &p.ka_conf(200));
+    let mut ka =
+        Keepalived::start(bin, ka_ns, &dir.join("ka2"), &p.ka_conf(200)).expect("start keepalived");
     let preempted = h.run_until(p.master_down(200) + Duration::from_secs(3), |h| {
         h.our_state() == State::Backup
     });
@@ -705,7 +700,7 @@ fn scenarios(
     // Between scenarios: ours (backup) shuts down, keepalived stops.
     h.shutdown_ours();
     h.ours = None;
-    ka.stop();
+    ka.stop().expect("keepalived stops on SIGTERM");
     h.run_for(Duration::from_millis(200));
 
     // (d) ours 200 alone becomes master by its Master_Down_Timer; keepalived 100 joins and
@@ -726,7 +721,8 @@ fn scenarios(
     );
     let ka_start = Instant::now();
     let sent_before = h.ours().stats().advert_sent;
-    let mut ka = Keepalived::start(bin, ka_ns, &dir.join("ka3"), &p.ka_conf(100));
+    let mut ka =
+        Keepalived::start(bin, ka_ns, &dir.join("ka3"), &p.ka_conf(100)).expect("start keepalived");
     h.wait_ka_started(&ka);
     // Start-up settles once keepalived has counted one of our adverts.
     let settle_by = Instant::now() + Duration::from_secs(5);
@@ -805,7 +801,7 @@ fn scenarios(
         "(e) our shutdown -> priority 0 -> keepalived master after {took:?} (its Skew_Time \
          {ka_skew:?})"
     );
-    ka.stop();
+    ka.stop().expect("keepalived stops on SIGTERM");
 }
 
 #[test]
@@ -841,11 +837,11 @@ fn crash_scenario(
     report: &mut String,
 ) {
     let slack = Duration::from_millis(300);
-    let conf = KaConf {
-        advert_int: "0.1",
+    let conf = KeepalivedConf {
+        advert_int: "0.1".into(),
         ..p.ka_conf(150)
     };
-    let ka = Keepalived::start(bin, ka_ns, &dir.join("ka"), &conf);
+    let ka = Keepalived::start(bin, ka_ns, &dir.join("ka"), &conf).expect("start keepalived");
     let up = h.run_until(Duration::from_secs(5), |h| !h.ka_adverts.is_empty());
     assert!(up, "keepalived 150 never advertised; log:\n{}", ka.log());
     h.start_ours(100);
@@ -917,11 +913,11 @@ fn auth_scenario(
     report: &mut String,
 ) {
     let slack = Duration::from_millis(300);
-    let conf = KaConf {
-        auth_pass: Some("lvs77pw"),
+    let conf = KeepalivedConf {
+        auth_pass: Some("lvs77pw".into()),
         ..p.ka_conf(150)
     };
-    let mut ka = Keepalived::start(bin, ka_ns, &dir.join("ka"), &conf);
+    let mut ka = Keepalived::start(bin, ka_ns, &dir.join("ka"), &conf).expect("start keepalived");
     let up = h.run_until(p.master_down(150) + Duration::from_secs(3), |h| {
         !h.ka_adverts.is_empty()
     });
@@ -1023,7 +1019,8 @@ fn vip_mismatch_scenario(
         }),
         "ours alone becomes master"
     );
-    let mut ka = Keepalived::start(bin, ka_ns, &dir.join("ka"), &p.ka_conf(100));
+    let mut ka =
+        Keepalived::start(bin, ka_ns, &dir.join("ka"), &p.ka_conf(100)).expect("start keepalived");
     h.wait_ka_started(&ka);
     let start = Instant::now();
     // keepalived ignores our priority-200 adverts and becomes master after its
