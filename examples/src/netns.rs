@@ -4,7 +4,7 @@
 //!
 //! The fixtures shell out to iproute2's `ip` (the same commands a user would type, the way the
 //! kernel's own `tools/testing/selftests/net/*.sh` build their topologies) and use smoltcp's
-//! [`TunTapInterface`](smoltcp::phy::TunTapInterface) for the TAP, so no `unsafe` is needed.
+//! [`TunTapInterface`] for the TAP, so no `unsafe` is needed.
 //!
 //! Every resource is owned by an RAII guard that tears it down on `Drop`, also while a test
 //! panics: [`Netns`] kills the processes left in the namespace and deletes it (which deletes
