@@ -174,25 +174,25 @@ pub enum DropReason {
     /// The codec rejected it.
     #[error("decode: {0}")]
     Decode(#[from] DecodeError),
-    /// VRID or address family is not this instance's [vrid_err].
+    /// VRID or address family is not this instance's (counter `vrid_err`).
     #[error("not this instance's VRID or address family")]
     Vrid,
-    /// Valid VRRP of the other version than configured [version_err].
+    /// Valid VRRP of the other version than configured (counter `version_err`).
     #[error("VRRP version differs from configuration")]
     Version,
-    /// v2 Auth Type unknown (not 0, 1, 2) [invalid_authtype].
+    /// v2 Auth Type unknown (not 0, 1, 2) (counter `invalid_authtype`).
     #[error("unknown auth type")]
     InvalidAuthType,
-    /// v2 Auth Type differs from configuration [authtype_mismatch].
+    /// v2 Auth Type differs from configuration (counter `authtype_mismatch`).
     #[error("auth type mismatch")]
     AuthTypeMismatch,
-    /// v2 PASS password differs [auth_failure].
+    /// v2 PASS password differs (counter `auth_failure`).
     #[error("authentication failure")]
     AuthFailure,
-    /// v2 Adver Int differs from local, or v3 Max Adver Int is 0 [advert_interval_err].
+    /// v2 Adver Int differs from local, or v3 Max Adver Int is 0 (counter `advert_interval_err`).
     #[error("advertisement interval mismatch")]
     Interval,
-    /// Address list differs from configuration and sender is not the owner [addr_list_err].
+    /// Address list differs from configuration and sender is not the owner (counter `addr_list_err`).
     #[error("address list mismatch")]
     AddressList,
     /// The advert came from this instance's own source address (multicast loop).

@@ -156,16 +156,16 @@ pub enum DecodeError {
     #[error("IP protocol is not VRRP (112)")]
     Protocol,
     /// TTL / hop limit is not 255 on a multicast advert (RFC 3768 section 7.1, RFC 9568
-    /// section 7.1) [ip_ttl_err].
+    /// section 7.1) (counter `ip_ttl_err`).
     #[error("TTL / hop limit is not 255")]
     Ttl,
     /// Version nibble is neither 2 nor 3, or v2 over IPv6.
     #[error("unknown VRRP version")]
     Version,
-    /// Type is not 1 (ADVERTISEMENT) [invalid_type_rcvd].
+    /// Type is not 1 (ADVERTISEMENT) (counter `invalid_type_rcvd`).
     #[error("VRRP type is not ADVERTISEMENT")]
     Type,
-    /// Message shorter than its Count field says [packet_len_err].
+    /// Message shorter than its Count field says (counter `packet_len_err`).
     #[error("VRRP message shorter than its address count")]
     Length,
     /// VRRP checksum does not verify in any accepted form.

@@ -108,7 +108,10 @@ fn encode_errors() {
         Err(EncodeError::Family),
         "v2 over IPv6"
     );
-    let v3 = AdvertRepr { version: Version::V3, ..repr };
+    let v3 = AdvertRepr {
+        version: Version::V3,
+        ..repr
+    };
     assert_eq!(
         wire::encode_payload(&v3, ll, g6, ChecksumForm::default(), &mut buf),
         Err(EncodeError::Family),
@@ -120,7 +123,10 @@ fn encode_errors() {
         wire::encode_ip(&v3_6, glob, g6, ChecksumForm::default(), &mut buf),
         Err(EncodeError::SourceNotLinkLocal)
     );
-    let v2_big = AdvertRepr { adver_int: 256, ..repr };
+    let v2_big = AdvertRepr {
+        adver_int: 256,
+        ..repr
+    };
     assert_eq!(
         wire::encode_payload(&v2_big, LOCAL, MCAST, ChecksumForm::default(), &mut buf),
         Err(EncodeError::Interval)
@@ -143,7 +149,11 @@ fn ip_header_checks() {
     assert_eq!(wire::decode_ip(&bad).err(), Some(DecodeError::Protocol));
     let mut bad = ip.to_vec();
     bad[12] ^= 1;
-    assert_eq!(wire::decode_ip(&bad).err(), Some(DecodeError::IpHeader), "header checksum");
+    assert_eq!(
+        wire::decode_ip(&bad).err(),
+        Some(DecodeError::IpHeader),
+        "header checksum"
+    );
     let mut bad = ip.to_vec();
     bad[6] = 0x20; // MF
     assert_eq!(wire::decode_ip(&bad).err(), Some(DecodeError::IpHeader));
@@ -152,7 +162,10 @@ fn ip_header_checks() {
     let mut tagged = f[..12].to_vec();
     tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
     tagged.extend_from_slice(&f[12..]);
-    assert_eq!(wire::decode_frame(&tagged).unwrap(), wire::decode_frame(&f).unwrap());
+    assert_eq!(
+        wire::decode_frame(&tagged).unwrap(),
+        wire::decode_frame(&f).unwrap()
+    );
 }
 
 #[test]
@@ -168,7 +181,15 @@ fn router_routes_by_vrid_and_counts_unknown_vrid() {
     let p51 = advert(Version::V2, 51, 150, 1, PEER_HI);
     assert_eq!(r.handle_packet(1, &meta(PEER_HI), &p51), Ok(a));
     let p52 = common::advert_with(
-        Version::V2, 52, 150, 1, PEER_HI, MCAST, &["192.168.56.201".parse().unwrap()], 0, [0; 8],
+        Version::V2,
+        52,
+        150,
+        1,
+        PEER_HI,
+        MCAST,
+        &["192.168.56.201".parse().unwrap()],
+        0,
+        [0; 8],
     );
     assert_eq!(r.handle_packet(1, &meta(PEER_HI), &p52), Ok(b));
     let p53 = advert(Version::V2, 53, 150, 1, PEER_HI);
@@ -187,12 +208,19 @@ fn router_routes_by_vrid_and_counts_unknown_vrid() {
     assert_eq!(r.instances()[a].stats().checksum_err, 1);
     // Frames route the same way.
     let mut owner = VrrpInstance::new(
-        lvs_vrrp::VrrpConfig { interface_addr: PEER_HI, priority: 255, ..cfg(255) },
+        lvs_vrrp::VrrpConfig {
+            interface_addr: PEER_HI,
+            priority: 255,
+            ..cfg(255)
+        },
         0,
     )
     .unwrap();
     let (_, f) = drain(&mut owner).remove(0);
     assert_eq!(r.handle_frame(2, &f), Ok(a));
-    assert_eq!(r.handle_frame(2, &f[..10]), Err(RouterDrop::Decode(DecodeError::NotIp)));
+    assert_eq!(
+        r.handle_frame(2, &f[..10]),
+        Err(RouterDrop::Decode(DecodeError::NotIp))
+    );
     assert_eq!(r.stats().decode_err, 1);
 }

@@ -43,7 +43,10 @@ fn seed_configs_validate() {
         auth_type: AuthType::Pass,
         auth_pass: "1111".into(),
     });
-    m.track = vec![TrackWeight { name: "chk_nginx".into(), weight: -20 }];
+    m.track = vec![TrackWeight {
+        name: "chk_nginx".into(),
+        weight: -20,
+    }];
     assert_eq!(m.validate(), Ok(()));
     let mut b = cfg(90);
     b.virtual_router_id = 200;
@@ -76,9 +79,18 @@ fn validation_errors_are_typed() {
         },
         ConfigError::NopreemptWithoutBackup,
     );
-    check(&|c| c.advert_int = Duration::from_millis(1500), ConfigError::AdvertIntOutOfRange);
-    check(&|c| c.advert_int = Duration::from_secs(256), ConfigError::AdvertIntOutOfRange);
-    check(&|c| c.advert_int = Duration::ZERO, ConfigError::AdvertIntOutOfRange);
+    check(
+        &|c| c.advert_int = Duration::from_millis(1500),
+        ConfigError::AdvertIntOutOfRange,
+    );
+    check(
+        &|c| c.advert_int = Duration::from_secs(256),
+        ConfigError::AdvertIntOutOfRange,
+    );
+    check(
+        &|c| c.advert_int = Duration::ZERO,
+        ConfigError::AdvertIntOutOfRange,
+    );
     check(
         &|c| {
             c.version = Some(Version::V3);
@@ -93,7 +105,10 @@ fn validation_errors_are_typed() {
         },
         ConfigError::AdvertIntOutOfRange,
     );
-    check(&|c| c.preempt_delay = Duration::from_secs(1001), ConfigError::PreemptDelayOutOfRange);
+    check(
+        &|c| c.preempt_delay = Duration::from_secs(1001),
+        ConfigError::PreemptDelayOutOfRange,
+    );
     check(
         &|c| c.virtual_ipaddress.push("fe80::1".parse().unwrap()),
         ConfigError::MixedFamilies,
@@ -103,26 +118,48 @@ fn validation_errors_are_typed() {
         ConfigError::MixedFamilies,
     );
     check(
-        &|c| c.virtual_ipaddress = (0..256).map(|i| IpAddr::from([10, 0, (i / 256) as u8, i as u8])).collect(),
+        &|c| {
+            c.virtual_ipaddress = (0..256)
+                .map(|i| IpAddr::from([10, 0, (i / 256) as u8, i as u8]))
+                .collect()
+        },
         ConfigError::TooManyVips,
     );
     check(
         &|c| {
             c.version = Some(Version::V3);
-            c.authentication = Some(Authentication { auth_type: AuthType::Pass, auth_pass: "x".into() });
+            c.authentication = Some(Authentication {
+                auth_type: AuthType::Pass,
+                auth_pass: "x".into(),
+            });
         },
         ConfigError::AuthWithV3,
     );
     check(
-        &|c| c.authentication = Some(Authentication { auth_type: AuthType::Pass, auth_pass: String::new() }),
+        &|c| {
+            c.authentication = Some(Authentication {
+                auth_type: AuthType::Pass,
+                auth_pass: String::new(),
+            })
+        },
         ConfigError::AuthPassEmpty,
     );
     check(
-        &|c| c.authentication = Some(Authentication { auth_type: AuthType::Ah, auth_pass: "x".into() }),
+        &|c| {
+            c.authentication = Some(Authentication {
+                auth_type: AuthType::Ah,
+                auth_pass: "x".into(),
+            })
+        },
         ConfigError::AhUnsupported,
     );
     check(
-        &|c| c.track = vec![TrackWeight { name: "s".into(), weight: 254 }],
+        &|c| {
+            c.track = vec![TrackWeight {
+                name: "s".into(),
+                weight: 254,
+            }]
+        },
         ConfigError::TrackWeightOutOfRange(254),
     );
     check(
@@ -142,9 +179,15 @@ fn v3_accepts_centisecond_intervals_and_auth_pass_is_truncated_to_8_bytes() {
     assert_eq!(c.validate(), Ok(()));
     c.advert_int = Duration::from_millis(10);
     assert_eq!(c.validate(), Ok(()));
-    let a = Authentication { auth_type: AuthType::Pass, auth_pass: "0123456789".into() };
+    let a = Authentication {
+        auth_type: AuthType::Pass,
+        auth_pass: "0123456789".into(),
+    };
     assert_eq!(&a.auth_data(), b"01234567");
-    let a = Authentication { auth_type: AuthType::Pass, auth_pass: "1111".into() };
+    let a = Authentication {
+        auth_type: AuthType::Pass,
+        auth_pass: "1111".into(),
+    };
     assert_eq!(&a.auth_data(), b"1111\0\0\0\0");
 }
 

@@ -107,7 +107,10 @@ fn capture_has_165_frames_and_all_decode() {
                 assert_eq!(adv.checksum_form, ChecksumForm::PseudoHeader);
                 assert_eq!(common::inet_checksum(&[&pseudo(msg_len), msg]), 0);
                 assert_ne!(common::inet_checksum(&[msg]), 0);
-                assert_eq!(adv.adver_int, u16::from_be_bytes([payload[4], payload[5]]) & 0xfff);
+                assert_eq!(
+                    adv.adver_int,
+                    u16::from_be_bytes([payload[4], payload[5]]) & 0xfff
+                );
             }
             (Version::V3, Family::V6) => {
                 v3_6 += 1;
@@ -139,7 +142,10 @@ fn capture_has_165_frames_and_all_decode() {
     // README: 68 v2 IPv4, 33 v3 IPv4, 64 v3 IPv6; some frames padded.
     assert_eq!((v2, v3_4, v3_6), (68, 33, 64));
     assert!(padded > 0, "the capture has padded frames");
-    assert_eq!(reencoded, 165, "every frame has reserved bits 0 and re-encodes");
+    assert_eq!(
+        reencoded, 165,
+        "every frame has reserved bits 0 and re-encodes"
+    );
 }
 
 #[test]
@@ -205,12 +211,18 @@ fn hand_checked_v3_ipv4_vector_uses_pseudo_header() {
         addrs: &addrs,
     };
     let mut buf = [0u8; 64];
-    let n = wire::encode_payload(&repr, meta.src, meta.dst, ChecksumForm::default(), &mut buf)
-        .unwrap();
+    let n =
+        wire::encode_payload(&repr, meta.src, meta.dst, ChecksumForm::default(), &mut buf).unwrap();
     assert_eq!(&buf[..n], &bytes[..]);
     // The RFC 9568 form differs and is accepted too, reported as MessageOnly.
-    let n = wire::encode_payload(&repr, meta.src, meta.dst, ChecksumForm::MessageOnly, &mut buf)
-        .unwrap();
+    let n = wire::encode_payload(
+        &repr,
+        meta.src,
+        meta.dst,
+        ChecksumForm::MessageOnly,
+        &mut buf,
+    )
+    .unwrap();
     assert_ne!(&buf[..n], &bytes[..]);
     assert_eq!(common::inet_checksum(&[&buf[..n]]), 0);
     let adv2 = wire::decode_payload(&buf[..n], &meta).unwrap();
@@ -229,7 +241,10 @@ fn hand_checked_v2_vector() {
     let adv = wire::decode_payload(&bytes, &meta).unwrap();
     assert_eq!(adv.version, Version::V2);
     assert_eq!((adv.vrid, adv.priority, adv.count), (43, 191, 1));
-    assert_eq!((adv.auth_type, adv.adver_int, adv.checksum), (0, 10, 0xea2e));
+    assert_eq!(
+        (adv.auth_type, adv.adver_int, adv.checksum),
+        (0, 10, 0xea2e)
+    );
     assert_eq!(adv.checksum_form, ChecksumForm::MessageOnly);
     assert_eq!(adv.address(0), Some("10.4.43.150".parse().unwrap()));
     assert_eq!(adv.address(1), None);

@@ -33,7 +33,10 @@ fn ttl_not_255_is_discarded_on_multicast() {
     // packet with the TTL not equal to 255 MUST discard the packet."
     let mut vr = VrrpInstance::new(cfg(100), 0).unwrap();
     let p = advert(Version::V2, 51, 150, 1, PEER_HI);
-    let m = IpMeta { ttl: 254, ..meta(PEER_HI) };
+    let m = IpMeta {
+        ttl: 254,
+        ..meta(PEER_HI)
+    };
     assert_eq!(
         vr.handle_packet(1, &m, &p),
         Err(DropReason::Decode(DecodeError::Ttl))
@@ -64,7 +67,10 @@ fn wrong_version_is_discarded() {
     // RFC 3768 7.1: "MUST verify the VRRP version is 2." (RFC 9568: "is 3").
     let mut vr = VrrpInstance::new(cfg(100), 0).unwrap();
     let v3 = advert(Version::V3, 51, 150, 100, PEER_HI);
-    assert_eq!(vr.handle_packet(1, &meta(PEER_HI), &v3), Err(DropReason::Version));
+    assert_eq!(
+        vr.handle_packet(1, &meta(PEER_HI), &v3),
+        Err(DropReason::Version)
+    );
     let mut bad = advert(Version::V2, 51, 150, 1, PEER_HI);
     bad[0] = 0x41;
     assert_eq!(
@@ -143,9 +149,17 @@ fn v3_ipv4_accepts_both_checksum_forms_and_ipv6_only_the_pseudo_header() {
     let v6 = [IpAddr::V6("fe80::100".parse().unwrap())];
     let repr6 = wire::AdvertRepr { addrs: &v6, ..repr };
     let n = wire::encode_payload(&repr6, ll, g, ChecksumForm::MessageOnly, &mut buf).unwrap();
-    let m6 = IpMeta { src: ll, dst: g, ttl: 255 };
+    let m6 = IpMeta {
+        src: ll,
+        dst: g,
+        ttl: 255,
+    };
     let adv = wire::decode_payload(&buf[..n], &m6).unwrap();
-    assert_eq!(adv.checksum_form, ChecksumForm::PseudoHeader, "IPv6 ignores the form");
+    assert_eq!(
+        adv.checksum_form,
+        ChecksumForm::PseudoHeader,
+        "IPv6 ignores the form"
+    );
     // A message-only checksum over IPv6 is rejected.
     let sum_no_ph = {
         let mut b = buf[..n].to_vec();
@@ -175,7 +189,16 @@ fn unicast_pseudo_header_uses_the_real_destination() {
         .collect();
     assert_eq!(adverts.len(), 2, "one advert per unicast peer");
     for ((t, f), peer) in adverts.iter().zip([PEER_HI, PEER_LO]) {
-        let Transmit::Advert { dst, dst_mac, payload_offset, len, .. } = t else { unreachable!() };
+        let Transmit::Advert {
+            dst,
+            dst_mac,
+            payload_offset,
+            len,
+            ..
+        } = t
+        else {
+            unreachable!()
+        };
         assert_eq!((*dst, *dst_mac), (peer, None));
         assert_eq!(&f[0..6], &[0; 6], "caller fills the peer MAC");
         let IpAddr::V4(s) = LOCAL else { unreachable!() };
@@ -195,7 +218,10 @@ fn unconfigured_vrid_is_discarded() {
     // RFC 3768 7.1: "MUST verify that the VRID is configured on the receiving interface".
     let mut vr = VrrpInstance::new(cfg(100), 0).unwrap();
     let p = advert(Version::V2, 52, 150, 1, PEER_HI);
-    assert_eq!(vr.handle_packet(1, &meta(PEER_HI), &p), Err(DropReason::Vrid));
+    assert_eq!(
+        vr.handle_packet(1, &meta(PEER_HI), &p),
+        Err(DropReason::Vrid)
+    );
     assert_eq!(vr.stats().vrid_err, 1);
 }
 
@@ -215,12 +241,23 @@ fn auth_type_must_match_configuration() {
         vr.handle_packet(1, &meta(PEER_HI), &p)
     };
     assert_eq!(send(&mut vr, 7, good), Err(DropReason::InvalidAuthType));
-    assert_eq!(send(&mut vr, auth_type::NONE, [0; 8]), Err(DropReason::AuthTypeMismatch));
-    assert_eq!(send(&mut vr, auth_type::PASS, *b"1112\0\0\0\0"), Err(DropReason::AuthFailure));
+    assert_eq!(
+        send(&mut vr, auth_type::NONE, [0; 8]),
+        Err(DropReason::AuthTypeMismatch)
+    );
+    assert_eq!(
+        send(&mut vr, auth_type::PASS, *b"1112\0\0\0\0"),
+        Err(DropReason::AuthFailure)
+    );
     assert_eq!(send(&mut vr, auth_type::PASS, good), Ok(()));
     let s = vr.stats();
     assert_eq!(
-        (s.invalid_authtype, s.authtype_mismatch, s.auth_failure, s.advert_rcvd),
+        (
+            s.invalid_authtype,
+            s.authtype_mismatch,
+            s.auth_failure,
+            s.advert_rcvd
+        ),
         (1, 1, 1, 1)
     );
     // And our own adverts carry "1111" zero-padded with Auth Type 1.
@@ -242,7 +279,10 @@ fn v2_interval_mismatch_is_discarded() {
     // discard the packet".
     let mut vr = VrrpInstance::new(cfg(100), 0).unwrap();
     let p = advert(Version::V2, 51, 150, 2, PEER_HI);
-    assert_eq!(vr.handle_packet(1, &meta(PEER_HI), &p), Err(DropReason::Interval));
+    assert_eq!(
+        vr.handle_packet(1, &meta(PEER_HI), &p),
+        Err(DropReason::Interval)
+    );
     assert_eq!(vr.stats().advert_interval_err, 1);
 }
 
@@ -261,7 +301,10 @@ fn v3_learns_the_interval_instead_of_discarding() {
     assert_eq!(vr.poll_timeout(), Some(1000 + 1_804_687));
     // Errata: Max Adver Int 0 is invalid.
     let z = advert(Version::V3, 51, 150, 0, PEER_HI);
-    assert_eq!(vr.handle_packet(2000, &meta(PEER_HI), &z), Err(DropReason::Interval));
+    assert_eq!(
+        vr.handle_packet(2000, &meta(PEER_HI), &z),
+        Err(DropReason::Interval)
+    );
 }
 
 #[test]
@@ -272,9 +315,25 @@ fn address_list_mismatch_is_dropped_unless_owner() {
     let mut vr = VrrpInstance::new(cfg(100), 0).unwrap();
     let other: IpAddr = "192.168.56.201".parse().unwrap();
     let p = common::advert_with(Version::V2, 51, 150, 1, PEER_HI, MCAST, &[other], 0, [0; 8]);
-    assert_eq!(vr.handle_packet(1, &meta(PEER_HI), &p), Err(DropReason::AddressList));
-    let two = common::advert_with(Version::V2, 51, 150, 1, PEER_HI, MCAST, &[VIP, other], 0, [0; 8]);
-    assert_eq!(vr.handle_packet(1, &meta(PEER_HI), &two), Err(DropReason::AddressList));
+    assert_eq!(
+        vr.handle_packet(1, &meta(PEER_HI), &p),
+        Err(DropReason::AddressList)
+    );
+    let two = common::advert_with(
+        Version::V2,
+        51,
+        150,
+        1,
+        PEER_HI,
+        MCAST,
+        &[VIP, other],
+        0,
+        [0; 8],
+    );
+    assert_eq!(
+        vr.handle_packet(1, &meta(PEER_HI), &two),
+        Err(DropReason::AddressList)
+    );
     let owner = common::advert_with(Version::V2, 51, 255, 1, PEER_HI, MCAST, &[other], 0, [0; 8]);
     assert_eq!(vr.handle_packet(1, &meta(PEER_HI), &owner), Ok(()));
     assert_eq!(vr.stats().addr_list_err, 2);
@@ -289,7 +348,12 @@ fn v2_skew_and_master_down_interval_in_seconds() {
     // RFC 3768 6.1: "Skew_Time  Time to skew Master_Down_Interval in seconds. Calculated as:
     // ( (256 - Priority) / 256 )" and "Master_Down_Interval  Time interval for Backup to
     // declare Master down (seconds). Calculated as: (3 * Advertisement_Interval) + Skew_time"
-    for (p, skew) in [(100u8, 609_375u64), (90, 648_437), (254, 7_812), (1, 996_093)] {
+    for (p, skew) in [
+        (100u8, 609_375u64),
+        (90, 648_437),
+        (254, 7_812),
+        (1, 996_093),
+    ] {
         let vr = VrrpInstance::new(cfg(p), 0).unwrap();
         assert_eq!(vr.skew_time_us(), skew, "priority {p}");
         assert_eq!(vr.master_down_interval_us(), 3 * SEC + skew);
@@ -333,7 +397,10 @@ fn owner_goes_master_at_startup_and_announces() {
     assert_eq!(advert_prios(&tx), vec![255]);
     assert!(matches!(tx[0].0, Transmit::Advert { .. }), "advert first");
     // garp_master_repeat (default 5) GARPs for the one VIP.
-    let garps: Vec<_> = tx.iter().filter(|(t, _)| matches!(t, Transmit::GratuitousArp { .. })).collect();
+    let garps: Vec<_> = tx
+        .iter()
+        .filter(|(t, _)| matches!(t, Transmit::GratuitousArp { .. }))
+        .collect();
     assert_eq!(garps.len(), 5);
     assert_eq!(
         vr.poll_event(),
@@ -352,14 +419,21 @@ fn gratuitous_arp_is_keepalived_form() {
     // target IP = VIP, target MAC ff:ff:ff:ff:ff:ff; 42 bytes. Parsed with etherparse.
     let mut vr = VrrpInstance::new(cfg(255), 0).unwrap();
     let tx = drain(&mut vr);
-    let (t, f) = tx.iter().find(|(t, _)| matches!(t, Transmit::GratuitousArp { .. })).unwrap();
-    let Transmit::GratuitousArp { vip, src_mac, len } = t else { unreachable!() };
+    let (t, f) = tx
+        .iter()
+        .find(|(t, _)| matches!(t, Transmit::GratuitousArp { .. }))
+        .unwrap();
+    let Transmit::GratuitousArp { vip, src_mac, len } = t else {
+        unreachable!()
+    };
     assert_eq!((IpAddr::V4(*vip), *len), (VIP, 42));
     assert_eq!(*src_mac, cfg(255).interface_mac);
     assert_eq!(&f[0..6], &[0xff; 6]);
     assert_eq!(&f[6..12], src_mac);
     let arp = etherparse::SlicedPacket::from_ethernet(f).unwrap();
-    let etherparse::NetSlice::Arp(arp) = arp.net.unwrap() else { panic!("not ARP") };
+    let etherparse::NetSlice::Arp(arp) = arp.net.unwrap() else {
+        panic!("not ARP")
+    };
     assert_eq!(arp.operation(), etherparse::ArpOperation::REQUEST);
     assert_eq!(arp.sender_hw_addr(), src_mac);
     assert_eq!(arp.sender_protocol_addr(), &[192, 168, 56, 200]);
@@ -421,8 +495,12 @@ fn backup_resets_timer_on_higher_or_equal_priority() {
     let mut vr = VrrpInstance::new(cfg(100), 0).unwrap();
     for (i, prio) in [150u8, 100].into_iter().enumerate() {
         let now = (i as u64 + 1) * SEC;
-        vr.handle_packet(now, &meta(PEER_HI), &advert(Version::V2, 51, prio, 1, PEER_HI))
-            .unwrap();
+        vr.handle_packet(
+            now,
+            &meta(PEER_HI),
+            &advert(Version::V2, 51, prio, 1, PEER_HI),
+        )
+        .unwrap();
         assert_eq!(vr.poll_timeout(), Some(now + 3_609_375));
     }
     assert_eq!(vr.master_addr(), Some(PEER_HI));
@@ -520,8 +598,12 @@ fn master_yields_to_higher_priority() {
     // o Transition to the {Backup} state"
     let mut vr = master(100);
     let now = 4 * SEC;
-    vr.handle_packet(now, &meta(PEER_LO), &advert(Version::V2, 51, 101, 1, PEER_LO))
-        .unwrap();
+    vr.handle_packet(
+        now,
+        &meta(PEER_LO),
+        &advert(Version::V2, 51, 101, 1, PEER_LO),
+    )
+    .unwrap();
     assert_eq!(vr.state(), State::Backup);
     assert_eq!(vr.poll_timeout(), Some(now + 3_609_375));
     assert!(drain(&mut vr).is_empty(), "no advert after yielding");
@@ -548,10 +630,17 @@ fn v3_master_yielding_learns_the_interval() {
     let mut vr = VrrpInstance::new(c, 0).unwrap();
     vr.handle_timeout(vr.poll_timeout().unwrap());
     assert_eq!(vr.state(), State::Master);
-    vr.handle_packet(5 * SEC, &meta(PEER_HI), &advert(Version::V3, 51, 200, 200, PEER_HI))
-        .unwrap();
+    vr.handle_packet(
+        5 * SEC,
+        &meta(PEER_HI),
+        &advert(Version::V3, 51, 200, 200, PEER_HI),
+    )
+    .unwrap();
     assert_eq!(vr.master_adver_interval_cs(), 200);
-    assert_eq!(vr.poll_timeout(), Some(5 * SEC + 6 * SEC + 156 * 200 * 625 / 16));
+    assert_eq!(
+        vr.poll_timeout(),
+        Some(5 * SEC + 6 * SEC + 156 * 200 * 625 / 16)
+    );
 }
 
 #[test]
@@ -560,11 +649,19 @@ fn equal_priority_tie_break_on_primary_address() {
     // Priority and the primary IP Address of the sender is greater than the local primary IP
     // Address, then: ... Transition to the {Backup} state"
     let mut vr = master(100);
-    vr.handle_packet(4 * SEC, &meta(PEER_LO), &advert(Version::V2, 51, 100, 1, PEER_LO))
-        .unwrap();
+    vr.handle_packet(
+        4 * SEC,
+        &meta(PEER_LO),
+        &advert(Version::V2, 51, 100, 1, PEER_LO),
+    )
+    .unwrap();
     assert_eq!(vr.state(), State::Master, "192.168.56.100 < .101: we stay");
-    vr.handle_packet(5 * SEC, &meta(PEER_HI), &advert(Version::V2, 51, 100, 1, PEER_HI))
-        .unwrap();
+    vr.handle_packet(
+        5 * SEC,
+        &meta(PEER_HI),
+        &advert(Version::V2, 51, 100, 1, PEER_HI),
+    )
+    .unwrap();
     assert_eq!(vr.state(), State::Backup, "192.168.56.102 > .101: we yield");
 }
 
@@ -573,20 +670,31 @@ fn master_answers_lower_priority_with_an_advert_unless_disabled() {
     // keepalived vrrp_state_master_rx: a lower-priority advert while Master is answered with
     // an immediate advert ("forcing new election") unless lower_prio_no_advert.
     let mut vr = master(100);
-    vr.handle_packet(4 * SEC, &meta(PEER_HI), &advert(Version::V2, 51, 90, 1, PEER_HI))
-        .unwrap();
+    vr.handle_packet(
+        4 * SEC,
+        &meta(PEER_HI),
+        &advert(Version::V2, 51, 90, 1, PEER_HI),
+    )
+    .unwrap();
     assert_eq!(advert_prios(&drain(&mut vr)), vec![100]);
     assert_eq!(
         vr.poll_event(),
-        Some(Event::MasterRxLowerPriority { src: PEER_HI, priority: 90 })
+        Some(Event::MasterRxLowerPriority {
+            src: PEER_HI,
+            priority: 90
+        })
     );
     let mut c = cfg(100);
     c.lower_prio_no_advert = true;
     let mut vr = VrrpInstance::new(c, 0).unwrap();
     vr.handle_timeout(vr.poll_timeout().unwrap());
     drain(&mut vr);
-    vr.handle_packet(4 * SEC, &meta(PEER_HI), &advert(Version::V2, 51, 90, 1, PEER_HI))
-        .unwrap();
+    vr.handle_packet(
+        4 * SEC,
+        &meta(PEER_HI),
+        &advert(Version::V2, 51, 90, 1, PEER_HI),
+    )
+    .unwrap();
     assert!(advert_prios(&drain(&mut vr)).is_empty());
 }
 
@@ -620,8 +728,12 @@ fn two_owners_lower_address_backs_off() {
     let mut vr = VrrpInstance::new(cfg(255), 0).unwrap();
     drain(&mut vr);
     while vr.poll_event().is_some() {}
-    vr.handle_packet(SEC / 2, &meta(PEER_HI), &advert(Version::V2, 51, 255, 1, PEER_HI))
-        .unwrap();
+    vr.handle_packet(
+        SEC / 2,
+        &meta(PEER_HI),
+        &advert(Version::V2, 51, 255, 1, PEER_HI),
+    )
+    .unwrap();
     assert_eq!(vr.base_priority(), 254);
     assert_eq!(vr.state(), State::Backup);
     assert_eq!(vr.poll_event(), Some(Event::OwnerConflict { src: PEER_HI }));
@@ -654,8 +766,14 @@ fn tracked_weights_adjust_priority_clamped() {
     // keepalived vrrp_track.c: effective = base + weights, clamped to 1..254; 255 unchanged.
     let mut c = cfg(100);
     c.track = vec![
-        TrackWeight { name: "chk_nginx".into(), weight: -20 },
-        TrackWeight { name: "plus".into(), weight: 200 },
+        TrackWeight {
+            name: "chk_nginx".into(),
+            weight: -20,
+        },
+        TrackWeight {
+            name: "plus".into(),
+            weight: 200,
+        },
     ];
     let mut vr = VrrpInstance::new(c.clone(), 0).unwrap();
     assert_eq!(vr.effective_priority(), 254, "100 + 200 clamped");
@@ -679,20 +797,31 @@ fn tracked_weights_adjust_priority_clamped() {
 fn weight_zero_track_forces_fault_and_release() {
     // keepalived: a tracked object with weight 0 puts the instance in FAULT when it fails.
     let mut c = cfg(100);
-    c.track = vec![TrackWeight { name: "eth1".into(), weight: 0 }];
+    c.track = vec![TrackWeight {
+        name: "eth1".into(),
+        weight: 0,
+    }];
     let mut vr = VrrpInstance::new(c, 0).unwrap();
     vr.handle_timeout(vr.poll_timeout().unwrap());
     drain(&mut vr);
     while vr.poll_event().is_some() {}
     vr.set_track(5 * SEC, 0, false);
     assert_eq!(vr.state(), State::Fault);
-    assert_eq!(advert_prios(&drain(&mut vr)), vec![0], "release with priority 0");
+    assert_eq!(
+        advert_prios(&drain(&mut vr)),
+        vec![0],
+        "release with priority 0"
+    );
     assert_eq!(vr.poll_timeout(), None);
     let e = vr.poll_event().unwrap();
     assert_eq!(e.notify_args("VI_1").unwrap()[2], "FAULT");
     // Adverts are ignored in FAULT.
-    vr.handle_packet(6 * SEC, &meta(PEER_HI), &advert(Version::V2, 51, 0, 1, PEER_HI))
-        .unwrap();
+    vr.handle_packet(
+        6 * SEC,
+        &meta(PEER_HI),
+        &advert(Version::V2, 51, 0, 1, PEER_HI),
+    )
+    .unwrap();
     assert!(drain(&mut vr).is_empty());
     vr.set_track(7 * SEC, 0, true);
     assert_eq!(vr.state(), State::Backup);
@@ -748,7 +877,9 @@ fn ipv6_instance_forces_v3_and_sends_link_local_adverts_and_nas() {
     assert_eq!(vr.version(), Version::V3);
     let tx = drain(&mut vr);
     let (t, f) = &tx[0];
-    let Transmit::Advert { dst_mac, .. } = t else { panic!() };
+    let Transmit::Advert { dst_mac, .. } = t else {
+        panic!()
+    };
     assert_eq!(*dst_mac, Some(wire::MCAST_MAC_V6));
     assert_eq!(&f[6..12], &[0, 0, 0x5e, 0, 2, 51], "IPv6 virtual MAC");
     let (m, adv) = wire::decode_frame(f).unwrap();
@@ -758,7 +889,9 @@ fn ipv6_instance_forces_v3_and_sends_link_local_adverts_and_nas() {
     assert!(matches!(t, Transmit::UnsolicitedNa { len: 86, .. }));
     // Independent parse and checksum.
     let p = etherparse::SlicedPacket::from_ethernet(na).unwrap();
-    let Some(etherparse::TransportSlice::Icmpv6(icmp)) = p.transport else { panic!() };
+    let Some(etherparse::TransportSlice::Icmpv6(icmp)) = p.transport else {
+        panic!()
+    };
     assert_eq!(icmp.type_u8(), 136);
     let IpAddr::V6(s) = ll else { unreachable!() };
     let mut ph = Vec::new();
@@ -778,10 +911,19 @@ fn advert_frame_verified_by_etherparse() {
     let mut vr = master(100);
     vr.handle_timeout(vr.poll_timeout().unwrap());
     let (t, f) = drain(&mut vr).remove(0);
-    let Transmit::Advert { payload_offset, len, .. } = t else { panic!() };
+    let Transmit::Advert {
+        payload_offset,
+        len,
+        ..
+    } = t
+    else {
+        panic!()
+    };
     assert_eq!(&f[0..6], &wire::MCAST_MAC_V4);
     let p = etherparse::SlicedPacket::from_ethernet(&f).unwrap();
-    let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else { panic!() };
+    let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
+        panic!()
+    };
     let h = ip.header().to_header();
     assert_eq!(h.time_to_live, 255);
     assert_eq!(h.protocol, etherparse::IpNumber(112));

@@ -29,6 +29,9 @@ impl Rng {
     }
 }
 
+/// A frame in flight: (deliver_at, sequence number, destination node, frame bytes).
+type InFlight = Reverse<(u64, u64, usize, Vec<u8>)>;
+
 struct Node {
     router: Router,
     alive: bool,
@@ -39,7 +42,7 @@ struct Sim {
     nodes: Vec<Node>,
     cfgs: Vec<VrrpConfig>,
     /// (deliver_at, seq, to, frame)
-    inflight: BinaryHeap<Reverse<(u64, u64, usize, Vec<u8>)>>,
+    inflight: BinaryHeap<InFlight>,
     seq: u64,
     rng: Rng,
     /// Loss probability in per mille.
@@ -69,7 +72,10 @@ impl Sim {
             .map(|c| {
                 let mut router = Router::new();
                 router.push(VrrpInstance::new(c.clone(), 0).unwrap());
-                Node { router, alive: true }
+                Node {
+                    router,
+                    alive: true,
+                }
             })
             .collect::<Vec<_>>();
         let n = nodes.len();
@@ -135,8 +141,12 @@ impl Sim {
                         }
                         let d = self.delay.0 + self.rng.below(self.delay.1 - self.delay.0 + 1);
                         self.seq += 1;
-                        self.inflight
-                            .push(Reverse((self.now + d, self.seq, j, buf[..len].to_vec())));
+                        self.inflight.push(Reverse((
+                            self.now + d,
+                            self.seq,
+                            j,
+                            buf[..len].to_vec(),
+                        )));
                     }
                 }
                 self.buf = buf;
@@ -202,7 +212,10 @@ impl Sim {
     fn restart(&mut self, i: usize) {
         let mut router = Router::new();
         router.push(VrrpInstance::new(self.cfgs[i].clone(), self.now).unwrap());
-        self.nodes[i] = Node { router, alive: true };
+        self.nodes[i] = Node {
+            router,
+            alive: true,
+        };
         self.flush();
         self.observe();
     }
@@ -257,7 +270,11 @@ impl Sim {
 
 #[test]
 fn three_routers_elect_the_highest_priority() {
-    let cfgs = vec![node_cfg(0, 100, 51), node_cfg(1, 150, 51), node_cfg(2, 90, 51)];
+    let cfgs = vec![
+        node_cfg(0, 100, 51),
+        node_cfg(1, 150, 51),
+        node_cfg(2, 90, 51),
+    ];
     let mut s = Sim::new(cfgs, 1);
     s.run_until(10 * SEC);
     assert_eq!(s.masters(), vec![1]);
@@ -275,13 +292,21 @@ fn three_routers_elect_the_highest_priority() {
 fn partition_heal_leaves_exactly_one_master_within_master_down_interval() {
     // After any partition heals, exactly one master within one Master_Down_Interval.
     for seed in 0..20 {
-        let cfgs = vec![node_cfg(0, 100, 51), node_cfg(1, 150, 51), node_cfg(2, 90, 51)];
+        let cfgs = vec![
+            node_cfg(0, 100, 51),
+            node_cfg(1, 150, 51),
+            node_cfg(2, 90, 51),
+        ];
         let mut s = Sim::new(cfgs, seed);
         s.run_until(10 * SEC);
         s.loss_pm = 200;
         s.partition(&[0, 1, 2]);
         s.run_until(20 * SEC);
-        assert_eq!(s.masters().len(), 3, "seed {seed}: every island elects itself");
+        assert_eq!(
+            s.masters().len(),
+            3,
+            "seed {seed}: every island elects itself"
+        );
         s.heal();
         let healed = s.now;
         let deadline = healed + s.max_mdi();
@@ -293,7 +318,10 @@ fn partition_heal_leaves_exactly_one_master_within_master_down_interval() {
             "seed {seed}: {:?}",
             s.timeline
         );
-        assert!(s.timeline.iter().all(|&(t, n)| t < deadline || n == 1), "seed {seed}");
+        assert!(
+            s.timeline.iter().all(|&(t, n)| t < deadline || n == 1),
+            "seed {seed}"
+        );
     }
 }
 
@@ -302,7 +330,11 @@ fn failover_after_master_crash_within_master_down_interval() {
     // The master dies without a word: the next priority takes over within
     // Master_Down_Interval (+ one advert interval since the last advert it heard, + delay).
     for seed in 0..10 {
-        let cfgs = vec![node_cfg(0, 100, 51), node_cfg(1, 150, 51), node_cfg(2, 90, 51)];
+        let cfgs = vec![
+            node_cfg(0, 100, 51),
+            node_cfg(1, 150, 51),
+            node_cfg(2, 90, 51),
+        ];
         let mut s = Sim::new(cfgs, seed);
         s.run_until(10 * SEC + seed * 77_777);
         assert_eq!(s.masters(), vec![1]);
@@ -312,11 +344,21 @@ fn failover_after_master_crash_within_master_down_interval() {
         let mdi0 = s.inst(0).master_down_interval_us();
         s.run_until(died + 30 * SEC);
         assert_eq!(s.masters(), vec![0], "seed {seed}");
-        let (took, _) = *s.timeline.iter().find(|&&(t, n)| t > died && n == 1).unwrap();
+        let (took, _) = *s
+            .timeline
+            .iter()
+            .find(|&&(t, n)| t > died && n == 1)
+            .unwrap();
         // The backup's timer was last reset by an advert at most one interval before the
         // crash (plus delay), and fires Master_Down_Interval after that.
-        assert!(took <= died + mdi0 + s.delay.1, "seed {seed}: {took} vs {died}+{mdi0}");
-        assert!(took + SEC >= died + mdi0, "seed {seed}: not before the interval");
+        assert!(
+            took <= died + mdi0 + s.delay.1,
+            "seed {seed}: {took} vs {died}+{mdi0}"
+        );
+        assert!(
+            took + SEC >= died + mdi0,
+            "seed {seed}: not before the interval"
+        );
     }
 }
 
@@ -330,7 +372,11 @@ fn graceful_shutdown_fails_over_within_skew_time() {
     s.graceful_stop(1);
     s.run_until(stopped + 5 * SEC);
     assert_eq!(s.masters(), vec![0]);
-    let (took, _) = *s.timeline.iter().find(|&&(t, n)| t > stopped && n == 1).unwrap();
+    let (took, _) = *s
+        .timeline
+        .iter()
+        .find(|&&(t, n)| t > stopped && n == 1)
+        .unwrap();
     assert!(took <= stopped + s.delay.1 + s.inst(0).skew_time_us());
     assert_eq!(s.inst(0).stats().pri_zero_rcvd, 1);
 }

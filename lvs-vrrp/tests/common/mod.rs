@@ -32,7 +32,11 @@ pub fn read_pcap(bytes: &[u8]) -> (u32, Vec<Vec<u8>>) {
     };
     let rd = |b: &[u8]| {
         let a: [u8; 4] = b.try_into().unwrap();
-        if le { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) }
+        if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }
     };
     let linktype = rd(&bytes[20..24]);
     let mut off = 24;
@@ -75,7 +79,17 @@ pub fn cfg(priority: u8) -> VrrpConfig {
 
 /// An advert from `src` as the peer would send it (VRRP payload only).
 pub fn advert(version: Version, vrid: u8, priority: u8, adver_int: u16, src: IpAddr) -> Vec<u8> {
-    advert_with(version, vrid, priority, adver_int, src, MCAST, &[VIP], 0, [0; 8])
+    advert_with(
+        version,
+        vrid,
+        priority,
+        adver_int,
+        src,
+        MCAST,
+        &[VIP],
+        0,
+        [0; 8],
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
