@@ -27,7 +27,8 @@
 //!     Master_Adver_Interval it learnt from keepalived;
 //! (g) v2 only: keepalived's `auth_type PASS`: the same password is accepted both ways, a
 //!     different one is rejected both ways (both end up MASTER, counted as auth failures);
-//! (h) v3 only: different VIP sets are rejected both ways (address-list errors, both MASTER).
+//! (h) v3 only: different VIP sets are rejected both ways (address-list errors, both MASTER);
+//! (i) v3 only: equal priority and `nopreempt` keep a Backup a Backup, on both sides.
 //!
 //! Not root: prints the skip line and passes. Root without keepalived: fails (CI installs it).
 
@@ -1064,5 +1065,103 @@ fn keepalived_v3_and_lvs_vrrp_both_reject_a_different_vip_set() {
         V3,
         "keepalived_v3_and_lvs_vrrp_both_reject_a_different_vip_set",
         vip_mismatch_scenario,
+    );
+}
+
+/// (i) VRRPv3, the Backup-side rules against keepalived as master:
+/// - equal priority: a Backup stays Backup ("If the Priority in the ADVERTISEMENT is greater
+///   than or equal to the local Priority, then: ... Reset the Master_Down_Timer", RFC 9568
+///   6.4.2); the address tie-break is only between two masters;
+/// - `nopreempt` (Preempt_Mode False): a higher-priority Backup does not preempt (same rule,
+///   "or Preempt_Mode is False");
+/// - and the other way round: keepalived 250 with `nopreempt` restarted against ours 200 as
+///   master stays BACKUP.
+fn backup_rules_scenario(
+    p: &Params,
+    bin: &str,
+    ka_ns: &Netns,
+    dir: &TempDir,
+    h: &mut Harness,
+    report: &mut String,
+) {
+    let slack = Duration::from_millis(300);
+    let mut ka =
+        Keepalived::start(bin, ka_ns, &dir.join("ka1"), &p.ka_conf(100)).expect("start keepalived");
+    let up = h.run_until(p.master_down(100) + Duration::from_secs(3), |h| {
+        !h.ka_adverts.is_empty()
+    });
+    assert!(up, "keepalived 100 never advertised; log:\n{}", ka.log());
+
+    // Equal priority.
+    h.start_ours(100);
+    h.run_for(p.master_down(100) + p.advert_int);
+    assert_eq!(
+        h.our_state(),
+        State::Backup,
+        "equal priority: ours stays backup"
+    );
+    assert!(h.our_drops.is_empty(), "ours dropped: {:?}", h.our_drops);
+    h.shutdown_ours();
+
+    // nopreempt with a higher priority.
+    let conf = VrrpConfig {
+        nopreempt: true,
+        ..p.our_conf(200)
+    };
+    h.start_ours_with(conf);
+    h.run_for(p.master_down(200) + p.advert_int);
+    assert_eq!(
+        h.our_state(),
+        State::Backup,
+        "nopreempt: ours 200 stays backup"
+    );
+    assert!(h.our_adverts.is_empty(), "a backup sends no adverts");
+    let _ = writeln!(
+        report,
+        "(i) ours 100 (equal) and ours 200 nopreempt stayed backup under keepalived 100"
+    );
+
+    // keepalived stops: ours (200, nopreempt) takes over after its Skew_Time.
+    ka.stop().expect("keepalived stops on SIGTERM");
+    assert!(
+        h.run_until(p.skew(200) + slack + Duration::from_secs(1), |h| {
+            h.our_state() == State::Master
+        }),
+        "ours 200 takes over after keepalived's priority 0"
+    );
+
+    // keepalived 250 nopreempt restarts: stays backup under ours 200.
+    let conf = KeepalivedConf {
+        nopreempt: true,
+        ..p.ka_conf(250)
+    };
+    let start = Instant::now();
+    let mut ka = Keepalived::start(bin, ka_ns, &dir.join("ka2"), &conf).expect("start keepalived");
+    h.wait_ka_started(&ka);
+    h.run_for(p.master_down(250) + p.advert_int * 2);
+    assert_eq!(h.our_state(), State::Master, "ours stays master");
+    assert_eq!(
+        h.ka_adverts_since(start).count(),
+        0,
+        "keepalived 250 nopreempt advertised; log:\n{}",
+        ka.log()
+    );
+    assert_eq!(h.ka_state(&mut ka), "BACKUP", "keepalived's own state");
+    let ks = h.ka_stats(&mut ka);
+    assert!(ks.adverts_received >= 3, "{}", ks.text);
+    assert_eq!(ks.errors, 0, "{}", ks.text);
+    let _ = writeln!(
+        report,
+        "(i) keepalived 250 nopreempt stayed BACKUP under ours 200 ({} adverts accepted)",
+        ks.adverts_received
+    );
+}
+
+#[test]
+fn keepalived_v3_and_lvs_vrrp_keep_equal_priority_and_nopreempt_backups() {
+    interop(
+        V3,
+        "keepalived_v3_and_lvs_vrrp_keep_equal_priority_and_nopreempt_backups",
+        backup_rules_scenario,
     );
 }
