@@ -512,7 +512,43 @@ impl Harness {
 /// Builds the topology and runs every scenario for one version.
 /// What a scenario gets: the parameters, keepalived's binary, its namespace, a temp dir, the
 /// harness and a report to append measurements to.
-type Scenario = fn(&Params, &str, &Netns, &TempDir, &mut Harness, &mut String);
+type Scenario = fn(&Ctx<'_>, &mut Harness, &mut String);
+
+/// A scenario's fixed surroundings.
+struct Ctx<'a> {
+    p: Params,
+    /// keepalived's binary.
+    bin: String,
+    /// keepalived's namespace.
+    ka_ns: &'a Netns,
+    /// Where each keepalived run keeps its files (a subdirectory per run).
+    dir: &'a TempDir,
+}
+
+impl Ctx<'_> {
+    /// Starts keepalived with `conf`, its files in `dir/run`.
+    fn keepalived(&self, run: &str, conf: &KeepalivedConf) -> Keepalived {
+        Keepalived::start(&self.bin, self.ka_ns, &self.dir.join(run), conf)
+            .expect("start keepalived")
+    }
+
+    /// Starts keepalived alone and keeps `h` running until keepalived's first advert (it became
+    /// master by its Master_Down_Timer).
+    fn keepalived_master(&self, h: &mut Harness, run: &str, conf: &KeepalivedConf) -> Keepalived {
+        let ka = self.keepalived(run, conf);
+        let up = h.run_until(
+            self.p.master_down(conf.priority) + Duration::from_secs(3),
+            |h| !h.ka_adverts.is_empty(),
+        );
+        assert!(
+            up,
+            "keepalived {} never advertised; log:\n{}",
+            conf.priority,
+            ka.log()
+        );
+        ka
+    }
+}
 
 fn interop(p: Params, test: &str, scenario: Scenario) {
     if !netns::root_or_skip(test) {
@@ -538,7 +574,13 @@ fn interop(p: Params, test: &str, scenario: Scenario) {
     let mut report = String::new();
 
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        scenario(&p, &bin, &ka_ns, &dir, &mut h, &mut report)
+        let c = Ctx {
+            p,
+            bin,
+            ka_ns: &ka_ns,
+            dir: &dir,
+        };
+        scenario(&c, &mut h, &mut report)
     }));
     println!("{test}: timeline\n{}", h.trace);
     println!("{test}: measured\n{report}");
@@ -547,26 +589,15 @@ fn interop(p: Params, test: &str, scenario: Scenario) {
     }
 }
 
-fn scenarios(
-    p: &Params,
-    bin: &str,
-    ka_ns: &Netns,
-    dir: &TempDir,
-    h: &mut Harness,
-    report: &mut String,
-) {
+fn scenarios(c: &Ctx<'_>, h: &mut Harness, report: &mut String) {
+    let p = &c.p;
     let adv = p.advert_int;
     // Scheduling slack on a loaded CI machine.
     let slack = Duration::from_millis(300);
 
     // (a) keepalived 150 starts alone and becomes master by its Master_Down_Timer.
     let ka_start = Instant::now();
-    let mut ka =
-        Keepalived::start(bin, ka_ns, &dir.join("ka1"), &p.ka_conf(150)).expect("start keepalived");
-    let up = h.run_until(p.master_down(150) + Duration::from_secs(3), |h| {
-        !h.ka_adverts.is_empty()
-    });
-    assert!(up, "keepalived 150 never advertised; log:\n{}", ka.log());
+    let mut ka = c.keepalived_master(h, "ka1", &p.ka_conf(150));
     let first = h.ka_adverts[0];
     assert_eq!(
         (first.version, first.vrid, first.priority, first.ttl),
@@ -649,8 +680,7 @@ fn scenarios(
 
     // (c) keepalived restarts at 200: it preempts, ours returns to Backup at its first advert.
     let ka_start = Instant::now();
-    let mut ka =
-        Keepalived::start(bin, ka_ns, &dir.join("ka2"), &p.ka_conf(200)).expect("start keepalived");
+    let mut ka = c.keepalived("ka2", &p.ka_conf(200));
     let preempted = h.run_until(p.master_down(200) + Duration::from_secs(3), |h| {
         h.our_state() == State::Backup
     });
@@ -722,8 +752,7 @@ fn scenarios(
     );
     let ka_start = Instant::now();
     let sent_before = h.ours().stats().advert_sent;
-    let mut ka =
-        Keepalived::start(bin, ka_ns, &dir.join("ka3"), &p.ka_conf(100)).expect("start keepalived");
+    let mut ka = c.keepalived("ka3", &p.ka_conf(100));
     h.wait_ka_started(&ka);
     // Start-up settles once keepalived has counted one of our adverts.
     let settle_by = Instant::now() + Duration::from_secs(5);
@@ -829,22 +858,14 @@ fn keepalived_v3_and_lvs_vrrp_agree_fail_over_and_accept_each_other() {
 /// Master_Adver_Interval to Adver Interval contained in the ADVERTISEMENT; Recompute the
 /// Master_Down_Interval") and so take over 3 * 10 + (256 - 100) * 10 / 256 = 36.09 cs after
 /// keepalived's last advert, not the 180.5 cs its own interval would give.
-fn crash_scenario(
-    p: &Params,
-    bin: &str,
-    ka_ns: &Netns,
-    dir: &TempDir,
-    h: &mut Harness,
-    report: &mut String,
-) {
+fn crash_scenario(c: &Ctx<'_>, h: &mut Harness, report: &mut String) {
+    let p = &c.p;
     let slack = Duration::from_millis(300);
     let conf = KeepalivedConf {
         advert_int: "0.1".into(),
         ..p.ka_conf(150)
     };
-    let ka = Keepalived::start(bin, ka_ns, &dir.join("ka"), &conf).expect("start keepalived");
-    let up = h.run_until(Duration::from_secs(5), |h| !h.ka_adverts.is_empty());
-    assert!(up, "keepalived 150 never advertised; log:\n{}", ka.log());
+    let ka = c.keepalived_master(h, "ka", &conf);
     h.start_ours(100);
     h.run_for(Duration::from_millis(600));
     assert_eq!(h.our_state(), State::Backup);
@@ -857,9 +878,9 @@ fn crash_scenario(
     let killed = Instant::now();
     // Freeze every keepalived process first: killing the parent first would make the VRRP
     // child's parent-death signal (SIGTERM) send a priority-0 advert, a clean stop.
-    let n = ka_ns.kill_all(netns::Signal::SIGSTOP);
+    let n = c.ka_ns.kill_all(netns::Signal::SIGSTOP);
     assert!(n >= 2, "keepalived's parent and VRRP child stopped ({n})");
-    ka_ns.kill_all(netns::Signal::SIGKILL);
+    c.ka_ns.kill_all(netns::Signal::SIGKILL);
     let killed_by = Instant::now();
     // Expected Master_Down_Interval from the learnt interval (RFC 9568 6.1):
     // 3 * 100 ms + (256 - 100) * 100 ms / 256.
@@ -905,24 +926,14 @@ fn keepalived_v3_crash_fails_over_after_the_learnt_master_down_interval() {
 /// adverts and stays backup. Wrong password: each side rejects the other (ours counts
 /// `auth_failure`, keepalived "Authentication Errors: Failure"), so both become master: the
 /// split brain keepalived users see with mismatched passwords.
-fn auth_scenario(
-    p: &Params,
-    bin: &str,
-    ka_ns: &Netns,
-    dir: &TempDir,
-    h: &mut Harness,
-    report: &mut String,
-) {
+fn auth_scenario(c: &Ctx<'_>, h: &mut Harness, report: &mut String) {
+    let p = &c.p;
     let slack = Duration::from_millis(300);
     let conf = KeepalivedConf {
         auth_pass: Some("lvs77pw".into()),
         ..p.ka_conf(150)
     };
-    let mut ka = Keepalived::start(bin, ka_ns, &dir.join("ka"), &conf).expect("start keepalived");
-    let up = h.run_until(p.master_down(150) + Duration::from_secs(3), |h| {
-        !h.ka_adverts.is_empty()
-    });
-    assert!(up, "keepalived 150 never advertised; log:\n{}", ka.log());
+    let mut ka = c.keepalived_master(h, "ka", &conf);
     let with_pass = |pass: &str| VrrpConfig {
         authentication: Some(Authentication {
             auth_type: AuthType::Pass,
@@ -1003,14 +1014,8 @@ fn keepalived_v2_pass_authentication_is_checked_both_ways() {
 /// present in MASTER advert", counted under Packet Errors: Address List) in v3 as in v2, and so
 /// does lvs-vrrp (`addr_list_err`, RFC 3768 7.1 / RFC 9568 7.1 leave it to the implementation):
 /// each side ignores the other and both are MASTER, the split brain the seeds warn about.
-fn vip_mismatch_scenario(
-    p: &Params,
-    bin: &str,
-    ka_ns: &Netns,
-    dir: &TempDir,
-    h: &mut Harness,
-    report: &mut String,
-) {
+fn vip_mismatch_scenario(c: &Ctx<'_>, h: &mut Harness, report: &mut String) {
+    let p = &c.p;
     let mut conf = p.our_conf(200);
     conf.virtual_ipaddress = vec![IpAddr::V4(Ipv4Addr::new(10, 77, p.subnet, 101))];
     h.start_ours_with(conf);
@@ -1020,8 +1025,7 @@ fn vip_mismatch_scenario(
         }),
         "ours alone becomes master"
     );
-    let mut ka =
-        Keepalived::start(bin, ka_ns, &dir.join("ka"), &p.ka_conf(100)).expect("start keepalived");
+    let mut ka = c.keepalived("ka", &p.ka_conf(100));
     h.wait_ka_started(&ka);
     let start = Instant::now();
     // keepalived ignores our priority-200 adverts and becomes master after its
@@ -1076,21 +1080,10 @@ fn keepalived_v3_and_lvs_vrrp_both_reject_a_different_vip_set() {
 ///   "or Preempt_Mode is False");
 /// - and the other way round: keepalived 250 with `nopreempt` restarted against ours 200 as
 ///   master stays BACKUP.
-fn backup_rules_scenario(
-    p: &Params,
-    bin: &str,
-    ka_ns: &Netns,
-    dir: &TempDir,
-    h: &mut Harness,
-    report: &mut String,
-) {
+fn backup_rules_scenario(c: &Ctx<'_>, h: &mut Harness, report: &mut String) {
+    let p = &c.p;
     let slack = Duration::from_millis(300);
-    let mut ka =
-        Keepalived::start(bin, ka_ns, &dir.join("ka1"), &p.ka_conf(100)).expect("start keepalived");
-    let up = h.run_until(p.master_down(100) + Duration::from_secs(3), |h| {
-        !h.ka_adverts.is_empty()
-    });
-    assert!(up, "keepalived 100 never advertised; log:\n{}", ka.log());
+    let mut ka = c.keepalived_master(h, "ka1", &p.ka_conf(100));
 
     // Equal priority.
     h.start_ours(100);
@@ -1136,7 +1129,7 @@ fn backup_rules_scenario(
         ..p.ka_conf(250)
     };
     let start = Instant::now();
-    let mut ka = Keepalived::start(bin, ka_ns, &dir.join("ka2"), &conf).expect("start keepalived");
+    let mut ka = c.keepalived("ka2", &conf);
     h.wait_ka_started(&ka);
     h.run_for(p.master_down(250) + p.advert_int * 2);
     assert_eq!(h.our_state(), State::Master, "ours stays master");
