@@ -28,7 +28,9 @@
 //! (g) v2 only: keepalived's `auth_type PASS`: the same password is accepted both ways, a
 //!     different one is rejected both ways (both end up MASTER, counted as auth failures);
 //! (h) v3 only: different VIP sets are rejected both ways (address-list errors, both MASTER);
-//! (i) v3 only: equal priority and `nopreempt` keep a Backup a Backup, on both sides.
+//! (i) v3 only: equal priority and `nopreempt` keep a Backup a Backup, on both sides;
+//! (j) v3 only: a one-way partition (keepalived does not hear us) makes both master; when it
+//!     heals, ours answers keepalived's lower-priority advert at once and keepalived yields.
 //!
 //! Not root: prints the skip line and passes. Root without keepalived: fails (CI installs it).
 
@@ -239,6 +241,13 @@ struct Harness {
     our_pass: Option<String>,
     /// Our (single) VIP.
     our_vip: Ipv4Addr,
+    /// While set, our transmissions are discarded (a one-way partition: we hear keepalived,
+    /// it does not hear us).
+    muted: bool,
+    /// Frames discarded while muted.
+    muted_frames: u64,
+    /// Our events other than state changes.
+    our_other_events: Vec<(Instant, Event)>,
     trace: String,
 }
 
@@ -258,6 +267,9 @@ impl Harness {
             our_drops: Vec::new(),
             our_pass: None,
             our_vip: p.vip(),
+            muted: false,
+            muted_frames: 0,
+            our_other_events: Vec::new(),
             trace: String::new(),
         }
     }
@@ -334,6 +346,11 @@ impl Harness {
         }
         let now = Instant::now();
         for (frame, prio) in out {
+            if self.muted {
+                self.note(format!("ours -> (muted) {prio:?}"));
+                self.muted_frames += 1;
+                continue;
+            }
             self.tap.send(&frame).expect("TAP write");
             match prio {
                 Some(prio) => {
@@ -366,6 +383,7 @@ impl Harness {
                 self.our_changes.push((now, to));
             } else {
                 self.note(format!("ours event {e:?}"));
+                self.our_other_events.push((now, e));
             }
         }
     }
@@ -1156,5 +1174,100 @@ fn keepalived_v3_and_lvs_vrrp_keep_equal_priority_and_nopreempt_backups() {
         V3,
         "keepalived_v3_and_lvs_vrrp_keep_equal_priority_and_nopreempt_backups",
         backup_rules_scenario,
+    );
+}
+
+/// (j) VRRPv3, partition and heal. Ours 200 is master but its frames are discarded (keepalived
+/// does not hear it), so keepalived 100 also becomes master: both are master, and ours reports
+/// each lower-priority advert it hears (keepalived's `notify_master_rx_lower_pri`). When the
+/// partition heals, ours answers keepalived's next advert at once ("If the Priority in the
+/// ADVERTISEMENT is ... less than the local Priority ... Send an ADVERTISEMENT immediately",
+/// keepalived's default without `lower_prio_no_advert`) and keepalived, hearing priority 200,
+/// goes back to BACKUP (RFC 9568 6.4.3) within one of its advert intervals.
+fn partition_scenario(c: &Ctx<'_>, h: &mut Harness, report: &mut String) {
+    let p = &c.p;
+    h.muted = true;
+    h.start_ours(200);
+    assert!(
+        h.run_until(p.master_down(200) + Duration::from_secs(1), |h| {
+            h.our_state() == State::Master
+        }),
+        "ours alone becomes master"
+    );
+    let mut ka = c.keepalived("ka", &p.ka_conf(100));
+    h.wait_ka_started(&ka);
+    let start = Instant::now();
+    let ka_master = h.run_until(p.master_down(100) + Duration::from_secs(2), |h| {
+        h.ka_adverts_since(start).count() >= 2
+    });
+    assert!(
+        ka_master,
+        "keepalived 100, not hearing ours, becomes master; log:\n{}",
+        ka.log()
+    );
+    assert_eq!(
+        h.our_state(),
+        State::Master,
+        "both master during the partition"
+    );
+    assert!(
+        h.our_other_events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::MasterRxLowerPriority { priority: 100, .. })),
+        "ours reported keepalived's lower-priority adverts: {:?}",
+        h.our_other_events
+    );
+    assert!(h.muted_frames > 0);
+
+    // Heal right after one of our (discarded) timer adverts, so that keepalived's next advert
+    // comes before our next timer advert: only an immediate answer can then make it yield
+    // before it advertises again.
+    let muted = h.muted_frames;
+    h.run_until(p.advert_int * 2, |h| h.muted_frames > muted);
+    h.muted = false;
+    let healed = Instant::now();
+    let yielded = h.run_until(p.advert_int * 3, |h| {
+        h.ka_adverts_since(healed).count() >= 1
+            && h.ka_adverts
+                .last()
+                .is_some_and(|a| a.at + p.advert_int * 2 < Instant::now())
+    });
+    assert!(
+        yielded,
+        "keepalived kept advertising after the heal; log:\n{}",
+        ka.log()
+    );
+    let ka_last = h.ka_adverts.last().unwrap().at;
+    let answer = h
+        .our_adverts
+        .iter()
+        .find(|(t, pr)| *t >= ka_last && *pr == 200)
+        .expect("ours advertised after keepalived's last advert")
+        .0;
+    let reply = answer - ka_last;
+    assert!(
+        reply < Duration::from_millis(50),
+        "ours answered keepalived's lower-priority advert after {reply:?}, not at once"
+    );
+    assert_eq!(h.our_state(), State::Master);
+    assert_eq!(h.ka_state(&mut ka), "BACKUP", "keepalived yielded");
+    let ks = h.ka_stats(&mut ka);
+    assert_eq!(ks.became_master, 1, "{}", ks.text);
+    assert_eq!(ks.released_master, 1, "{}", ks.text);
+    assert_eq!(ks.errors, 0, "{}", ks.text);
+    let _ = writeln!(
+        report,
+        "(j) partition: both master; heal: ours answered keepalived's advert after {reply:?}, \
+         keepalived BACKUP, its last advert {:?} after the heal",
+        ka_last.saturating_duration_since(healed)
+    );
+}
+
+#[test]
+fn keepalived_v3_yields_when_a_partition_heals() {
+    interop(
+        V3,
+        "keepalived_v3_yields_when_a_partition_heals",
+        partition_scenario,
     );
 }
