@@ -229,10 +229,23 @@ impl Netns {
         self.ip(&["addr", "add", cidr, "dev", dev]).map(drop)
     }
 
-    /// Creates bridge `bridge` (STP off, so ports forward at once) and brings it up.
+    /// Creates bridge `bridge` and brings it up: STP off, so ports forward at once; multicast
+    /// snooping off, so every port gets every multicast frame (a test port such as a [`Tap`]
+    /// sends no MLD/IGMP reports, and IPv6 link-scope groups such as ff02::12 are otherwise
+    /// forwarded only to ports that reported them).
     pub fn add_bridge(&self, bridge: &str) -> Result<()> {
         check_link_name(bridge)?;
-        self.ip(&["link", "add", bridge, "type", "bridge", "stp_state", "0"])?;
+        self.ip(&[
+            "link",
+            "add",
+            bridge,
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "mcast_snooping",
+            "0",
+        ])?;
         self.link_up(bridge)
     }
 
@@ -284,6 +297,33 @@ impl Netns {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.name]).arg(program);
         cmd
+    }
+
+    /// The IPv6 link-local address of `dev` (the first `scope link` address, e.g. the kernel's
+    /// EUI-64 one), waiting up to 3 s for it to appear after the link comes up.
+    ///
+    /// Errors: [`NetError::Io`] (timed out) when `dev` has none.
+    pub fn link_local(&self, dev: &str) -> Result<std::net::Ipv6Addr> {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let out = self.ip(&["-6", "-o", "addr", "show", "dev", dev, "scope", "link"])?;
+            let addr = out
+                .split_whitespace()
+                .skip_while(|w| *w != "inet6")
+                .nth(1)
+                .and_then(|a| a.split('/').next())
+                .and_then(|a| a.parse().ok());
+            if let Some(a) = addr {
+                return Ok(a);
+            }
+            if Instant::now() >= deadline {
+                return Err(NetError::Io {
+                    what: format!("no IPv6 link-local address on {dev} in {}", self.name),
+                    source: io::Error::from(io::ErrorKind::TimedOut),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The pids of the processes inside the namespace (`ip netns pids NAME`).
@@ -541,9 +581,13 @@ impl Lan {
     }
 
     /// A new host namespace ([`unique_name`]`(prefix)`) whose `eth0` is plugged into the bridge,
-    /// up, with addresses `cidrs` (e.g. `["10.77.1.2/24"]`).
+    /// up, with addresses `cidrs` (e.g. `["10.77.1.2/24"]`). IPv6 duplicate address detection
+    /// is off in the host, so its link-local address (see [`Netns::link_local`]) and any IPv6
+    /// address added are usable at once.
     pub fn add_host(&mut self, prefix: &str, cidrs: &[&str]) -> Result<Netns> {
         let host = Netns::new(prefix)?;
+        host.sysctl("net.ipv6.conf.all.accept_dad", "0")?;
+        host.sysctl("net.ipv6.conf.default.accept_dad", "0")?;
         let port = format!("p{}", self.ports);
         self.ports += 1;
         self.ns.add_veth(&port, "eth0", &host)?;

@@ -8,15 +8,19 @@
 //!  this process: lvs-vrrp, speaks frames ──── TAP ────┘   (our address 10.77.v.3, MAC 02:00:00:77:v:03)
 //! ```
 //!
+//! (IPv6: keepalived's source is its eth0 link-local address, ours fe80::77:6:3.)
+//!
 //! keepalived runs VRRP-only in its namespace; one `lvs_vrrp::VrrpInstance` is driven by the
 //! harness over the TAP in real time (read frames until `poll_timeout()`, feed VRRP frames to
 //! `handle_frame`, call `handle_timeout`, drain `poll_transmit` to the TAP, drain
 //! `poll_event`). keepalived's role is read from the wire (it is master iff it sends adverts;
-//! it sends gratuitous ARPs on becoming master) and from its own statistics and data dumps
+//! it sends gratuitous ARPs / NAs on becoming master) and from its own statistics and data dumps
 //! (SIGUSR2 / SIGUSR1); ours from `poll_event` and `state()`. Our frames are also decoded
 //! independently of lvs-vrrp (etherparse + an RFC 1071 checksum written here).
 //!
-//! Scenarios, each for VRRPv2 (advert_int 1 s) and VRRPv3 (advert_int 0.5 s = 50 cs):
+//! Scenarios (a)-(e), each for VRRPv2 (advert_int 1 s), VRRPv3 over IPv4 (advert_int 0.5 s
+//! = 50 cs) and VRRPv3 over IPv6 (VIP fd77:6::100/64, advert sources link-local, unsolicited
+//! NAs instead of gratuitous ARPs):
 //! (a) keepalived 150 vs ours 100: keepalived master, ours backup and accepting its adverts;
 //! (b) keepalived stopped by SIGTERM sends priority 0: ours master after Skew_Time;
 //! (c) keepalived restarted at 200 preempts: ours back to backup at its first advert;
@@ -42,16 +46,18 @@ use lvs_vrrp::{
     VrrpInstance, wire,
 };
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 /// The VRID both sides use.
 const VRID: u8 = 77;
 
-/// One version's parameters.
+/// One version's (and family's) parameters.
 #[derive(Clone, Copy, Debug)]
 struct Params {
     version: u8,
+    /// VRRPv3 over IPv6 (VIP fd77:x::100/64, sources link-local) instead of IPv4.
+    ipv6: bool,
     /// Third octet of the test subnet 10.77.x.0/24.
     subnet: u8,
     /// keepalived's `advert_int` text.
@@ -62,6 +68,7 @@ struct Params {
 
 const V2: Params = Params {
     version: 2,
+    ipv6: false,
     subnet: 2,
     ka_advert_int: "1",
     advert_int: Duration::from_secs(1),
@@ -69,20 +76,63 @@ const V2: Params = Params {
 
 const V3: Params = Params {
     version: 3,
+    ipv6: false,
     subnet: 3,
     ka_advert_int: "0.5",
     advert_int: Duration::from_millis(500),
 };
 
+const V3_IPV6: Params = Params {
+    version: 3,
+    ipv6: true,
+    subnet: 6,
+    ka_advert_int: "0.5",
+    advert_int: Duration::from_millis(500),
+};
+
 impl Params {
-    fn ka_ip(&self) -> Ipv4Addr {
+    /// keepalived's IPv4 address (its advert source for IPv4; for IPv6 its eth0 link-local
+    /// address is, found at run time).
+    fn ka_v4(&self) -> Ipv4Addr {
         Ipv4Addr::new(10, 77, self.subnet, 2)
     }
-    fn our_ip(&self) -> Ipv4Addr {
-        Ipv4Addr::new(10, 77, self.subnet, 3)
+    /// Our advert source: 10.77.x.3, or the link-local fe80::77:x:3 (RFC 9568 5.1.2.1: the
+    /// IPv6 source is the interface's link-local address).
+    fn our_ip(&self) -> IpAddr {
+        if self.ipv6 {
+            IpAddr::V6(Ipv6Addr::new(
+                0xfe80,
+                0,
+                0,
+                0,
+                0,
+                0x77,
+                u16::from(self.subnet),
+                3,
+            ))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(10, 77, self.subnet, 3))
+        }
     }
-    fn vip(&self) -> Ipv4Addr {
-        Ipv4Addr::new(10, 77, self.subnet, 100)
+    /// The VIP: 10.77.x.100 or fd77:x::100.
+    fn vip(&self) -> IpAddr {
+        if self.ipv6 {
+            IpAddr::V6(Ipv6Addr::new(
+                0xfd77,
+                u16::from(self.subnet),
+                0,
+                0,
+                0,
+                0,
+                0,
+                0x100,
+            ))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(10, 77, self.subnet, 100))
+        }
+    }
+    fn vip_cidr(&self) -> String {
+        format!("{}/{}", self.vip(), if self.ipv6 { 64 } else { 24 })
     }
     fn our_mac(&self) -> [u8; 6] {
         [0x02, 0x00, 0x00, 0x77, self.subnet, 0x03]
@@ -91,13 +141,13 @@ impl Params {
         KeepalivedConf {
             advert_int: self.ka_advert_int.into(),
             version: self.version,
-            ..KeepalivedConf::new(VRID, priority, &format!("{}/24", self.vip()))
+            ..KeepalivedConf::new(VRID, priority, &self.vip_cidr())
         }
     }
     fn our_conf(&self, priority: u8) -> VrrpConfig {
         VrrpConfig {
             interface: "tap".into(),
-            interface_addr: IpAddr::V4(self.our_ip()),
+            interface_addr: self.our_ip(),
             interface_mac: self.our_mac(),
             virtual_router_id: VRID,
             priority,
@@ -107,7 +157,7 @@ impl Params {
             } else {
                 Version::V3
             }),
-            virtual_ipaddress: vec![IpAddr::V4(self.vip())],
+            virtual_ipaddress: vec![self.vip()],
             // keepalived's second GARP burst is at 1 s here too (KeepalivedConf::new).
             garp_master_delay: Duration::from_secs(1),
             ..VrrpConfig::default()
@@ -160,32 +210,66 @@ fn inet_checksum(chunks: &[&[u8]]) -> u16 {
     !(sum as u16)
 }
 
-/// Checks one of our adverts independently of lvs-vrrp: IPv4 TTL 255 to 224.0.0.18 from our
-/// address, protocol 112; VRRP version, type 1, VRID, count 1, our VIP, interval, and the
-/// checksum: v2 over the message (RFC 3768 5.3.8), v3 over the IPv4 pseudo-header + message
-/// (RFC 5798 5.2.8, what keepalived 2.2.7 sends and checks).
-fn check_our_advert(p: &Params, frame: &[u8], priority: u8, pass: Option<&str>, vip: Ipv4Addr) {
+/// Checks one of our adverts independently of lvs-vrrp (etherparse for the headers, the
+/// VRRP fields by hand): IPv4 TTL / IPv6 hop limit 255 (RFC 3768 5.2.3, RFC 9568 5.1.1.3 /
+/// 5.1.2.3) to 224.0.0.18 / ff02::12 from our address, protocol 112; VRRP version, type 1,
+/// VRID, count 1, our VIP, interval, and the checksum: v2 over the message (RFC 3768 5.3.8), v3
+/// over the pseudo-header + message (RFC 5798 5.2.8; for IPv4 that is what keepalived 2.2.7
+/// sends and checks, RFC 9568 dropped the IPv4 pseudo-header).
+fn check_our_advert(p: &Params, frame: &[u8], priority: u8, pass: Option<&str>, vip: IpAddr) {
     let sliced = SlicedPacket::from_ethernet(frame).expect("our advert parses");
-    let Some(NetSlice::Ipv4(ip)) = &sliced.net else {
-        panic!("our advert is IPv4: {frame:02x?}")
-    };
-    let h = ip.header();
-    assert_eq!(
-        frame[..6],
-        [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12],
-        "multicast MAC"
-    );
     assert_eq!(frame[6..12], p.our_mac(), "source MAC");
-    assert_eq!(h.ttl(), 255, "TTL 255 (RFC 3768 5.2.3)");
-    assert_eq!(h.protocol().0, 112);
-    assert_eq!(h.source(), p.our_ip().octets());
-    assert_eq!(h.destination(), [224, 0, 0, 18]);
-    let m = ip.payload().payload;
+    let (m, pseudo) = match (&sliced.net, p.our_ip()) {
+        (Some(NetSlice::Ipv4(ip)), IpAddr::V4(src)) => {
+            let h = ip.header();
+            assert_eq!(
+                frame[..6],
+                [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12],
+                "multicast MAC"
+            );
+            assert_eq!(h.ttl(), 255, "TTL 255");
+            assert_eq!(h.protocol().0, 112);
+            assert_eq!(h.source(), src.octets());
+            assert_eq!(h.destination(), [224, 0, 0, 18]);
+            let m = ip.payload().payload;
+            let len = u16::try_from(m.len()).unwrap().to_be_bytes();
+            let pseudo = [&h.source()[..], &h.destination()[..], &[0, 112], &len[..]].concat();
+            (m, pseudo)
+        }
+        (Some(NetSlice::Ipv6(ip)), IpAddr::V6(src)) => {
+            let h = ip.header();
+            assert_eq!(
+                frame[..6],
+                [0x33, 0x33, 0x00, 0x00, 0x00, 0x12],
+                "multicast MAC"
+            );
+            assert_eq!(h.hop_limit(), 255, "hop limit 255");
+            assert_eq!(h.next_header().0, 112);
+            assert_eq!(h.source(), src.octets());
+            assert_eq!(h.destination_addr(), wire::MCAST_V6);
+            let m = ip.payload().payload;
+            // RFC 8200 8.1: source, destination, 32-bit upper-layer length, 3 zero bytes,
+            // next header.
+            let len = u32::try_from(m.len()).unwrap().to_be_bytes();
+            let pseudo = [
+                &h.source()[..],
+                &h.destination()[..],
+                &len[..],
+                &[0, 0, 0, 112],
+            ]
+            .concat();
+            (m, pseudo)
+        }
+        (net, src) => panic!("our advert from {src} is {net:?}"),
+    };
     assert_eq!(m[0], p.version << 4 | 1, "version/type");
     assert_eq!(m[1], VRID);
     assert_eq!(m[2], priority);
     assert_eq!(m[3], 1, "count");
-    let vip = vip.octets();
+    let vip = match vip {
+        IpAddr::V4(v) => v.octets().to_vec(),
+        IpAddr::V6(v) => v.octets().to_vec(),
+    };
     if p.version == 2 {
         assert_eq!(m.len(), 8 + 4 + 8, "v2 length with auth data");
         assert_eq!(u64::from(m[5]), p.advert_int.as_secs(), "Adver Int s");
@@ -200,16 +284,14 @@ fn check_our_advert(p: &Params, frame: &[u8], priority: u8, pass: Option<&str>, 
         assert_eq!(m[12..20], data, "authentication data");
         assert_eq!(inet_checksum(&[m]), 0, "v2 checksum over the message");
     } else {
-        assert_eq!(m.len(), 8 + 4, "v3 length");
+        assert_eq!(m.len(), 8 + vip.len(), "v3 length");
         let mai = u16::from_be_bytes([m[4], m[5]]) & 0x0fff;
         assert_eq!(
             u128::from(mai) * 10,
             p.advert_int.as_millis(),
             "Max Adver Int cs"
         );
-        assert_eq!(m[8..12], vip);
-        let len = u16::try_from(m.len()).unwrap().to_be_bytes();
-        let pseudo = [&h.source()[..], &h.destination()[..], &[0, 112], &len[..]].concat();
+        assert_eq!(m[8..], vip[..]);
         assert_eq!(
             inet_checksum(&[&pseudo, m]),
             0,
@@ -221,6 +303,8 @@ fn check_our_advert(p: &Params, frame: &[u8], priority: u8, pass: Option<&str>, 
 /// The test process's side: the TAP, our instance, and what was seen.
 struct Harness {
     p: Params,
+    /// keepalived's advert source address.
+    ka_src: IpAddr,
     tap: Tap,
     t0: Instant,
     ours: Option<VrrpInstance>,
@@ -240,7 +324,7 @@ struct Harness {
     /// Our `auth_pass`, if any.
     our_pass: Option<String>,
     /// Our (single) VIP.
-    our_vip: Ipv4Addr,
+    our_vip: IpAddr,
     /// While set, our transmissions are discarded (a one-way partition: we hear keepalived,
     /// it does not hear us).
     muted: bool,
@@ -252,9 +336,10 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(p: Params, tap: Tap) -> Harness {
+    fn new(p: Params, tap: Tap, ka_src: IpAddr) -> Harness {
         Harness {
             p,
+            ka_src,
             tap,
             t0: Instant::now(),
             ours: None,
@@ -294,8 +379,8 @@ impl Harness {
         let priority = conf.priority;
         self.our_pass = conf.authentication.as_ref().map(|a| a.auth_pass.clone());
         self.our_vip = match conf.virtual_ipaddress.as_slice() {
-            [IpAddr::V4(v)] => *v,
-            other => panic!("the harness checks one IPv4 VIP, not {other:?}"),
+            [v] => *v,
+            other => panic!("the harness checks one VIP, not {other:?}"),
         };
         let inst = VrrpInstance::new(conf, now).expect("our config is valid");
         self.note(format!(
@@ -335,8 +420,10 @@ impl Harness {
         while let Some(t) = inst.poll_transmit(&mut self.buf) {
             let (len, what) = match t {
                 Transmit::Advert { priority, len, .. } => (len, Some(priority)),
-                Transmit::GratuitousArp { len, .. } => (len, None),
-                other => panic!("unexpected transmit for an IPv4 instance: {other:?}"),
+                Transmit::GratuitousArp { len, .. } | Transmit::UnsolicitedNa { len, .. } => {
+                    (len, None)
+                }
+                other => panic!("unexpected transmit: {other:?}"),
             };
             out.push((self.buf[..len].to_vec(), what));
         }
@@ -388,55 +475,85 @@ impl Harness {
         }
     }
 
-    /// One frame from the TAP.
+    /// One frame from the TAP: keepalived's VRRP adverts (recorded, then fed to our instance
+    /// as a driver reading protocol 112 would), its gratuitous ARPs / unsolicited NAs for the
+    /// VIP (recorded).
     fn on_frame(&mut self, frame: &[u8], at: Instant) {
         let Ok(sliced) = SlicedPacket::from_ethernet(frame) else {
             return;
         };
-        match &sliced.net {
-            Some(NetSlice::Ipv4(ip)) if ip.header().protocol().0 == 112 => {
-                let h = ip.header();
-                let m = ip.payload().payload;
-                if h.source() != self.p.ka_ip().octets() || m.len() < 8 {
-                    self.note(format!("unexpected VRRP frame {frame:02x?}"));
-                    return;
-                }
-                let seen = SeenAdvert {
-                    at,
-                    version: m[0] >> 4,
-                    vrid: m[1],
-                    priority: m[2],
-                    ttl: h.ttl(),
-                };
-                self.note(format!(
-                    "ka -> advert v{} prio {}",
-                    seen.version, seen.priority
-                ));
-                self.ka_adverts.push(seen);
-                let us = self.micros(at);
-                if let Some(o) = self.ours.as_mut()
-                    && let Err(e) = o.handle_frame(us, frame)
-                {
-                    let s = format!("{e} ({e:?}) on {frame:02x?}");
-                    self.note(format!("ours dropped: {s}"));
-                    self.our_drops.push(s);
-                }
-            }
+        let (src, hops, proto, m): (IpAddr, u8, u8, &[u8]) = match &sliced.net {
+            Some(NetSlice::Ipv4(ip)) => (
+                IpAddr::V4(ip.header().source_addr()),
+                ip.header().ttl(),
+                ip.payload().ip_number.0,
+                ip.payload().payload,
+            ),
+            Some(NetSlice::Ipv6(ip)) => (
+                IpAddr::V6(ip.header().source_addr()),
+                ip.header().hop_limit(),
+                ip.payload().ip_number.0,
+                ip.payload().payload,
+            ),
             Some(NetSlice::Arp(arp)) => {
                 let Ok(arp) = arp.to_packet().try_eth_ipv4() else {
                     return;
                 };
-                let vip = self.p.vip().octets();
+                let vip = self.p.vip();
                 if arp.operation == ArpOperation::REQUEST
-                    && arp.sender_ipv4 == vip
-                    && arp.target_ipv4 == vip
+                    && IpAddr::V4(arp.sender_ipv4_addr()) == vip
+                    && IpAddr::V4(arp.target_ipv4_addr()) == vip
                     && arp.sender_mac != self.p.our_mac()
                 {
                     self.note("ka -> gratuitous ARP");
                     self.ka_garps.push(at);
                 }
+                return;
             }
-            _ => {}
+            None => return,
+        };
+        // ICMPv6 Neighbor Advertisement (type 136) for the VIP: target at bytes 8..24
+        // (RFC 4861 4.4).
+        // (keepalived 2.2.7 sends it from the VIP itself, flags O only; ours from the link-local
+        // address with R and O, RFC 9568 6.4.2.) The bridge does not return our own frames.
+        if proto == 58 && m.first() == Some(&136) {
+            if m.get(8..24).and_then(|t| <[u8; 16]>::try_from(t).ok())
+                == Some(match self.p.vip() {
+                    IpAddr::V6(v) => v.octets(),
+                    IpAddr::V4(_) => [0; 16],
+                })
+            {
+                self.note("ka -> unsolicited NA");
+                self.ka_garps.push(at);
+            }
+            return;
+        }
+        if proto != 112 {
+            return;
+        }
+        if src != self.ka_src || m.len() < 8 {
+            self.note(format!("unexpected VRRP frame {frame:02x?}"));
+            return;
+        }
+        let seen = SeenAdvert {
+            at,
+            version: m[0] >> 4,
+            vrid: m[1],
+            priority: m[2],
+            ttl: hops,
+        };
+        self.note(format!(
+            "ka -> advert v{} prio {}",
+            seen.version, seen.priority
+        ));
+        self.ka_adverts.push(seen);
+        let us = self.micros(at);
+        if let Some(o) = self.ours.as_mut()
+            && let Err(e) = o.handle_frame(us, frame)
+        {
+            let s = format!("{e} ({e:?}) on {frame:02x?}");
+            self.note(format!("ours dropped: {s}"));
+            self.our_drops.push(s);
         }
     }
 
@@ -581,14 +698,24 @@ fn interop(p: Params, test: &str, scenario: Scenario) {
     let dir = TempDir::new("vrrpka").expect("temp dir");
     let mut lan = Lan::new("lan").expect("bridge namespace");
     let ka_ns: Netns = lan
-        .add_host("ka", &[&format!("{}/24", p.ka_ip())])
+        .add_host("ka", &[&format!("{}/24", p.ka_v4())])
         .expect("keepalived namespace");
-    ka_ns
-        .sysctl("net.ipv6.conf.eth0.disable_ipv6", "1")
-        .expect("sysctl");
+    let ka_src = if p.ipv6 {
+        IpAddr::V6(
+            ka_ns
+                .link_local("eth0")
+                .expect("keepalived's link-local address"),
+        )
+    } else {
+        // IPv4 only: keep the kernel's IPv6 chatter (MLD, router solicitations) off the LAN.
+        ka_ns
+            .sysctl("net.ipv6.conf.eth0.disable_ipv6", "1")
+            .expect("sysctl");
+        IpAddr::V4(p.ka_v4())
+    };
     let tap = Tap::create("vrrp").expect("TAP");
     lan.attach_tap(&tap).expect("TAP on the bridge");
-    let mut h = Harness::new(p, tap);
+    let mut h = Harness::new(p, tap, ka_src);
     let mut report = String::new();
 
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -648,7 +775,7 @@ fn scenarios(c: &Ctx<'_>, h: &mut Harness, report: &mut String) {
     assert!(h.our_drops.is_empty(), "ours dropped: {:?}", h.our_drops);
     assert_eq!(
         h.ours().master_addr(),
-        Some(IpAddr::V4(p.ka_ip())),
+        Some(h.ka_src),
         "ours knows keepalived as master"
     );
     let ks = h.ka_stats(&mut ka);
@@ -693,7 +820,7 @@ fn scenarios(c: &Ctx<'_>, h: &mut Harness, report: &mut String) {
     );
     assert!(
         !h.our_garps.is_empty(),
-        "ours sent gratuitous ARPs on becoming master"
+        "ours sent gratuitous ARPs / unsolicited NAs on becoming master"
     );
 
     // (c) keepalived restarts at 200: it preempts, ours returns to Backup at its first advert.
@@ -725,13 +852,14 @@ fn scenarios(c: &Ctx<'_>, h: &mut Harness, report: &mut String) {
         ka_first - ka_start,
         p.master_down(200)
     );
-    // keepalived may write its GARPs just before or just after its first advert.
+    // keepalived may write its GARPs (IPv6: unsolicited NAs) just before or just after its
+    // first advert.
     h.run_until(Duration::from_secs(2), |h| {
         h.ka_garps.iter().any(|&t| t >= ka_start)
     });
     assert!(
         h.ka_garps.iter().any(|&t| t >= ka_start),
-        "keepalived sent gratuitous ARPs on becoming master"
+        "keepalived sent gratuitous ARPs / unsolicited NAs on becoming master"
     );
     let ks = h.ka_stats(&mut ka);
     assert!(
@@ -857,6 +985,15 @@ fn keepalived_v2_and_lvs_vrrp_agree_fail_over_and_accept_each_other() {
     interop(
         V2,
         "keepalived_v2_and_lvs_vrrp_agree_fail_over_and_accept_each_other",
+        scenarios,
+    );
+}
+
+#[test]
+fn keepalived_v3_ipv6_and_lvs_vrrp_agree_fail_over_and_accept_each_other() {
+    interop(
+        V3_IPV6,
+        "keepalived_v3_ipv6_and_lvs_vrrp_agree_fail_over_and_accept_each_other",
         scenarios,
     );
 }
@@ -1036,6 +1173,7 @@ fn vip_mismatch_scenario(c: &Ctx<'_>, h: &mut Harness, report: &mut String) {
     let p = &c.p;
     let mut conf = p.our_conf(200);
     conf.virtual_ipaddress = vec![IpAddr::V4(Ipv4Addr::new(10, 77, p.subnet, 101))];
+    assert!(!p.ipv6, "an IPv4 scenario");
     h.start_ours_with(conf);
     assert!(
         h.run_until(p.master_down(200) + Duration::from_secs(1), |h| {
