@@ -199,7 +199,10 @@ pub fn parse_data_state(text: &str) -> Option<String> {
     None
 }
 
-/// A running keepalived inside a namespace; stopped (SIGTERM, then SIGKILL) on `Drop`.
+/// A running keepalived inside a namespace. Dropping it kills it at once (SIGKILL to the
+/// parent; its VRRP child then stops on its parent-death signal, and [`Netns`]'s own `Drop`
+/// kills whatever is left): use [`stop`](Self::stop) or [`request_stop`](Self::request_stop)
+/// for keepalived's clean stop, which takes it about one second.
 #[derive(Debug)]
 pub struct Keepalived {
     child: ChildGuard,
@@ -289,18 +292,40 @@ impl Keepalived {
         parse_data_state(&text)
     }
 
-    /// Clean stop: SIGTERM (a master first sends an advert with priority 0), then waits up to
-    /// 5 s for keepalived to exit.
+    /// Starts keepalived's clean stop without waiting: SIGTERM (a master sends an advert with
+    /// priority 0 at once; the processes exit about one second later). Poll
+    /// [`has_exited`](Self::has_exited) meanwhile.
+    pub fn request_stop(&mut self) -> Result<()> {
+        self.child.signal(Signal::SIGTERM)
+    }
+
+    /// True once the keepalived parent process has exited (it is reaped then).
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Clean stop: [`request_stop`](Self::request_stop), then waits up to 5 s for keepalived to
+    /// exit (blocking: a caller driving its own VRRP instance should rather poll
+    /// [`has_exited`](Self::has_exited) from its loop).
     ///
     /// Errors: [`NetError::Io`] when it cannot be signalled or is still running after 5 s.
     pub fn stop(&mut self) -> Result<()> {
-        self.child.signal(Signal::SIGTERM)?;
+        self.request_stop()?;
         match self.child.wait_timeout(Duration::from_secs(5))? {
             Some(_) => Ok(()),
             None => Err(NetError::Io {
                 what: format!("keepalived {} still running 5 s after SIGTERM", self.pid()),
                 source: std::io::Error::from(std::io::ErrorKind::TimedOut),
             }),
+        }
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        if !self.has_exited() {
+            // ESRCH if it exited meanwhile: harmless. The ChildGuard then reaps it.
+            let _ = self.child.signal(Signal::SIGKILL);
         }
     }
 }
