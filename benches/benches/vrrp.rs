@@ -40,7 +40,11 @@ fn codec(c: &mut Criterion) {
         .expect("encodes");
         let frame = buf[..n].to_vec();
         let payload = frame[34..].to_vec();
-        let meta = IpMeta { src: SRC, dst: DST, ttl: 255 };
+        let meta = IpMeta {
+            src: SRC,
+            dst: DST,
+            ttl: 255,
+        };
         let v = if version == Version::V2 { "v2" } else { "v3" };
         g.bench_function(format!("encode_payload_{v}"), |b| {
             b.iter(|| {
@@ -67,7 +71,9 @@ fn codec(c: &mut Criterion) {
             })
         });
         g.bench_function(format!("decode_payload_{v}"), |b| {
-            b.iter(|| wire::decode_payload(black_box(&payload), black_box(&meta)).map(|a| a.priority))
+            b.iter(|| {
+                wire::decode_payload(black_box(&payload), black_box(&meta)).map(|a| a.priority)
+            })
         });
         g.bench_function(format!("decode_frame_{v}"), |b| {
             b.iter(|| wire::decode_frame(black_box(&frame)).map(|(_, a)| a.priority))

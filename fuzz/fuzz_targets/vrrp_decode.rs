@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
-use lvs_vrrp::wire::{self, AdvertRepr, IpMeta};
+use lvs_vrrp::wire::{self, IpMeta};
 use lvs_vrrp::{Router, VrrpConfig, VrrpInstance};
 
 fuzz_target!(|data: &[u8]| {
@@ -25,15 +25,7 @@ fuzz_target!(|data: &[u8]| {
         let addrs: Vec<IpAddr> = adv.addresses().collect();
         assert_eq!(addrs.len(), usize::from(adv.count));
         if adv.reserved == 0 {
-            let repr = AdvertRepr {
-                version: adv.version,
-                vrid: adv.vrid,
-                priority: adv.priority,
-                adver_int: adv.adver_int,
-                auth_type: adv.auth_type,
-                auth_data: adv.auth_data,
-                addrs: &addrs,
-            };
+            let repr = adv.to_repr(&addrs);
             let mut buf = vec![0u8; wire::MAX_FRAME_LEN];
             let n = wire::encode_payload(&repr, meta.src, meta.dst, adv.checksum_form, &mut buf)
                 .expect("a decoded advert re-encodes");

@@ -91,8 +91,10 @@ pub struct VrrpConfig {
     pub advert_int: Duration,
     /// `nopreempt`: Preempt_Mode false. keepalived requires `state BACKUP` with it.
     pub nopreempt: bool,
-    /// `preempt_delay`, 0..=1000 s, default 0: after startup, a Backup keeps honouring
-    /// lower-priority adverts for this long before it preempts.
+    /// `preempt_delay`, 0..=1000 s, default 0: for this long after startup (or after leaving
+    /// FAULT), and again from the first lower-priority advert after a higher-priority one, a
+    /// Backup keeps honouring lower-priority adverts before it preempts (keepalived vrrp.c
+    /// `vrrp_state_backup`).
     pub preempt_delay: Duration,
     /// `authentication { }` (v2 only), default none.
     pub authentication: Option<Authentication>,
@@ -118,12 +120,21 @@ pub struct VrrpConfig {
     pub garp_master_refresh: Duration,
     /// `garp_master_refresh_repeat`, default 1: GARPs per VIP in each refresh.
     pub garp_master_refresh_repeat: u32,
+    /// `garp_lower_prio_repeat`: GARPs per VIP a Master sends at once when it hears a
+    /// lower-priority advert; `None` = `garp_master_repeat` (keepalived's default, so 5).
+    pub garp_lower_prio_repeat: Option<u32>,
+    /// `garp_lower_prio_delay`: delay of the second such burst; `None` = `garp_master_delay`
+    /// (5 s); zero = no second burst.
+    pub garp_lower_prio_delay: Option<Duration>,
     /// `lower_prio_no_advert`, default false: when true, a Master does not answer a
     /// lower-priority advert with an immediate advert.
     pub lower_prio_no_advert: bool,
     /// `accept` (Accept_Mode, RFC 9568 section 6.1), default false: a non-owner Master accepts
     /// packets addressed to the VIPs.
     pub accept: bool,
+    /// `check_unicast_src`: in unicast mode, drop adverts whose source is not a
+    /// `unicast_peer`, default false.
+    pub check_unicast_src: bool,
     /// `use_vmac`: send adverts and GARPs from the virtual MAC 00-00-5E-00-01-{VRID}.
     pub use_vmac: bool,
     /// Not a keepalived keyword: the checksum form sent for VRRPv3 over IPv4 (default
@@ -155,8 +166,11 @@ impl Default for VrrpConfig {
             garp_master_repeat: 5,
             garp_master_refresh: Duration::ZERO,
             garp_master_refresh_repeat: 1,
+            garp_lower_prio_repeat: None,
+            garp_lower_prio_delay: None,
             lower_prio_no_advert: false,
             accept: false,
+            check_unicast_src: false,
             use_vmac: false,
             checksum_form: ChecksumForm::PseudoHeader,
         }
@@ -330,6 +344,7 @@ impl VrrpConfig {
             && self.garp_master_refresh < Duration::from_millis(1))
             || self.garp_master_repeat > 10_000
             || self.garp_master_refresh_repeat > 10_000
+            || self.garp_lower_prio_repeat.is_some_and(|r| r > 10_000)
         {
             return Err(ConfigError::GarpOutOfRange);
         }

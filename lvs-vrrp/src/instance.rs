@@ -156,7 +156,8 @@ pub enum Transmit {
         len: usize,
     },
     /// An unsolicited Neighbor Advertisement for `vip` (IPv6), already written as an 86-byte
-    /// frame to ff02::1 with R=1, S=0, O=1 and the Target Link-Layer Address option.
+    /// frame from the VIP to ff02::1 with R=1, S=0, O=1 and the Target Link-Layer Address
+    /// option (see [`wire::encode_unsolicited_na`]).
     UnsolicitedNa {
         /// The VIP announced.
         vip: Ipv6Addr,
@@ -165,6 +166,17 @@ pub enum Transmit {
         /// Frame length (86).
         len: usize,
     },
+}
+
+impl Transmit {
+    /// Length in bytes of the frame written at the start of the caller's buffer.
+    pub fn frame_len(&self) -> usize {
+        match self {
+            Transmit::Advert { len, .. }
+            | Transmit::GratuitousArp { len, .. }
+            | Transmit::UnsolicitedNa { len, .. } => *len,
+        }
+    }
 }
 
 /// Why [`VrrpInstance::handle_packet`] (or a sibling) dropped a packet.
@@ -195,6 +207,10 @@ pub enum DropReason {
     /// Address list differs from configuration and sender is not the owner (counter `addr_list_err`).
     #[error("address list mismatch")]
     AddressList,
+    /// `check_unicast_src` is set and the source is not a `unicast_peer` (counter
+    /// `unknown_unicast_src`).
+    #[error("source is not a unicast peer")]
+    UnknownUnicastSource,
     /// The advert came from this instance's own source address (multicast loop).
     #[error("own advert")]
     OwnAdvert,
@@ -241,6 +257,8 @@ pub struct Stats {
     pub advert_interval_err: u64,
     /// Address list mismatches (dropped unless the sender is the owner).
     pub addr_list_err: u64,
+    /// Dropped: `check_unicast_src` and the source is not a unicast peer.
+    pub unknown_unicast_src: u64,
     /// Dropped: malformed Ethernet / IP header or protocol not 112.
     pub ip_header_err: u64,
     /// Gratuitous ARPs / unsolicited NAs sent.
@@ -264,6 +282,7 @@ impl Stats {
             DropReason::AuthFailure => &mut self.auth_failure,
             DropReason::Interval => &mut self.advert_interval_err,
             DropReason::AddressList => &mut self.addr_list_err,
+            DropReason::UnknownUnicastSource => &mut self.unknown_unicast_src,
             DropReason::OwnAdvert | DropReason::NotRunning => return,
         };
         *c += 1;
@@ -294,6 +313,7 @@ pub struct VrrpInstance {
     preempt_until: Option<Micros>,
     garp_second_at: Option<Micros>,
     garp_refresh_at: Option<Micros>,
+    garp_lower_prio_at: Option<Micros>,
     master_addr: Option<IpAddr>,
     advert_pending: Option<u8>,
     advert_peer_next: usize,
@@ -341,12 +361,13 @@ impl VrrpInstance {
             preempt_until: None,
             garp_second_at: None,
             garp_refresh_at: None,
+            garp_lower_prio_at: None,
             master_addr: None,
             advert_pending: None,
             advert_peer_next: 0,
             garp_rounds: 0,
             garp_vip_next: 0,
-            events: VecDeque::with_capacity(8),
+            events: VecDeque::with_capacity(MAX_EVENTS),
             stats: Stats::default(),
             cfg: config,
         };
@@ -465,6 +486,10 @@ impl VrrpInstance {
                     self.garp_second_at = None;
                     self.garp_rounds = self.garp_rounds.saturating_add(self.cfg.garp_master_repeat);
                 }
+                if self.garp_lower_prio_at.is_some_and(|t| t <= now) {
+                    self.garp_lower_prio_at = None;
+                    self.garp_rounds = self.garp_rounds.saturating_add(self.garp_lower_prio_rep());
+                }
                 if self.garp_refresh_at.is_some_and(|t| t <= now) {
                     self.garp_rounds = self
                         .garp_rounds
@@ -484,6 +509,7 @@ impl VrrpInstance {
             self.master_down_at,
             self.garp_second_at,
             self.garp_refresh_at,
+            self.garp_lower_prio_at,
         ]
         .into_iter()
         .flatten()
@@ -581,6 +607,12 @@ impl VrrpInstance {
         if meta.src == self.src_ip {
             return Err(DropReason::OwnAdvert);
         }
+        if self.cfg.check_unicast_src
+            && !self.cfg.unicast_peer.is_empty()
+            && !self.cfg.unicast_peer.contains(&meta.src)
+        {
+            return Err(DropReason::UnknownUnicastSource);
+        }
         match self.version {
             Version::V2 => {
                 if adv.auth_type > auth_type::AH {
@@ -669,6 +701,20 @@ impl VrrpInstance {
         } else if lower {
             if !self.cfg.lower_prio_no_advert {
                 self.queue_advert(eff);
+            }
+            // keepalived: refresh the hosts' ARP caches (garp_lower_prio_repeat now, and again
+            // after garp_lower_prio_delay).
+            let rep = self.garp_lower_prio_rep();
+            if rep > 0 {
+                self.garp_rounds = self.garp_rounds.saturating_add(rep);
+                let delay = self
+                    .cfg
+                    .garp_lower_prio_delay
+                    .unwrap_or(self.cfg.garp_master_delay);
+                if !delay.is_zero() {
+                    let d = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+                    self.garp_lower_prio_at = Some(now.saturating_add(d));
+                }
             }
             self.push_event(Event::MasterRxLowerPriority {
                 src: meta.src,
@@ -795,18 +841,16 @@ impl VrrpInstance {
                 self.garp_vip_next = 0;
                 self.garp_rounds -= 1;
             }
-            let r = match (vip, self.src_ip) {
-                (IpAddr::V4(v), _) => {
-                    wire::encode_gratuitous_arp(self.src_mac, v, buf).map(|len| {
-                        Transmit::GratuitousArp {
-                            vip: v,
-                            src_mac: self.src_mac,
-                            len,
-                        }
-                    })
-                }
-                (IpAddr::V6(v), IpAddr::V6(s)) => {
-                    wire::encode_unsolicited_na(self.src_mac, s, v, buf).map(|len| {
+            let r = match vip {
+                IpAddr::V4(v) => wire::encode_gratuitous_arp(self.src_mac, v, buf).map(|len| {
+                    Transmit::GratuitousArp {
+                        vip: v,
+                        src_mac: self.src_mac,
+                        len,
+                    }
+                }),
+                IpAddr::V6(v) => {
+                    wire::encode_unsolicited_na(self.src_mac, v, true, buf).map(|len| {
                         Transmit::UnsolicitedNa {
                             vip: v,
                             src_mac: self.src_mac,
@@ -814,7 +858,6 @@ impl VrrpInstance {
                         }
                     })
                 }
-                (IpAddr::V6(_), IpAddr::V4(_)) => continue,
             };
             match r {
                 Ok(t) => {
@@ -828,7 +871,8 @@ impl VrrpInstance {
     }
 
     /// Next event (state changes with their reason, lower-priority adverts while Master,
-    /// owner conflicts), oldest first. At most 64 are kept; older ones are dropped first.
+    /// owner conflicts), oldest first. At most 64 are kept (the queue is allocated once, at
+    /// construction); when full, the oldest is dropped.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -855,6 +899,12 @@ impl VrrpInstance {
 
     fn adver_int_us(&self) -> Micros {
         u64::from(self.adver_int_cs) * US_PER_CS
+    }
+
+    fn garp_lower_prio_rep(&self) -> u32 {
+        self.cfg
+            .garp_lower_prio_repeat
+            .unwrap_or(self.cfg.garp_master_repeat)
     }
 
     fn garp_refresh_us(&self) -> Micros {
@@ -891,7 +941,7 @@ impl VrrpInstance {
         let mut p = i32::from(self.base_priority);
         for (t, up) in self.cfg.track.iter().zip(&self.track_up) {
             if (t.weight > 0 && *up) || (t.weight < 0 && !*up) {
-                p += t.weight;
+                p = p.saturating_add(t.weight);
             }
         }
         self.effective_priority = u8::try_from(p.clamp(1, 254)).unwrap_or(1);
@@ -936,6 +986,7 @@ impl VrrpInstance {
         self.master_down_at = None;
         self.garp_second_at = None;
         self.garp_refresh_at = None;
+        self.garp_lower_prio_at = None;
         self.preempt_until = None;
     }
 
@@ -948,6 +999,14 @@ impl VrrpInstance {
             self.become_master(now, reason);
         } else {
             self.master_down_at = Some(now.saturating_add(self.master_down_interval_us()));
+            // keepalived (vrrp_parser.c preempt_delay handler, and on leaving FAULT): the
+            // preempt delay first runs from startup.
+            self.preempt_until = if self.cfg.preempt_delay.is_zero() {
+                None
+            } else {
+                let d = u64::try_from(self.cfg.preempt_delay.as_micros()).unwrap_or(u64::MAX);
+                Some(now.saturating_add(d))
+            };
             self.set_state(from, State::Backup, reason);
         }
     }

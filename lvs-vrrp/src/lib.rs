@@ -15,6 +15,27 @@
 //! No I/O, no clock, no threads: time is a [`Micros`] argument (microseconds since a
 //! caller-chosen epoch), output is polled.
 //!
+//! # Wiring
+//! - Input, one of: a whole Ethernet frame from a TAP / AF_PACKET
+//!   ([`VrrpInstance::handle_frame`]); an IP packet ([`VrrpInstance::handle_ip`]); or, from a
+//!   raw `IPPROTO_VRRP` socket, the VRRP message plus the source, destination and TTL / hop
+//!   limit the kernel reported ([`VrrpInstance::handle_packet`] with an [`IpMeta`]). A
+//!   [`Router`] does the same for several instances on one interface, routing by VRID.
+//! - Output: [`VrrpInstance::poll_transmit`] writes a whole Ethernet frame into the caller's
+//!   buffer and returns a [`Transmit`] saying what it is. Adverts to a unicast peer leave the
+//!   destination MAC zero for the caller to fill from its neighbour table; raw-socket senders
+//!   slice off the Ethernet header (IPv4, `IP_HDRINCL`) or send only the VRRP message (IPv6).
+//!   Gratuitous ARPs and unsolicited NAs come ready to send, in keepalived 2.2.7's exact form.
+//! - Events: [`VrrpInstance::poll_event`] yields state changes with their [`Reason`];
+//!   [`Event::notify_args`] gives keepalived's `INSTANCE <name> <state> <priority>`.
+//! - Timers: call [`VrrpInstance::handle_timeout`] at [`VrrpInstance::poll_timeout`].
+//!
+//! # Interoperability
+//! Checked against a capture of keepalived 2.2.7 (tests/keepalived.rs): our adverts are byte
+//! for byte keepalived's except the IPv4 ID and IPv6 flow label, which it varies; VRRPv3 over
+//! IPv4 is sent with the pseudo-header checksum (RFC 5798 form, keepalived's) unless
+//! [`VrrpConfig::checksum_form`] says otherwise, and both forms are accepted.
+//!
 //! # Driving an instance
 //! ```
 //! use lvs_vrrp::{VrrpConfig, VrrpInstance, State, Transmit, wire};

@@ -247,6 +247,21 @@ impl<'a> Advert<'a> {
             .map(move |c| addr_from_bytes(family, c))
     }
 
+    /// The encode-side representation of this advert, with `addrs` (normally
+    /// `self.addresses().collect()`) as its address list. Encoding it with
+    /// [`Advert::checksum_form`] reproduces the received message when the reserved bits are 0.
+    pub fn to_repr<'b>(&self, addrs: &'b [IpAddr]) -> AdvertRepr<'b> {
+        AdvertRepr {
+            version: self.version,
+            vrid: self.vrid,
+            priority: self.priority,
+            adver_int: self.adver_int,
+            auth_type: self.auth_type,
+            auth_data: self.auth_data,
+            addrs,
+        }
+    }
+
     /// The advert's interval in centiseconds (v2 seconds are scaled by 100).
     pub fn adver_int_cs(&self) -> u32 {
         match self.version {
@@ -437,66 +452,45 @@ pub fn decode_ip(packet: &[u8]) -> Result<(IpMeta, Advert<'_>), DecodeError> {
 
 /// Split an IP packet into metadata and VRRP payload after validating the IP header.
 pub(crate) fn split_ip(packet: &[u8]) -> Result<(IpMeta, &[u8]), DecodeError> {
-    let v = byte(packet, 0).ok_or(DecodeError::IpHeader)? >> 4;
-    match v {
+    const E: DecodeError = DecodeError::IpHeader;
+    let b0 = byte(packet, 0).ok_or(E)?;
+    // Per version: (protocol / next header offset, TTL offset, src, dst, payload range).
+    let (proto_at, ttl_at, src, dst, range) = match b0 >> 4 {
         4 => {
-            let ihl = usize::from(byte(packet, 0).ok_or(DecodeError::IpHeader)? & 0x0f) * 4;
-            if ihl < IPV4_HDR_LEN {
-                return Err(DecodeError::IpHeader);
+            let ihl = usize::from(b0 & 0x0f) * 4;
+            let hdr = packet.get(..ihl).ok_or(E)?;
+            let total = usize::from(be16(packet, 2).ok_or(E)?);
+            // MF set or non-zero offset: VRRP adverts are never fragmented.
+            let fragment = be16(packet, 6).ok_or(E)? & 0x3fff != 0;
+            if ihl < IPV4_HDR_LEN
+                || total < ihl
+                || total > packet.len()
+                || fragment
+                || checksum::fold(checksum::sum(0, hdr)) != 0xffff
+            {
+                return Err(E);
             }
-            let hdr = packet.get(..ihl).ok_or(DecodeError::IpHeader)?;
-            let total = usize::from(be16(packet, 2).ok_or(DecodeError::IpHeader)?);
-            if total < ihl || total > packet.len() {
-                return Err(DecodeError::IpHeader);
-            }
-            if checksum::fold(checksum::sum(0, hdr)) != 0xffff {
-                return Err(DecodeError::IpHeader);
-            }
-            let frag = be16(packet, 6).ok_or(DecodeError::IpHeader)?;
-            if frag & 0x3fff != 0 {
-                // MF set or non-zero offset: VRRP adverts are never fragmented.
-                return Err(DecodeError::IpHeader);
-            }
-            if byte(packet, 9) != Some(IPPROTO_VRRP) {
-                return Err(DecodeError::Protocol);
-            }
-            let ttl = byte(packet, 8).ok_or(DecodeError::IpHeader)?;
-            let src = v4_at(packet, 12).ok_or(DecodeError::IpHeader)?;
-            let dst = v4_at(packet, 16).ok_or(DecodeError::IpHeader)?;
-            let payload = packet.get(ihl..total).ok_or(DecodeError::IpHeader)?;
-            Ok((
-                IpMeta {
-                    src: IpAddr::V4(src),
-                    dst: IpAddr::V4(dst),
-                    ttl,
-                },
-                payload,
-            ))
+            let src = IpAddr::V4(v4_at(packet, 12).ok_or(E)?);
+            let dst = IpAddr::V4(v4_at(packet, 16).ok_or(E)?);
+            (9, 8, src, dst, ihl..total)
         }
         6 => {
-            let plen = usize::from(be16(packet, 4).ok_or(DecodeError::IpHeader)?);
-            let end = IPV6_HDR_LEN + plen;
+            let end = IPV6_HDR_LEN + usize::from(be16(packet, 4).ok_or(E)?);
             if end > packet.len() {
-                return Err(DecodeError::IpHeader);
+                return Err(E);
             }
-            if byte(packet, 6) != Some(IPPROTO_VRRP) {
-                return Err(DecodeError::Protocol);
-            }
-            let ttl = byte(packet, 7).ok_or(DecodeError::IpHeader)?;
-            let src = v6_at(packet, 8).ok_or(DecodeError::IpHeader)?;
-            let dst = v6_at(packet, 24).ok_or(DecodeError::IpHeader)?;
-            let payload = packet.get(IPV6_HDR_LEN..end).ok_or(DecodeError::IpHeader)?;
-            Ok((
-                IpMeta {
-                    src: IpAddr::V6(src),
-                    dst: IpAddr::V6(dst),
-                    ttl,
-                },
-                payload,
-            ))
+            let src = IpAddr::V6(v6_at(packet, 8).ok_or(E)?);
+            let dst = IpAddr::V6(v6_at(packet, 24).ok_or(E)?);
+            (6, 7, src, dst, IPV6_HDR_LEN..end)
         }
-        _ => Err(DecodeError::IpHeader),
+        _ => return Err(E),
+    };
+    if byte(packet, proto_at) != Some(IPPROTO_VRRP) {
+        return Err(DecodeError::Protocol);
     }
+    let ttl = byte(packet, ttl_at).ok_or(E)?;
+    let payload = packet.get(range).ok_or(E)?;
+    Ok((IpMeta { src, dst, ttl }, payload))
 }
 
 fn v4_at(b: &[u8], at: usize) -> Option<Ipv4Addr> {
@@ -815,16 +809,19 @@ pub fn encode_gratuitous_arp(
 }
 
 /// Write an unsolicited Neighbor Advertisement for `vip` into `buf[..86]` (RFC 4861 section
-/// 7.2.6, as RFC 9568 section 6.4.2 asks of a new Active Router): from `src` (link-local) to
-/// ff02::1 (MAC 33:33:00:00:00:01), hop limit 255, flags R=1 S=0 O=1, target `vip`, Target
-/// Link-Layer Address option = `src_mac`; ICMPv6 checksum filled.
+/// 7.2.6; RFC 9568 section 6.4.1 asks a new Active Router for one per IPv6 VIP) in the form
+/// keepalived 2.2.7 sends (keepalived/vrrp/vrrp_ndisc.c, checked against a capture): Ethernet
+/// to 33:33:00:00:00:01 from `src_mac`; IPv6 from `vip` itself to ff02::1, traffic class 0,
+/// hop limit 255; ICMPv6 type 136 with S=0, O=1 and R=`router` (RFC 9568 asks for R=1;
+/// keepalived sets it only when the interface forwards IPv6); target `vip`; Target Link-Layer
+/// Address option = `src_mac`; ICMPv6 checksum filled.
 ///
 /// # Errors
 /// [`EncodeError::BufferTooSmall`] when `buf` is shorter than [`NA_FRAME_LEN`].
 pub fn encode_unsolicited_na(
     src_mac: [u8; 6],
-    src: Ipv6Addr,
     vip: Ipv6Addr,
+    router: bool,
     buf: &mut [u8],
 ) -> Result<usize, EncodeError> {
     let f = buf
@@ -837,17 +834,18 @@ pub fn encode_unsolicited_na(
     let icmp_len: u16 = 32;
     let [l0, l1] = icmp_len.to_be_bytes();
     put(f, 14, &[0x60, 0, 0, 0, l0, l1, 58, 255]);
-    put(f, 22, &src.octets());
+    put(f, 22, &vip.octets());
     put(f, 38, &all_nodes.octets());
-    // ICMPv6 type 136, code 0, checksum, flags R|O, reserved.
-    put(f, 54, &[136, 0, 0, 0, 0xa0, 0, 0, 0]);
+    // ICMPv6 type 136, code 0, checksum, flags (R = 0x80, S = 0x40, O = 0x20), reserved.
+    let flags = if router { 0xa0 } else { 0x20 };
+    put(f, 54, &[136, 0, 0, 0, flags, 0, 0, 0]);
     put(f, 62, &vip.octets());
     put(f, 78, &[2, 1]);
     put(f, 80, &src_mac);
     let icmp = f.get(54..NA_FRAME_LEN).unwrap_or(&[]);
     let s = checksum::sum(0, icmp)
         + checksum::pseudo_header_sum(
-            IpAddr::V6(src),
+            IpAddr::V6(vip),
             IpAddr::V6(all_nodes),
             58,
             usize::from(icmp_len),

@@ -123,15 +123,7 @@ fn capture_has_165_frames_and_all_decode() {
 
         // Re-encoding the decoded fields with the same checksum form reproduces the message.
         let addrs: Vec<IpAddr> = adv.addresses().collect();
-        let repr = AdvertRepr {
-            version: adv.version,
-            vrid: adv.vrid,
-            priority: adv.priority,
-            adver_int: adv.adver_int,
-            auth_type: adv.auth_type,
-            auth_data: adv.auth_data,
-            addrs: &addrs,
-        };
+        let repr = adv.to_repr(&addrs);
         let mut buf = [0u8; 256];
         if adv.reserved == 0 {
             let n = wire::encode_payload(&repr, src, dst, adv.checksum_form, &mut buf).unwrap();

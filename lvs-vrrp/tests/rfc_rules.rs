@@ -538,27 +538,55 @@ fn nopreempt_backup_follows_a_lower_priority_master() {
 
 #[test]
 fn preempt_delay_postpones_preemption() {
-    // keepalived preempt_delay: a Backup keeps honouring lower-priority adverts until the delay
-    // (started by the first one) expires, then preempts.
+    // keepalived preempt_delay: "Seconds after startup or seeing a lower priority master until
+    // preemption". The delay runs from startup (vrrp_parser.c sets preempt_time = now +
+    // preempt_delay); while it runs lower-priority adverts are honoured (timer reset), after
+    // it they are discarded and the Master_Down_Timer fires.
     let mut c = cfg(100);
     c.preempt_delay = Duration::from_secs(5);
-    let mut vr = VrrpInstance::new(c, 0).unwrap();
+    let mut vr = VrrpInstance::new(c.clone(), 0).unwrap();
     let low = advert(Version::V2, 51, 90, 1, PEER_HI);
-    let mut t = SEC;
-    while vr.state() == State::Backup {
-        vr.handle_packet(t, &meta(PEER_HI), &low).unwrap();
-        if let Some(d) = vr.poll_timeout()
-            && d <= t + SEC
-        {
-            vr.handle_timeout(d);
-        }
-        t += SEC;
-        assert!(t < 20 * SEC);
+    for s in 1..=4 {
+        vr.handle_packet(s * SEC, &meta(PEER_HI), &low).unwrap();
+        assert_eq!(
+            vr.poll_timeout(),
+            Some(s * SEC + 3_609_375),
+            "honoured at {s} s"
+        );
     }
-    // Delay started at 1 s, ends at 6 s; adverts at >= 6 s are discarded, so the timer reset
-    // at 5 s fires at 5 s + 3.609375 s.
-    assert_eq!(vr.stats().become_master, 1);
-    assert!(t > 8 * SEC && t <= 10 * SEC, "became master at {t}");
+    for s in 5..=7 {
+        vr.handle_packet(s * SEC, &meta(PEER_HI), &low).unwrap();
+        assert_eq!(
+            vr.poll_timeout(),
+            Some(4 * SEC + 3_609_375),
+            "discarded at {s} s"
+        );
+    }
+    vr.handle_timeout(4 * SEC + 3_609_375);
+    assert_eq!(vr.state(), State::Master);
+
+    // A higher-priority advert stops the delay; the next lower one restarts it.
+    let mut vr = VrrpInstance::new(c, 0).unwrap();
+    let high = advert(Version::V2, 51, 150, 1, PEER_HI);
+    vr.handle_packet(10 * SEC, &meta(PEER_HI), &high).unwrap();
+    vr.handle_packet(11 * SEC, &meta(PEER_HI), &low).unwrap();
+    assert_eq!(
+        vr.poll_timeout(),
+        Some(11 * SEC + 3_609_375),
+        "delay restarted at 11 s"
+    );
+    vr.handle_packet(15 * SEC, &meta(PEER_HI), &low).unwrap();
+    assert_eq!(
+        vr.poll_timeout(),
+        Some(15 * SEC + 3_609_375),
+        "still within 11 s + 5 s"
+    );
+    vr.handle_packet(16 * SEC, &meta(PEER_HI), &low).unwrap();
+    assert_eq!(
+        vr.poll_timeout(),
+        Some(15 * SEC + 3_609_375),
+        "expired at 16 s: discarded"
+    );
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -893,9 +921,10 @@ fn ipv6_instance_forces_v3_and_sends_link_local_adverts_and_nas() {
         panic!()
     };
     assert_eq!(icmp.type_u8(), 136);
-    let IpAddr::V6(s) = ll else { unreachable!() };
+    // keepalived 2.2.7 sends the NA from the VIP itself (see tests/keepalived.rs).
+    assert_eq!(&na[22..38], &vip.octets());
     let mut ph = Vec::new();
-    ph.extend_from_slice(&s.octets());
+    ph.extend_from_slice(&vip.octets());
     ph.extend_from_slice(&Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1).octets());
     ph.extend_from_slice(&[0, 0, 0, 32, 0, 0, 0, 58]);
     assert_eq!(common::inet_checksum(&[&ph, &na[54..]]), 0);
@@ -932,4 +961,74 @@ fn advert_frame_verified_by_etherparse() {
     assert_eq!(ip.payload().payload, &f[payload_offset..len]);
     assert_eq!(common::inet_checksum(&[&f[payload_offset..len]]), 0);
     let _ = Ipv4Addr::LOCALHOST;
+}
+
+#[test]
+fn master_hearing_lower_priority_refreshes_arp_caches() {
+    // keepalived vrrp_state_master_rx: "We receive a lower prio adv we just refresh remote ARP
+    // cache": garp_lower_prio_repeat GARPs now and again after garp_lower_prio_delay (both
+    // default to garp_master_repeat / garp_master_delay: 5 and 5 s).
+    let garps = |tx: &[(Transmit, Vec<u8>)]| {
+        tx.iter()
+            .filter(|(t, _)| matches!(t, Transmit::GratuitousArp { .. }))
+            .count()
+    };
+    let mut vr = master(100);
+    let t0 = 20 * SEC;
+    while vr.poll_timeout().unwrap() <= t0 {
+        vr.handle_timeout(vr.poll_timeout().unwrap());
+        drain(&mut vr);
+    }
+    vr.handle_packet(t0, &meta(PEER_HI), &advert(Version::V2, 51, 90, 1, PEER_HI))
+        .unwrap();
+    assert_eq!(garps(&drain(&mut vr)), 5);
+    let mut later = 0;
+    let mut now = t0;
+    while now < t0 + 6 * SEC {
+        now = vr.poll_timeout().unwrap();
+        vr.handle_timeout(now);
+        let n = garps(&drain(&mut vr));
+        if n > 0 {
+            assert_eq!(now, t0 + 5 * SEC);
+            later += n;
+        }
+    }
+    assert_eq!(later, 5);
+    let mut c = cfg(100);
+    c.garp_lower_prio_repeat = Some(0);
+    let mut vr = VrrpInstance::new(c, 0).unwrap();
+    vr.handle_timeout(vr.poll_timeout().unwrap());
+    drain(&mut vr);
+    vr.handle_packet(t0, &meta(PEER_HI), &advert(Version::V2, 51, 90, 1, PEER_HI))
+        .unwrap();
+    assert_eq!(garps(&drain(&mut vr)), 0);
+}
+
+#[test]
+fn check_unicast_src_drops_strangers() {
+    // keepalived check_unicast_src: adverts from a source that is not a unicast_peer are
+    // discarded.
+    let mut c = cfg(100);
+    c.unicast_peer = vec![PEER_HI];
+    c.check_unicast_src = true;
+    let mut vr = VrrpInstance::new(c, 0).unwrap();
+    let stranger: IpAddr = "192.168.56.50".parse().unwrap();
+    let p = common::advert_with(Version::V2, 51, 150, 1, stranger, LOCAL, &[VIP], 0, [0; 8]);
+    let m = IpMeta {
+        src: stranger,
+        dst: LOCAL,
+        ttl: 255,
+    };
+    assert_eq!(
+        vr.handle_packet(1, &m, &p),
+        Err(DropReason::UnknownUnicastSource)
+    );
+    assert_eq!(vr.stats().unknown_unicast_src, 1);
+    let p = common::advert_with(Version::V2, 51, 150, 1, PEER_HI, LOCAL, &[VIP], 0, [0; 8]);
+    let m = IpMeta {
+        src: PEER_HI,
+        dst: LOCAL,
+        ttl: 255,
+    };
+    assert_eq!(vr.handle_packet(1, &m, &p), Ok(()));
 }

@@ -131,10 +131,21 @@ impl Sim {
                     self.buf = buf;
                     break;
                 };
-                if let Transmit::Advert { len, .. } = t {
+                if let Transmit::Advert {
+                    len, dst, dst_mac, ..
+                } = t
+                {
                     for j in 0..self.nodes.len() {
                         if j == i || !self.nodes[j].alive || self.group[j] != self.group[i] {
                             continue;
+                        }
+                        // Unicast: only the peer with that address gets it, with its MAC
+                        // written by the sender (as a caller resolving neighbours would).
+                        if dst_mac.is_none() {
+                            if self.inst(j).primary_addr() != dst {
+                                continue;
+                            }
+                            buf[..6].copy_from_slice(&self.inst(j).config().interface_mac);
                         }
                         if self.rng.below(1000) < self.loss_pm {
                             continue;
@@ -541,4 +552,60 @@ proptest! {
             .unwrap();
         prop_assert_eq!(masters[0], best);
     }
+}
+
+#[test]
+fn unicast_peers_elect_and_fail_over() {
+    // keepalived unicast_peer / unicast_src_ip: adverts go to each peer by unicast.
+    let addrs: Vec<IpAddr> = (0..3)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(192, 168, 56, 101 + i)))
+        .collect();
+    let cfgs = (0..3)
+        .map(|i| {
+            let mut c = node_cfg(i, [100, 150, 90][i], 51);
+            c.unicast_peer = addrs.iter().copied().filter(|a| *a != addrs[i]).collect();
+            c.check_unicast_src = true;
+            c
+        })
+        .collect();
+    let mut s = Sim::new(cfgs, 9);
+    s.run_until(10 * SEC);
+    assert_eq!(s.masters(), vec![1]);
+    assert!(s.inst(0).stats().advert_rcvd >= 5);
+    s.crash(1);
+    s.run_until(20 * SEC);
+    assert_eq!(s.masters(), vec![0]);
+    assert_eq!(s.inst(2).master_addr(), Some(addrs[0]));
+}
+
+#[test]
+fn ipv6_v3_routers_elect_and_fail_over() {
+    // IPv6 forces VRRPv3; adverts from link-local sources to ff02::12.
+    let cfgs = (0..3)
+        .map(|i| {
+            let mut c = node_cfg(i, [100, 150, 90][i], 51);
+            c.interface_addr = IpAddr::V6(std::net::Ipv6Addr::new(
+                0xfe80,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                1 + i as u16,
+            ));
+            c.virtual_ipaddress = vec![
+                "fe80::100".parse().unwrap(),
+                "2001:db8::100".parse().unwrap(),
+            ];
+            c
+        })
+        .collect();
+    let mut s = Sim::new(cfgs, 10);
+    s.run_until(10 * SEC);
+    assert_eq!(s.masters(), vec![1]);
+    assert_eq!(s.inst(1).version(), Version::V3);
+    s.crash(1);
+    s.run_until(20 * SEC);
+    assert_eq!(s.masters(), vec![0]);
 }

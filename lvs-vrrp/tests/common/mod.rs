@@ -24,6 +24,12 @@ pub fn inet_checksum(parts: &[&[u8]]) -> u16 {
 
 /// Frames of a classic pcap file (magic a1b2c3d4 in either byte order), link type returned too.
 pub fn read_pcap(bytes: &[u8]) -> (u32, Vec<Vec<u8>>) {
+    let (linktype, frames) = read_pcap_ts(bytes);
+    (linktype, frames.into_iter().map(|(_, f)| f).collect())
+}
+
+/// As [`read_pcap`], with each frame's timestamp in microseconds.
+pub fn read_pcap_ts(bytes: &[u8]) -> (u32, Vec<(u64, Vec<u8>)>) {
     let magic = u32::from_le_bytes(bytes[0..4].try_into().unwrap());
     let le = match magic {
         0xa1b2_c3d4 => true,
@@ -42,9 +48,11 @@ pub fn read_pcap(bytes: &[u8]) -> (u32, Vec<Vec<u8>>) {
     let mut off = 24;
     let mut frames = Vec::new();
     while off + 16 <= bytes.len() {
+        let ts = u64::from(rd(&bytes[off..off + 4])) * 1_000_000
+            + u64::from(rd(&bytes[off + 4..off + 8]));
         let incl = rd(&bytes[off + 8..off + 12]) as usize;
         off += 16;
-        frames.push(bytes[off..off + incl].to_vec());
+        frames.push((ts, bytes[off..off + incl].to_vec()));
         off += incl;
     }
     assert_eq!(off, bytes.len(), "trailing bytes in pcap");
@@ -132,12 +140,7 @@ pub fn drain(vr: &mut VrrpInstance) -> Vec<(Transmit, Vec<u8>)> {
     let mut out = Vec::new();
     let mut buf = [0u8; wire::MAX_FRAME_LEN];
     while let Some(t) = vr.poll_transmit(&mut buf) {
-        let len = match t {
-            Transmit::Advert { len, .. }
-            | Transmit::GratuitousArp { len, .. }
-            | Transmit::UnsolicitedNa { len, .. } => len,
-            _ => unreachable!(),
-        };
+        let len = t.frame_len();
         out.push((t, buf[..len].to_vec()));
     }
     out
