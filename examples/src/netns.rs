@@ -552,6 +552,14 @@ impl Tap {
     }
 }
 
+impl AsRawFd for Tap {
+    /// The TAP's file descriptor (non-blocking), for a caller's own poll/select loop over
+    /// several devices.
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.dev.as_raw_fd()
+    }
+}
+
 /// A LAN: a namespace holding bridge `br0`, host namespaces each plugged in by a veth pair
 /// (`eth0` in the host, a port `pN` on the bridge), and TAP devices of the test process as
 /// further ports. Dropping it deletes the bridge namespace and with it every bridge-side veth
