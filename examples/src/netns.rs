@@ -299,6 +299,28 @@ impl Netns {
         cmd
     }
 
+    /// The MAC address of `dev` (from `ip link show`).
+    ///
+    /// Errors: [`NetError::Io`] when `ip` shows none.
+    pub fn mac(&self, dev: &str) -> Result<[u8; 6]> {
+        let out = self.ip(&["-o", "link", "show", "dev", dev])?;
+        let mac = out
+            .split_whitespace()
+            .skip_while(|w| *w != "link/ether")
+            .nth(1)
+            .and_then(|m| {
+                let bytes: Vec<u8> = m
+                    .split(':')
+                    .filter_map(|b| u8::from_str_radix(b, 16).ok())
+                    .collect();
+                <[u8; 6]>::try_from(bytes).ok()
+            });
+        mac.ok_or_else(|| NetError::Io {
+            what: format!("no MAC address for {dev} in {}: {out}", self.name),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        })
+    }
+
     /// The IPv6 link-local address of `dev` (the first `scope link` address, e.g. the kernel's
     /// EUI-64 one), waiting up to 3 s for it to appear after the link comes up.
     ///

@@ -34,11 +34,12 @@
 //! (h) v3 only: different VIP sets are rejected both ways (address-list errors, both MASTER);
 //! (i) v3 only: equal priority and `nopreempt` keep a Backup a Backup, on both sides;
 //! (j) v3 only: a one-way partition (keepalived does not hear us) makes both master; when it
-//!     heals, ours answers keepalived's lower-priority advert at once and keepalived yields.
+//!     heals, ours answers keepalived's lower-priority advert at once and keepalived yields;
+//! (k) v3 only: unicast peers (`unicast_src_ip`, `unicast_peer`) both ways.
 //!
 //! Not root: prints the skip line and passes. Root without keepalived: fails (CI installs it).
 
-use etherparse::{ArpOperation, NetSlice, SlicedPacket};
+use etherparse::{ArpEthIpv4Packet, ArpOperation, EtherType, NetSlice, SlicedPacket};
 use lvs_examples::netns::keepalived::{self, Keepalived, KeepalivedConf, KeepalivedStats};
 use lvs_examples::netns::{self, Lan, Netns, Tap, TempDir};
 use lvs_vrrp::{
@@ -199,6 +200,8 @@ struct SeenAdvert {
     vrid: u8,
     priority: u8,
     ttl: u8,
+    /// IP destination (224.0.0.18 / ff02::12, or our address in unicast mode).
+    dst: IpAddr,
 }
 
 /// RFC 1071 Internet checksum of `chunks` concatenated (each of even length but the last).
@@ -226,21 +229,42 @@ fn inet_checksum(chunks: &[&[u8]]) -> u16 {
 /// VRID, count 1, our VIP, interval, and the checksum: v2 over the message (RFC 3768 5.3.8), v3
 /// over the pseudo-header + message (RFC 5798 5.2.8; for IPv4 that is what keepalived 2.2.7
 /// sends and checks, RFC 9568 dropped the IPv4 pseudo-header).
-fn check_our_advert(p: &Params, frame: &[u8], priority: u8, pass: Option<&str>, vip: IpAddr) {
+/// `unicast`: the peer's address and MAC when the advert is unicast (keepalived's
+/// `unicast_peer`; the pseudo-header then holds the peer's address, as keepalived computes it).
+fn check_our_advert(
+    p: &Params,
+    frame: &[u8],
+    priority: u8,
+    pass: Option<&str>,
+    vip: IpAddr,
+    unicast: Option<(IpAddr, [u8; 6])>,
+) {
     let sliced = SlicedPacket::from_ethernet(frame).expect("our advert parses");
     assert_eq!(frame[6..12], p.our_mac(), "source MAC");
+    let dst_ip = unicast.map_or(
+        if p.ipv6 {
+            IpAddr::V6(wire::MCAST_V6)
+        } else {
+            IpAddr::V4(wire::MCAST_V4)
+        },
+        |(ip, _)| ip,
+    );
+    let dst_mac = unicast.map_or(
+        if p.ipv6 {
+            wire::MCAST_MAC_V6
+        } else {
+            wire::MCAST_MAC_V4
+        },
+        |(_, mac)| mac,
+    );
+    assert_eq!(frame[..6], dst_mac, "destination MAC");
     let (m, pseudo) = match (&sliced.net, p.our_ip()) {
         (Some(NetSlice::Ipv4(ip)), IpAddr::V4(src)) => {
             let h = ip.header();
-            assert_eq!(
-                frame[..6],
-                [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12],
-                "multicast MAC"
-            );
             assert_eq!(h.ttl(), 255, "TTL 255");
             assert_eq!(h.protocol().0, 112);
             assert_eq!(h.source(), src.octets());
-            assert_eq!(h.destination(), [224, 0, 0, 18]);
+            assert_eq!(IpAddr::V4(h.destination_addr()), dst_ip);
             let m = ip.payload().payload;
             let len = u16::try_from(m.len()).unwrap().to_be_bytes();
             let pseudo = [&h.source()[..], &h.destination()[..], &[0, 112], &len[..]].concat();
@@ -248,15 +272,10 @@ fn check_our_advert(p: &Params, frame: &[u8], priority: u8, pass: Option<&str>, 
         }
         (Some(NetSlice::Ipv6(ip)), IpAddr::V6(src)) => {
             let h = ip.header();
-            assert_eq!(
-                frame[..6],
-                [0x33, 0x33, 0x00, 0x00, 0x00, 0x12],
-                "multicast MAC"
-            );
             assert_eq!(h.hop_limit(), 255, "hop limit 255");
             assert_eq!(h.next_header().0, 112);
             assert_eq!(h.source(), src.octets());
-            assert_eq!(h.destination_addr(), wire::MCAST_V6);
+            assert_eq!(IpAddr::V6(h.destination_addr()), dst_ip);
             let m = ip.payload().payload;
             // RFC 8200 8.1: source, destination, 32-bit upper-layer length, 3 zero bytes,
             // next header.
@@ -315,6 +334,10 @@ struct Harness {
     p: Params,
     /// keepalived's advert source address.
     ka_src: IpAddr,
+    /// keepalived's eth0 MAC.
+    ka_mac: [u8; 6],
+    /// Our instance sends unicast adverts to keepalived.
+    our_unicast: bool,
     tap: Tap,
     t0: Instant,
     ours: Option<VrrpInstance>,
@@ -348,10 +371,12 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(p: Params, tap: Tap, ka_src: IpAddr) -> Harness {
+    fn new(p: Params, tap: Tap, ka_src: IpAddr, ka_mac: [u8; 6]) -> Harness {
         Harness {
             p,
             ka_src,
+            ka_mac,
+            our_unicast: false,
             tap,
             t0: Instant::now(),
             ours: None,
@@ -391,6 +416,7 @@ impl Harness {
         let now = self.micros(Instant::now());
         let priority = conf.priority;
         self.our_pass = conf.authentication.as_ref().map(|a| a.auth_pass.clone());
+        self.our_unicast = !conf.unicast_peer.is_empty();
         self.our_vip = match conf.virtual_ipaddress.as_slice() {
             [v] => *v,
             other => panic!("the harness checks one VIP, not {other:?}"),
@@ -432,7 +458,20 @@ impl Harness {
         let mut out = Vec::new();
         while let Some(t) = inst.poll_transmit(&mut self.buf) {
             let (len, what) = match t {
-                Transmit::Advert { priority, len, .. } => (len, Some(priority)),
+                Transmit::Advert {
+                    priority,
+                    len,
+                    dst,
+                    dst_mac,
+                    ..
+                } => {
+                    if dst_mac.is_none() {
+                        // Unicast: the caller writes the peer's MAC (its neighbour table).
+                        assert_eq!(dst, self.ka_src, "unicast advert to keepalived");
+                        self.buf[..6].copy_from_slice(&self.ka_mac);
+                    }
+                    (len, Some(priority))
+                }
                 Transmit::GratuitousArp { len, .. } | Transmit::UnsolicitedNa { len, .. } => {
                     (len, None)
                 }
@@ -460,6 +499,7 @@ impl Harness {
                         prio,
                         self.our_pass.as_deref(),
                         self.our_vip,
+                        self.our_unicast.then_some((self.ka_src, self.ka_mac)),
                     );
                     self.our_adverts.push((now, prio));
                     self.note(format!("ours -> advert prio {prio}"));
@@ -495,15 +535,17 @@ impl Harness {
         let Ok(sliced) = SlicedPacket::from_ethernet(frame) else {
             return;
         };
-        let (src, hops, proto, m): (IpAddr, u8, u8, &[u8]) = match &sliced.net {
+        let (src, dst, hops, proto, m): (IpAddr, IpAddr, u8, u8, &[u8]) = match &sliced.net {
             Some(NetSlice::Ipv4(ip)) => (
                 IpAddr::V4(ip.header().source_addr()),
+                IpAddr::V4(ip.header().destination_addr()),
                 ip.header().ttl(),
                 ip.payload().ip_number.0,
                 ip.payload().payload,
             ),
             Some(NetSlice::Ipv6(ip)) => (
                 IpAddr::V6(ip.header().source_addr()),
+                IpAddr::V6(ip.header().destination_addr()),
                 ip.header().hop_limit(),
                 ip.payload().ip_number.0,
                 ip.payload().payload,
@@ -512,6 +554,27 @@ impl Harness {
                 let Ok(arp) = arp.to_packet().try_eth_ipv4() else {
                     return;
                 };
+                // Answer ARP for our address (keepalived's kernel resolves it to send unicast
+                // adverts; RFC 826 reply).
+                if arp.operation == ArpOperation::REQUEST
+                    && IpAddr::V4(arp.target_ipv4_addr()) == self.p.our_ip()
+                {
+                    let reply = ArpEthIpv4Packet {
+                        operation: ArpOperation::REPLY,
+                        sender_mac: self.p.our_mac(),
+                        sender_ipv4: arp.target_ipv4,
+                        target_mac: arp.sender_mac,
+                        target_ipv4: arp.sender_ipv4,
+                    };
+                    let mut out = Vec::with_capacity(42);
+                    out.extend_from_slice(&arp.sender_mac);
+                    out.extend_from_slice(&self.p.our_mac());
+                    out.extend_from_slice(&EtherType::ARP.0.to_be_bytes());
+                    out.extend_from_slice(&reply.to_bytes());
+                    self.tap.send(&out).expect("TAP write");
+                    self.note("ours -> ARP reply");
+                    return;
+                }
                 let vip = self.p.vip();
                 if arp.operation == ArpOperation::REQUEST
                     && IpAddr::V4(arp.sender_ipv4_addr()) == vip
@@ -554,6 +617,7 @@ impl Harness {
             vrid: m[1],
             priority: m[2],
             ttl: hops,
+            dst,
         };
         self.note(format!(
             "ka -> advert v{} prio {}",
@@ -745,7 +809,8 @@ fn interop(p: Params, test: &str, scenario: Scenario) {
     };
     let tap = Tap::create("vrrp").expect("TAP");
     lan.attach_tap(&tap).expect("TAP on the bridge");
-    let mut h = Harness::new(p, tap, ka_src);
+    let ka_mac = ka_ns.mac("eth0").expect("keepalived's MAC");
+    let mut h = Harness::new(p, tap, ka_src, ka_mac);
     let mut report = String::new();
 
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -1451,5 +1516,87 @@ fn keepalived_v3_yields_when_a_partition_heals() {
         V3_FAST,
         "keepalived_v3_yields_when_a_partition_heals",
         partition_scenario,
+    );
+}
+
+/// (k) VRRPv3 with keepalived's unicast peers (`unicast_src_ip`, `unicast_peer { }`): adverts go
+/// to the peer's address and MAC instead of 224.0.0.18 (keepalived's kernel ARPs for our
+/// address; the harness answers), and the v3 checksum's pseudo-header holds that unicast
+/// destination. Same roles as (a), (b), (d): keepalived 150 master, ours 100 backup accepting
+/// its unicast adverts; keepalived's clean stop: ours master after Skew_Time, advertising
+/// unicast; keepalived 100 restarted stays BACKUP and silent, accepting ours.
+fn unicast_scenario(c: &Ctx<'_>, h: &mut Harness, report: &mut String) {
+    let p = &c.p;
+    let slack = Duration::from_millis(300);
+    let ka_conf = |priority: u8| KeepalivedConf {
+        unicast_src_ip: Some(p.ka_v4().to_string()),
+        unicast_peer: vec![p.our_ip().to_string()],
+        ..p.ka_conf(priority)
+    };
+    let mut ka = c.keepalived_master(h, "ka1", &ka_conf(150));
+    h.start_ours_with(VrrpConfig {
+        unicast_peer: vec![IpAddr::V4(p.ka_v4())],
+        ..p.our_conf(100)
+    });
+    let joined = Instant::now();
+    h.run_for(p.master_down(100) + p.advert_int);
+    assert_eq!(h.our_state(), State::Backup, "ours stays backup");
+    assert!(h.our_drops.is_empty(), "ours dropped: {:?}", h.our_drops);
+    let heard: Vec<_> = h.ka_adverts_since(joined).collect();
+    assert!(heard.len() >= 3, "keepalived advertised: {heard:?}");
+    assert!(
+        heard.iter().all(|a| a.dst == p.our_ip()),
+        "keepalived's adverts are unicast to us: {heard:?}"
+    );
+    let accepted = h.ours().stats().advert_rcvd;
+    assert!(accepted >= 3, "{:?}", h.ours().stats());
+
+    h.stop_ka(&mut ka);
+    let p0 = h
+        .ka_adverts
+        .iter()
+        .rev()
+        .find(|a| a.priority == 0)
+        .expect("keepalived sent priority 0 (unicast)")
+        .at;
+    h.run_until(p.skew(100) + slack, |h| h.our_state() == State::Master);
+    let took = h
+        .our_change_since(p0, State::Master)
+        .expect("ours master after keepalived's priority 0")
+        - p0;
+    assert!(took <= p.skew(100) + slack, "{took:?}");
+
+    let start = Instant::now();
+    let mut ka = c.keepalived("ka2", &ka_conf(100));
+    h.wait_ka_started(&ka);
+    h.run_for(p.master_down(100) + p.advert_int * 2);
+    assert_eq!(h.our_state(), State::Master);
+    assert_eq!(
+        h.ka_adverts_since(start).count(),
+        0,
+        "keepalived 100 stays silent"
+    );
+    assert_eq!(h.ka_state(&mut ka), "BACKUP", "keepalived's own state");
+    let ks = h.ka_stats(&mut ka);
+    assert!(
+        ks.adverts_received >= 3,
+        "keepalived accepted our unicast adverts:\n{}",
+        ks.text
+    );
+    assert_eq!(ks.errors, 0, "{}", ks.text);
+    let _ = writeln!(
+        report,
+        "(k) unicast: ours accepted {accepted} unicast adverts as backup, master {took:?} after \
+         keepalived's priority 0; keepalived 100 BACKUP accepting {} of ours",
+        ks.adverts_received
+    );
+}
+
+#[test]
+fn keepalived_v3_unicast_peers_interoperate() {
+    interop(
+        V3_FAST,
+        "keepalived_v3_unicast_peers_interoperate",
+        unicast_scenario,
     );
 }

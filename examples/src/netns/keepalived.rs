@@ -57,6 +57,11 @@ pub struct KeepalivedConf {
     pub auth_pass: Option<String>,
     /// `nopreempt`.
     pub nopreempt: bool,
+    /// `unicast_src_ip` (unicast mode), or none.
+    pub unicast_src_ip: Option<String>,
+    /// `unicast_peer { }`: when non-empty, keepalived sends its adverts to each peer instead of
+    /// the multicast group.
+    pub unicast_peer: Vec<String>,
     /// global `vrrp_garp_master_delay` (seconds; keepalived's default 5): delay of the second
     /// gratuitous ARP burst after becoming master.
     pub garp_master_delay: u32,
@@ -76,6 +81,8 @@ impl KeepalivedConf {
             virtual_ipaddress: vec![virtual_ipaddress.into()],
             auth_pass: None,
             nopreempt: false,
+            unicast_src_ip: None,
+            unicast_peer: Vec::new(),
             garp_master_delay: 1,
         }
     }
@@ -95,6 +102,16 @@ impl KeepalivedConf {
         s.push_str(&format!("  version {}\n", self.version));
         if self.nopreempt {
             s.push_str("  nopreempt\n");
+        }
+        if let Some(ip) = &self.unicast_src_ip {
+            s.push_str(&format!("  unicast_src_ip {ip}\n"));
+        }
+        if !self.unicast_peer.is_empty() {
+            s.push_str("  unicast_peer {\n");
+            for peer in &self.unicast_peer {
+                s.push_str(&format!("    {peer}\n"));
+            }
+            s.push_str("  }\n");
         }
         if let Some(p) = &self.auth_pass {
             s.push_str(&format!(
@@ -341,6 +358,8 @@ mod tests {
         c.advert_int = "0.5".into();
         c.nopreempt = true;
         c.auth_pass = Some("secret".into());
+        c.unicast_src_ip = Some("10.0.0.2".into());
+        c.unicast_peer = vec!["10.0.0.3".into()];
         let t = c.text();
         for want in [
             "vrrp_instance VI_1 {",
@@ -354,6 +373,8 @@ mod tests {
             "    auth_type PASS\n",
             "    auth_pass secret\n",
             "    10.0.0.100/24\n",
+            "  unicast_src_ip 10.0.0.2\n",
+            "  unicast_peer {\n    10.0.0.3\n  }\n",
             "vrrp_garp_master_delay 1\n",
         ] {
             assert!(t.contains(want), "{want:?} missing from\n{t}");
