@@ -707,9 +707,11 @@ impl ConnTable {
         self.len() == 0
     }
 
-    /// Bytes allocated now (entry slabs + indices, by capacity).
+    /// Bytes allocated now for entries and indices (slab and bucket capacities), the figure
+    /// `max_bytes` bounds. The per-real-server counter array (12 bytes per `DestId` up to
+    /// the largest seen) is not included.
     pub fn memory_bytes(&self) -> usize {
-        self.v4.bytes() + self.v6.bytes() + self.sh.dests.capacity() * 12
+        self.v4.bytes() + self.v6.bytes()
     }
 
     /// Event counters.

@@ -676,8 +676,10 @@ fn expire_nodest_conn_drops_or_expires() {
         NodestVerdict::Forward
     );
     assert_eq!(t.nodest_check(id, false, t0).unwrap(), NodestVerdict::Drop);
-    let mut cfg = ConnConfig::default();
-    cfg.expire_nodest_conn = true;
+    let cfg = ConnConfig {
+        expire_nodest_conn: true,
+        ..ConnConfig::default()
+    };
     let mut t = ConnTable::new(cfg, t0);
     let id = t.insert(&nat_conn(1, 1), None, t0).unwrap();
     assert!(matches!(
@@ -691,8 +693,10 @@ fn expire_nodest_conn_drops_or_expires() {
 #[test]
 fn bad_input_gives_typed_errors() {
     let t0 = Instant::now();
-    let mut cfg = ConnConfig::default();
-    cfg.max_dests = 10;
+    let cfg = ConnConfig {
+        max_dests: 10,
+        ..ConnConfig::default()
+    };
     let mut t = ConnTable::new(cfg, t0);
     let mut p = nat_conn(1, 10);
     assert_eq!(t.insert(&p, None, t0), Err(ConnError::DestOutOfRange(10)));
