@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Independent generator of the golden vectors in tests/golden.rs.
+
+Builds every frame byte by byte from RFC 791/793/768/8200/792 layouts with its own RFC 1071
+checksum (no Rust code involved) and prints hex. Run: python3 gen_golden.py
+"""
+import ipaddress
+import struct
+
+
+def csum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+def a(x):
+    return ipaddress.ip_address(x).packed
+
+
+DIRECTOR = bytes.fromhex("0200000000d1")
+CLIENT = bytes.fromhex("020000000001")
+RS = bytes.fromhex("020000000051")
+
+
+def eth(dst, src, et):
+    return dst + src + struct.pack("!H", et)
+
+
+def ipv4(src, dst, proto, payload_len, ttl=64, ident=0x1C46, df=True, tos=0):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, tos, 20 + payload_len, ident, 0x4000 if df else 0,
+                    ttl, proto, 0, a(src), a(dst))
+    return h[:10] + struct.pack("!H", csum(h)) + h[12:]
+
+
+def ipv6(src, dst, nxt, payload_len, hop=64):
+    return struct.pack("!IHBB16s16s", 0x60000000, payload_len, nxt, hop, a(src), a(dst))
+
+
+def pseudo(src, dst, proto, length):
+    if ipaddress.ip_address(src).version == 4:
+        return a(src) + a(dst) + struct.pack("!BBH", 0, proto, length)
+    return a(src) + a(dst) + struct.pack("!IxxxB", length, proto)
+
+
+def tcp(src, sport, dst, dport, flags=0x02, seq=1, ack=0, payload=b""):
+    h = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 29200, 0, 0) + payload
+    c = csum(pseudo(src, dst, 6, len(h)) + h)
+    return h[:16] + struct.pack("!H", c) + h[18:]
+
+
+def udp(src, sport, dst, dport, payload, zero=False):
+    h = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    if zero:
+        return h
+    c = csum(pseudo(src, dst, 17, len(h)) + h) or 0xFFFF
+    return h[:6] + struct.pack("!H", c) + h[8:]
+
+
+def frame4(dmac, smac, src, dst, proto, l4, ttl=64):
+    return eth(dmac, smac, 0x0800) + ipv4(src, dst, proto, len(l4), ttl) + l4
+
+
+def frame6(dmac, smac, src, dst, proto, l4, hop=64):
+    return eth(dmac, smac, 0x86DD) + ipv6(src, dst, proto, len(l4), hop) + l4
+
+
+def show(name, b):
+    print("const %s: &str = \"%s\";" % (name, b.hex()))
+
+
+CIP, VIP, RIP, LIP = "192.0.2.10", "10.0.0.100", "192.168.10.2", "10.0.0.200"
+
+# NAT in: SYN CIP:40000 -> VIP:80 becomes CIP:40000 -> RIP:8080, TTL 64 -> 63.
+show("SYN_V4", frame4(DIRECTOR, CLIENT, CIP, VIP, 6, tcp(CIP, 40000, VIP, 80)))
+show("SYN_V4_NAT_IN", frame4(DIRECTOR, CLIENT, CIP, RIP, 6, tcp(CIP, 40000, RIP, 8080), ttl=63))
+# DR: same SYN, MACs to the RS from the director, TTL 63.
+show("SYN_V4_DR", frame4(RS, DIRECTOR, CIP, VIP, 6, tcp(CIP, 40000, VIP, 80), ttl=63))
+# FULLNAT in: LIP:5000 -> RIP:8080.
+show("SYN_V4_FULLNAT_IN", frame4(DIRECTOR, CLIENT, LIP, RIP, 6, tcp(LIP, 5000, RIP, 8080), ttl=63))
+# NAT out: SYN-ACK RIP:8080 -> CIP:40000 becomes VIP:80 -> CIP:40000.
+synack = tcp(RIP, 8080, CIP, 40000, flags=0x12, seq=777, ack=2, payload=b"hi")
+show("SYNACK_V4", frame4(DIRECTOR, RS, RIP, CIP, 6, synack))
+show("SYNACK_V4_NAT_OUT", frame4(DIRECTOR, RS, VIP, CIP, 6,
+                                 tcp(VIP, 80, CIP, 40000, flags=0x12, seq=777, ack=2, payload=b"hi"), ttl=63))
+# FULLNAT out: RIP:8080 -> LIP:5000 becomes VIP:80 -> CIP:40000.
+show("SYNACK_V4_FULLNAT", frame4(DIRECTOR, RS, RIP, LIP, 6,
+                                 tcp(RIP, 8080, LIP, 5000, flags=0x12, seq=777, ack=2, payload=b"hi")))
+show("SYNACK_V4_FULLNAT_OUT", frame4(DIRECTOR, RS, VIP, CIP, 6,
+                                     tcp(VIP, 80, CIP, 40000, flags=0x12, seq=777, ack=2, payload=b"hi"), ttl=63))
+# UDP with checksum 0 (IPv4: "no checksum") stays 0 through NAT in.
+show("UDP0_V4", frame4(DIRECTOR, CLIENT, CIP, VIP, 17, udp(CIP, 5353, VIP, 53, b"query", zero=True)))
+show("UDP0_V4_NAT_IN", frame4(DIRECTOR, CLIENT, CIP, RIP, 17, udp(CIP, 5353, RIP, 5300, b"query", zero=True), ttl=63))
+# IPv6 TCP NAT in.
+C6, V6, R6 = "2001:db8:c::10", "2001:db8:f::100", "2001:db8:a::2"
+show("SYN_V6", frame6(DIRECTOR, CLIENT, C6, V6, 6, tcp(C6, 40000, V6, 443)))
+show("SYN_V6_NAT_IN", frame6(DIRECTOR, CLIENT, C6, R6, 6, tcp(C6, 40000, R6, 8443), hop=63))
+# ICMP port unreachable from the RS about CIP:5353 -> RIP:5300 (UDP), NAT out: outer src VIP,
+# inner dst VIP:53, inner IP checksum redone, inner UDP checksum untouched, ICMP checksum redone.
+inner = ipv4(CIP, RIP, 17, 8 + 5, ttl=63) + udp(CIP, 5353, RIP, 5300, b"query")[:8]
+icmp = bytes([3, 3, 0, 0, 0, 0, 0, 0]) + inner
+icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+show("ICMP_V4", frame4(DIRECTOR, RS, RIP, CIP, 1, icmp))
+udp_orig = udp(CIP, 5353, RIP, 5300, b"query")[:8]
+inner2 = ipv4(CIP, VIP, 17, 8 + 5, ttl=63) + udp_orig[:2] + struct.pack("!H", 53) + udp_orig[4:]
+icmp2 = bytes([3, 3, 0, 0, 0, 0, 0, 0]) + inner2
+icmp2 = icmp2[:2] + struct.pack("!H", csum(icmp2)) + icmp2[4:]
+show("ICMP_V4_NAT_OUT", frame4(DIRECTOR, RS, VIP, CIP, 1, icmp2, ttl=63))
+# Time exceeded: SYN CIP -> VIP at TTL 1; director 10.0.0.1 replies with type 11 code 0,
+# TOS 0xc0, TTL 64, ID 0, DF clear, quoting header + 8 bytes.
+syn1 = ipv4(CIP, VIP, 6, 20, ttl=1) + tcp(CIP, 40000, VIP, 80)
+show("SYN_V4_TTL1", eth(DIRECTOR, CLIENT, 0x0800) + syn1)
+te = bytes([11, 0, 0, 0, 0, 0, 0, 0]) + syn1[:28]
+te = te[:2] + struct.pack("!H", csum(te)) + te[4:]
+show("TIME_EXCEEDED_V4", eth(CLIENT, DIRECTOR, 0x0800)
+     + ipv4("10.0.0.1", CIP, 1, len(te), ttl=64, ident=0, df=False, tos=0xC0) + te)
