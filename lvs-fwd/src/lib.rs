@@ -22,6 +22,7 @@ mod error;
 mod icmp;
 mod parse;
 mod rewrite;
+pub mod tun;
 
 pub use error::FwdError;
 pub use icmp::{
