@@ -5,11 +5,20 @@
 //! `ip_vs_sched.c`, `ip_vs_conn.c` and `ip_vs_xmit.c` together. It does no I/O and reads no
 //! clock: time is always a `now` argument.
 //!
-//! Today it offers the first step of the pipeline, [`classify::classify`], which sorts an
-//! Ethernet frame into ARP, VRRP, IP for the director, or other traffic.
+//! Modules:
+//! - [`classify`]: the first step of the pipeline, [`classify::classify`], which sorts an
+//!   Ethernet frame into ARP, VRRP, IP for the director, or other traffic.
+//! - [`service`]: the configuration model (virtual services, real servers, timeouts) and
+//!   [`service::IpvsConfig`], a table that applies ipvsadm commands.
+//! - [`ipvsadm`]: ipvsadm 1.31's syntax (rules and `-R` streams), its `-S` save format and its
+//!   list formats.
+//! - [`estimator`]: the kernel's 2-second rate estimator (ip_vs_est.c).
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod classify;
+pub mod estimator;
+pub mod ipvsadm;
+pub mod service;
 
 pub use classify::{ClassifyError, FrameClass, IpVersion, classify};
