@@ -63,11 +63,20 @@ pub fn run_on_tap(
             .poll_delay(smoltcp::time::Instant::now())
             .map_or(MAX_WAIT_MS, |d| d.total_millis().min(MAX_WAIT_MS));
         if wait > 0 {
-            smoltcp::phy::wait(
+            match smoltcp::phy::wait(
                 tap.as_raw_fd(),
                 Some(smoltcp::time::Duration::from_millis(wait)),
-            )
-            .map_err(|e| RealServerError::Tap(format!("waiting on {}: {e}", tap.name())))?;
+            ) {
+                // A signal (SIGINT/SIGTERM setting `stop`) interrupted the wait.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(RealServerError::Tap(format!(
+                        "waiting on {}: {e}",
+                        tap.name()
+                    )));
+                }
+                Ok(()) => {}
+            }
         }
     }
     let stats = rs.stats();
