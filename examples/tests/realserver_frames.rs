@@ -199,7 +199,7 @@ impl Lan {
         } else if bcast || dst == RS_MAC {
             self.rs.receive(frame);
         }
-        if (bcast || dst == DIRECTOR_MAC) && !(frame[6..12] == DIRECTOR_MAC) {
+        if (bcast || dst == DIRECTOR_MAC) && frame[6..12] != DIRECTOR_MAC {
             self.router(frame, from_rs);
         }
     }
