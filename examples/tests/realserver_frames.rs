@@ -517,3 +517,109 @@ fn corrupt_gre_is_counted_and_dropped() {
     assert_eq!(st.decap_errors, 1);
     assert_eq!(st.udp_echo_datagrams, 0);
 }
+
+/// ICMP echo to the RIP and to the VIP is answered from the address asked (smoltcp's automatic
+/// echo reply), checked with etherparse.
+#[test]
+fn icmp_echo_is_answered_from_the_address_asked() {
+    let mut rs = RealServer::new(rs_config(vec![], None), Instant::from_millis(0)).unwrap();
+    let client = Ipv4Addr::new(10, 0, 0, 50);
+    // Let the server learn the client's MAC first (ARP request for the RIP).
+    rs.receive(&ArpFrame::request(MacAddr(CLIENT_MAC), client, RIP, None).to_bytes());
+    rs.poll(Instant::from_millis(1));
+    assert!(rs.transmit().is_some(), "ARP reply");
+    for (ms, dst) in [(2, RIP), (3, VIP)] {
+        let mut v = Vec::new();
+        etherparse::PacketBuilder::ethernet2(CLIENT_MAC, RS_MAC)
+            .ipv4(client.octets(), dst.octets(), 64)
+            .icmpv4_echo_request(7, 1)
+            .write(&mut v, b"ping")
+            .unwrap();
+        rs.receive(&v);
+        rs.poll(Instant::from_millis(ms));
+        let f = rs.transmit().expect("echo reply");
+        let p = SlicedPacket::from_ethernet(&f).unwrap();
+        let Some(NetSlice::Ipv4(ip)) = &p.net else {
+            panic!("not IPv4")
+        };
+        assert_eq!(ip.header().source_addr(), dst);
+        assert_eq!(ip.header().destination_addr(), client);
+        let Some(TransportSlice::Icmpv4(i)) = &p.transport else {
+            panic!("not ICMP")
+        };
+        assert_eq!(i.type_u8(), 0, "echo reply");
+        assert_eq!(i.payload(), b"ping");
+    }
+}
+
+mod garbage {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// An IPv4 frame to the RIP with a tunnel protocol (or UDP to the GUE port) and an arbitrary
+    /// payload: reaches `lvs_fwd::tun::decapsulate`'s deeper checks.
+    fn tunnel_shaped() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop::sample::select(vec![4u8, 41, 47, 17]),
+            prop::collection::vec(any::<u8>(), 0..120),
+        )
+            .prop_map(|(proto, payload)| {
+                let mut payload = payload;
+                if proto == 17 && payload.len() >= 8 {
+                    payload[2..4].copy_from_slice(&GUE_PORT.to_be_bytes());
+                    let len = payload.len() as u16;
+                    payload[4..6].copy_from_slice(&len.to_be_bytes());
+                    payload[6..8].copy_from_slice(&[0, 0]);
+                }
+                let mut h = etherparse::Ipv4Header::new(
+                    payload.len() as u16,
+                    64,
+                    etherparse::IpNumber(proto),
+                    DIP.octets(),
+                    RIP.octets(),
+                )
+                .unwrap();
+                h.header_checksum = h.calc_header_checksum();
+                let mut ip = h.to_bytes().to_vec();
+                ip.extend_from_slice(&payload);
+                eth(RS_MAC, DIRECTOR_MAC, 0x0800, &ip)
+            })
+    }
+
+    fn any_frame() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..200),
+            prop::collection::vec(any::<u8>(), 0..100)
+                .prop_map(|p| eth(RS_MAC, CLIENT_MAC, 0x0806, &p)),
+            tunnel_shaped(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Garbage frames (random bytes, ARP-typed junk, tunnel-shaped junk for every tunnel
+        /// type) never panic the server, are never decapsulated into service traffic, and the
+        /// HTTP service keeps working afterwards.
+        #[test]
+        fn garbage_frames_leave_the_service_undisturbed(
+            frames in prop::collection::vec(any_frame(), 1..24)
+        ) {
+            let mut lan = Lan::new(
+                Mode::Dr,
+                Ipv4Addr::new(10, 0, 0, 50),
+                DIP,
+                rs_config(vec![Decap::Ipip, Decap::Gue(GUE_PORT), Decap::Gre], None),
+            );
+            for f in &frames {
+                lan.rs.receive(f);
+                lan.step();
+            }
+            let body = lan.tcp_exchange(80, 42000, b"GET / HTTP/1.0\r\n\r\n");
+            prop_assert!(String::from_utf8_lossy(&body).ends_with("rs1\n"));
+            let st = lan.rs.stats();
+            prop_assert_eq!(st.http_responses, 1);
+            prop_assert!(st.frames_in >= frames.len() as u64);
+        }
+    }
+}
