@@ -6,14 +6,12 @@
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use lvs_arp::{ArpFrame, MacAddr};
-use lvs_examples::realserver::{Decap, RealServer, RealServerConfig};
+use lvs_examples::realserver::{Decap, QueueDevice, RealServer, RealServerConfig};
 use lvs_fwd::tun::{EncapMeta, GueCsum, TunAddrs, TunType, TunnelConfig, encapsulate};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
-use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::socket::{tcp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
-use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
 const RS_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x01];
@@ -24,55 +22,16 @@ const DIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 const GUE_PORT: u16 = 6080;
 
-/// A frame queue device for the client stack.
-#[derive(Default)]
-struct Queue {
-    rx: VecDeque<Vec<u8>>,
-    tx: VecDeque<Vec<u8>>,
-}
-struct Rx(Vec<u8>);
-struct Tx<'a>(&'a mut VecDeque<Vec<u8>>);
-impl RxToken for Rx {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-impl TxToken for Tx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut b = vec![0; len];
-        let r = f(&mut b);
-        self.0.push_back(b);
-        r
-    }
-}
-impl Device for Queue {
-    type RxToken<'a> = Rx;
-    type TxToken<'a> = Tx<'a>;
-    fn receive(&mut self, _: Instant) -> Option<(Rx, Tx<'_>)> {
-        let f = self.rx.pop_front()?;
-        Some((Rx(f), Tx(&mut self.tx)))
-    }
-    fn transmit(&mut self, _: Instant) -> Option<Tx<'_>> {
-        Some(Tx(&mut self.tx))
-    }
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut c = DeviceCapabilities::default();
-        c.medium = Medium::Ethernet;
-        c.max_transmission_unit = 1514;
-        c
-    }
-}
-
 /// The client host: smoltcp with `addr`/24 and a default route via `gw`.
 struct Client {
     iface: Interface,
-    dev: Queue,
+    dev: QueueDevice,
     sockets: SocketSet<'static>,
 }
 
 impl Client {
     fn new(addr: Ipv4Addr, gw: Ipv4Addr) -> Client {
-        let mut dev = Queue::default();
+        let mut dev = QueueDevice::new();
         let mut cfg = Config::new(HardwareAddress::Ethernet(EthernetAddress(CLIENT_MAC)));
         cfg.random_seed = 7;
         let mut iface = Interface::new(cfg, &mut dev, Instant::from_millis(0));
@@ -150,7 +109,7 @@ impl Lan {
                 if from_rs {
                     self.rs.receive(&reply);
                 } else {
-                    self.client.dev.rx.push_back(reply.to_vec());
+                    self.client.dev.push_rx(&reply);
                 }
             }
             return;
@@ -163,7 +122,7 @@ impl Lan {
         if from_rs {
             // Routed back to the client (the real server's gateway is this box).
             let f = eth(CLIENT_MAC, DIRECTOR_MAC, 0x0800, ip);
-            self.client.dev.rx.push_back(f);
+            self.client.dev.push_rx(&f);
             return;
         }
         assert_eq!(dst, VIP, "the client only talks to the VIP");
@@ -194,7 +153,7 @@ impl Lan {
         let bcast = dst == [0xff; 6];
         if from_rs {
             if bcast || dst == CLIENT_MAC {
-                self.client.dev.rx.push_back(frame.to_vec());
+                self.client.dev.push_rx(frame);
             }
         } else if bcast || dst == RS_MAC {
             self.rs.receive(frame);
@@ -211,7 +170,7 @@ impl Lan {
         self.client
             .iface
             .poll(now, &mut self.client.dev, &mut self.client.sockets);
-        while let Some(f) = self.client.dev.tx.pop_front() {
+        while let Some(f) = self.client.dev.pop_tx() {
             self.deliver(&f, false);
         }
         self.rs.poll(now);
