@@ -765,6 +765,40 @@ mod tests {
         ));
     }
 
+    /// arp_announce=2 (Documentation/networking/ip-sysctl.rst: "Always use the best local
+    /// address for this target... ignore the source address in the IP packet"): an ARP request
+    /// leaving with the VIP as sender IP is rewritten to the RIP, the address of the outgoing
+    /// interface in the target's subnet; one with the RIP already is left alone.
+    #[test]
+    fn outgoing_arp_request_never_carries_the_vip() {
+        let rip = Ipv4Addr::new(10, 0, 0, 2);
+        let vip = Ipv4Addr::new(10, 0, 0, 100);
+        let gw = Ipv4Addr::new(10, 0, 0, 1);
+        let mut cfg = RealServerConfig::new("rs", [2, 0, 0, 0, 0, 1], rip, 24);
+        cfg.vips.push(vip);
+        let mut rs = RealServer::new(cfg, Instant::from_millis(0)).unwrap();
+        let mac = MacAddr([2, 0, 0, 0, 0, 1]);
+        let mut bad = ArpFrame::request(mac, vip, gw, None).to_bytes();
+        assert!(rs.filter_outgoing(&mut bad));
+        let fixed = ArpFrame::parse(&bad).unwrap();
+        assert_eq!(fixed.sender_ip, rip);
+        assert_eq!(fixed.target_ip, gw);
+        assert_eq!(fixed.sender_mac, mac);
+        assert_eq!(rs.stats().arp_source_rewritten, 1);
+
+        let mut good = ArpFrame::request(mac, rip, gw, None).to_bytes();
+        let before = good;
+        assert!(rs.filter_outgoing(&mut good));
+        assert_eq!(good, before);
+        assert_eq!(rs.stats().arp_source_rewritten, 1);
+
+        // smoltcp's own ARP replies never leave (lvs-arp's are queued on receive).
+        let mut reply = ArpFrame::request(MacAddr([2, 0, 0, 0, 0, 9]), gw, vip, None)
+            .reply_to(mac)
+            .to_bytes();
+        assert!(!rs.filter_outgoing(&mut reply));
+    }
+
     #[test]
     fn runt_frames_are_counted_not_processed() {
         let cfg = RealServerConfig::new("rs", [2, 0, 0, 0, 0, 1], Ipv4Addr::new(10, 0, 0, 2), 24);
