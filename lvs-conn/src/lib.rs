@@ -1,3 +1,45 @@
-//! lvs-conn: see the crate description in Cargo.toml. Work in progress.
+//! lvs-conn: the IPVS connection table, sans-IO.
+//!
+//! What the kernel's net/netfilter/ipvs/ip_vs_conn.c and the protocol state machines of
+//! ip_vs_proto_tcp.c, ip_vs_proto_udp.c and ip_vs_proto_sctp.c do, as a library: entries
+//! keyed by protocol + client + virtual address/port (IPv4 and IPv6), found from both
+//! directions (NAT replies by RIP:rport -> CIP:cport, FULLNAT replies by RIP:rport ->
+//! LIP:lport), the kernel's exact state tables and timeouts, per-real-server activeconns /
+//! inactconns / persistconns, persistence templates, expiry on a timer wheel driven by the
+//! caller's `now`, a hard capacity with a documented shedding order, and the `ipvsadm -Lnc`
+//! and /proc/net/ip_vs_conn listings.
+//!
+//! Thread model: [`ConnTable`] is single-owner (`&mut self`, no locks, no atomics): give one
+//! to each worker that owns its flows. [`ShardedConnTable`] shares one logical table between
+//! threads: N independent `ConnTable`s, each behind a `parking_lot::Mutex`, the shard chosen
+//! by a seeded hash of the client address (masked by a configurable prefix so persistence
+//! templates and their connections share a shard). Both directions know the client address
+//! (it is the reply's destination under NAT), so in and out lookups land in the same shard;
+//! FULLNAT replies, which do not carry the client, are routed by local port
+//! (`lport % shards`), and lvs-core picks local ports accordingly.
+//!
+//! No I/O, no clock reads, no threads: time is always a `now: Instant` argument.
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
+
+mod error;
+mod flags;
+mod inner;
+mod list;
+pub mod proto;
+mod shard;
+mod table;
+
+#[cfg(test)]
+mod prop_tests;
+
+pub use error::ConnError;
+pub use flags::{FwdMethod, conn_flags};
+pub use list::{LNC_HEADER, PROC_HEADER, expires_secs, write_lnc_row, write_proc_row};
+pub use proto::{Direction, L4Info, SctpEvent, SctpState, TcpState, Timeouts};
+pub use shard::{ShardConfig, ShardedConnTable};
+pub use table::{
+    ConnConfig, ConnId, ConnParams, ConnStats, ConnTable, ConnView, DestCounters, DestId,
+    ExpiredConn, FTPPORT, NodestVerdict, PacketOutcome, PersistService, ReuseVerdict, TemplateKey,
+    is_new_conn_expected, one_packet_eligible, template_dest_usable,
+};

@@ -1,0 +1,969 @@
+//! The per-address-family core of the table: a slab of compact entries (u32 indices, free
+//! list), a chained hash index with intrusive u32 links, a hierarchical timer wheel with
+//! intrusive u32 links and lazily extended deadlines, and the shed-class lists.
+//!
+//! Everything here is generic over the address representation (`u32` for IPv4, `[u8; 16]`
+//! for IPv6) so an IPv4 entry stays at 96 bytes.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::flags::conn_flags as cf;
+use crate::proto::{SctpState, TcpState, ipproto};
+
+pub(crate) const NIL: u32 = u32::MAX;
+/// Tag in `wprev`: the entry heads wheel slot `wprev & !HEAD`.
+const HEAD: u32 = 0x8000_0000;
+/// Internal flag: the slot holds a live entry.
+pub(crate) const F_LIVE: u16 = 0x8000;
+/// Internal flag: template invalidated by `check_template` (made unmatchable).
+pub(crate) const F_INVALID: u16 = 0x4000;
+/// Mask of the kernel's flag bits kept in an entry (`IP_VS_CONN_F_*` below bit 14).
+pub(crate) const KERNEL_FLAGS: u16 = 0x3fef;
+
+/// Largest slab index (indices must stay below the wheel's HEAD tag).
+pub(crate) const MAX_INDEX: u32 = (1 << 30) - 1;
+
+/// Wheel geometry: 6 levels of 64 slots, tick = 10 ms (covers 2^36 ticks, ~21 years).
+const LEVELS: usize = 6;
+const SLOTS: usize = 64;
+/// Length of one wheel tick in milliseconds.
+pub(crate) const TICK_MS: u64 = 10;
+/// Ticks per second.
+pub(crate) const TICKS_PER_SEC: u64 = 1000 / TICK_MS;
+
+/// Number of shed classes (see `ConnTable` docs for their order).
+pub(crate) const SHED_CLASSES: usize = 4;
+
+/// Address storage of one family.
+pub(crate) trait Addr: Copy + Eq + Default + std::fmt::Debug + 'static {
+    /// Fold into 64 bits for hashing.
+    fn fold(self) -> u64;
+    fn to_ip(self) -> IpAddr;
+}
+
+impl Addr for u32 {
+    #[inline]
+    fn fold(self) -> u64 {
+        u64::from(self)
+    }
+    fn to_ip(self) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from_bits(self))
+    }
+}
+
+impl Addr for [u8; 16] {
+    #[inline]
+    fn fold(self) -> u64 {
+        let v = u128::from_be_bytes(self);
+        mix(v as u64, ((v >> 64) as u64) | 1)
+    }
+    fn to_ip(self) -> IpAddr {
+        IpAddr::V6(Ipv6Addr::from(self))
+    }
+}
+
+#[inline]
+fn mix(a: u64, b: u64) -> u64 {
+    let r = u128::from(a).wrapping_mul(u128::from(b));
+    (r as u64) ^ ((r >> 64) as u64)
+}
+
+/// Seeded hash of (protocol, address, port): a folded 64x64->128 multiply (wyhash's "mum")
+/// keyed by two secret words derived from the caller's seed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hasher {
+    k0: u64,
+    k1: u64,
+}
+
+impl Hasher {
+    pub(crate) fn new(seed: u64) -> Hasher {
+        let k0 = splitmix(seed);
+        let k1 = splitmix(k0) | 1;
+        Hasher { k0, k1 }
+    }
+    #[inline]
+    pub(crate) fn hash<A: Addr>(&self, proto: u8, addr: A, port: u16) -> u64 {
+        let a = addr.fold() ^ self.k0;
+        let b = (u64::from(port) << 8 | u64::from(proto)) ^ self.k1;
+        let h = mix(a, b | 1 << 40);
+        h ^ (h >> 29)
+    }
+}
+
+pub(crate) fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// One connection or template. 96 bytes for IPv4.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Entry<A> {
+    pub(crate) caddr: A,
+    pub(crate) vaddr: A,
+    pub(crate) daddr: A,
+    pub(crate) laddr: A,
+    pub(crate) in_bytes: u64,
+    pub(crate) out_bytes: u64,
+    pub(crate) cport: u16,
+    pub(crate) vport: u16,
+    pub(crate) dport: u16,
+    pub(crate) lport: u16,
+    /// Kernel `IP_VS_CONN_F_*` bits (below 0x4000) plus F_LIVE / F_INVALID.
+    pub(crate) flags: u16,
+    pub(crate) proto: u8,
+    pub(crate) state: u8,
+    /// Real-server handle or NIL.
+    pub(crate) dest: u32,
+    /// Generation, bumped when the slot is freed (stale `ConnId`s then miss).
+    pub(crate) generation: u32,
+    /// Expiry time in wheel ticks (wrapping u32; always within 2^31 ticks of now).
+    pub(crate) deadline: u32,
+    /// Current timeout in seconds (`cp->timeout`).
+    pub(crate) timeout: u32,
+    wprev: u32,
+    wnext: u32,
+    /// Next in the inbound hash chain; next free slot when not live.
+    hnext: u32,
+    /// Next in the FULLNAT reply hash chain.
+    onext: u32,
+    sprev: u32,
+    snext: u32,
+    /// Controlling entry (template or control connection) index, or NIL.
+    pub(crate) control: u32,
+    /// Number of entries this one controls (`cp->n_control`).
+    pub(crate) n_control: u32,
+    pub(crate) in_pkts: u32,
+    pub(crate) out_pkts: u32,
+}
+
+impl<A: Addr> Entry<A> {
+    fn empty() -> Self {
+        Entry {
+            caddr: A::default(),
+            vaddr: A::default(),
+            daddr: A::default(),
+            laddr: A::default(),
+            in_bytes: 0,
+            out_bytes: 0,
+            cport: 0,
+            vport: 0,
+            dport: 0,
+            lport: 0,
+            flags: 0,
+            proto: 0,
+            state: 0,
+            dest: NIL,
+            generation: 0,
+            deadline: 0,
+            timeout: 0,
+            wprev: NIL,
+            wnext: NIL,
+            hnext: NIL,
+            onext: NIL,
+            sprev: NIL,
+            snext: NIL,
+            control: NIL,
+            n_control: 0,
+            in_pkts: 0,
+            out_pkts: 0,
+        }
+    }
+    #[inline]
+    pub(crate) fn live(&self) -> bool {
+        self.flags & F_LIVE != 0
+    }
+    #[inline]
+    pub(crate) fn kflags(&self) -> u32 {
+        u32::from(self.flags & KERNEL_FLAGS)
+    }
+    #[inline]
+    pub(crate) fn is_template(&self) -> bool {
+        u32::from(self.flags) & cf::TEMPLATE != 0
+    }
+    #[inline]
+    fn is_fullnat(&self) -> bool {
+        u32::from(self.flags) & cf::FWD_MASK == cf::FULLNAT && !self.is_template()
+    }
+}
+
+/// Shed class of an entry, `None` when it must never be evicted (ESTABLISHED, templates).
+/// 0: closed (TCP TIME_WAIT, CLOSE; SCTP CLOSED, REJECTED); 1: embryonic (TCP NONE,
+/// SYN_SENT, SYN_RECV, SYNACK, LISTEN; SCTP NONE..COOKIE_ECHOED); 2: half-closed (TCP
+/// FIN_WAIT, CLOSE_WAIT, LAST_ACK; SCTP SHUTDOWN_*); 3: UDP.
+pub(crate) fn shed_class(proto: u8, state: u8, flags: u16) -> Option<usize> {
+    if u32::from(flags) & cf::TEMPLATE != 0 {
+        return None;
+    }
+    match proto {
+        ipproto::TCP => match TcpState::from_u8(state)? {
+            TcpState::TimeWait | TcpState::Close => Some(0),
+            TcpState::None
+            | TcpState::SynSent
+            | TcpState::SynRecv
+            | TcpState::SynAck
+            | TcpState::Listen => Some(1),
+            TcpState::FinWait | TcpState::CloseWait | TcpState::LastAck => Some(2),
+            TcpState::Established => None,
+        },
+        ipproto::SCTP => match SctpState::from_u8(state)? {
+            SctpState::Closed | SctpState::Rejected => Some(0),
+            SctpState::Established => None,
+            SctpState::ShutdownSent | SctpState::ShutdownReceived | SctpState::ShutdownAckSent => {
+                Some(2)
+            }
+            _ => Some(1),
+        },
+        _ => Some(3),
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Wheel {
+    /// Ticks processed so far (absolute, since the table's epoch).
+    elapsed: u64,
+    occupied: [u64; LEVELS],
+    heads: [[u32; SLOTS]; LEVELS],
+}
+
+/// The per-family table.
+#[derive(Clone, Debug)]
+pub(crate) struct Inner<A> {
+    pub(crate) slab: Vec<Entry<A>>,
+    free: u32,
+    pub(crate) len: u32,
+    buckets: Vec<u32>,
+    obuckets: Vec<u32>,
+    fullnat_len: u32,
+    wheel: Wheel,
+    shed_head: [u32; SHED_CLASSES],
+    shed_tail: [u32; SHED_CLASSES],
+    pub(crate) shed_len: [u32; SHED_CLASSES],
+}
+
+const INITIAL_BUCKETS: usize = 4096;
+
+impl<A: Addr> Inner<A> {
+    pub(crate) fn new() -> Self {
+        Inner {
+            slab: Vec::new(),
+            free: NIL,
+            len: 0,
+            buckets: Vec::new(),
+            obuckets: Vec::new(),
+            fullnat_len: 0,
+            wheel: Wheel {
+                elapsed: 0,
+                occupied: [0; LEVELS],
+                heads: [[NIL; SLOTS]; LEVELS],
+            },
+            shed_head: [NIL; SHED_CLASSES],
+            shed_tail: [NIL; SHED_CLASSES],
+            shed_len: [0; SHED_CLASSES],
+        }
+    }
+
+    /// Bytes allocated by this family (slab + both indices), by capacity.
+    pub(crate) fn bytes(&self) -> usize {
+        self.slab.capacity() * std::mem::size_of::<Entry<A>>()
+            + (self.buckets.capacity() + self.obuckets.capacity()) * 4
+    }
+
+    /// Bytes the next allocation of one entry may add (slab growth and index growth).
+    pub(crate) fn growth_bytes(&self, max_entries: u32) -> usize {
+        let mut b = 0;
+        if self.free == NIL && self.slab.len() == self.slab.capacity() {
+            let new_cap = self.next_slab_cap(max_entries);
+            b += (new_cap - self.slab.capacity()) * std::mem::size_of::<Entry<A>>();
+        }
+        let n = self.len as usize + 1;
+        if self.buckets.is_empty() {
+            b += INITIAL_BUCKETS * 4;
+        } else if n > self.buckets.len() {
+            b += self.buckets.len() * 4;
+        }
+        b
+    }
+
+    fn next_slab_cap(&self, max_entries: u32) -> usize {
+        let cap = self.slab.capacity();
+        let want = if cap < 1024 { 1024 } else { cap * 2 };
+        want.min(max_entries as usize).max(cap + 1)
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, idx: u32) -> Option<&Entry<A>> {
+        self.slab.get(idx as usize).filter(|e| e.live())
+    }
+
+    #[inline]
+    pub(crate) fn get_mut(&mut self, idx: u32) -> Option<&mut Entry<A>> {
+        self.slab.get_mut(idx as usize).filter(|e| e.live())
+    }
+
+    #[inline]
+    fn bucket_of(&self, h: u64) -> usize {
+        (h as usize) & (self.buckets.len().wrapping_sub(1))
+    }
+
+    // ----------------------------------------------------------------------- lookups
+
+    /// Inbound lookup (client -> VIP), templates excluded.
+    #[inline]
+    pub(crate) fn find_in(
+        &self,
+        hasher: &Hasher,
+        proto: u8,
+        caddr: A,
+        cport: u16,
+        vaddr: A,
+        vport: u16,
+    ) -> Option<u32> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let b = self.bucket_of(hasher.hash(proto, caddr, cport));
+        let mut i = *self.buckets.get(b)?;
+        while let Some(e) = self.slab.get(i as usize) {
+            if e.cport == cport
+                && e.vport == vport
+                && e.caddr == caddr
+                && e.vaddr == vaddr
+                && e.proto == proto
+                && !e.is_template()
+            {
+                return Some(i);
+            }
+            i = e.hnext;
+        }
+        None
+    }
+
+    /// Template lookup by <proto, masked caddr, cport 0, vaddr, vport>.
+    pub(crate) fn find_template(
+        &self,
+        hasher: &Hasher,
+        proto: u8,
+        caddr: A,
+        vaddr: A,
+        vport: u16,
+    ) -> Option<u32> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let b = self.bucket_of(hasher.hash(proto, caddr, 0));
+        let mut i = *self.buckets.get(b)?;
+        while let Some(e) = self.slab.get(i as usize) {
+            if e.is_template()
+                && e.flags & F_INVALID == 0
+                && e.cport == 0
+                && e.vport == vport
+                && e.caddr == caddr
+                && e.vaddr == vaddr
+                && e.proto == proto
+            {
+                return Some(i);
+            }
+            i = e.hnext;
+        }
+        None
+    }
+
+    /// Outbound (reply) lookup of a packet saddr:sport -> daddr:dport. FULLNAT replies
+    /// (RIP:rport -> LIP:lport) are tried first, then NAT replies (RIP:rport -> CIP:cport)
+    /// in the client-keyed chain, as `__ip_vs_conn_out_get()` (ip_vs_conn.c).
+    #[inline]
+    pub(crate) fn find_out(
+        &self,
+        hasher: &Hasher,
+        proto: u8,
+        saddr: A,
+        sport: u16,
+        daddr: A,
+        dport: u16,
+    ) -> Option<u32> {
+        if self.fullnat_len > 0 && !self.obuckets.is_empty() {
+            let h = hasher.hash(proto, daddr, dport);
+            let b = (h as usize) & (self.obuckets.len() - 1);
+            let mut i = *self.obuckets.get(b)?;
+            while let Some(e) = self.slab.get(i as usize) {
+                if e.lport == dport
+                    && e.dport == sport
+                    && e.laddr == daddr
+                    && e.daddr == saddr
+                    && e.proto == proto
+                {
+                    return Some(i);
+                }
+                i = e.onext;
+            }
+        }
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let b = self.bucket_of(hasher.hash(proto, daddr, dport));
+        let mut i = *self.buckets.get(b)?;
+        while let Some(e) = self.slab.get(i as usize) {
+            if e.cport == dport
+                && e.dport == sport
+                && e.caddr == daddr
+                && e.daddr == saddr
+                && e.proto == proto
+                && !e.is_template()
+                && !e.is_fullnat()
+            {
+                return Some(i);
+            }
+            i = e.hnext;
+        }
+        None
+    }
+
+    /// FULLNAT: is (proto, laddr, lport, daddr, dport) used?
+    pub(crate) fn local_in_use(
+        &self,
+        hasher: &Hasher,
+        proto: u8,
+        laddr: A,
+        lport: u16,
+        daddr: A,
+        dport: u16,
+    ) -> bool {
+        self.fullnat_len > 0
+            && self
+                .find_out(hasher, proto, daddr, dport, laddr, lport)
+                .is_some()
+    }
+
+    // ----------------------------------------------------------------------- alloc / index
+
+    /// Allocate a slot for `e` (flags must include F_LIVE) and link it into the index,
+    /// the wheel (at `deadline_ticks`) and its shed list. Returns the index, or `None` if
+    /// the slab cannot grow (index space exhausted).
+    pub(crate) fn alloc(
+        &mut self,
+        hasher: &Hasher,
+        mut e: Entry<A>,
+        deadline_ticks: u64,
+        max_entries: u32,
+    ) -> Option<u32> {
+        let idx = if self.free != NIL {
+            let idx = self.free;
+            let slot = self.slab.get_mut(idx as usize)?;
+            self.free = slot.hnext;
+            e.generation = slot.generation;
+            *slot = e;
+            idx
+        } else {
+            let idx = u32::try_from(self.slab.len()).ok()?;
+            if idx > MAX_INDEX {
+                return None;
+            }
+            if self.slab.len() == self.slab.capacity() {
+                let extra = self.next_slab_cap(max_entries) - self.slab.capacity();
+                self.slab.reserve_exact(extra);
+            }
+            self.slab.push(e);
+            idx
+        };
+        self.len += 1;
+        self.grow_index(hasher);
+        self.hash_in(hasher, idx);
+        if self.slab.get(idx as usize).is_some_and(Entry::is_fullnat) {
+            self.fullnat_len += 1;
+            self.grow_oindex(hasher);
+            self.hash_out(hasher, idx);
+        }
+        self.wheel_link(idx, deadline_ticks);
+        self.shed_link(idx);
+        Some(idx)
+    }
+
+    fn grow_index(&mut self, hasher: &Hasher) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![NIL; INITIAL_BUCKETS];
+            return;
+        }
+        if (self.len as usize) <= self.buckets.len() {
+            return;
+        }
+        let n = self.buckets.len() * 2;
+        self.buckets = vec![NIL; n];
+        for i in 0..self.slab.len() {
+            let i = i as u32;
+            if self.slab.get(i as usize).is_some_and(|e| e.live()) {
+                self.hash_in(hasher, i);
+            }
+        }
+    }
+
+    fn grow_oindex(&mut self, hasher: &Hasher) {
+        let want = if self.obuckets.is_empty() {
+            INITIAL_BUCKETS
+        } else if (self.fullnat_len as usize) > self.obuckets.len() {
+            self.obuckets.len() * 2
+        } else {
+            return;
+        };
+        // Entries being re-hashed must not include the one about to be linked by the
+        // caller; it is not yet in the chain (hash_out is called after this).
+        self.obuckets = vec![NIL; want];
+        for i in 0..self.slab.len() {
+            let i = i as u32;
+            let relink = self
+                .slab
+                .get(i as usize)
+                .is_some_and(|e| e.live() && e.is_fullnat() && e.flags & HASHED_OUT != 0);
+            if relink {
+                self.hash_out(hasher, i);
+            }
+        }
+    }
+
+    fn hash_in(&mut self, hasher: &Hasher, idx: u32) {
+        let Some(e) = self.slab.get(idx as usize) else {
+            return;
+        };
+        let port = if e.is_template() { 0 } else { e.cport };
+        let b = self.bucket_of(hasher.hash(e.proto, e.caddr, port));
+        let Some(head) = self.buckets.get_mut(b) else {
+            return;
+        };
+        let old = *head;
+        *head = idx;
+        if let Some(e) = self.slab.get_mut(idx as usize) {
+            e.hnext = old;
+            e.flags |= cf::HASHED as u16;
+        }
+    }
+
+    fn hash_out(&mut self, hasher: &Hasher, idx: u32) {
+        let Some(e) = self.slab.get(idx as usize) else {
+            return;
+        };
+        let h = hasher.hash(e.proto, e.laddr, e.lport);
+        let b = (h as usize) & (self.obuckets.len().wrapping_sub(1));
+        let Some(head) = self.obuckets.get_mut(b) else {
+            return;
+        };
+        let old = *head;
+        *head = idx;
+        if let Some(e) = self.slab.get_mut(idx as usize) {
+            e.onext = old;
+            e.flags |= HASHED_OUT;
+        }
+    }
+
+    fn unhash_in(&mut self, hasher: &Hasher, idx: u32) {
+        let Some(e) = self.slab.get(idx as usize) else {
+            return;
+        };
+        let port = if e.is_template() { 0 } else { e.cport };
+        let next = e.hnext;
+        let b = self.bucket_of(hasher.hash(e.proto, e.caddr, port));
+        let Some(&head) = self.buckets.get(b) else {
+            return;
+        };
+        if head == idx {
+            if let Some(h) = self.buckets.get_mut(b) {
+                *h = next;
+            }
+        } else {
+            let mut i = head;
+            while let Some(p) = self.slab.get_mut(i as usize) {
+                if p.hnext == idx {
+                    p.hnext = next;
+                    break;
+                }
+                i = p.hnext;
+            }
+        }
+        if let Some(e) = self.slab.get_mut(idx as usize) {
+            e.hnext = NIL;
+            e.flags &= !(cf::HASHED as u16);
+        }
+    }
+
+    fn unhash_out(&mut self, hasher: &Hasher, idx: u32) {
+        let Some(e) = self.slab.get(idx as usize) else {
+            return;
+        };
+        if e.flags & HASHED_OUT == 0 {
+            return;
+        }
+        let next = e.onext;
+        let h = hasher.hash(e.proto, e.laddr, e.lport);
+        let b = (h as usize) & (self.obuckets.len().wrapping_sub(1));
+        let Some(&head) = self.obuckets.get(b) else {
+            return;
+        };
+        if head == idx {
+            if let Some(h) = self.obuckets.get_mut(b) {
+                *h = next;
+            }
+        } else {
+            let mut i = head;
+            while let Some(p) = self.slab.get_mut(i as usize) {
+                if p.onext == idx {
+                    p.onext = next;
+                    break;
+                }
+                i = p.onext;
+            }
+        }
+        if let Some(e) = self.slab.get_mut(idx as usize) {
+            e.onext = NIL;
+            e.flags &= !HASHED_OUT;
+        }
+        self.fullnat_len = self.fullnat_len.saturating_sub(1);
+    }
+
+    /// Unlink `idx` from index, wheel and shed list and put the slot on the free list.
+    /// Returns the entry as it was. Accounting is the caller's.
+    pub(crate) fn free(&mut self, hasher: &Hasher, idx: u32) -> Option<Entry<A>> {
+        let e = *self.get(idx)?;
+        self.unhash_in(hasher, idx);
+        self.unhash_out(hasher, idx);
+        self.wheel_unlink(idx);
+        self.shed_unlink(idx);
+        let free = self.free;
+        if let Some(slot) = self.slab.get_mut(idx as usize) {
+            let generation = slot.generation.wrapping_add(1) & GEN_MASK;
+            *slot = Entry::empty();
+            slot.generation = generation;
+            slot.hnext = free;
+        }
+        self.free = idx;
+        self.len = self.len.saturating_sub(1);
+        Some(e)
+    }
+
+    /// Re-key a template so it can no longer be found (`ip_vs_check_template`: vport and
+    /// dport become 0xffff, cport 0).
+    pub(crate) fn invalidate_template(&mut self, idx: u32) {
+        if let Some(e) = self.get_mut(idx) {
+            e.vport = 0xffff;
+            e.dport = 0xffff;
+            e.flags |= F_INVALID;
+        }
+    }
+
+    // ----------------------------------------------------------------------- shed lists
+
+    fn shed_link(&mut self, idx: u32) {
+        let Some(e) = self.slab.get(idx as usize) else {
+            return;
+        };
+        let Some(c) = shed_class(e.proto, e.state, e.flags) else {
+            return;
+        };
+        let tail = self.shed_tail[c];
+        if let Some(e) = self.slab.get_mut(idx as usize) {
+            e.sprev = tail;
+            e.snext = NIL;
+        }
+        match self.slab.get_mut(tail as usize) {
+            Some(t) => t.snext = idx,
+            None => self.shed_head[c] = idx,
+        }
+        self.shed_tail[c] = idx;
+        self.shed_len[c] += 1;
+    }
+
+    fn shed_unlink(&mut self, idx: u32) {
+        let Some(e) = self.slab.get(idx as usize) else {
+            return;
+        };
+        let Some(c) = shed_class(e.proto, e.state, e.flags) else {
+            return;
+        };
+        let (p, n) = (e.sprev, e.snext);
+        match self.slab.get_mut(p as usize) {
+            Some(pe) => pe.snext = n,
+            None => self.shed_head[c] = n,
+        }
+        match self.slab.get_mut(n as usize) {
+            Some(ne) => ne.sprev = p,
+            None => self.shed_tail[c] = p,
+        }
+        if let Some(e) = self.slab.get_mut(idx as usize) {
+            e.sprev = NIL;
+            e.snext = NIL;
+        }
+        self.shed_len[c] = self.shed_len[c].saturating_sub(1);
+    }
+
+    /// Change an entry's state, moving it between shed lists when its class changes.
+    pub(crate) fn set_state(&mut self, idx: u32, new_state: u8) {
+        let Some(e) = self.slab.get(idx as usize) else {
+            return;
+        };
+        let old_c = shed_class(e.proto, e.state, e.flags);
+        let new_c = shed_class(e.proto, new_state, e.flags);
+        if old_c == new_c {
+            if let Some(e) = self.slab.get_mut(idx as usize) {
+                e.state = new_state;
+            }
+            return;
+        }
+        self.shed_unlink(idx);
+        if let Some(e) = self.slab.get_mut(idx as usize) {
+            e.state = new_state;
+        }
+        self.shed_link(idx);
+    }
+
+    /// Oldest entry of shed class `c` that controls nobody (looks at most 16 entries).
+    pub(crate) fn shed_candidate(&self, c: usize) -> Option<u32> {
+        let mut i = *self.shed_head.get(c)?;
+        for _ in 0..16 {
+            let e = self.slab.get(i as usize)?;
+            if e.n_control == 0 {
+                return Some(i);
+            }
+            i = e.snext;
+        }
+        None
+    }
+
+    // ----------------------------------------------------------------------- timer wheel
+
+    /// Absolute tick of an entry's wrapping u32 deadline, relative to the wheel's clock.
+    #[inline]
+    pub(crate) fn abs_deadline(&self, d: u32) -> u64 {
+        let el = self.wheel.elapsed;
+        let diff = d.wrapping_sub(el as u32) as i32;
+        if diff < 0 {
+            el.saturating_sub(u64::from(diff.unsigned_abs()))
+        } else {
+            el + diff as u64
+        }
+    }
+
+    fn level_for(elapsed: u64, when: u64) -> usize {
+        let masked = (elapsed ^ when) | (SLOTS as u64 - 1);
+        let masked = masked.min((1u64 << (6 * LEVELS)) - 1);
+        let significant = 63 - masked.leading_zeros() as usize;
+        (significant / 6).min(LEVELS - 1)
+    }
+
+    fn wheel_link(&mut self, idx: u32, when: u64) {
+        let when = when.max(self.wheel.elapsed + 1);
+        let level = Self::level_for(self.wheel.elapsed, when);
+        let slot = ((when >> (6 * level)) as usize) & (SLOTS - 1);
+        let head = self.wheel.heads[level][slot];
+        if let Some(e) = self.slab.get_mut(idx as usize) {
+            e.wprev = HEAD | (level * SLOTS + slot) as u32;
+            e.wnext = head;
+        }
+        if let Some(h) = self.slab.get_mut(head as usize) {
+            h.wprev = idx;
+        }
+        self.wheel.heads[level][slot] = idx;
+        self.wheel.occupied[level] |= 1 << slot;
+    }
+
+    fn wheel_unlink(&mut self, idx: u32) {
+        let Some(e) = self.slab.get(idx as usize) else {
+            return;
+        };
+        let (p, n) = (e.wprev, e.wnext);
+        if p == NIL {
+            return;
+        }
+        if p & HEAD != 0 {
+            let s = (p & !HEAD) as usize;
+            let (level, slot) = (s / SLOTS, s % SLOTS);
+            if level < LEVELS {
+                self.wheel.heads[level][slot] = n;
+                if n == NIL {
+                    self.wheel.occupied[level] &= !(1 << slot);
+                }
+            }
+        } else if let Some(pe) = self.slab.get_mut(p as usize) {
+            pe.wnext = n;
+        }
+        if let Some(ne) = self.slab.get_mut(n as usize) {
+            ne.wprev = p;
+        }
+        if let Some(e) = self.slab.get_mut(idx as usize) {
+            e.wprev = NIL;
+            e.wnext = NIL;
+        }
+    }
+
+    /// Re-arm an entry's timer to `when` (absolute ticks). Later deadlines only update the
+    /// field (the wheel re-files the entry when its slot comes due); earlier ones move it.
+    #[inline]
+    pub(crate) fn rearm(&mut self, idx: u32, when: u64) {
+        let Some(e) = self.slab.get(idx as usize) else {
+            return;
+        };
+        let cur = self.abs_deadline(e.deadline);
+        if let Some(e) = self.slab.get_mut(idx as usize) {
+            e.deadline = when as u32;
+        }
+        if when < cur {
+            self.wheel_unlink(idx);
+            self.wheel_link(idx, when);
+        }
+    }
+
+    /// Earliest tick at which some slot needs processing.
+    pub(crate) fn next_wakeup(&self) -> Option<u64> {
+        self.next_expiration().map(|(_, _, d)| d)
+    }
+
+    fn next_expiration(&self) -> Option<(usize, usize, u64)> {
+        let el = self.wheel.elapsed;
+        let mut best: Option<(usize, usize, u64)> = None;
+        for level in 0..LEVELS {
+            let occ = self.wheel.occupied[level];
+            if occ == 0 {
+                continue;
+            }
+            let slot_range = 1u64 << (6 * level);
+            let level_range = slot_range << 6;
+            let now_slot = ((el / slot_range) as usize) & (SLOTS - 1);
+            let rotated = occ.rotate_right(now_slot as u32);
+            let slot = (rotated.trailing_zeros() as usize + now_slot) % SLOTS;
+            let level_start = el & !(level_range - 1);
+            let mut deadline = level_start + slot as u64 * slot_range;
+            if deadline < el {
+                deadline += level_range;
+            }
+            // Take the earliest over all levels: while a slot is being drained, entries
+            // re-filed to lower levels may be due later than the rest of that slot.
+            if best.is_none_or(|b| deadline < b.2) {
+                best = Some((level, slot, deadline));
+            }
+        }
+        best
+    }
+
+    /// Pop the next entry whose slot is due at or before `now` (absolute ticks); entries
+    /// whose lazily extended deadline is still in the future are re-filed. Returns an entry
+    /// whose deadline has passed, or `None` when nothing more is due (the wheel's clock then
+    /// advances to `now`).
+    pub(crate) fn pop_expired(&mut self, now: u64) -> Option<u32> {
+        loop {
+            let (level, slot, deadline) = match self.next_expiration() {
+                Some(x) if x.2 <= now => x,
+                _ => {
+                    self.wheel.elapsed = self.wheel.elapsed.max(now);
+                    return None;
+                }
+            };
+            self.wheel.elapsed = self.wheel.elapsed.max(deadline);
+            loop {
+                let idx = self.wheel.heads[level][slot];
+                if idx == NIL {
+                    break;
+                }
+                self.wheel_unlink(idx);
+                let d = match self.slab.get(idx as usize) {
+                    Some(e) => self.abs_deadline(e.deadline),
+                    None => continue,
+                };
+                if d <= now {
+                    return Some(idx);
+                }
+                self.wheel_link(idx, d);
+            }
+        }
+    }
+
+    /// Re-file an entry popped by `pop_expired` that must live on (a template controlling
+    /// live connections).
+    pub(crate) fn refile(&mut self, idx: u32, when: u64) {
+        if let Some(e) = self.slab.get_mut(idx as usize) {
+            e.deadline = when as u32;
+        }
+        self.wheel_link(idx, when);
+    }
+
+    /// Live entry indices in slab order.
+    pub(crate) fn live_indices(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slab
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.live())
+            .map(|(i, _)| i as u32)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        let mut n = 0;
+        for e in self.slab.iter().filter(|e| e.live()) {
+            n += 1;
+            assert_ne!(e.wprev, NIL, "live entry not in wheel");
+        }
+        assert_eq!(n, self.len);
+        let mut shed = 0;
+        for c in 0..SHED_CLASSES {
+            let mut i = self.shed_head[c];
+            let mut k = 0;
+            while let Some(e) = self.slab.get(i as usize) {
+                assert_eq!(shed_class(e.proto, e.state, e.flags), Some(c));
+                k += 1;
+                i = e.snext;
+            }
+            assert_eq!(k, self.shed_len[c]);
+            shed += k;
+        }
+        let expect = self
+            .slab
+            .iter()
+            .filter(|e| e.live() && shed_class(e.proto, e.state, e.flags).is_some())
+            .count() as u32;
+        assert_eq!(shed, expect);
+    }
+}
+
+/// Internal flag: entry linked in the FULLNAT reply index. Shares bit 0x0010 which the
+/// kernel leaves unused (`IP_VS_CONN_F_*` skips 0x0008..0x0010).
+const HASHED_OUT: u16 = 0x0010;
+
+/// Generations use 31 bits (the `ConnId` keeps bit 63 for the family).
+pub(crate) const GEN_MASK: u32 = 0x7fff_ffff;
+
+/// Build a fresh live entry.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn new_entry<A: Addr>(
+    proto: u8,
+    caddr: A,
+    cport: u16,
+    vaddr: A,
+    vport: u16,
+    daddr: A,
+    dport: u16,
+    laddr: A,
+    lport: u16,
+    flags: u16,
+    state: u8,
+    dest: u32,
+    timeout: u32,
+    deadline: u32,
+    control: u32,
+) -> Entry<A> {
+    let mut e = Entry::empty();
+    e.proto = proto;
+    e.caddr = caddr;
+    e.cport = cport;
+    e.vaddr = vaddr;
+    e.vport = vport;
+    e.daddr = daddr;
+    e.dport = dport;
+    e.laddr = laddr;
+    e.lport = lport;
+    e.flags = (flags & KERNEL_FLAGS & !(cf::HASHED as u16)) | F_LIVE;
+    e.state = state;
+    e.dest = dest;
+    e.timeout = timeout;
+    e.deadline = deadline;
+    e.control = control;
+    e
+}
