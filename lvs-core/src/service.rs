@@ -16,7 +16,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use lvs_sched::{SchedFlags, SchedulerKind};
+use lvs_sched::{DestParams, SchedConfig, SchedFlags, SchedulerKind};
 
 use crate::ipvsadm::Command;
 
@@ -140,6 +140,7 @@ impl ServiceKey {
 }
 
 /// Persistence granularity (`-M`): an IPv4 netmask, or an IPv6 prefix length (1..=128).
+/// The variant matches the service's family (the parser guarantees it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PersistMask {
     /// IPv4 netmask applied to the client address (default 255.255.255.255). ipvsadm and the
@@ -214,6 +215,17 @@ pub struct ServiceConfig {
     /// FULLNAT local-address pool (our `--laddr IP`, repeatable), in the order given. Empty for
     /// services without FULLNAT real servers.
     pub local_addrs: Vec<IpAddr>,
+}
+
+impl ServiceConfig {
+    /// The lvs-sched configuration of this service: its `-b` flags, every other knob at the
+    /// kernel default ([`SchedConfig::default`]).
+    pub fn sched_config(&self) -> SchedConfig {
+        SchedConfig {
+            flags: self.sched_flags,
+            ..SchedConfig::default()
+        }
+    }
 }
 
 /// GUE/GRE tunnel checksum mode (`--tun-nocsum`, `--tun-csum`, `--tun-remcsum`;
@@ -344,6 +356,16 @@ pub struct DestConfig {
 }
 
 impl DestConfig {
+    /// The lvs-sched parameters of this real server (weight and thresholds). The weight is at
+    /// most 65535 when it comes from the parser; larger values saturate at `i32::MAX`.
+    pub fn sched_params(&self) -> DestParams {
+        DestParams {
+            weight: i32::try_from(self.weight).unwrap_or(i32::MAX),
+            u_threshold: self.u_threshold,
+            l_threshold: self.l_threshold,
+        }
+    }
+
     /// A DR real server with weight 1 and no thresholds (`-a ... -r RIP:port`).
     pub fn new(addr: SocketAddr) -> Self {
         DestConfig {
