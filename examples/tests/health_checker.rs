@@ -420,3 +420,41 @@ fn no_probe_while_one_is_outstanding_and_stray_results_are_ignored() {
     assert_eq!(h.poll_probe(t0 + 5 * S), None);
     assert!(h.poll_probe(t0 + 6 * S).is_some());
 }
+
+#[test]
+fn monitor_drives_every_virtual_server() {
+    let c = parse_str(
+        "virtual_server 10.0.0.1 80 {\n lb_kind DR\n real_server 10.0.0.2 80 {\n TCP_CHECK {\n }\n }\n}\n\
+         virtual_server 10.0.0.1 443 {\n lb_kind DR\n real_server 10.0.0.3 443 {\n TCP_CHECK {\n }\n }\n}\n",
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let mut m = lvs_examples::health::HealthMonitor::new(&c, t0);
+    let mut ids = Vec::new();
+    while let Some((id, p)) = m.poll_probe(t0) {
+        ids.push((id.virtual_server, p));
+    }
+    assert_eq!(ids.len(), 2);
+    assert_eq!(m.poll_timeout(), None);
+    // The second service's real server fails its first check: removed at once.
+    m.on_probe_result(
+        t0 + 5 * S,
+        lvs_examples::health::MonitorProbeId {
+            virtual_server: 1,
+            probe: ProbeId {
+                real_server: 0,
+                checker: 0,
+            },
+        },
+        ProbeResult::Failure,
+    );
+    let e = m.poll_event().unwrap();
+    assert_eq!(
+        e.command().to_string(),
+        "-d -t 10.0.0.1:443 -r 10.0.0.3:443"
+    );
+    assert_eq!(m.poll_event(), None);
+    // The first service's probe is still outstanding; the second's next check is delay_loop
+    // (60 s) after the failure.
+    assert_eq!(m.poll_timeout(), Some(t0 + 65 * S));
+}

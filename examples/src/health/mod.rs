@@ -718,3 +718,75 @@ impl VirtualServerHealth {
         })
     }
 }
+
+/// Identifies a checker inside a [`HealthMonitor`]: the virtual server's index in
+/// [`crate::keepalived::KeepalivedConfig::virtual_servers`] and the [`ProbeId`] inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MonitorProbeId {
+    /// Index of the virtual server.
+    pub virtual_server: usize,
+    /// The checker within it.
+    pub probe: ProbeId,
+}
+
+/// The health of every virtual server of a keepalived configuration: one
+/// [`VirtualServerHealth`] each, driven together.
+#[derive(Debug, Clone)]
+pub struct HealthMonitor {
+    servers: Vec<VirtualServerHealth>,
+}
+
+impl HealthMonitor {
+    /// The health state of every virtual server of `cfg`, first probes due at `now`.
+    pub fn new(cfg: &crate::keepalived::KeepalivedConfig, now: Instant) -> Self {
+        HealthMonitor {
+            servers: cfg
+                .virtual_servers
+                .iter()
+                .map(|vs| VirtualServerHealth::new(vs, now))
+                .collect(),
+        }
+    }
+
+    /// The per-virtual-server states, in configuration order.
+    pub fn virtual_servers(&self) -> &[VirtualServerHealth] {
+        &self.servers
+    }
+
+    /// The next probe due at `now`; call until `None`.
+    pub fn poll_probe(&mut self, now: Instant) -> Option<(MonitorProbeId, Probe)> {
+        self.servers.iter_mut().enumerate().find_map(|(i, s)| {
+            s.poll_probe(now).map(|(probe, p)| {
+                (
+                    MonitorProbeId {
+                        virtual_server: i,
+                        probe,
+                    },
+                    p,
+                )
+            })
+        })
+    }
+
+    /// Feed a probe's outcome (unknown ids are ignored).
+    pub fn on_probe_result(&mut self, now: Instant, id: MonitorProbeId, result: ProbeResult) {
+        if let Some(s) = self.servers.get_mut(id.virtual_server) {
+            s.on_probe_result(now, id.probe, result);
+        }
+    }
+
+    /// The earliest time a probe is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.servers
+            .iter()
+            .filter_map(VirtualServerHealth::poll_timeout)
+            .min()
+    }
+
+    /// The next pool change, virtual servers in configuration order.
+    pub fn poll_event(&mut self) -> Option<HealthEvent> {
+        self.servers
+            .iter_mut()
+            .find_map(VirtualServerHealth::poll_event)
+    }
+}
