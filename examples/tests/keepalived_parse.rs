@@ -625,9 +625,17 @@ fn checker_defaults_follow_keepalived() {
         "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n TCP_CHECK {\n }\n HTTP_GET {\n url {\n path /\n }\n }\n MISC_CHECK {\n misc_path /bin/true\n }\n }\n}\n",
     );
     let vs = &c.virtual_servers[0];
-    // lb_kind default NAT (U), lb_algo default wlc (U), protocol TCP.
+    // lb_kind default NAT, lb_algo default wlc, each with keepalived's warning; protocol TCP.
     assert_eq!(vs.config.scheduler, SchedulerKind::Wlc);
     assert_eq!(vs.real_servers[0].dest.forward, ForwardMethod::Masq);
+    let msgs: Vec<&str> = c.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert_eq!(
+        msgs,
+        vec![
+            "no scheduler set, setting default 'wlc'",
+            "no forwarding method set, setting default NAT"
+        ]
+    );
     let ck = &vs.real_servers[0].checkers;
     // delay_loop 60, connect_timeout 5, retry 1 (MISC 0), delay_before_retry 1 s (HTTP 3 s).
     let got: Vec<_> = ck
@@ -719,6 +727,7 @@ fn unknown_keywords_warn_with_their_line_and_are_skipped_with_their_block() {
     let w: Vec<(usize, &str, &str)> = c
         .warnings
         .iter()
+        .filter(|w| w.message.contains("unknown keyword"))
         .map(|w| (w.line, w.block.as_str(), w.keyword.as_str()))
         .collect();
     assert_eq!(
@@ -735,7 +744,7 @@ fn unknown_keywords_warn_with_their_line_and_are_skipped_with_their_block() {
         ]
     );
     assert_eq!(
-        c.warnings[3].to_string(),
+        c.warnings.last().unwrap().to_string(),
         "line 12: virtual_server 10.0.0.1 80 > real_server 10.0.0.2 80 > TCP_CHECK: wibble: unknown keyword, ignored"
     );
     // The rest of the file still counts.
@@ -875,4 +884,22 @@ fn include_expands_relative_globs_and_reports_the_included_file() {
     let c = parse_str("include x.conf\n").unwrap();
     assert_eq!(c.warnings[0].keyword, "include");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn virtual_server_inhibit_is_the_default_and_duplicate_real_servers_are_dropped() {
+    let c = ok(
+        "virtual_server 10.0.0.1 80 {\n lb_algo rr\n lb_kind NAT\n inhibit_on_failure\n real_server 10.0.0.2 80 {\n weight 2\n }\n real_server 10.0.0.3 80 {\n inhibit_on_failure false\n }\n real_server 10.0.0.2 80 {\n weight 9\n }\n}\n",
+    );
+    let rs = &c.virtual_servers[0].real_servers;
+    assert_eq!(rs.len(), 2);
+    assert!(rs[0].inhibit_on_failure);
+    assert_eq!(rs[0].dest.weight, 2, "the first of two duplicates is kept");
+    assert!(!rs[1].inhibit_on_failure);
+    assert_eq!(c.warnings.len(), 1);
+    assert_eq!(c.warnings[0].line, 11);
+    assert_eq!(
+        c.warnings[0].message,
+        "real server is duplicated - removing second rs"
+    );
 }

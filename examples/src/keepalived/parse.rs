@@ -1059,6 +1059,8 @@ fn virtual_server(
     let mut persistence_timeout: Option<u32> = None;
     let mut granularity: Option<(&Node, &str)> = None;
     let mut quorum = 1u32;
+    let mut inhibit_vs: Option<bool> = None;
+    let mut algo_set = false;
     let mut hysteresis = 0u32;
     let mut sorry: Option<(SocketAddr, bool, Option<ForwardMethod>)> = None;
     let mut omega = false;
@@ -1072,6 +1074,7 @@ fn virtual_server(
         }
         match e.keyword() {
             "lb_algo" => {
+                algo_set = true;
                 let v = ctx.arg(e, b, 1)?;
                 config.scheduler = SchedulerKind::from_str(v).map_err(|_| {
                     ctx.err(
@@ -1156,6 +1159,7 @@ fn virtual_server(
                 }
             }
             "omega" => omega = true,
+            "inhibit_on_failure" => inhibit_vs = Some(bool_opt(ctx, e, b)?),
             "ip_family" => family6 = ctx.arg(e, b, 1)? == "inet6",
             "laddr" => {
                 let ip = ctx.ip(e, b, 1)?;
@@ -1183,6 +1187,14 @@ fn virtual_server(
             _ => ctx.unknown(e, b),
         }
     }
+    // check_data.c validate_check_config(): missing lb_algo / lb_kind default to wlc / NAT
+    // with a warning.
+    if !algo_set {
+        ctx.warn(n, "", "no scheduler set, setting default 'wlc'");
+    }
+    if fwd.is_none() && !rs_nodes.is_empty() {
+        ctx.warn(n, "", "no forwarding method set, setting default NAT");
+    }
     let fwd_vs = tun.apply(ctx, n, "", fwd.unwrap_or(ForwardMethod::Masq))?;
     let delay_loop = inherit.delay_loop.unwrap_or(DEFAULT_DELAY_LOOP);
     let inherit = Inherit {
@@ -1200,7 +1212,22 @@ fn virtual_server(
         };
         let mut real_servers = Vec::new();
         for rn in &rs_nodes {
-            real_servers.push(real_server(ctx, rn, b, key, fwd_vs, tun, inherit)?);
+            let defaults = RsDefaults {
+                fwd: fwd_vs,
+                tun,
+                inherit,
+                inhibit: inhibit_vs,
+            };
+            let rs = real_server(ctx, rn, b, key, defaults)?;
+            // check_data.c: a duplicated real server is removed (second one dropped).
+            if real_servers
+                .iter()
+                .any(|r: &RealServer| r.dest.addr == rs.dest.addr)
+            {
+                ctx.warn(rn, b, "real server is duplicated - removing second rs");
+                continue;
+            }
+            real_servers.push(rs);
         }
         let key = match key {
             ServiceKey::Fwmark { mark, .. } => ServiceKey::Fwmark {
@@ -1308,14 +1335,21 @@ fn virtual_server(
     Ok(())
 }
 
+/// What a real server inherits from its virtual server.
+#[derive(Debug, Clone, Copy)]
+struct RsDefaults {
+    fwd: ForwardMethod,
+    tun: Tun,
+    inherit: Inherit,
+    inhibit: Option<bool>,
+}
+
 fn real_server(
     ctx: &mut Ctx,
     n: &Node,
     parent: &str,
     key: ServiceKey,
-    fwd_vs: ForwardMethod,
-    tun_vs: Tun,
-    inherit_vs: Inherit,
+    vs: RsDefaults,
 ) -> R<RealServer> {
     let b = path(parent, n);
     let ip = ctx.ip(n, parent, 1)?;
@@ -1328,7 +1362,7 @@ fn real_server(
     let mut fwd = None;
     let mut tun = Tun::default();
     let mut inherit = Inherit::default();
-    let mut inhibit = false;
+    let mut inhibit = vs.inhibit.unwrap_or(false);
     let mut notify_up = None;
     let mut notify_down = None;
     let mut checker_nodes = Vec::new();
@@ -1360,8 +1394,8 @@ fn real_server(
         ));
     }
     dest.forward = match fwd {
-        Some(f) => tun.over(tun_vs).apply(ctx, n, parent, f)?,
-        None => fwd_vs,
+        Some(f) => tun.over(vs.tun).apply(ctx, n, parent, f)?,
+        None => vs.fwd,
     };
     // check_data.c validate_check_config(): DR/TUN real servers use the virtual port.
     if key.is_fwmark() {
@@ -1386,7 +1420,7 @@ fn real_server(
             ErrorKind::Invalid("real server and virtual server address families differ".into()),
         ));
     }
-    let inh = inherit.over(inherit_vs);
+    let inh = inherit.over(vs.inherit);
     let mut checkers = Vec::new();
     for c in checker_nodes {
         checkers.push(checker(ctx, c, &b, inh)?);
