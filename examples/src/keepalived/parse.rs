@@ -147,6 +147,33 @@ impl Ctx {
         u16::try_from(v).map_err(|_| self.err(n, block, ErrorKind::NotANumber(v.to_string())))
     }
 
+    /// The value of word `i` looked up in `options` (exact, case-sensitive, as keepalived's
+    /// `strcmp`s).
+    fn choice<T: Copy>(
+        &self,
+        n: &Node,
+        block: &str,
+        i: usize,
+        options: &[(&str, T)],
+        expected: &'static str,
+    ) -> R<T> {
+        let v = self.arg(n, block, i)?;
+        options
+            .iter()
+            .find(|(k, _)| *k == v)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| {
+                self.err(
+                    n,
+                    block,
+                    ErrorKind::BadValue {
+                        value: v.to_string(),
+                        expected,
+                    },
+                )
+            })
+    }
+
     fn block<'a>(&self, n: &'a Node, block: &str) -> R<&'a [Node]> {
         n.block
             .as_deref()
@@ -534,20 +561,16 @@ fn vrrp_instance(ctx: &mut Ctx, n: &Node) -> R<(VrrpInstance, InstanceSet)> {
     for e in ctx.block(n, "")? {
         match e.keyword() {
             "state" => {
-                c.state = match ctx.arg(e, b, 1)? {
-                    "MASTER" => InitialState::Master,
-                    "BACKUP" => InitialState::Backup,
-                    v => {
-                        return Err(ctx.err(
-                            e,
-                            b,
-                            ErrorKind::BadValue {
-                                value: v.to_string(),
-                                expected: "MASTER, BACKUP",
-                            },
-                        ));
-                    }
-                }
+                c.state = ctx.choice(
+                    e,
+                    b,
+                    1,
+                    &[
+                        ("MASTER", InitialState::Master),
+                        ("BACKUP", InitialState::Backup),
+                    ],
+                    "MASTER, BACKUP",
+                )?
             }
             "interface" => c.interface = ctx.arg(e, b, 1)?.to_string(),
             "virtual_router_id" => {
@@ -636,20 +659,13 @@ fn authentication(ctx: &Ctx, n: &Node, parent: &str) -> R<Authentication> {
     for e in ctx.block(n, parent)? {
         match e.keyword() {
             "auth_type" => {
-                t = match ctx.arg(e, &b, 1)? {
-                    "PASS" => AuthType::Pass,
-                    "AH" => AuthType::Ah,
-                    v => {
-                        return Err(ctx.err(
-                            e,
-                            &b,
-                            ErrorKind::BadValue {
-                                value: v.to_string(),
-                                expected: "PASS, AH",
-                            },
-                        ));
-                    }
-                }
+                t = ctx.choice(
+                    e,
+                    &b,
+                    1,
+                    &[("PASS", AuthType::Pass), ("AH", AuthType::Ah)],
+                    "PASS, AH",
+                )?
             }
             // keepalived keeps the first 8 bytes.
             "auth_pass" => pass = ctx.arg(e, &b, 1)?.chars().take(8).collect(),
@@ -935,39 +951,27 @@ impl Tun {
     fn keyword(&mut self, ctx: &Ctx, e: &Node, b: &str) -> R<bool> {
         match e.keyword() {
             "tun_type" => {
-                self.kind = Some(match ctx.arg(e, b, 1)? {
-                    "ipip" => "ipip",
-                    "gue" => "gue",
-                    "gre" => "gre",
-                    v => {
-                        return Err(ctx.err(
-                            e,
-                            b,
-                            ErrorKind::BadValue {
-                                value: v.to_string(),
-                                expected: "ipip, gue, gre",
-                            },
-                        ));
-                    }
-                })
+                self.kind = Some(ctx.choice(
+                    e,
+                    b,
+                    1,
+                    &[("ipip", "ipip"), ("gue", "gue"), ("gre", "gre")],
+                    "ipip, gue, gre",
+                )?)
             }
             "tun_port" => self.port = Some(ctx.port(e, b, 1)?),
             "tun_flags" => {
-                self.csum = Some(match ctx.arg(e, b, 1)? {
-                    "nocsum" => TunnelCsum::NoCsum,
-                    "csum" => TunnelCsum::Csum,
-                    "remcsum" => TunnelCsum::RemCsum,
-                    v => {
-                        return Err(ctx.err(
-                            e,
-                            b,
-                            ErrorKind::BadValue {
-                                value: v.to_string(),
-                                expected: "nocsum, csum, remcsum",
-                            },
-                        ));
-                    }
-                })
+                self.csum = Some(ctx.choice(
+                    e,
+                    b,
+                    1,
+                    &[
+                        ("nocsum", TunnelCsum::NoCsum),
+                        ("csum", TunnelCsum::Csum),
+                        ("remcsum", TunnelCsum::RemCsum),
+                    ],
+                    "nocsum, csum, remcsum",
+                )?)
             }
             _ => return Ok(false),
         }
@@ -1098,21 +1102,20 @@ fn virtual_server(
             "persistence_granularity" => granularity = Some((e, ctx.arg(e, b, 1)?)),
             "persistence_engine" => config.pe_name = Some(ctx.arg(e, b, 1)?.to_string()),
             "protocol" => {
-                protocol = match ctx.arg(e, b, 1)? {
-                    "TCP" | "tcp" => Protocol::Tcp,
-                    "UDP" | "udp" => Protocol::Udp,
-                    "SCTP" | "sctp" => Protocol::Sctp,
-                    v => {
-                        return Err(ctx.err(
-                            e,
-                            b,
-                            ErrorKind::BadValue {
-                                value: v.to_string(),
-                                expected: "TCP, UDP, SCTP",
-                            },
-                        ));
-                    }
-                }
+                protocol = ctx.choice(
+                    e,
+                    b,
+                    1,
+                    &[
+                        ("TCP", Protocol::Tcp),
+                        ("tcp", Protocol::Tcp),
+                        ("UDP", Protocol::Udp),
+                        ("udp", Protocol::Udp),
+                        ("SCTP", Protocol::Sctp),
+                        ("sctp", Protocol::Sctp),
+                    ],
+                    "TCP, UDP, SCTP",
+                )?
             }
             "ops" => config.one_packet = true,
             "sh-port" | "mh-port" | "flag-2" => config.sched_flags.0 |= SchedFlags::SCHED2,
