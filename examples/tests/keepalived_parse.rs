@@ -114,6 +114,7 @@ virtual_server 10.0.0.100 80 {
     lb_kind NAT
     persistence_timeout 600
     persistence_granularity 255.255.255.0
+    persistence_engine sip
     protocol TCP
     quorum 2
     hysteresis 1
@@ -368,6 +369,7 @@ fn virtual_server_nat_with_checkers() {
             netmask: PersistMask::V4("255.255.255.0".parse().unwrap())
         })
     );
+    assert_eq!(vs.config.pe_name.as_deref(), Some("sip"));
     assert_eq!((vs.quorum, vs.hysteresis), (2, 1));
     assert_eq!(vs.quorum_up.as_deref(), Some("/bin/up.sh"));
     assert_eq!(vs.quorum_down.as_deref(), Some("/bin/down.sh"));
@@ -573,7 +575,7 @@ fn commands_for_the_full_config_build_the_start_table() {
     // with weight 0, 10.0.0.12 is absent; the alive weight is 0 < quorum 2 - 1, so the sorry
     // server is in.
     assert!(
-        rules.contains("-A -t 10.0.0.100:80 -s wrr -p 600 -M 255.255.255.0\n"),
+        rules.contains("-A -t 10.0.0.100:80 -s wrr -p 600 -M 255.255.255.0 --pe sip\n"),
         "{rules}"
     );
     assert!(
@@ -809,6 +811,10 @@ fn errors_name_the_line_the_block_and_the_keyword() {
         (
             "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n uthreshold 5\n lthreshold 9\n }\n}\n",
             "line 2: virtual_server 10.0.0.1 80: real_server: lthreshold 9 above uthreshold 5 (the kernel refuses it, ERANGE)",
+        ),
+        (
+            "virtual_server 10.0.0.1 80 {\n persistence_engine \"s i p\"\n}\n",
+            "line 2: virtual_server 10.0.0.1 80: persistence_engine: 's i p' is not one of a persistence engine name (1-16 letters, digits, _)",
         ),
         (
             "virtual_server group nope {\n}\n",

@@ -32,7 +32,7 @@ const WORDS: &[&str] = &[
     "lthreshold", "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "misc_path", "misc_dynamic",
     "url", "path", "/", "digest", "900150983cd24fb0d6963f7d28e17f72", "status_code", "200-299",
     "connect_timeout", "3", "retry", "nb_get_retry", "delay_before_retry", "connect_port",
-    "include", "65536", "-1", "0.5",
+    "include", "65536", "-1", "0.5", "persistence_engine", "sip", "inhibit_on_failure",
 ];
 
 fuzz_target!(|data: &[u8]| {

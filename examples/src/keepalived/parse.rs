@@ -1100,7 +1100,24 @@ fn virtual_server(
                 })
             }
             "persistence_granularity" => granularity = Some((e, ctx.arg(e, b, 1)?)),
-            "persistence_engine" => config.pe_name = Some(ctx.arg(e, b, 1)?.to_string()),
+            "persistence_engine" => {
+                // As ipvsadm --pe: a kernel module name, IP_VS_PENAME_MAXLEN = 16.
+                let v = ctx.arg(e, b, 1)?;
+                if v.is_empty()
+                    || v.len() > 16
+                    || !v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+                {
+                    return Err(ctx.err(
+                        e,
+                        b,
+                        ErrorKind::BadValue {
+                            value: v.to_string(),
+                            expected: "a persistence engine name (1-16 letters, digits, _)",
+                        },
+                    ));
+                }
+                config.pe_name = Some(v.to_string());
+            }
             "protocol" => {
                 protocol = ctx.choice(
                     e,
