@@ -817,6 +817,10 @@ fn errors_name_the_line_the_block_and_the_keyword() {
             "line 2: virtual_server 10.0.0.1 80: persistence_engine: 's i p' is not one of a persistence engine name (1-16 letters, digits, _)",
         ),
         (
+            "virtual_server 10.0.0.1 80 {\n lb_kind FNAT\n laddr 2001:db8::1\n}\n",
+            "line 1: virtual_server: a local address (laddr) is not in the virtual server's address family",
+        ),
+        (
             "virtual_server group nope {\n}\n",
             "line 1: virtual_server: 'nope' is not defined",
         ),

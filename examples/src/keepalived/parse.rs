@@ -1262,6 +1262,19 @@ fn virtual_server(
         };
         let mut config = config.clone();
         let fam = key.family();
+        if config
+            .local_addrs
+            .iter()
+            .any(|a| AddressFamily::of(*a) != fam)
+        {
+            return Err(ctx.err(
+                n,
+                "",
+                ErrorKind::Invalid(
+                    "a local address (laddr) is not in the virtual server's address family".into(),
+                ),
+            ));
+        }
         match persistence_timeout {
             Some(0) | None => {
                 if let Some((g, _)) = granularity {
