@@ -12,6 +12,10 @@
 //! - A checker probes every `delay_loop`. On a failure it retries up to `retry` times, spaced by
 //!   `delay_before_retry`; an UP checker goes DOWN on the `retry + 1`-th consecutive failure,
 //!   then waits `delay_loop` again. One success brings it UP (check_tcp.c `tcp_epilog()`).
+//!   A DOWN checker keeps the same rhythm: its failures also count retries spaced by
+//!   `delay_before_retry` before the next `delay_loop` wait (tcp_epilog()'s unconditional
+//!   retry branch; the newer UDP_CHECK / PING_CHECK epilogues wait `delay_loop` instead, a
+//!   difference that only shifts when a DOWN real server's recovery is noticed).
 //! - At start every checker is UP and its retry counter is already exhausted, so a failure on
 //!   the very first check marks it DOWN at once (check_data.c: `checker->retry_it =
 //!   checker->retry`). With `alpha` the checker starts DOWN instead and needs one success.
