@@ -54,6 +54,11 @@ vrrp_script chk_http {
     user nobody
 }
 
+vrrp_script chk_other {
+    script /bin/true
+    weight 7
+}
+
 vrrp_instance VI_1 {
     state MASTER
     interface eth0
@@ -77,6 +82,7 @@ vrrp_instance VI_1 {
     track_script {
         chk_http
         chk_other weight -5
+        chk_missing
     }
     notify_master "/etc/keepalived/notify.sh master"
     notify_backup /etc/keepalived/notify.sh backup
@@ -313,6 +319,11 @@ fn vrrp_instance_keywords() {
             },
         ]
     );
+    // chk_missing names no vrrp_script: ignored with a warning.
+    assert!(c.warnings.iter().any(|w| w.keyword == "chk_missing"
+        && w.block == "vrrp_instance VI_1 > track_script"
+        && w.message == "no such vrrp_script, ignored"));
+    assert_eq!(vi.track_scripts.len(), 3, "as written");
     assert_eq!(
         vi.notify_master.as_deref(),
         Some("/etc/keepalived/notify.sh master")

@@ -247,7 +247,7 @@ pub(crate) fn parse(text: &str, file: Option<&Path>) -> R<KeepalivedConfig> {
             _ => ctx.unknown(n, ""),
         }
     }
-    resolve_vrrp(&mut cfg, sets);
+    resolve_vrrp(&mut ctx, &mut cfg, sets);
     cfg.warnings = ctx.warnings;
     Ok(cfg)
 }
@@ -756,7 +756,7 @@ fn track_refs(ctx: &Ctx, n: &Node, parent: &str) -> R<Vec<TrackRef>> {
 }
 
 /// Apply global_defs defaults and track weights to every instance.
-fn resolve_vrrp(cfg: &mut KeepalivedConfig, sets: Vec<InstanceSet>) {
+fn resolve_vrrp(ctx: &mut Ctx, cfg: &mut KeepalivedConfig, sets: Vec<InstanceSet>) {
     let g = &cfg.global;
     for (inst, set) in cfg.vrrp_instances.iter_mut().zip(sets) {
         let c = &mut inst.config;
@@ -802,14 +802,23 @@ fn resolve_vrrp(cfg: &mut KeepalivedConfig, sets: Vec<InstanceSet>) {
                 name: t.name.clone(),
                 weight: t.weight.unwrap_or(0),
             })
-            .chain(inst.track_scripts.iter().map(|t| TrackWeight {
-                name: t.name.clone(),
-                weight: t.weight.unwrap_or_else(|| {
-                    cfg.vrrp_scripts
-                        .iter()
-                        .find(|s| s.name == t.name)
-                        .map_or(0, |s| s.weight)
-                }),
+            .chain(inst.track_scripts.iter().filter_map(|t| {
+                // vrrp_parser.c: a track_script naming no vrrp_script is ignored with a
+                // warning.
+                let Some(script) = cfg.vrrp_scripts.iter().find(|s| s.name == t.name) else {
+                    ctx.warnings.push(Warning {
+                        line: inst.line,
+                        file: None,
+                        block: format!("vrrp_instance {} > track_script", inst.name),
+                        keyword: t.name.clone(),
+                        message: "no such vrrp_script, ignored".into(),
+                    });
+                    return None;
+                };
+                Some(TrackWeight {
+                    name: t.name.clone(),
+                    weight: t.weight.unwrap_or(script.weight),
+                })
             }))
             .collect();
     }
