@@ -458,3 +458,30 @@ fn monitor_drives_every_virtual_server() {
     // (60 s) after the failure.
     assert_eq!(m.poll_timeout(), Some(t0 + 65 * S));
 }
+
+#[test]
+fn inhibited_sorry_server_toggles_its_weight() {
+    let c = cfg(
+        &tcp(0),
+        "",
+        "sorry_server 192.168.56.250 80\n sorry_server_inhibit\n quorum 2\n",
+    );
+    let mut sim = Sim::new(&c);
+    sim.kill(RS1, 10, 30);
+    sim.run(45);
+    let rs1: SocketAddr = RS1.parse().unwrap();
+    let rs2: SocketAddr = "192.168.56.103:80".parse().unwrap();
+    let sorry: SocketAddr = "192.168.56.250:80".parse().unwrap();
+    // sorry_server_inhibit: the sorry server stays in the table, weight 0 while quorum is up.
+    assert_eq!(
+        sim.event_times(),
+        vec![
+            (15, rs1, HealthAction::Remove),
+            (15, rs2, HealthAction::Remove),
+            (15, sorry, HealthAction::RestoreWeight(1)),
+            (30, sorry, HealthAction::Weight0),
+            (30, rs1, HealthAction::Restore),
+            (30, rs2, HealthAction::Restore),
+        ]
+    );
+}

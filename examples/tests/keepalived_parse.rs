@@ -924,3 +924,55 @@ fn virtual_server_inhibit_is_the_default_and_duplicate_real_servers_are_dropped(
         "real server is duplicated - removing second rs"
     );
 }
+
+#[test]
+fn remaining_instance_and_virtual_server_keywords() {
+    let c = ok(
+        "global_defs {\n vrrp_lower_prio_no_advert\n vrrp_check_unicast_src\n}\n\
+vrrp_instance V {\n virtual_router_id 3\n use_vmac\n garp_master_repeat 9\n garp_master_refresh 30\n \
+garp_lower_prio_delay 2\n garp_lower_prio_repeat 1\n virtual_ipaddress_excluded {\n 10.1.1.1/16\n }\n \
+lower_prio_no_advert false\n}\n\
+virtual_server fwmark 5 {\n ip_family inet6\n lb_kind DR\n sorry_server 2001:db8::99 80\n sorry_server_inhibit\n \
+sorry_server_lvs_method NAT\n real_server 2001:db8::5 80 {\n TCP_CHECK {\n nb_sock_retry 6\n bind_port 4000\n bindto 2001:db8::1\n }\n }\n}\n",
+    );
+    let v = &c.vrrp_instances[0];
+    assert!(v.config.use_vmac);
+    assert_eq!(v.config.garp_master_repeat, 9);
+    assert_eq!(v.config.garp_master_refresh, Duration::from_secs(30));
+    assert_eq!(v.config.garp_lower_prio_delay, Some(Duration::from_secs(2)));
+    assert_eq!(v.config.garp_lower_prio_repeat, Some(1));
+    assert_eq!(v.vips_excluded[0].addr, ip("10.1.1.1"));
+    assert_eq!(v.vips_excluded[0].prefix, 16);
+    assert!(
+        v.config.virtual_ipaddress.is_empty(),
+        "excluded VIPs are not advertised"
+    );
+    // Instance `lower_prio_no_advert false` wins over global_defs; check_unicast_src comes
+    // from global_defs.
+    assert!(!v.config.lower_prio_no_advert);
+    assert!(v.config.check_unicast_src);
+    let vs = &c.virtual_servers[0];
+    assert_eq!(
+        vs.key,
+        ServiceKey::Fwmark {
+            mark: 5,
+            family: AddressFamily::Ipv6
+        }
+    );
+    let sorry = vs.sorry_server.unwrap();
+    assert!(sorry.inhibit);
+    // fwmark: the sorry server's port is cleared (check_data.c), NAT by sorry_server_lvs_method.
+    assert_eq!(sorry.dest.addr, sa("[2001:db8::99]:0"));
+    assert_eq!(sorry.dest.forward, ForwardMethod::Masq);
+    let ck = &vs.real_servers[0].checkers[0];
+    assert_eq!(ck.retry, 6);
+    let CheckKind::Tcp(co) = &ck.kind else {
+        panic!()
+    };
+    assert_eq!(co.bind(), Some(sa("[2001:db8::1]:4000")));
+    // Start table: quorum up (weight 1 >= 1), the inhibited sorry server is in with weight 0.
+    assert_eq!(
+        c.rules(),
+        "-A -f 5 -6 -s wlc\n-a -f 5 -6 -r [2001:db8::5]:80 -g -w 1\n-a -f 5 -6 -r [2001:db8::99]:0 -m -w 0\n"
+    );
+}
