@@ -15,6 +15,7 @@ use lvs_core::service::IpvsConfig;
 use lvs_examples::health::{ProbeResult, VirtualServerHealth};
 use lvs_examples::keepalived::parse_str;
 
+#[rustfmt::skip]
 const WORDS: &[&str] = &[
     "\n", "{", "}", "\n}", "{\n", "#", "!", "\"", "global_defs", "router_id", "x",
     "vrrp_version", "3", "2", "lvs_sync_daemon", "eth0", "VI_1", "id", "vrrp_script", "script",
@@ -39,7 +40,12 @@ fuzz_target!(|data: &[u8]| {
     let text = match data.split_first() {
         Some((first, rest)) if first % 2 == 0 => rest
             .iter()
-            .map(|b| WORDS.get(usize::from(*b) % WORDS.len()).copied().unwrap_or(""))
+            .map(|b| {
+                WORDS
+                    .get(usize::from(*b) % WORDS.len())
+                    .copied()
+                    .unwrap_or("")
+            })
             .collect::<Vec<_>>()
             .join(" ")
             .into(),
@@ -68,7 +74,11 @@ fuzz_target!(|data: &[u8]| {
         let mut now = t0;
         for round in 0..8u32 {
             while let Some((id, _)) = h.poll_probe(now) {
-                let r = if round % 2 == 0 { ProbeResult::Failure } else { ProbeResult::Success };
+                let r = if round % 2 == 0 {
+                    ProbeResult::Failure
+                } else {
+                    ProbeResult::Success
+                };
                 h.on_probe_result(now + Duration::from_secs(1), id, r);
             }
             while let Some(e) = h.poll_event() {
