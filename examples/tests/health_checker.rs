@@ -277,32 +277,6 @@ fn several_checkers_must_all_be_up() {
 }
 
 #[test]
-fn quorum_loss_brings_in_the_sorry_server_and_takes_it_out_on_regain() {
-    let c = cfg(&tcp(0), "", "sorry_server 192.168.56.250 80\n quorum 2\n");
-    let mut sim = Sim::new(&c);
-    sim.kill(RS1, 10, 30);
-    sim.run(45);
-    let rs1: SocketAddr = RS1.parse().unwrap();
-    let rs2: SocketAddr = "192.168.56.103:80".parse().unwrap();
-    let sorry: SocketAddr = "192.168.56.250:80".parse().unwrap();
-    // At 15 RS1 fails: alive weight 1 < quorum 2: RS1 removed, the remaining alive RS2 taken
-    // out, the sorry server added. Checks at 21 (fails at 24) and 30: RS1 is back at 30,
-    // weight 2 >= 2: sorry server removed first, then both real servers come back.
-    assert_eq!(
-        sim.event_times(),
-        vec![
-            (15, rs1, HealthAction::Remove),
-            (15, rs2, HealthAction::Remove),
-            (15, sorry, HealthAction::Restore),
-            (30, sorry, HealthAction::Remove),
-            (30, rs1, HealthAction::Restore),
-            (30, rs2, HealthAction::Restore),
-        ]
-    );
-    assert!(sim.events[2].1.sorry_server);
-}
-
-#[test]
 fn hysteresis_delays_quorum_regain() {
     // quorum 2, hysteresis 1: lost below 1 (i.e. at 0), regained at 3.
     let c = parse_str(
@@ -460,28 +434,38 @@ fn monitor_drives_every_virtual_server() {
 }
 
 #[test]
-fn inhibited_sorry_server_toggles_its_weight() {
-    let c = cfg(
-        &tcp(0),
-        "",
-        "sorry_server 192.168.56.250 80\n sorry_server_inhibit\n quorum 2\n",
-    );
-    let mut sim = Sim::new(&c);
-    sim.kill(RS1, 10, 30);
-    sim.run(45);
+fn quorum_loss_brings_in_the_sorry_server_and_takes_it_out_on_regain() {
+    // At 15 RS1 fails: alive weight 1 < quorum 2: RS1 removed, the remaining alive RS2 taken
+    // out, the sorry server added. Checks at 21 (fails at 24) and 30: RS1 is back at 30,
+    // weight 2 >= 2: sorry server out first, then both real servers come back. With
+    // sorry_server_inhibit the sorry server stays in the table, weight 0 while quorum is up.
     let rs1: SocketAddr = RS1.parse().unwrap();
     let rs2: SocketAddr = "192.168.56.103:80".parse().unwrap();
     let sorry: SocketAddr = "192.168.56.250:80".parse().unwrap();
-    // sorry_server_inhibit: the sorry server stays in the table, weight 0 while quorum is up.
-    assert_eq!(
-        sim.event_times(),
-        vec![
-            (15, rs1, HealthAction::Remove),
-            (15, rs2, HealthAction::Remove),
-            (15, sorry, HealthAction::RestoreWeight(1)),
-            (30, sorry, HealthAction::Weight0),
-            (30, rs1, HealthAction::Restore),
-            (30, rs2, HealthAction::Restore),
-        ]
-    );
+    for (inhibit, sorry_in, sorry_out) in [
+        ("", HealthAction::Restore, HealthAction::Remove),
+        (
+            "sorry_server_inhibit",
+            HealthAction::RestoreWeight(1),
+            HealthAction::Weight0,
+        ),
+    ] {
+        let vs = format!("sorry_server 192.168.56.250 80\n {inhibit}\n quorum 2\n");
+        let mut sim = Sim::new(&cfg(&tcp(0), "", &vs));
+        sim.kill(RS1, 10, 30);
+        sim.run(45);
+        assert_eq!(
+            sim.event_times(),
+            vec![
+                (15, rs1, HealthAction::Remove),
+                (15, rs2, HealthAction::Remove),
+                (15, sorry, sorry_in),
+                (30, sorry, sorry_out),
+                (30, rs1, HealthAction::Restore),
+                (30, rs2, HealthAction::Restore),
+            ],
+            "{inhibit}"
+        );
+        assert!(sim.events[2].1.sorry_server);
+    }
 }
