@@ -652,7 +652,7 @@ fn vrrp_instance(ctx: &mut Ctx, n: &Node) -> R<(VrrpInstance, InstanceSet)> {
     Ok((inst, set))
 }
 
-fn authentication(ctx: &Ctx, n: &Node, parent: &str) -> R<Authentication> {
+fn authentication(ctx: &mut Ctx, n: &Node, parent: &str) -> R<Authentication> {
     let b = path(parent, n);
     let mut t = AuthType::Pass;
     let mut pass = String::new();
@@ -670,7 +670,7 @@ fn authentication(ctx: &Ctx, n: &Node, parent: &str) -> R<Authentication> {
             // keepalived keeps the first 8 bytes.
             "auth_pass" => pass = ctx.arg(e, &b, 1)?.chars().take(8).collect(),
             _ => {
-                return Err(ctx.err(e, &b, ErrorKind::Invalid("unknown keyword".into())));
+                ctx.unknown(e, &b);
             }
         }
     }
