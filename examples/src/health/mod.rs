@@ -534,7 +534,7 @@ impl VirtualServerHealth {
         };
         let sum = h.alive_weight();
         h.quorum_up = !(sum == 0 || sum < u64::from(h.quorum.saturating_sub(h.hysteresis)));
-        h.sync_pool();
+        h.sync_pool(None);
         h.events.clear();
         h
     }
@@ -612,7 +612,7 @@ impl VirtualServerHealth {
         }
         r.alive = r.checkers.iter().all(Checker::is_up);
         self.update_quorum();
-        self.sync_pool();
+        self.sync_pool(Some(id.real_server));
     }
 
     /// The earliest time a probe is due (`None` when every checker has a probe outstanding or
@@ -650,32 +650,41 @@ impl VirtualServerHealth {
     }
 
     /// Bring every real server (and the sorry server) to its target pool state, queueing one
-    /// event per change: sorry server first when it leaves, last when it enters (keepalived's
-    /// order in `update_quorum_state()`).
-    fn sync_pool(&mut self) {
+    /// event per change, in keepalived's order (ipwrapper.c): the real server whose state
+    /// changed (`first`) is handled first (`perform_svr_state()`), then the quorum
+    /// (`update_quorum_state()`): on loss the sorry server comes in before the remaining
+    /// alive real servers leave, on regain it leaves before they come back.
+    fn sync_pool(&mut self, first: Option<usize>) {
         let sorry_active = !self.quorum_up && self.sorry.is_some();
         if !sorry_active {
             self.sync_sorry(false);
         }
-        for i in 0..self.rs.len() {
-            let Some(r) = self.rs.get(i) else { continue };
-            let target = if r.alive && !sorry_active {
-                Pool::Active(r.weight())
-            } else if r.inhibit {
-                Pool::Weight0
-            } else {
-                Pool::Absent
-            };
-            let (from, dest, alive) = (r.pool, r.dest, r.alive);
-            if let Some(ev) = self.transition(dest, from, target, alive, false) {
-                self.events.push_back(ev);
-            }
-            if let Some(r) = self.rs.get_mut(i) {
-                r.pool = target;
-            }
+        if let Some(i) = first {
+            self.sync_rs(i, sorry_active);
         }
         if sorry_active {
             self.sync_sorry(true);
+        }
+        for i in 0..self.rs.len() {
+            self.sync_rs(i, sorry_active);
+        }
+    }
+
+    fn sync_rs(&mut self, i: usize, sorry_active: bool) {
+        let Some(r) = self.rs.get(i) else { return };
+        let target = if r.alive && !sorry_active {
+            Pool::Active(r.weight())
+        } else if r.inhibit {
+            Pool::Weight0
+        } else {
+            Pool::Absent
+        };
+        let (from, dest, alive) = (r.pool, r.dest, r.alive);
+        if let Some(ev) = self.transition(dest, from, target, alive, false) {
+            self.events.push_back(ev);
+        }
+        if let Some(r) = self.rs.get_mut(i) {
+            r.pool = target;
         }
     }
 
