@@ -901,6 +901,15 @@ fn include_expands_relative_globs_and_reports_the_included_file() {
     let e = parse_file(&dir.join("keepalived.conf")).unwrap_err();
     assert_eq!(e.line, 4);
     assert_eq!(e.file.as_deref(), Some(sub.join("b.conf").as_path()));
+    // A file that cannot be read.
+    let missing = dir.join("nope.conf");
+    let e = parse_file(&missing).unwrap_err();
+    assert!(matches!(e.kind, ErrorKind::Include(_)));
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}: include: ", missing.display())),
+        "{e}"
+    );
     // parse_str does not read files: include is a warning there.
     let c = parse_str("include x.conf\n").unwrap();
     assert_eq!(c.warnings[0].keyword, "include");

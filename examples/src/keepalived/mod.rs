@@ -306,7 +306,10 @@ fn write_location(
     if let Some(p) = file {
         write!(f, "{}: ", p.display())?;
     }
-    write!(f, "line {line}: ")?;
+    // Line 0: about the file as a whole (it could not be read).
+    if line != 0 {
+        write!(f, "line {line}: ")?;
+    }
     if !block.is_empty() {
         write!(f, "{block}: ")?;
     }
