@@ -156,6 +156,9 @@ fn rewrite<const S: bool, const D: bool>(
     if (S && src.0.is_ipv4() != v4) || (D && dst.0.is_ipv4() != v4) {
         return Err(FwdError::FamilyMismatch);
     }
+    if D && dst.0.is_loopback() {
+        return Err(FwdError::LoopbackDestination);
+    }
     if D && p.routing_pending {
         return Err(FwdError::BadHeader(
             "ipv6 routing header with segments left",
@@ -262,7 +265,9 @@ const KEEP: (IpAddr, u16) = (IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
 /// # Errors
 /// [`FwdError::Fragment`] (non-first fragment, or an SCTP fragment),
 /// [`FwdError::UnsupportedProtocol`] (not TCP/UDP/SCTP), [`FwdError::FamilyMismatch`],
-/// [`FwdError::BadHeader`] (IPv6 routing header with segments left), [`FwdError::Truncated`].
+/// [`FwdError::BadHeader`] (IPv6 routing header with segments left),
+/// [`FwdError::LoopbackDestination`] (a new destination in 127.0.0.0/8 or ::1),
+/// [`FwdError::Truncated`].
 /// The frame is unchanged on error and on [`Outcome::TimeExceeded`].
 #[inline]
 pub fn nat_in(frame: &mut [u8], p: &Parsed, rip: IpAddr, rport: u16) -> Result<Outcome, FwdError> {
