@@ -29,18 +29,6 @@ pub enum Outcome {
     TimeExceeded,
 }
 
-/// The difference for one 16-bit word.
-#[inline]
-pub(crate) fn diff16(old: u16, new: u16) -> u32 {
-    u32::from(!old) + u32::from(new)
-}
-
-/// Applies a difference to a stored checksum: `~(~HC + diff)` (RFC 1624 eqn. 3).
-#[inline]
-pub(crate) fn apply(check: u16, diff: u32) -> u16 {
-    !fold(u32::from(!check) + diff)
-}
-
 /// The sum of the four 32-bit words of a 128-bit value (an IPv6 address), in 64 bits.
 #[inline]
 fn words64(x: u128) -> u64 {
@@ -49,7 +37,8 @@ fn words64(x: u128) -> u64 {
     (hi >> 32) + (hi & 0xffff_ffff) + (lo >> 32) + (lo & 0xffff_ffff)
 }
 
-/// [`apply`] with a 64-bit difference accumulator.
+/// Applies a difference to a stored checksum, `~(~HC + delta)` (RFC 1624 eqn. 3), with a
+/// 64-bit difference accumulator.
 #[inline]
 fn apply64(check: u16, delta: u64) -> u16 {
     // delta is a sum of at most ten 32-bit words: s < 2^36, so three 16-bit folds and a final
@@ -98,13 +87,12 @@ pub fn decrement_ttl(frame: &mut [u8], p: &Parsed) -> Result<Outcome, FwdError> 
     }
     let l3 = p.l3;
     if p.is_ipv4() {
+        // ip_decrease_ttl (include/net/ip.h): TTL is the high byte of its 16-bit word, so the
+        // checksum grows by 0x0100 with an end-around carry (RFC 1624 eqn. 3 for this case).
         let w = arr_mut::<4>(frame, l3 + 8)?;
         let [ttl, proto, c0, c1] = *w;
-        let d = diff16(
-            u16::from_be_bytes([ttl, proto]),
-            u16::from_be_bytes([ttl.wrapping_sub(1), proto]),
-        );
-        let c = apply(u16::from_be_bytes([c0, c1]), d).to_be_bytes();
+        let c = u32::from(u16::from_be_bytes([c0, c1])) + 0x0100;
+        let c = ((c + u32::from(c >= 0xffff)) as u16).to_be_bytes();
         *w = [ttl.wrapping_sub(1), proto, c[0], c[1]];
     } else {
         let h = arr_mut::<1>(frame, l3 + 7)?;
