@@ -13,6 +13,16 @@
 //! Every rewrite decrements the TTL / hop limit first; at TTL <= 1 it leaves the frame
 //! untouched and returns [`Outcome::TimeExceeded`], and [`time_exceeded`] builds the ICMP
 //! reply. Nothing allocates, nothing panics, nothing writes outside the caller's buffer.
+//!
+//! Design: pure functions over caller-owned `&mut [u8]` frames, no state, no locks, so any
+//! number of worker threads may call them on their own frames. [`Parsed`] is an 80-byte `Copy`
+//! value of offsets and key fields; its fields are private, so every view comes from [`parse`]
+//! and its offsets are consistent (each rewrite still re-checks the buffer length, and all
+//! byte access goes through bounds-checked helpers). Checksums are updated incrementally
+//! (RFC 1624 eqn. 3) with the differences of the changed 32-bit words summed in 64 bits; the
+//! rewrite is specialised at compile time on which endpoint(s) change. Full recomputes only
+//! where the kernel does one: the SCTP CRC32c and, for ICMP errors, the inner IPv4 header and
+//! the whole ICMP message. [`checksum`] holds the primitives (also used by the TUN code).
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
