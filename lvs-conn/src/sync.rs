@@ -16,8 +16,45 @@
 //!   `ip_vs_process_message_v0()` and `ip_vs_proc_sync_conn()`: every refusal is a typed
 //!   [`SyncError`]; [`SyncError::ends_message`] tells whether the kernel drops the rest of the
 //!   datagram or only that connection.
-//! - [`should_sync`], [`chain_step`], [`control_pkts`]: the master's decision
+//! - [`should_sync`], [`chain_step`], [`packet_pkts`], [`control_pkts`]: the master's decision
 //!   (`ip_vs_sync_conn_needed()` and its callers), as pure functions over the caller's entry.
+//!
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use lvs_conn::sync::*;
+//!
+//! let conn = SyncConn {
+//!     protocol: 6,
+//!     caddr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+//!     cport: 50000,
+//!     vaddr: IpAddr::V4(Ipv4Addr::new(192, 168, 1, 100)),
+//!     vport: 80,
+//!     daddr: IpAddr::V4(Ipv4Addr::new(10, 1, 1, 11)),
+//!     dport: 80,
+//!     flags: IP_VS_CONN_F_DROUTE,
+//!     state: 1, // IP_VS_TCP_S_ESTABLISHED
+//!     fwmark: 0,
+//!     timeout: 900,
+//!     seq: None,
+//!     pe_data: None,
+//!     pe_name: None,
+//! };
+//! // Master: fill one datagram (syncid 1).
+//! let mut buf = [0u8; SYNC_MAXLEN_IPV4];
+//! let mut w = SyncMessageWriter::new(SyncVersion::V1, &mut buf, 1)?;
+//! w.push(&conn)?;
+//! let datagram = w.finish();
+//! // Backup (syncid 0 accepts any): check the header, then each connection.
+//! let msg = SyncMessage::parse_as_backup(datagram, 0)?;
+//! for item in msg.conns() {
+//!     match item {
+//!         Ok(c) => assert_eq!(c.import_flags(msg.version()), IP_VS_CONN_F_DROUTE | IP_VS_CONN_F_SYNC),
+//!         Err(e) if e.ends_message() => break,
+//!         Err(_skipped) => continue,
+//!     }
+//! }
+//! # Ok::<(), SyncError>(())
+//! ```
 //!
 //! # What an importing backup must do with each decoded connection (`ip_vs_proc_conn()`)
 //!

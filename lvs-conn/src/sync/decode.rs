@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{
     IP_VS_CONN_F_BACKUP_MASK, IP_VS_CONN_F_HASHED, IP_VS_CONN_F_SEQ_MASK, IP_VS_CONN_F_TEMPLATE,
-    IP_VS_CTPL_S_LAST, IP_VS_PENAME_MAXLEN, IPVS_OPT_F_PARAM, IPVS_OPT_PE_DATA, IPVS_OPT_PE_NAME,
+    IP_VS_PENAME_MAXLEN, IPVS_OPT_F_PARAM, IPVS_OPT_PE_DATA, IPVS_OPT_PE_NAME,
     IPVS_OPT_SEQ_DATA, STYPE_F_INET6, SVER_MASK, SVER_SHIFT, SYNC_CONN_OPTIONS_LEN,
     SYNC_CONN_V0_FULL_LEN, SYNC_CONN_V0_LEN, SYNC_MESG_HEADER_LEN, SYNC_MESG_V0_HEADER_LEN,
     SYNC_PROTO_VER, SYNC_V4_LEN, SYNC_V6_LEN, SeqInfo, SeqOptions, SyncConn, SyncError,
@@ -300,7 +300,7 @@ impl<'a> SyncConns<'a> {
 /// kernel only logs a state >= `IP_VS_CTPL_S_LAST`).
 fn check_protocol_state(index: u8, protocol: u8, state: u16, flags: u32) -> Result<(), SyncError> {
     if flags & IP_VS_CONN_F_TEMPLATE != 0 {
-        let _ = state >= IP_VS_CTPL_S_LAST; // logged only by the kernel
+        // A template state >= IP_VS_CTPL_S_LAST is only logged by the kernel, not refused.
         return Ok(());
     }
     let Some(num_states) = protocol_num_states(protocol) else {
