@@ -190,9 +190,10 @@ impl<'b> SyncMessageWriter<'b> {
             SYNC_CONN_V0_LEN
         };
         let end = self.reserve(needed)?;
+        let mut rec = [0u8; SYNC_CONN_V0_FULL_LEN];
         let mut w = Wr {
-            buf: self.buf,
-            pos: self.len,
+            buf: &mut rec,
+            pos: 0,
         };
         w.u8(0); // reserved
         w.u8(c.protocol);
@@ -211,6 +212,11 @@ impl<'b> SyncMessageWriter<'b> {
             w.seq(&s.in_seq, u32::to_le_bytes);
             w.seq(&s.out_seq, u32::to_le_bytes);
         }
+        let mut out = Wr {
+            buf: self.buf,
+            pos: self.len,
+        };
+        out.put(rec.get(..needed).unwrap_or_default());
         self.len = end;
         Ok(())
     }
@@ -236,27 +242,34 @@ impl<'b> SyncMessageWriter<'b> {
         // pad = (4 - head) & 3: the previous connection is padded to 32 bits.
         let pad = self.len.wrapping_neg() & 3;
         let end = self.reserve(pad.saturating_add(len))?;
+        // The fixed part is assembled on the stack (constant offsets, no per-field checks),
+        // then copied once; options follow in place.
+        let mut fixed = [0u8; 3 + SYNC_V6_LEN];
+        let mut f = Wr {
+            buf: &mut fixed,
+            pos: 0,
+        };
+        f.pos = pad;
+        f.u8(if is_v6 { STYPE_F_INET6 } else { 0 });
+        f.u8(c.protocol);
+        // ver_size: version 0 in the top 4 bits, size (<= 72 + 26 + 257 + 18) in the rest.
+        f.be16(u16::try_from(len).unwrap_or(0) & SVER_MASK);
+        f.be32(c.flags & !IP_VS_CONN_F_HASHED);
+        f.be16(c.state);
+        f.be16(c.cport);
+        f.be16(c.vport);
+        f.be16(c.dport);
+        f.be32(c.fwmark);
+        f.be32(c.timeout);
+        f.addr(c.caddr);
+        f.addr(c.vaddr);
+        f.addr(c.daddr);
+        let fixed_len = f.pos;
         let mut w = Wr {
             buf: self.buf,
             pos: self.len,
         };
-        for _ in 0..pad {
-            w.u8(0);
-        }
-        w.u8(if is_v6 { STYPE_F_INET6 } else { 0 });
-        w.u8(c.protocol);
-        // ver_size: version 0 in the top 4 bits, size (<= 72 + 26 + 257 + 18) in the rest.
-        w.be16(u16::try_from(len).unwrap_or(0) & SVER_MASK);
-        w.be32(c.flags & !IP_VS_CONN_F_HASHED);
-        w.be16(c.state);
-        w.be16(c.cport);
-        w.be16(c.vport);
-        w.be16(c.dport);
-        w.be32(c.fwmark);
-        w.be32(c.timeout);
-        w.addr(c.caddr);
-        w.addr(c.vaddr);
-        w.addr(c.daddr);
+        w.put(fixed.get(..fixed_len).unwrap_or_default());
         if let Some(s) = &c.seq {
             write_seq_option(&mut w, s);
         }
