@@ -223,20 +223,7 @@ impl<'a> SyncConns<'a> {
         let flags = u32::from(wire_flags) & !IP_VS_CONN_F_HASHED;
         let seq = if flags & IP_VS_CONN_F_SEQ_MASK != 0 {
             // struct ip_vs_sync_conn_options in the sender's host order (memcpy of cp->in_seq).
-            let opts = (|| {
-                Some(SeqOptions {
-                    in_seq: SeqInfo {
-                        init_seq: rd.le32()?,
-                        delta: rd.le32()?,
-                        previous_delta: rd.le32()?,
-                    },
-                    out_seq: SeqInfo {
-                        init_seq: rd.le32()?,
-                        delta: rd.le32()?,
-                        previous_delta: rd.le32()?,
-                    },
-                })
-            })();
+            let opts = seq_options(&mut rd, Rd::le32);
             let Some(opts) = opts else {
                 return Err(SyncError::V0OptionsTruncated { index });
             };
@@ -292,6 +279,22 @@ impl<'a> SyncConns<'a> {
         self.pos = self.pos.saturating_add(aligned);
         decode_v1_conn(index, record)
     }
+}
+
+/// `struct ip_vs_sync_conn_options`: in_seq then out_seq, each {init_seq, delta,
+/// previous_delta}, read with `u32` (big-endian in version 1, host order in version 0).
+fn seq_options<'a>(rd: &mut Rd<'a>, u32: fn(&mut Rd<'a>) -> Option<u32>) -> Option<SeqOptions> {
+    let mut seq = || {
+        Some(SeqInfo {
+            init_seq: u32(rd)?,
+            delta: u32(rd)?,
+            previous_delta: u32(rd)?,
+        })
+    };
+    Some(SeqOptions {
+        in_seq: seq()?,
+        out_seq: seq()?,
+    })
 }
 
 /// Refusals common to both versions: a non-template connection needs a protocol IPVS handles
@@ -386,21 +389,7 @@ fn decode_v1_conn(index: u8, record: &[u8]) -> Result<SyncConn<'_>, SyncError> {
                         option: IPVS_OPT_SEQ_DATA,
                     });
                 }
-                let mut d = Rd(data);
-                seq = (|| {
-                    Some(SeqOptions {
-                        in_seq: SeqInfo {
-                            init_seq: d.be32()?,
-                            delta: d.be32()?,
-                            previous_delta: d.be32()?,
-                        },
-                        out_seq: SeqInfo {
-                            init_seq: d.be32()?,
-                            delta: d.be32()?,
-                            previous_delta: d.be32()?,
-                        },
-                    })
-                })();
+                seq = seq_options(&mut Rd(data), Rd::be32);
             }
             IPVS_OPT_PE_DATA => {
                 // len <= 255 = IP_VS_PEDATA_MAXLEN always holds for a u8.

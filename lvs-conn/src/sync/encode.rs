@@ -36,10 +36,19 @@ impl Wr<'_> {
     fn be32(&mut self, v: u32) {
         self.put(&v.to_be_bytes());
     }
-    fn addr(&mut self, a: IpAddr) {
-        match a {
-            IpAddr::V4(a) => self.put(&a.octets()),
-            IpAddr::V6(a) => self.put(&a.octets()),
+    /// be16 cport, vport, dport (the order of both versions).
+    fn ports(&mut self, c: &SyncConn<'_>) {
+        for p in [c.cport, c.vport, c.dport] {
+            self.be16(p);
+        }
+    }
+    /// caddr, vaddr, daddr (the order of both versions), 4 or 16 bytes each.
+    fn addrs(&mut self, c: &SyncConn<'_>) {
+        for a in [c.caddr, c.vaddr, c.daddr] {
+            match a {
+                IpAddr::V4(a) => self.put(&a.octets()),
+                IpAddr::V6(a) => self.put(&a.octets()),
+            }
         }
     }
     fn seq(&mut self, s: &SeqInfo, to_bytes: fn(u32) -> [u8; 4]) {
@@ -197,12 +206,8 @@ impl<'b> SyncMessageWriter<'b> {
         };
         w.u8(0); // reserved
         w.u8(c.protocol);
-        w.be16(c.cport);
-        w.be16(c.vport);
-        w.be16(c.dport);
-        w.addr(c.caddr);
-        w.addr(c.vaddr);
-        w.addr(c.daddr);
+        w.ports(c);
+        w.addrs(c);
         // be16 flags: the low 16 bits (htons of the u32 flags).
         w.be16((flags & 0xffff) as u16);
         w.be16(c.state);
@@ -256,14 +261,10 @@ impl<'b> SyncMessageWriter<'b> {
         f.be16(u16::try_from(len).unwrap_or(0) & SVER_MASK);
         f.be32(c.flags & !IP_VS_CONN_F_HASHED);
         f.be16(c.state);
-        f.be16(c.cport);
-        f.be16(c.vport);
-        f.be16(c.dport);
+        f.ports(c);
         f.be32(c.fwmark);
         f.be32(c.timeout);
-        f.addr(c.caddr);
-        f.addr(c.vaddr);
-        f.addr(c.daddr);
+        f.addrs(c);
         let fixed_len = f.pos;
         let mut w = Wr {
             buf: self.buf,

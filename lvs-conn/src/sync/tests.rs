@@ -175,20 +175,10 @@ const PE_DATA: &[u8] = &[0xaa, 0xbb, 0xcc, 0xdd, 0xee];
 
 fn v1_conn_a() -> SyncConn<'static> {
     SyncConn {
-        protocol: TCP,
-        caddr: v4([10, 0, 0, 2]),
-        cport: 50000,
-        vaddr: v4([192, 168, 1, 100]),
-        vport: 80,
-        daddr: v4([10, 1, 1, 11]),
         dport: 8080,
         flags: IP_VS_CONN_F_DROUTE,
-        state: 1,
-        fwmark: 0,
         timeout: 900,
-        seq: None,
-        pe_data: None,
-        pe_name: None,
+        ..v0_conn_a()
     }
 }
 
@@ -213,20 +203,11 @@ fn v1_conn_b() -> SyncConn<'static> {
 
 fn v1_conn_c() -> SyncConn<'static> {
     SyncConn {
-        protocol: TCP,
-        caddr: v4([10, 0, 0, 2]),
         cport: 0,
-        vaddr: v4([192, 168, 1, 100]),
-        vport: 80,
-        daddr: v4([10, 1, 1, 11]),
-        dport: 8080,
         flags: IP_VS_CONN_F_TEMPLATE | IP_VS_CONN_F_DROUTE,
         state: 0,
-        fwmark: 0,
         timeout: 360,
-        seq: None,
-        pe_data: None,
-        pe_name: None,
+        ..v1_conn_a()
     }
 }
 
