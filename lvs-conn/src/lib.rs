@@ -28,6 +28,7 @@ mod inner;
 mod list;
 pub mod proto;
 mod shard;
+pub mod sync;
 mod table;
 
 #[cfg(test)]
