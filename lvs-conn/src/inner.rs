@@ -116,6 +116,8 @@ pub(crate) struct Entry<A> {
     pub(crate) flags: u16,
     pub(crate) proto: u8,
     pub(crate) state: u8,
+    /// State when last sent by connection sync (`cp->old_state`).
+    pub(crate) old_state: u8,
     /// Real-server handle or NIL.
     pub(crate) dest: u32,
     /// Generation, bumped when the slot is freed (stale `ConnId`s then miss).
@@ -156,6 +158,7 @@ impl<A: Addr> Entry<A> {
             flags: 0,
             proto: 0,
             state: 0,
+            old_state: 0,
             dest: NIL,
             generation: 0,
             deadline: 0,
@@ -914,6 +917,8 @@ impl<A: Addr> Inner<A> {
 
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) {
+        // The IPv4 entry stays at 104 bytes (100 used).
+        assert!(std::mem::size_of::<Entry<u32>>() <= 104);
         let mut n = 0;
         for e in self.slab.iter().filter(|e| e.live()) {
             n += 1;
@@ -979,6 +984,7 @@ pub(crate) fn new_entry<A: Addr>(
     e.lport = lport;
     e.flags = (flags & KERNEL_FLAGS & !(cf::HASHED as u16)) | F_LIVE;
     e.state = state;
+    e.old_state = state;
     e.dest = dest;
     e.timeout = timeout;
     e.deadline = deadline;

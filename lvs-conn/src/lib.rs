@@ -29,6 +29,7 @@ mod list;
 pub mod proto;
 mod shard;
 pub mod sync;
+mod sync_glue;
 mod table;
 
 #[cfg(test)]
