@@ -462,6 +462,23 @@ macro_rules! with_inner {
     };
 }
 
+/// Dispatch a lookup over the family of an address pair (mixed families miss).
+macro_rules! by_pair {
+    ($self:ident, $a:expr, $b:expr, |$inner:ident, $x:ident, $y:ident| $body:expr) => {
+        match ($a, $b) {
+            (IpAddr::V4(x), IpAddr::V4(y)) => {
+                let ($inner, $x, $y) = (&$self.v4, x.to_bits(), y.to_bits());
+                $body.map(|i| make_id(&$self.v4, false, i))
+            }
+            (IpAddr::V6(x), IpAddr::V6(y)) => {
+                let ($inner, $x, $y) = (&$self.v6, x.octets(), y.octets());
+                $body.map(|i| make_id(&$self.v6, true, i))
+            }
+            _ => None,
+        }
+    };
+}
+
 macro_rules! with_inner_ref {
     ($self:ident, $id:expr, |$inner:ident| $body:expr) => {
         if $id.v6() {
@@ -952,31 +969,14 @@ impl ConnTable {
         vaddr: IpAddr,
         vport: u16,
     ) -> Option<ConnId> {
-        match (caddr, vaddr) {
-            (IpAddr::V4(c), IpAddr::V4(v)) => {
-                let i = self.v4.find_in(
-                    &self.sh.hasher,
-                    protocol,
-                    c.to_bits(),
-                    cport,
-                    v.to_bits(),
-                    vport,
-                )?;
-                Some(make_id(&self.v4, false, i))
-            }
-            (IpAddr::V6(c), IpAddr::V6(v)) => {
-                let i = self.v6.find_in(
-                    &self.sh.hasher,
-                    protocol,
-                    c.octets(),
-                    cport,
-                    v.octets(),
-                    vport,
-                )?;
-                Some(make_id(&self.v6, true, i))
-            }
-            _ => None,
-        }
+        by_pair!(self, caddr, vaddr, |inner, c, v| inner.find_in(
+            &self.sh.hasher,
+            protocol,
+            c,
+            cport,
+            v,
+            vport
+        ))
     }
 
     /// Find the connection of a reply packet `saddr:sport -> daddr:dport`: FULLNAT replies
@@ -991,59 +991,21 @@ impl ConnTable {
         daddr: IpAddr,
         dport: u16,
     ) -> Option<ConnId> {
-        match (saddr, daddr) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => {
-                let i = self.v4.find_out(
-                    &self.sh.hasher,
-                    protocol,
-                    s.to_bits(),
-                    sport,
-                    d.to_bits(),
-                    dport,
-                )?;
-                Some(make_id(&self.v4, false, i))
-            }
-            (IpAddr::V6(s), IpAddr::V6(d)) => {
-                let i = self.v6.find_out(
-                    &self.sh.hasher,
-                    protocol,
-                    s.octets(),
-                    sport,
-                    d.octets(),
-                    dport,
-                )?;
-                Some(make_id(&self.v6, true, i))
-            }
-            _ => None,
-        }
+        by_pair!(self, saddr, daddr, |inner, s, d| inner.find_out(
+            &self.sh.hasher,
+            protocol,
+            s,
+            sport,
+            d,
+            dport
+        ))
     }
 
     /// Find a valid (not invalidated) template (`ip_vs_ct_in_get()`). Follow with
     /// [`ConnTable::check_template`] before using it.
     pub fn lookup_template(&self, key: &TemplateKey) -> Option<ConnId> {
-        match (key.caddr, key.vaddr) {
-            (IpAddr::V4(c), IpAddr::V4(v)) => {
-                let i = self.v4.find_template(
-                    &self.sh.hasher,
-                    key.protocol,
-                    c.to_bits(),
-                    v.to_bits(),
-                    key.vport,
-                )?;
-                Some(make_id(&self.v4, false, i))
-            }
-            (IpAddr::V6(c), IpAddr::V6(v)) => {
-                let i = self.v6.find_template(
-                    &self.sh.hasher,
-                    key.protocol,
-                    c.octets(),
-                    v.octets(),
-                    key.vport,
-                )?;
-                Some(make_id(&self.v6, true, i))
-            }
-            _ => None,
-        }
+        by_pair!(self, key.caddr, key.vaddr, |inner, c, v| inner
+            .find_template(&self.sh.hasher, key.protocol, c, v, key.vport))
     }
 
     /// `ip_vs_check_template()`: when `dest_usable` (see [`template_dest_usable`]; also
