@@ -459,6 +459,9 @@ impl<A: Addr> Inner<A> {
         deadline_ticks: u64,
         max_entries: u32,
     ) -> Option<u32> {
+        // Grow the index first: a rehash must not see the new entry, which is linked once
+        // below (linking it twice would make its chain a cycle).
+        self.grow_index(hasher, self.len as usize + 1);
         let idx = if self.free != NIL {
             let idx = self.free;
             let slot = self.slab.get_mut(idx as usize)?;
@@ -479,7 +482,6 @@ impl<A: Addr> Inner<A> {
             idx
         };
         self.len += 1;
-        self.grow_index(hasher);
         self.hash_in(hasher, idx);
         if self.slab.get(idx as usize).is_some_and(Entry::is_fullnat) {
             self.fullnat_len += 1;
@@ -491,12 +493,13 @@ impl<A: Addr> Inner<A> {
         Some(idx)
     }
 
-    fn grow_index(&mut self, hasher: &Hasher) {
+    /// Make room in the inbound index for `want` entries (load factor at most 1).
+    fn grow_index(&mut self, hasher: &Hasher, want: usize) {
         if self.buckets.is_empty() {
             self.buckets = vec![NIL; INITIAL_BUCKETS];
             return;
         }
-        if (self.len as usize) <= self.buckets.len() {
+        if want <= self.buckets.len() {
             return;
         }
         let n = self.buckets.len() * 2;
@@ -640,9 +643,10 @@ impl<A: Addr> Inner<A> {
         self.shed_unlink(idx);
         let free = self.free;
         if let Some(slot) = self.slab.get_mut(idx as usize) {
-            let generation = slot.generation.wrapping_add(1) & GEN_MASK;
-            *slot = Entry::empty();
-            slot.generation = generation;
+            // Only the liveness flag, the free link and the generation matter in a free
+            // slot (`alloc` overwrites the whole entry), so do not rewrite the rest.
+            slot.generation = slot.generation.wrapping_add(1) & GEN_MASK;
+            slot.flags = 0;
             slot.hnext = free;
         }
         self.free = idx;
@@ -928,6 +932,18 @@ impl<A: Addr> Inner<A> {
             assert_ne!(e.wprev, NIL, "live entry not in wheel");
         }
         assert_eq!(n, self.len);
+        // Every live entry is reachable exactly once from the inbound index.
+        let mut reached = 0u32;
+        for &h in &self.buckets {
+            let mut i = h;
+            while let Some(e) = self.slab.get(i as usize) {
+                assert!(e.live());
+                reached += 1;
+                assert!(reached <= self.len, "hash chain cycle");
+                i = e.hnext;
+            }
+        }
+        assert_eq!(reached, self.len);
         let mut shed = 0;
         for c in 0..SHED_CLASSES {
             let mut i = self.shed_head[c];

@@ -355,7 +355,8 @@ impl Shared {
         (now.saturating_duration_since(self.epoch).as_millis() as u64) / TICK_MS
     }
     fn instant(&self, ticks: u64) -> Instant {
-        self.epoch + Duration::from_millis(ticks.saturating_mul(TICK_MS))
+        let d = Duration::from_millis(ticks.saturating_mul(TICK_MS));
+        self.epoch.checked_add(d).unwrap_or(self.epoch)
     }
     pub(crate) fn dest_mut(&mut self, d: u32) -> Option<&mut DestCounters> {
         if d == NIL || d >= self.cfg.max_dests {
@@ -1033,6 +1034,11 @@ impl ConnTable {
                 Ok(false)
             }
         })
+    }
+
+    /// [`template_dest_usable`] with this table's `expire_quiescent_template` setting.
+    pub fn template_dest_usable(&self, available: bool, weight: u32) -> bool {
+        template_dest_usable(available, weight, self.sh.cfg.expire_quiescent_template)
     }
 
     /// One-packet scheduling with persistence: after forwarding the packet, drop the

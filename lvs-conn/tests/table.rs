@@ -412,29 +412,33 @@ fn template_reuse_rearms_and_invalid_template_becomes_unmatchable() {
     );
 }
 
+/// A UDP :53 persistence template for `caddr` on real server 1 (NAT, 100 s).
+fn dns_template(t: &mut ConnTable, caddr: IpAddr, t0: Instant) -> lvs_conn::ConnId {
+    let key = TemplateKey {
+        protocol: ipproto::UDP,
+        caddr,
+        vaddr: ip4(1, 1, 1, 1),
+        vport: 53,
+    };
+    t.insert_template(
+        &key,
+        DestId(1),
+        ip4(2, 2, 2, 2),
+        53,
+        FwdMethod::Masq,
+        100,
+        t0,
+    )
+    .unwrap()
+}
+
 #[test]
 fn release_unassured_template_for_one_packet_scheduling() {
     let t0 = Instant::now();
     let mut t = table(t0);
     assert!(lvs_conn::one_packet_eligible(ipproto::UDP));
     assert!(!lvs_conn::one_packet_eligible(ipproto::TCP));
-    let key = TemplateKey {
-        protocol: ipproto::UDP,
-        caddr: ip4(10, 0, 0, 0),
-        vaddr: ip4(1, 1, 1, 1),
-        vport: 53,
-    };
-    let tpl = t
-        .insert_template(
-            &key,
-            DestId(1),
-            ip4(2, 2, 2, 2),
-            53,
-            FwdMethod::Masq,
-            100,
-            t0,
-        )
-        .unwrap();
+    let tpl = dns_template(&mut t, ip4(10, 0, 0, 0), t0);
     assert!(t.release_unassured_template(tpl).unwrap());
     assert!(t.get(tpl).is_none());
     assert_eq!(t.dest_counters(DestId(1)).persistconns, 0);
@@ -451,23 +455,7 @@ fn release_unassured_template_for_one_packet_scheduling() {
 fn udp_never_active_and_output_assures_template() {
     let t0 = Instant::now();
     let mut t = table(t0);
-    let key = TemplateKey {
-        protocol: ipproto::UDP,
-        caddr: ip4(10, 0, 0, 2),
-        vaddr: ip4(1, 1, 1, 1),
-        vport: 53,
-    };
-    let tpl = t
-        .insert_template(
-            &key,
-            DestId(1),
-            ip4(2, 2, 2, 2),
-            53,
-            FwdMethod::Masq,
-            100,
-            t0,
-        )
-        .unwrap();
+    let tpl = dns_template(&mut t, ip4(10, 0, 0, 2), t0);
     let p = ConnParams {
         protocol: ipproto::UDP,
         caddr: ip4(10, 0, 0, 2),
