@@ -569,6 +569,19 @@ impl<A: Addr> Inner<A> {
         }
     }
 
+    /// The head of the inbound-index bucket of entry `idx` (a plain load, used to warm the
+    /// cache before a batch of removals).
+    #[inline]
+    pub(crate) fn bucket_head_of(&self, hasher: &Hasher, idx: u32) -> u32 {
+        match self.slab.get(idx as usize) {
+            Some(e) => {
+                let b = self.bucket_of(hasher.hash(e.proto, e.caddr, e.cport));
+                self.buckets.get(b).copied().unwrap_or(NIL)
+            }
+            None => NIL,
+        }
+    }
+
     fn unhash_in(&mut self, hasher: &Hasher, idx: u32) {
         let Some(e) = self.slab.get(idx as usize) else {
             return;
