@@ -569,6 +569,23 @@ impl<A: Addr> Inner<A> {
         }
     }
 
+    /// The head of the inbound-index bucket for (proto, caddr, cport): a plain load used to
+    /// warm the cache ahead of a batch of lookups.
+    #[inline]
+    pub(crate) fn bucket_head(&self, hasher: &Hasher, proto: u8, caddr: A, cport: u16) -> u32 {
+        if self.buckets.is_empty() {
+            return NIL;
+        }
+        let b = self.bucket_of(hasher.hash(proto, caddr, cport));
+        self.buckets.get(b).copied().unwrap_or(NIL)
+    }
+
+    /// Read the first word of entry `idx` (cache warming).
+    #[inline]
+    pub(crate) fn touch(&self, idx: u32) -> u64 {
+        self.slab.get(idx as usize).map_or(0, |e| e.caddr.fold())
+    }
+
     /// The head of the inbound-index bucket of entry `idx` (a plain load, used to warm the
     /// cache before a batch of removals).
     #[inline]

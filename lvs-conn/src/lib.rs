@@ -77,6 +77,6 @@ pub use proto::{Direction, L4Info, SctpEvent, SctpState, TcpState, Timeouts};
 pub use shard::{ShardConfig, ShardedConnTable};
 pub use table::{
     ConnConfig, ConnId, ConnParams, ConnStats, ConnTable, ConnView, DestCounters, DestId,
-    ExpiredConn, FTPPORT, NodestVerdict, PacketOutcome, PersistService, ReuseVerdict, TemplateKey,
-    is_new_conn_expected, one_packet_eligible, template_dest_usable,
+    ExpiredConn, FTPPORT, InKey, NodestVerdict, PacketOutcome, PersistService, ReuseVerdict,
+    TemplateKey, is_new_conn_expected, one_packet_eligible, template_dest_usable,
 };

@@ -209,6 +209,30 @@ fn index_growth_keeps_every_entry_reachable_once() {
         ids.push((t.insert(&p, None, t0).unwrap(), p));
     }
     t.check_invariants();
+    // Batched lookups give the same answers as one-by-one ones (hits, misses, both families).
+    let keys: Vec<crate::InKey> = ids
+        .iter()
+        .flat_map(|(_, p)| {
+            let k = crate::InKey {
+                protocol: p.protocol,
+                caddr: p.caddr,
+                cport: p.cport,
+                vaddr: p.vaddr,
+                vport: p.vport,
+            };
+            [k, crate::InKey { vport: 81, ..k }]
+        })
+        .take(999)
+        .collect();
+    let mut out = vec![None; keys.len()];
+    t.lookup_in_batch(&keys, &mut out);
+    for (k, o) in keys.iter().zip(&out) {
+        assert_eq!(
+            *o,
+            t.lookup_in(k.protocol, k.caddr, k.cport, k.vaddr, k.vport)
+        );
+    }
+    assert_eq!(out.iter().filter(|o| o.is_some()).count(), 500);
     for (id, p) in &ids {
         assert_eq!(
             t.lookup_in(p.protocol, p.caddr, p.cport, p.vaddr, p.vport),
