@@ -42,6 +42,15 @@ fn nat_conn(cport: u16, dest: u32) -> ConnParams {
     }
 }
 
+/// Expected counters (activeconns, inactconns, persistconns).
+fn dc(activeconns: u32, inactconns: u32, persistconns: u32) -> DestCounters {
+    DestCounters {
+        activeconns,
+        inactconns,
+        persistconns,
+    }
+}
+
 fn table(t0: Instant) -> ConnTable {
     ConnTable::new(ConnConfig::default(), t0)
 }
@@ -57,14 +66,7 @@ fn nat_flow_found_inbound_and_outbound_and_accounted() {
     let p = nat_conn(40000, 1);
     let id = t.insert(&p, None, t0).unwrap();
     // New connection: bound inactive (inactconns++), flags INACTIVE, NAT has no NOOUTPUT.
-    assert_eq!(
-        t.dest_counters(DestId(1)),
-        DestCounters {
-            activeconns: 0,
-            inactconns: 1,
-            persistconns: 0
-        }
-    );
+    assert_eq!(t.dest_counters(DestId(1)), dc(0, 1, 0));
     let v = t.get(id).unwrap();
     assert_eq!(v.flags & conn_flags::INACTIVE, conn_flags::INACTIVE);
     assert_eq!(v.flags & conn_flags::NOOUTPUT, 0);
@@ -109,14 +111,7 @@ fn nat_flow_found_inbound_and_outbound_and_accounted() {
     // FIN in: ES -> CLOSE_WAIT (inactive now).
     t.on_packet(id, Direction::Input, FIN, 52, t0).unwrap();
     assert_eq!(t.get(id).unwrap().state, TcpState::CloseWait as u8);
-    assert_eq!(
-        t.dest_counters(DestId(1)),
-        DestCounters {
-            activeconns: 0,
-            inactconns: 1,
-            persistconns: 0
-        }
-    );
+    assert_eq!(t.dest_counters(DestId(1)), dc(0, 1, 0));
 }
 
 #[test]
@@ -476,14 +471,7 @@ fn udp_never_active_and_output_assures_template() {
         .unwrap();
     assert_eq!(t.get(tpl).unwrap().state, 1);
     assert_eq!(t.get(id).unwrap().timeout_secs, 300);
-    assert_eq!(
-        t.dest_counters(DestId(1)),
-        DestCounters {
-            activeconns: 0,
-            inactconns: 1,
-            persistconns: 1
-        }
-    );
+    assert_eq!(t.dest_counters(DestId(1)), dc(0, 1, 1));
 }
 
 #[test]
