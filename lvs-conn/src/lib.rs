@@ -74,7 +74,7 @@ pub use error::ConnError;
 pub use flags::{FwdMethod, conn_flags};
 pub use list::{LNC_HEADER, PROC_HEADER, expires_secs, write_lnc_row, write_proc_row};
 pub use proto::{Direction, L4Info, SctpEvent, SctpState, TcpState, Timeouts};
-pub use shard::{ShardConfig, ShardedConnTable};
+pub use shard::{MAX_SHARDS, ShardConfig, ShardedConnTable};
 pub use table::{
     ConnConfig, ConnId, ConnParams, ConnStats, ConnTable, ConnView, DestCounters, DestId,
     ExpiredConn, FTPPORT, InKey, NodestVerdict, PacketOutcome, PersistService, ReuseVerdict,
