@@ -1066,7 +1066,7 @@ impl ConnTable {
     /// template is made unmatchable (vport/dport 0xffff) and left to expire, and `false`
     /// is returned (schedule anew and insert a new template).
     ///
-    /// Errors: [`ConnError::NoSuchConn`].
+    /// Errors: [`ConnError::NoSuchConn`], [`ConnError::NotTemplate`].
     pub fn check_template(
         &mut self,
         id: ConnId,
@@ -1076,6 +1076,9 @@ impl ConnTable {
         let now_t = self.sh.ticks(now);
         with_inner!(self, id, |inner| {
             let idx = resolve(inner, id).ok_or(ConnError::NoSuchConn)?;
+            if !inner.get(idx).is_some_and(Entry::is_template) {
+                return Err(ConnError::NotTemplate);
+            }
             if dest_usable {
                 let t = inner.get(idx).map_or(0, |e| e.timeout);
                 inner.rearm(idx, now_t + ts_secs(t));

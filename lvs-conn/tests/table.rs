@@ -690,6 +690,12 @@ fn bad_input_gives_typed_errors() {
         Err(ConnError::NoSuchControl)
     );
     assert_eq!(t.expire_now(id, t0), Err(ConnError::NoSuchConn));
+    let live = t.insert(&nat_conn(3, 1), None, t0).unwrap();
+    assert_eq!(
+        t.check_template(live, false, t0),
+        Err(ConnError::NotTemplate)
+    );
+    assert_eq!(t.get(live).unwrap().vport, 8080);
     assert_eq!(
         t.set_timeouts(3_000_000, 0, 0),
         Err(ConnError::TimeoutOutOfRange(3_000_000))
