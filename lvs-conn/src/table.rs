@@ -545,8 +545,10 @@ pub(crate) fn remove_idx<A: Addr>(
     Some(e)
 }
 
+/// Seconds to wheel ticks, clamped to [`crate::proto::MAX_TIMEOUT_SECS`] so every deadline
+/// stays within the wheel's wrapping range (the `Timeouts` fields are public and unchecked).
 fn ts_secs(secs: u32) -> u64 {
-    u64::from(secs) * TICKS_PER_SEC
+    u64::from(secs.min(crate::proto::MAX_TIMEOUT_SECS)) * TICKS_PER_SEC
 }
 
 /// One packet's state transition (`set_tcp_state()`, `udp_state_transition()`,
