@@ -3,7 +3,7 @@
 //! intrusive u32 links and lazily extended deadlines, and the shed-class lists.
 //!
 //! Everything here is generic over the address representation (`u32` for IPv4, `[u8; 16]`
-//! for IPv6) so an IPv4 entry stays at 96 bytes.
+//! for IPv6) so an IPv4 entry stays at 104 bytes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
