@@ -416,9 +416,9 @@ impl Shared {
 /// state handling of ip_vs_proto_*.c and the counters of ip_vs_ctl.c).
 ///
 /// # Model
-/// - Entries live in per-family slabs (IPv4 entries are 104 bytes, 113 B per entry with the index at 1M; IPv6 ones larger) linked by
-///   u32 indices into a seeded chained hash index keyed by (protocol, client address, client
-///   port), as the kernel's `ip_vs_conn_hashkey_param()`. Inbound lookups match the full
+/// - Entries live in per-family slabs (IPv4 entries are 104 bytes, 113 B per entry with the
+///   index at 1M; IPv6 ones larger) linked by u32 indices into a seeded chained hash index
+///   keyed by (protocol, client address, client port), as the kernel's `ip_vs_conn_hashkey_param()`. Inbound lookups match the full
 ///   (protocol, CIP, cport, VIP, vport) tuple; NAT replies hash the packet's destination (the
 ///   client) and match RIP:rport; FULLNAT replies use a second index keyed by LIP:lport.
 ///   Like the kernel, insert does not reject a duplicate key; the newest entry shadows.
