@@ -3,7 +3,7 @@
 //! intrusive u32 links and lazily extended deadlines, and the shed-class lists.
 //!
 //! Everything here is generic over the address representation (`u32` for IPv4, `[u8; 16]`
-//! for IPv6) so an IPv4 entry stays at 96 bytes.
+//! for IPv6) so an IPv4 entry stays at 104 bytes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -99,23 +99,28 @@ pub(crate) fn splitmix(mut x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// One connection or template. 96 bytes for IPv4.
+/// One connection or template: 104 bytes for IPv4. `repr(C)` with the fields an inbound
+/// lookup compares (and the chain link) in the first 20 bytes, so the comparison touches one
+/// cache line for most slab positions.
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 pub(crate) struct Entry<A> {
     pub(crate) caddr: A,
     pub(crate) vaddr: A,
-    pub(crate) daddr: A,
-    pub(crate) laddr: A,
-    pub(crate) in_bytes: u64,
-    pub(crate) out_bytes: u64,
     pub(crate) cport: u16,
     pub(crate) vport: u16,
-    pub(crate) dport: u16,
-    pub(crate) lport: u16,
     /// Kernel `IP_VS_CONN_F_*` bits (below 0x4000) plus F_LIVE / F_INVALID.
     pub(crate) flags: u16,
     pub(crate) proto: u8,
     pub(crate) state: u8,
+    /// Next in the inbound hash chain; next free slot when not live.
+    hnext: u32,
+    pub(crate) daddr: A,
+    pub(crate) dport: u16,
+    pub(crate) lport: u16,
+    pub(crate) laddr: A,
+    /// Next in the FULLNAT reply hash chain.
+    onext: u32,
     /// Real-server handle or NIL.
     pub(crate) dest: u32,
     /// Generation, bumped when the slot is freed (stale `ConnId`s then miss).
@@ -126,10 +131,6 @@ pub(crate) struct Entry<A> {
     pub(crate) timeout: u32,
     wprev: u32,
     wnext: u32,
-    /// Next in the inbound hash chain; next free slot when not live.
-    hnext: u32,
-    /// Next in the FULLNAT reply hash chain.
-    onext: u32,
     sprev: u32,
     snext: u32,
     /// Controlling entry (template or control connection) index, or NIL.
@@ -138,6 +139,10 @@ pub(crate) struct Entry<A> {
     pub(crate) n_control: u32,
     pub(crate) in_pkts: u32,
     pub(crate) out_pkts: u32,
+    /// State when last sent by connection sync (`cp->old_state`).
+    pub(crate) old_state: u8,
+    pub(crate) in_bytes: u64,
+    pub(crate) out_bytes: u64,
 }
 
 impl<A: Addr> Entry<A> {
@@ -156,6 +161,7 @@ impl<A: Addr> Entry<A> {
             flags: 0,
             proto: 0,
             state: 0,
+            old_state: 0,
             dest: NIL,
             generation: 0,
             deadline: 0,
@@ -225,6 +231,8 @@ pub(crate) fn shed_class(proto: u8, state: u8, flags: u16) -> Option<usize> {
 struct Wheel {
     /// Ticks processed so far (absolute, since the table's epoch).
     elapsed: u64,
+    /// Slot being drained by `pop_expired` (level, slot).
+    draining: Option<(usize, usize)>,
     occupied: [u64; LEVELS],
     heads: [[u32; SLOTS]; LEVELS],
 }
@@ -257,6 +265,7 @@ impl<A: Addr> Inner<A> {
             fullnat_len: 0,
             wheel: Wheel {
                 elapsed: 0,
+                draining: None,
                 occupied: [0; LEVELS],
                 heads: [[NIL; SLOTS]; LEVELS],
             },
@@ -450,6 +459,9 @@ impl<A: Addr> Inner<A> {
         deadline_ticks: u64,
         max_entries: u32,
     ) -> Option<u32> {
+        // Grow the index first: a rehash must not see the new entry, which is linked once
+        // below (linking it twice would make its chain a cycle).
+        self.grow_index(hasher, self.len as usize + 1);
         let idx = if self.free != NIL {
             let idx = self.free;
             let slot = self.slab.get_mut(idx as usize)?;
@@ -470,7 +482,6 @@ impl<A: Addr> Inner<A> {
             idx
         };
         self.len += 1;
-        self.grow_index(hasher);
         self.hash_in(hasher, idx);
         if self.slab.get(idx as usize).is_some_and(Entry::is_fullnat) {
             self.fullnat_len += 1;
@@ -482,12 +493,13 @@ impl<A: Addr> Inner<A> {
         Some(idx)
     }
 
-    fn grow_index(&mut self, hasher: &Hasher) {
+    /// Make room in the inbound index for `want` entries (load factor at most 1).
+    fn grow_index(&mut self, hasher: &Hasher, want: usize) {
         if self.buckets.is_empty() {
             self.buckets = vec![NIL; INITIAL_BUCKETS];
             return;
         }
-        if (self.len as usize) <= self.buckets.len() {
+        if want <= self.buckets.len() {
             return;
         }
         let n = self.buckets.len() * 2;
@@ -554,6 +566,36 @@ impl<A: Addr> Inner<A> {
         if let Some(e) = self.slab.get_mut(idx as usize) {
             e.onext = old;
             e.flags |= HASHED_OUT;
+        }
+    }
+
+    /// The head of the inbound-index bucket for (proto, caddr, cport): a plain load used to
+    /// warm the cache ahead of a batch of lookups.
+    #[inline]
+    pub(crate) fn bucket_head(&self, hasher: &Hasher, proto: u8, caddr: A, cport: u16) -> u32 {
+        if self.buckets.is_empty() {
+            return NIL;
+        }
+        let b = self.bucket_of(hasher.hash(proto, caddr, cport));
+        self.buckets.get(b).copied().unwrap_or(NIL)
+    }
+
+    /// Read the first word of entry `idx` (cache warming).
+    #[inline]
+    pub(crate) fn touch(&self, idx: u32) -> u64 {
+        self.slab.get(idx as usize).map_or(0, |e| e.caddr.fold())
+    }
+
+    /// The head of the inbound-index bucket of entry `idx` (a plain load, used to warm the
+    /// cache before a batch of removals).
+    #[inline]
+    pub(crate) fn bucket_head_of(&self, hasher: &Hasher, idx: u32) -> u32 {
+        match self.slab.get(idx as usize) {
+            Some(e) => {
+                let b = self.bucket_of(hasher.hash(e.proto, e.caddr, e.cport));
+                self.buckets.get(b).copied().unwrap_or(NIL)
+            }
+            None => NIL,
         }
     }
 
@@ -631,9 +673,10 @@ impl<A: Addr> Inner<A> {
         self.shed_unlink(idx);
         let free = self.free;
         if let Some(slot) = self.slab.get_mut(idx as usize) {
-            let generation = slot.generation.wrapping_add(1) & GEN_MASK;
-            *slot = Entry::empty();
-            slot.generation = generation;
+            // Only the liveness flag, the free link and the generation matter in a free
+            // slot (`alloc` overwrites the whole entry), so do not rewrite the rest.
+            slot.generation = slot.generation.wrapping_add(1) & GEN_MASK;
+            slot.flags = 0;
             slot.hnext = free;
         }
         self.free = idx;
@@ -850,14 +893,24 @@ impl<A: Addr> Inner<A> {
     /// advances to `now`).
     pub(crate) fn pop_expired(&mut self, now: u64) -> Option<u32> {
         loop {
-            let (level, slot, deadline) = match self.next_expiration() {
-                Some(x) if x.2 <= now => x,
+            // Keep draining the slot of the previous call while it has entries: it is
+            // still the earliest (re-filed entries land at later slots).
+            let (level, slot) = match self.wheel.draining {
+                Some((l, s)) if self.wheel.heads[l][s] != NIL => (l, s),
                 _ => {
-                    self.wheel.elapsed = self.wheel.elapsed.max(now);
-                    return None;
+                    self.wheel.draining = None;
+                    let (level, slot, deadline) = match self.next_expiration() {
+                        Some(x) if x.2 <= now => x,
+                        _ => {
+                            self.wheel.elapsed = self.wheel.elapsed.max(now);
+                            return None;
+                        }
+                    };
+                    self.wheel.elapsed = self.wheel.elapsed.max(deadline);
+                    self.wheel.draining = Some((level, slot));
+                    (level, slot)
                 }
             };
-            self.wheel.elapsed = self.wheel.elapsed.max(deadline);
             loop {
                 let idx = self.wheel.heads[level][slot];
                 if idx == NIL {
@@ -866,7 +919,12 @@ impl<A: Addr> Inner<A> {
                 self.wheel_unlink(idx);
                 let d = match self.slab.get(idx as usize) {
                     Some(e) => self.abs_deadline(e.deadline),
-                    None => continue,
+                    None => {
+                        // Unreachable (heads hold slab indices); never loop on it.
+                        self.wheel.heads[level][slot] = NIL;
+                        self.wheel.occupied[level] &= !(1 << slot);
+                        break;
+                    }
                 };
                 if d <= now {
                     return Some(idx);
@@ -896,12 +954,26 @@ impl<A: Addr> Inner<A> {
 
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) {
+        // The IPv4 entry stays at 104 bytes (100 used).
+        assert!(std::mem::size_of::<Entry<u32>>() <= 104);
         let mut n = 0;
         for e in self.slab.iter().filter(|e| e.live()) {
             n += 1;
             assert_ne!(e.wprev, NIL, "live entry not in wheel");
         }
         assert_eq!(n, self.len);
+        // Every live entry is reachable exactly once from the inbound index.
+        let mut reached = 0u32;
+        for &h in &self.buckets {
+            let mut i = h;
+            while let Some(e) = self.slab.get(i as usize) {
+                assert!(e.live());
+                reached += 1;
+                assert!(reached <= self.len, "hash chain cycle");
+                i = e.hnext;
+            }
+        }
+        assert_eq!(reached, self.len);
         let mut shed = 0;
         for c in 0..SHED_CLASSES {
             let mut i = self.shed_head[c];
@@ -961,6 +1033,7 @@ pub(crate) fn new_entry<A: Addr>(
     e.lport = lport;
     e.flags = (flags & KERNEL_FLAGS & !(cf::HASHED as u16)) | F_LIVE;
     e.state = state;
+    e.old_state = state;
     e.dest = dest;
     e.timeout = timeout;
     e.deadline = deadline;
