@@ -5,3 +5,5 @@
 //! the library crates below it are sans-IO (see ARCHITECTURE.md). The binaries (`lvs-director`,
 //! `lvsadm`, `lvs-replay`, `lvs-realserver`, `lvs-demo`) arrive with the examples issue.
 #![forbid(unsafe_code)]
+
+pub mod netns;
