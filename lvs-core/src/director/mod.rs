@@ -937,6 +937,17 @@ impl Director {
         pipeline::steer(self, frame, workers)
     }
 
+    /// Expire connection `id` now (`ip_vs_conn_expire_now()`; e.g. an operator's flush of one
+    /// entry): its real server's counters and its FULLNAT local port are released. An entry
+    /// that still controls others is re-armed instead, as the kernel does.
+    pub fn expire_conn(&mut self, id: lvs_conn::ConnId, now: Instant) {
+        if let Ok(Some(e)) = self.table.expire_now(id, now)
+            && let Some(d) = e.dest
+        {
+            self.dest_counters_changed(d.0);
+        }
+    }
+
     /// Counters of the sync daemon.
     pub fn sync_stats(&self) -> SyncStats {
         self.sync_stats
