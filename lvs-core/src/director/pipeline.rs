@@ -637,10 +637,8 @@ impl Director {
         let bytes = p.end().saturating_sub(p.l3_offset()) as u64;
         if one_packet {
             // ip_vs_schedule with IP_VS_CONN_F_ONE_PACKET: forwarded without an entry.
-            for s in [&mut self.stats] {
-                s.conns = s.conns.wrapping_add(1);
-                add_stats(s, Direction::Input, bytes);
-            }
+            self.stats.conns = self.stats.conns.wrapping_add(1);
+            add_stats(&mut self.stats, Direction::Input, bytes);
             if let Some(Some(x)) = self.dests.get_mut(dest as usize) {
                 x.stats.conns = x.stats.conns.wrapping_add(1);
                 add_stats(&mut x.stats, Direction::Input, bytes);

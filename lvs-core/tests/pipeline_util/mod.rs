@@ -138,19 +138,18 @@ pub struct Seen {
 /// UDP checksum by full recomputation, and return the tuple.
 pub fn seen(frame: &[u8]) -> Seen {
     let p = SlicedPacket::from_ethernet(frame).expect("etherparse parses the output");
-    let (sip, dip, ttl, pseudo_ok): (IpAddr, IpAddr, u8, _) = match &p.net {
+    let (sip, dip, ttl): (IpAddr, IpAddr, u8) = match &p.net {
         Some(NetSlice::Ipv4(v4)) => {
             let h = v4.header().to_header();
             assert_eq!(h.calc_header_checksum(), h.header_checksum, "IPv4 header checksum");
-            (IpAddr::V4(h.source.into()), IpAddr::V4(h.destination.into()), h.time_to_live, ())
+            (IpAddr::V4(h.source.into()), IpAddr::V4(h.destination.into()), h.time_to_live)
         }
         Some(NetSlice::Ipv6(v6)) => {
             let h = v6.header().to_header();
-            (IpAddr::V6(h.source.into()), IpAddr::V6(h.destination.into()), h.hop_limit, ())
+            (IpAddr::V6(h.source.into()), IpAddr::V6(h.destination.into()), h.hop_limit)
         }
         other => panic!("not IP: {other:?}"),
     };
-    let _ = pseudo_ok;
     let (sp, dp) = match &p.transport {
         Some(TransportSlice::Tcp(t)) => {
             let h = t.to_header();
