@@ -43,6 +43,10 @@ pub enum ConnError {
     /// FULLNAT on a sharded table: the local port does not map to the client's shard.
     #[error("FULLNAT local port maps to another shard")]
     WrongShard,
+    /// A sync message's state number is out of range for its protocol (TCP 0..=10, SCTP
+    /// 0..=13, UDP 0, templates 0..=1).
+    #[error("invalid state {0} in sync message")]
+    InvalidSyncState(u16),
     /// A FULLNAT connection needs its local address and port.
     #[error("FULLNAT connection without local address/port")]
     MissingLocal,

@@ -116,6 +116,8 @@ pub(crate) struct Entry<A> {
     pub(crate) flags: u16,
     pub(crate) proto: u8,
     pub(crate) state: u8,
+    /// State when last sent by connection sync (`cp->old_state`).
+    pub(crate) old_state: u8,
     /// Real-server handle or NIL.
     pub(crate) dest: u32,
     /// Generation, bumped when the slot is freed (stale `ConnId`s then miss).
@@ -156,6 +158,7 @@ impl<A: Addr> Entry<A> {
             flags: 0,
             proto: 0,
             state: 0,
+            old_state: 0,
             dest: NIL,
             generation: 0,
             deadline: 0,
@@ -225,6 +228,8 @@ pub(crate) fn shed_class(proto: u8, state: u8, flags: u16) -> Option<usize> {
 struct Wheel {
     /// Ticks processed so far (absolute, since the table's epoch).
     elapsed: u64,
+    /// Slot being drained by `pop_expired` (level, slot).
+    draining: Option<(usize, usize)>,
     occupied: [u64; LEVELS],
     heads: [[u32; SLOTS]; LEVELS],
 }
@@ -257,6 +262,7 @@ impl<A: Addr> Inner<A> {
             fullnat_len: 0,
             wheel: Wheel {
                 elapsed: 0,
+                draining: None,
                 occupied: [0; LEVELS],
                 heads: [[NIL; SLOTS]; LEVELS],
             },
@@ -850,14 +856,24 @@ impl<A: Addr> Inner<A> {
     /// advances to `now`).
     pub(crate) fn pop_expired(&mut self, now: u64) -> Option<u32> {
         loop {
-            let (level, slot, deadline) = match self.next_expiration() {
-                Some(x) if x.2 <= now => x,
+            // Keep draining the slot of the previous call while it has entries: it is
+            // still the earliest (re-filed entries land at later slots).
+            let (level, slot) = match self.wheel.draining {
+                Some((l, s)) if self.wheel.heads[l][s] != NIL => (l, s),
                 _ => {
-                    self.wheel.elapsed = self.wheel.elapsed.max(now);
-                    return None;
+                    self.wheel.draining = None;
+                    let (level, slot, deadline) = match self.next_expiration() {
+                        Some(x) if x.2 <= now => x,
+                        _ => {
+                            self.wheel.elapsed = self.wheel.elapsed.max(now);
+                            return None;
+                        }
+                    };
+                    self.wheel.elapsed = self.wheel.elapsed.max(deadline);
+                    self.wheel.draining = Some((level, slot));
+                    (level, slot)
                 }
             };
-            self.wheel.elapsed = self.wheel.elapsed.max(deadline);
             loop {
                 let idx = self.wheel.heads[level][slot];
                 if idx == NIL {
@@ -866,7 +882,12 @@ impl<A: Addr> Inner<A> {
                 self.wheel_unlink(idx);
                 let d = match self.slab.get(idx as usize) {
                     Some(e) => self.abs_deadline(e.deadline),
-                    None => continue,
+                    None => {
+                        // Unreachable (heads hold slab indices); never loop on it.
+                        self.wheel.heads[level][slot] = NIL;
+                        self.wheel.occupied[level] &= !(1 << slot);
+                        break;
+                    }
                 };
                 if d <= now {
                     return Some(idx);
@@ -896,6 +917,8 @@ impl<A: Addr> Inner<A> {
 
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) {
+        // The IPv4 entry stays at 104 bytes (100 used).
+        assert!(std::mem::size_of::<Entry<u32>>() <= 104);
         let mut n = 0;
         for e in self.slab.iter().filter(|e| e.live()) {
             n += 1;
@@ -961,6 +984,7 @@ pub(crate) fn new_entry<A: Addr>(
     e.lport = lport;
     e.flags = (flags & KERNEL_FLAGS & !(cf::HASHED as u16)) | F_LIVE;
     e.state = state;
+    e.old_state = state;
     e.dest = dest;
     e.timeout = timeout;
     e.deadline = deadline;

@@ -28,6 +28,8 @@ mod inner;
 mod list;
 pub mod proto;
 mod shard;
+pub mod sync;
+mod sync_glue;
 mod table;
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ impl ConnId {
                 | u64::from(idx),
         )
     }
-    fn v6(self) -> bool {
+    pub(crate) fn v6(self) -> bool {
         self.0 & V6_BIT != 0
     }
     fn idx(self) -> u32 {
@@ -341,23 +341,23 @@ pub enum ReuseVerdict {
     Reschedule(Option<ExpiredConn>),
 }
 
-struct Shared {
-    cfg: ConnConfig,
-    hasher: Hasher,
-    epoch: Instant,
-    dests: Vec<DestCounters>,
-    stats: ConnStats,
+pub(crate) struct Shared {
+    pub(crate) cfg: ConnConfig,
+    pub(crate) hasher: Hasher,
+    pub(crate) epoch: Instant,
+    pub(crate) dests: Vec<DestCounters>,
+    pub(crate) stats: ConnStats,
 }
 
 impl Shared {
     #[inline]
-    fn ticks(&self, now: Instant) -> u64 {
+    pub(crate) fn ticks(&self, now: Instant) -> u64 {
         (now.saturating_duration_since(self.epoch).as_millis() as u64) / TICK_MS
     }
     fn instant(&self, ticks: u64) -> Instant {
         self.epoch + Duration::from_millis(ticks.saturating_mul(TICK_MS))
     }
-    fn dest_mut(&mut self, d: u32) -> Option<&mut DestCounters> {
+    pub(crate) fn dest_mut(&mut self, d: u32) -> Option<&mut DestCounters> {
         if d == NIL || d >= self.cfg.max_dests {
             return None;
         }
@@ -368,7 +368,7 @@ impl Shared {
         self.dests.get_mut(i)
     }
     /// `ip_vs_bind_dest()` counters.
-    fn bind(&mut self, dest: u32, flags: u16) {
+    pub(crate) fn bind(&mut self, dest: u32, flags: u16) {
         let f = u32::from(flags);
         if let Some(c) = self.dest_mut(dest) {
             if f & cf::TEMPLATE != 0 {
@@ -418,9 +418,9 @@ impl Shared {
 ///   (counted in [`ConnStats::refused_full`]). Under a byte limit only the family being
 ///   inserted is shed (freed slots of the other family do not return bytes).
 pub struct ConnTable {
-    v4: Inner<u32>,
-    v6: Inner<[u8; 16]>,
-    sh: Shared,
+    pub(crate) v4: Inner<u32>,
+    pub(crate) v6: Inner<[u8; 16]>,
+    pub(crate) sh: Shared,
 }
 
 enum Fam {
@@ -474,13 +474,13 @@ macro_rules! with_inner_ref {
     };
 }
 
-fn resolve<A: Addr>(inner: &Inner<A>, id: ConnId) -> Option<u32> {
+pub(crate) fn resolve<A: Addr>(inner: &Inner<A>, id: ConnId) -> Option<u32> {
     let idx = id.idx();
     let e = inner.get(idx)?;
     (e.generation == id.generation()).then_some(idx)
 }
 
-fn make_id<A: Addr>(inner: &Inner<A>, v6: bool, idx: u32) -> ConnId {
+pub(crate) fn make_id<A: Addr>(inner: &Inner<A>, v6: bool, idx: u32) -> ConnId {
     let g = inner.get(idx).map_or(0, |e| e.generation);
     ConnId::new(v6, g, idx)
 }
@@ -496,7 +496,11 @@ fn expired_of<A: Addr>(id: ConnId, e: &Entry<A>) -> ExpiredConn {
 }
 
 /// Remove an entry with its accounting; returns it.
-fn remove_idx<A: Addr>(inner: &mut Inner<A>, sh: &mut Shared, idx: u32) -> Option<Entry<A>> {
+pub(crate) fn remove_idx<A: Addr>(
+    inner: &mut Inner<A>,
+    sh: &mut Shared,
+    idx: u32,
+) -> Option<Entry<A>> {
     let e = inner.free(&sh.hasher, idx)?;
     sh.unbind(e.dest, e.flags);
     if e.control != NIL

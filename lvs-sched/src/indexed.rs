@@ -11,7 +11,8 @@
 //! "(key, position)" is total even though the cross-multiplication alone is only a preorder.
 //!
 //! Cost: a decision reads the root (O(1)); a counter, flag or weight change of one real server
-//! recomputes its leaf-to-root path (O(log N)); adding or removing a real server shifts list
+//! recomputes its leaf-to-root path (O(log N), stopping early at the first node that comes
+//! out unchanged); adding or removing a real server shifts list
 //! positions and rebuilds the tree (O(N), control plane only).
 
 use crate::dest::Dest;
@@ -77,7 +78,7 @@ impl LeastKind {
         if !self.eligible(d) {
             return None;
         }
-        let w = d.w();
+        let w = d.weight.max(0) as u32;
         let (num, den) = match self {
             LeastKind::Lc => (d.overhead(), 1),
             LeastKind::Wlc => (d.overhead(), w),
@@ -94,21 +95,37 @@ impl LeastKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Key {
     num: u64,
-    den: u64,
+    /// A weight (<= i32::MAX) or 1; never 0.
+    den: u32,
 }
 
 /// One tree node: the winning list position of its range and that position's key, kept in
-/// the node so a path update never leaves the tree's own array.
-#[derive(Debug, Clone, Copy)]
+/// the node so a path update never leaves the tree's own array. Packed in 16 bytes:
+/// `num`, then `den | pos << 32`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Node {
-    pos: u32,
-    key: Key,
+    num: u64,
+    den_pos: u64,
 }
 
+/// No eligible real server: position u32::MAX and the fraction u64::MAX / 1, which loses
+/// against every real key (num < 2^41) and ties with itself.
 const NONE: Node = Node {
-    pos: u32::MAX,
-    key: Key { num: 0, den: 0 },
+    num: u64::MAX,
+    den_pos: ((u32::MAX as u64) << 32) | 1,
 };
+
+impl Node {
+    fn new(pos: usize, key: Key) -> Self {
+        Node {
+            num: key.num,
+            den_pos: ((pos as u64) << 32) | key.den as u64,
+        }
+    }
+    fn pos(self) -> u32 {
+        (self.den_pos >> 32) as u32
+    }
+}
 
 /// Tournament tree; see the module docs.
 #[derive(Debug, Clone)]
@@ -120,19 +137,17 @@ pub(crate) struct Tournament {
     nodes: Vec<Node>,
 }
 
-/// The left node (lower list positions) wins unless the right one is strictly better.
-#[inline]
+/// The left node (lower list positions) wins unless the right one is strictly better:
+/// `num(r) * den(l) < num(l) * den(r)`, in u128. Branch-free select.
+#[inline(always)]
 fn combine(l: Node, r: Node) -> Node {
-    if l.pos == u32::MAX {
-        return r;
-    }
-    if r.pos == u32::MAX {
-        return l;
-    }
-    if (r.key.num as u128) * (l.key.den as u128) < (l.key.num as u128) * (r.key.den as u128) {
-        r
-    } else {
-        l
+    let ld = l.den_pos as u32 as u128;
+    let rd = r.den_pos as u32 as u128;
+    let r_better = (r.num as u128) * ld < (l.num as u128) * rd;
+    let m = (r_better as u64).wrapping_neg();
+    Node {
+        num: (l.num & !m) | (r.num & m),
+        den_pos: (l.den_pos & !m) | (r.den_pos & m),
     }
 }
 
@@ -149,7 +164,7 @@ impl Tournament {
 
     fn leaf(&self, i: usize, dests: &[Dest]) -> Node {
         match dests.get(i).and_then(|d| self.kind.key(d)) {
-            Some(key) => Node { pos: i as u32, key },
+            Some(key) => Node::new(i, key),
             None => NONE,
         }
     }
@@ -174,17 +189,33 @@ impl Tournament {
             return;
         }
         let mut k = self.size + i;
-        self.nodes[k] = self.leaf(i, dests);
+        let mut cur = self.leaf(i, dests);
+        if self.nodes[k] == cur {
+            return;
+        }
+        self.nodes[k] = cur;
         while k > 1 {
+            // The sibling is read from the array; the path value stays in a register.
+            let sib = self.nodes[k ^ 1];
+            cur = if k & 1 == 0 {
+                combine(cur, sib)
+            } else {
+                combine(sib, cur)
+            };
             k /= 2;
-            self.nodes[k] = combine(self.nodes[2 * k], self.nodes[2 * k + 1]);
+            // Every node is a function of its two children only: once a node comes out
+            // unchanged, so do all its ancestors.
+            if self.nodes[k] == cur {
+                return;
+            }
+            self.nodes[k] = cur;
         }
     }
 
     /// The kernel's pick, or `None`.
     pub(crate) fn best(&self) -> Option<usize> {
         match self.nodes.get(1) {
-            Some(n) if n.pos != u32::MAX => Some(n.pos as usize),
+            Some(n) if n.pos() != u32::MAX => Some(n.pos() as usize),
             _ => None,
         }
     }
