@@ -6,4 +6,7 @@
 //! `lvsadm`, `lvs-replay`, `lvs-realserver`, `lvs-demo`) arrive with the examples issue.
 #![forbid(unsafe_code)]
 
+pub mod control;
+pub mod director;
 pub mod netns;
+pub mod replay;
