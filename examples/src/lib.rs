@@ -8,5 +8,7 @@
 
 pub mod control;
 pub mod director;
+pub mod health;
+pub mod keepalived;
 pub mod netns;
 pub mod replay;
