@@ -11,4 +11,5 @@ pub mod director;
 pub mod health;
 pub mod keepalived;
 pub mod netns;
+pub mod realserver;
 pub mod replay;
