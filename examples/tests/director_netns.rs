@@ -39,7 +39,7 @@ enum Mode {
 
 struct Topo {
     // Drop order: processes first, then namespaces, then files.
-    _servers: Vec<ChildGuard>,
+    servers: Vec<ChildGuard>,
     director: Option<ChildGuard>,
     client: Netns,
     rs: Vec<Netns>,
@@ -61,6 +61,11 @@ impl Topo {
     /// Builds the LAN, client, `n` real servers with their socat servers, and starts the
     /// director with `rules` (ipvsadm -R text; `{VIP}` and `{RSi}` are substituted).
     fn new(mode: Mode, n: usize, rules: &str) -> Topo {
+        Topo::with(mode, n, rules, None)
+    }
+
+    /// As [`Topo::new`], plus a keepalived.conf given to `--config` (same substitutions).
+    fn with(mode: Mode, n: usize, rules: &str, config: Option<&str>) -> Topo {
         assert!(netns::have_program("socat"), "socat is needed");
         let dir = TempDir::new("lvsdir").expect("temp dir");
         let mut lan = Lan::new("dlan").expect("lan");
@@ -91,12 +96,7 @@ impl Topo {
             let name = format!("rs{}", i + 1);
             let tcp_file = dir.join(&format!("{name}.tcp"));
             let udp_file = dir.join(&format!("{name}.udp"));
-            let mut tcp = ns.command("socat");
-            tcp.args([
-                "TCP-LISTEN:80,reuseaddr,fork",
-                &format!("SYSTEM:echo {name}; tee -a {}", tcp_file.display()),
-            ]);
-            servers.push(ChildGuard::spawn(&mut tcp, "socat tcp").expect("socat"));
+            servers.push(tcp_server(&ns, &name, &tcp_file));
             let bind = if mode == Mode::Dr {
                 format!(",bind={vip}")
             } else {
@@ -151,9 +151,15 @@ impl Topo {
             .arg(&rules_path)
             .arg("--control")
             .arg(&control);
+        if let Some(conf) = config {
+            let conf = conf.replace("{VIP}", vip);
+            let path = dir.join("keepalived.conf");
+            std::fs::write(&path, conf).expect("keepalived.conf");
+            cmd.arg("--config").arg(&path);
+        }
         let director = ChildGuard::spawn(&mut cmd, "lvs-director").expect("director");
         let t = Topo {
-            _servers: servers,
+            servers,
             director: Some(director),
             client,
             rs,
@@ -243,6 +249,17 @@ impl Topo {
         let mut d = self.director.take().expect("director");
         d.terminate(Duration::from_secs(3)).expect("stop")
     }
+}
+
+/// Real server `name`'s TCP service on port 80: its name line, then an echo that is also
+/// appended to `file`.
+fn tcp_server(ns: &Netns, name: &str, file: &std::path::Path) -> ChildGuard {
+    let mut tcp = ns.command("socat");
+    tcp.args([
+        "TCP-LISTEN:80,reuseaddr,fork",
+        &format!("SYSTEM:echo {name}; tee -a {}", file.display()),
+    ]);
+    ChildGuard::spawn(&mut tcp, "socat tcp").expect("socat")
 }
 
 fn random_bytes(n: usize) -> Vec<u8> {
@@ -538,4 +555,102 @@ fn bytes_arrive_intact_tcp(t: &Topo) {
     let reply = t.request(false, &data);
     assert_eq!(Topo::served_by(&reply), "rs1", "{reply:?}");
     assert_eq!(&reply[4..], &data[..]);
+}
+
+/// One ICMP echo request over a raw socket, success on the matching echo reply from the target
+/// (iputils' ping is not installed everywhere).
+const PING_PY: &str = r#"import socket,sys
+s=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_ICMP)
+s.settimeout(3)
+p=bytes([8,0,0,0,0x12,0x34,0,1])+b'lvs-ping'
+c=0
+for i in range(0,len(p),2): c+=p[i]<<8|p[i+1]
+c=(c>>16)+(c&0xffff); c=~(c+(c>>16))&0xffff
+p=p[:2]+bytes([c>>8,c&0xff])+p[4:]
+s.sendto(p,(sys.argv[1],0))
+while True:
+    d,a=s.recvfrom(2048)
+    h=(d[0]&15)*4
+    if a[0]==sys.argv[1] and d[h]==0 and d[h+8:]==b'lvs-ping': sys.exit(0)
+"#;
+
+#[test]
+fn director_answers_ping_on_its_dip_and_vip() {
+    if !netns::root_or_skip("director_answers_ping_on_its_dip_and_vip") {
+        return;
+    }
+    let t = Topo::new(
+        Mode::Dr,
+        1,
+        "-A -t {VIP}:80 -s rr\n-a -t {VIP}:80 -r {RS1}:80 -g -w 1\n",
+    );
+    for ip in ["10.9.0.1", t.vip] {
+        let st = t
+            .client
+            .command("python3")
+            .args(["-c", PING_PY, ip])
+            .status()
+            .expect("python3");
+        assert!(
+            st.success(),
+            "ping {ip}: smoltcp's echo reply through the director"
+        );
+    }
+}
+
+/// keepalived's TCP_CHECK (check_tcp.c) with delay_loop 1, connect_timeout 1, retry 1,
+/// delay_before_retry 1: a real server whose listener is gone leaves the pool within
+/// delay_loop + (retry + 1) * (connect_timeout + delay_before_retry) = 5 s; new connections
+/// avoid it; it comes back within one delay_loop of its listener's return.
+#[test]
+fn health_check_takes_a_dead_real_server_out_and_back() {
+    if !netns::root_or_skip("health_check_takes_a_dead_real_server_out_and_back") {
+        return;
+    }
+    let rs = |ip: &str| {
+        format!(
+            "    real_server {ip} 80 {{\n        weight 1\n        TCP_CHECK {{\n            \
+             connect_timeout 1\n            retry 1\n            delay_before_retry 1\n        }}\n    }}\n"
+        )
+    };
+    let conf = format!(
+        "virtual_server {{VIP}} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    \
+         protocol TCP\n{}{}}}\n",
+        rs("10.9.0.11"),
+        rs("10.9.0.12")
+    );
+    let mut t = Topo::with(Mode::Dr, 2, "", Some(&conf));
+    let listed = |t: &Topo, rip: &str| t.lvsadm(&["-Ln"]).1.contains(rip);
+    assert!(listed(&t, "10.9.0.11:80") && listed(&t, "10.9.0.12:80"));
+    // Let the first probes pass, then kill rs1's listener (servers[0] is rs1's TCP socat).
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = Instant::now();
+    t.servers[0]
+        .terminate(Duration::from_secs(2))
+        .expect("kill rs1");
+    let bound = Duration::from_secs(5) + Duration::from_millis(1500);
+    while listed(&t, "10.9.0.11:80") {
+        assert!(
+            killed.elapsed() < bound,
+            "rs1 still in the pool after {:?}",
+            killed.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let s = spread(&t, 4);
+    assert!(
+        s.iter().all(|x| x == "rs2"),
+        "new connections avoid the dead one: {s:?}"
+    );
+    // Restarted: one successful probe brings it back.
+    let file = t.dir.join("rs1.tcp");
+    let back = tcp_server(&t.rs[0], "rs1", &file);
+    t.servers.push(back);
+    let restarted = Instant::now();
+    while !listed(&t, "10.9.0.11:80") {
+        assert!(restarted.elapsed() < Duration::from_secs(4), "rs1 not back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let s = spread(&t, 4);
+    assert!(s.iter().any(|x| x == "rs1"), "rs1 serves again: {s:?}");
 }

@@ -3,9 +3,11 @@
 //! checks ([`crate::health`]: TCP_CHECK, HTTP_GET) whose outcomes take real servers out of the
 //! pool and back.
 //!
-//! Frames the director's pipeline returns as `Local` (and ARP replies, so smoltcp learns the
-//! MACs of the real servers it probes) are pushed in with [`LocalStack::push_frame`]; what
-//! smoltcp sends comes out of [`LocalStack::pop_tx`] as complete Ethernet frames.
+//! smoltcp runs on an IP-medium device: frames the director's pipeline returns as `Local` are
+//! pushed in without their Ethernet header ([`LocalStack::push_frame`]); the IP packets smoltcp
+//! sends come out of [`LocalStack::pop_tx`] and the engine frames them, resolving the next hop
+//! with its own neighbour table (which queues a packet while its ARP request is out, where
+//! smoltcp's own Ethernet layer would drop it).
 //!
 //! A probe is one smoltcp TCP socket: TCP_CHECK passes when the connection is established
 //! within `connect_timeout` (it is then reset, as keepalived closes at once); HTTP_GET sends
@@ -17,14 +19,62 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
+use std::collections::VecDeque;
+
 use lvs_arp::MacAddr;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::phy::{Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint};
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint};
 
 use crate::health::http::{evaluate_response, http_request};
 use crate::health::{HealthEvent, Probe, ProbeId, ProbeResult, UrlCheck, VirtualServerHealth};
-use crate::realserver::QueueDevice;
+
+/// An IP-medium smoltcp device over two queues of IP packets.
+#[derive(Debug, Default)]
+struct IpQueue {
+    rx: VecDeque<Vec<u8>>,
+    tx: VecDeque<Vec<u8>>,
+}
+
+struct Rx(Vec<u8>);
+struct Tx<'a>(&'a mut VecDeque<Vec<u8>>);
+
+impl smoltcp::phy::RxToken for Rx {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+impl smoltcp::phy::TxToken for Tx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut b = vec![0; len];
+        let r = f(&mut b);
+        self.0.push_back(b);
+        r
+    }
+}
+
+impl Device for IpQueue {
+    type RxToken<'a> = Rx;
+    type TxToken<'a> = Tx<'a>;
+
+    fn receive(&mut self, _now: smoltcp::time::Instant) -> Option<(Rx, Tx<'_>)> {
+        let p = self.rx.pop_front()?;
+        Some((Rx(p), Tx(&mut self.tx)))
+    }
+
+    fn transmit(&mut self, _now: smoltcp::time::Instant) -> Option<Tx<'_>> {
+        Some(Tx(&mut self.tx))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut c = DeviceCapabilities::default();
+        c.medium = Medium::Ip;
+        c.max_transmission_unit = 1500;
+        c
+    }
+}
 
 /// Largest HTTP response kept per probe, bytes.
 const MAX_RESPONSE: usize = 1 << 20;
@@ -48,7 +98,7 @@ struct Inflight {
 /// The director's smoltcp IP presence and health-check driver. See the module docs.
 pub struct LocalStack {
     iface: Interface,
-    dev: QueueDevice,
+    dev: IpQueue,
     sockets: SocketSet<'static>,
     epoch: Instant,
     health: Vec<VirtualServerHealth>,
@@ -71,8 +121,8 @@ impl LocalStack {
         gateway: Option<Ipv4Addr>,
         now: Instant,
     ) -> LocalStack {
-        let mut dev = QueueDevice::default();
-        let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac.0)));
+        let mut dev = IpQueue::default();
+        let mut config = Config::new(HardwareAddress::Ip);
         config.random_seed = u64::from_le_bytes([
             mac.0[0], mac.0[1], mac.0[2], mac.0[3], mac.0[4], mac.0[5], 0x4c, 0x56,
         ]);
@@ -104,14 +154,16 @@ impl LocalStack {
         self.health.push(h);
     }
 
-    /// Queues a frame for smoltcp.
+    /// Queues the IP packet of an Ethernet frame (no VLAN tag) for smoltcp.
     pub fn push_frame(&mut self, frame: &[u8]) {
-        self.dev.push_rx(frame);
+        if let Some(ip) = frame.get(14..) {
+            self.dev.rx.push_back(ip.to_vec());
+        }
     }
 
-    /// The next frame smoltcp sent.
+    /// The next IP packet smoltcp sent.
     pub fn pop_tx(&mut self) -> Option<Vec<u8>> {
-        self.dev.pop_tx()
+        self.dev.tx.pop_front()
     }
 
     /// The next pool change decided by the health checks.

@@ -250,13 +250,13 @@ impl Engine {
         if matches!(outcome, FrameOutcome::Dropped(_)) {
             self.stats.engine_drops += 1;
         }
-        self.drain_neigh(ms);
         if matches!(
             outcome,
             FrameOutcome::Director(Verdict::Local) | FrameOutcome::Arp
         ) {
             self.poll_local(now);
         }
+        self.drain_neigh(ms);
         outcome
     }
 
@@ -276,8 +276,21 @@ impl Engine {
         };
         l.poll(now);
         let out_if = self.side_if(Side::Server);
-        while let Some(f) = l.pop_tx() {
-            self.push(out_if, f);
+        let ms = ms_since(self.epoch, now);
+        while let Some(ip) = l.pop_tx() {
+            let dst = match ip.first().map(|b| b >> 4) {
+                Some(4) => ip
+                    .get(16..20)
+                    .and_then(|d| <[u8; 4]>::try_from(d).ok())
+                    .map(|d| IpAddr::from(d)),
+                _ => None,
+            };
+            let Some(dst) = dst else { continue };
+            let mut f = Vec::with_capacity(14 + ip.len());
+            f.extend_from_slice(&[0; 12]);
+            f.extend_from_slice(&[0x08, 0x00]);
+            f.extend_from_slice(&ip);
+            let _ = self.send_ip(out_if, dst, f, ms);
         }
         while let Some(ev) = l.pop_event() {
             self.apply_health(&ev, now);
@@ -325,11 +338,6 @@ impl Engine {
         if let Some(reply) = input.reply() {
             self.push(ifindex, reply.to_bytes().to_vec());
             self.stats.arp_replies += 1;
-        }
-        if arp.op == ArpOp::Reply
-            && let Some(l) = self.local.as_mut()
-        {
-            l.push_frame(frame);
         }
         let learnt = self.neigh.learn(ms, &input.learn);
         // lvs-replay learns real-server MACs from any ARP reply of the capture (the kernel would
