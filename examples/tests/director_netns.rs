@@ -61,11 +61,14 @@ impl Topo {
     /// Builds the LAN, client, `n` real servers with their socat servers, and starts the
     /// director with `rules` (ipvsadm -R text; `{VIP}` and `{RSi}` are substituted).
     fn new(mode: Mode, n: usize, rules: &str) -> Topo {
-        Topo::with(mode, n, rules, None)
+        Topo::with(mode, n, rules, None, false)
     }
 
     /// As [`Topo::new`], plus a keepalived.conf given to `--config` (same substitutions).
-    fn with(mode: Mode, n: usize, rules: &str, config: Option<&str>) -> Topo {
+    /// `two`: a two-legged director (the selftest's topology): the client on bridge `br0`
+    /// behind TAP `dtap0` (DIP 10.9.1.1/24), the real servers on bridge `br1` behind TAP
+    /// `dtap1` (DIP 10.9.0.1/24).
+    fn with(mode: Mode, n: usize, rules: &str, config: Option<&str>, two: bool) -> Topo {
         assert!(netns::have_program("socat"), "socat is needed");
         let dir = TempDir::new("lvsdir").expect("temp dir");
         let mut lan = Lan::new("dlan").expect("lan");
@@ -78,7 +81,21 @@ impl Topo {
         let mut servers = Vec::new();
         for i in 0..n {
             let rip = format!("10.9.0.{}/24", 11 + i);
-            let ns = lan.add_host("drs", &[&rip]).expect("real server");
+            let ns = if two {
+                let ns = Netns::new("drs").expect("real server");
+                let l = lan.netns();
+                if i == 0 {
+                    l.add_bridge("br1").expect("br1");
+                }
+                let port = format!("q{i}");
+                l.add_veth(&port, "eth0", &ns).expect("veth");
+                l.set_master(&port, "br1").expect("port");
+                ns.add_addr("eth0", &rip).expect("RIP");
+                ns.link_up("eth0").expect("up");
+                ns
+            } else {
+                lan.add_host("drs", &[&rip]).expect("real server")
+            };
             match mode {
                 Mode::Dr => {
                     ns.add_addr("lo", &format!("{vip}/32")).expect("VIP on lo");
@@ -123,6 +140,12 @@ impl Topo {
             .expect("master");
         l.sysctl(&format!("net.ipv6.conf.{tap}.disable_ipv6"), "1")
             .expect("sysctl");
+        if two {
+            l.ip(&["tuntap", "add", "dev", "dtap1", "mode", "tap"])
+                .expect("tuntap");
+            l.ip(&["link", "set", "dev", "dtap1", "master", "br1"])
+                .expect("master");
+        }
         let mut rules = rules.replace("{VIP}", vip);
         for i in 0..n {
             rules = rules.replace(&format!("{{RS{}}}", i + 1), &format!("10.9.0.{}", 11 + i));
@@ -131,18 +154,15 @@ impl Topo {
         std::fs::write(&rules_path, rules).expect("rules");
         let control = dir.join("ctl.sock");
         let mut cmd = l.command(bin("lvs-director"));
-        cmd.args([
-            "--tap",
-            &tap,
-            "--mac",
-            DIRECTOR_MAC,
-            "--vip",
-            vip,
-            "--dip",
-            "10.9.0.1/24",
-        ]);
-        if mode != Mode::Dr {
-            cmd.args(["--dip", "10.9.1.1/24"]);
+        cmd.args(["--tap", &tap, "--mac", DIRECTOR_MAC, "--vip", vip]);
+        if two {
+            cmd.args(["--tap-server", "dtap1", "--dip", "10.9.1.1/24"]);
+            cmd.args(["--dip-server", "10.9.0.1/24"]);
+        } else {
+            cmd.args(["--dip", "10.9.0.1/24"]);
+            if mode != Mode::Dr {
+                cmd.args(["--dip", "10.9.1.1/24"]);
+            }
         }
         if mode == Mode::FullNat {
             cmd.args(["--laddr", "10.9.0.50"]);
@@ -619,7 +639,7 @@ fn health_check_takes_a_dead_real_server_out_and_back() {
         rs("10.9.0.11"),
         rs("10.9.0.12")
     );
-    let mut t = Topo::with(Mode::Dr, 2, "", Some(&conf));
+    let mut t = Topo::with(Mode::Dr, 2, "", Some(&conf), false);
     let listed = |t: &Topo, rip: &str| t.lvsadm(&["-Ln"]).1.contains(rip);
     assert!(listed(&t, "10.9.0.11:80") && listed(&t, "10.9.0.12:80"));
     // Let the first probes pass, then kill rs1's listener (servers[0] is rs1's TCP socat).
@@ -653,4 +673,34 @@ fn health_check_takes_a_dead_real_server_out_and_back() {
     }
     let s = spread(&t, 4);
     assert!(s.iter().any(|x| x == "rs1"), "rs1 serves again: {s:?}");
+}
+
+/// The kernel selftest's two-legged director: client and real servers on separate LANs, one
+/// TAP each; NAT and FULLNAT carry the bytes intact both ways.
+#[test]
+fn two_legged_nat_and_fullnat_carry_bytes_intact() {
+    if !netns::root_or_skip("two_legged_nat_and_fullnat_carry_bytes_intact") {
+        return;
+    }
+    let t = Topo::with(
+        Mode::Nat,
+        2,
+        "-A -t {VIP}:80 -s rr\n-a -t {VIP}:80 -r {RS1}:80 -m -w 1\n-a -t {VIP}:80 -r {RS2}:80 -m -w 1\n\
+         -A -u {VIP}:53 -s rr\n-a -u {VIP}:53 -r {RS1}:53 -m -w 1\n-a -u {VIP}:53 -r {RS2}:53 -m -w 1\n",
+        None,
+        true,
+    );
+    bytes_arrive_intact(&t);
+    let s = spread(&t, 4);
+    assert_eq!(s.iter().filter(|x| *x == "rs1").count(), 2, "{s:?}");
+    drop(t);
+    let t = Topo::with(
+        Mode::FullNat,
+        1,
+        "-A -t {VIP}:80 -s rr --laddr 10.9.0.50\n-a -t {VIP}:80 -r {RS1}:80 --fullnat -w 1\n\
+         -A -u {VIP}:53 -s rr --laddr 10.9.0.50\n-a -u {VIP}:53 -r {RS1}:53 --fullnat -w 1\n",
+        None,
+        true,
+    );
+    bytes_arrive_intact(&t);
 }
