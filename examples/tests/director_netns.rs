@@ -234,12 +234,17 @@ impl Topo {
 
     /// One client request through the VIP: sends `data` (TCP or UDP), returns what came back.
     fn request(&self, udp: bool, data: &[u8]) -> Vec<u8> {
+        self.request_port(udp, if udp { 53 } else { 80 }, data)
+    }
+
+    /// As [`Topo::request`] to port `port` of the VIP.
+    fn request_port(&self, udp: bool, port: u16, data: &[u8]) -> Vec<u8> {
         let input = self.dir.join("req.bin");
         std::fs::write(&input, data).expect("request file");
         let target = if udp {
-            format!("UDP:{}:53", self.vip)
+            format!("UDP:{}:{port}", self.vip)
         } else {
-            format!("TCP:{}:80,connect-timeout=2", self.vip)
+            format!("TCP:{}:{port},connect-timeout=2", self.vip)
         };
         let out = self
             .client
@@ -703,4 +708,65 @@ fn two_legged_nat_and_fullnat_carry_bytes_intact() {
         true,
     );
     bytes_arrive_intact(&t);
+}
+
+/// LVS-TUN (ip_vs_tunnel_xmit) to lvs-realserver, the userspace real server that decapsulates
+/// (this kernel has no IPIP): IPIP, GUE and GRE tunnels each carry 32 random bytes to its TCP
+/// echo and its UDP echo, which answer the client straight from the VIP.
+#[test]
+fn tun_to_lvs_realserver_echoes_bytes_intact_over_ipip_gue_gre() {
+    if !netns::root_or_skip("tun_to_lvs_realserver_echoes_bytes_intact_over_ipip_gue_gre") {
+        return;
+    }
+    let rules = "-A -t {VIP}:7 -s rr\n-a -t {VIP}:7 -r 10.9.0.11:7 -i -w 1\n\
+                 -A -u {VIP}:7 -s rr\n-a -u {VIP}:7 -r 10.9.0.11:7 -i --tun-type gue --tun-port 6080 -w 1\n\
+                 -A -t {VIP}:80 -s rr\n-a -t {VIP}:80 -r 10.9.0.11:80 -i --tun-type gre -w 1\n";
+    let mut t = Topo::new(Mode::Dr, 0, rules);
+    let l = t.lan.netns();
+    l.ip(&["tuntap", "add", "dev", "rs0", "mode", "tap"])
+        .expect("tuntap");
+    l.sysctl("net.ipv6.conf.rs0.disable_ipv6", "1")
+        .expect("sysctl");
+    l.set_master("rs0", netns::LAN_BRIDGE).expect("port");
+    let mut cmd = l.command(env!("CARGO_BIN_EXE_lvs-realserver"));
+    cmd.args([
+        "--tap",
+        "rs0",
+        "--mac",
+        "02:00:00:00:09:11",
+        "--rip",
+        "10.9.0.11/24",
+        "--vip",
+        t.vip,
+        "--decap",
+        "ipip",
+        "--decap",
+        "gue:6080",
+        "--decap",
+        "gre",
+        "--name",
+        "rs1",
+    ]);
+    t.servers
+        .push(ChildGuard::spawn(&mut cmd, "lvs-realserver").expect("realserver"));
+    // TCP echo over IPIP (retried while the real server comes up).
+    let data = random_bytes(32);
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut reply = Vec::new();
+    while Instant::now() < deadline {
+        reply = t.request_port(false, 7, &data);
+        if !reply.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(reply, data, "TCP echo through the VIP over IPIP");
+    let data = random_bytes(32);
+    assert_eq!(t.request_port(true, 7, &data), data, "UDP echo over GUE");
+    let http = t.request_port(false, 80, b"GET / HTTP/1.0\r\n\r\n");
+    let http = String::from_utf8_lossy(&http);
+    assert!(
+        http.starts_with("HTTP/1.1 200") && http.ends_with("rs1\n"),
+        "HTTP over GRE: {http}"
+    );
 }
