@@ -342,7 +342,10 @@ fn dr_bytes_arrive_intact_and_rr_alternates() {
     // Live -E to sh (ip_vs_sh.c): the source-address hash sends one client to one server.
     assert_eq!(t.lvsadm(&["-E", "-t", "10.9.0.100:80", "-s", "sh"]).0, 0);
     let s = spread(&t, 6);
-    assert!(s.iter().all(|x| *x == s[0]), "sh is sticky per client: {s:?}");
+    assert!(
+        s.iter().all(|x| *x == s[0]),
+        "sh is sticky per client: {s:?}"
+    );
     let st = t.stop_director();
     assert!(
         st.success() || st.code().is_some(),

@@ -2,15 +2,16 @@
 //! director's interfaces (one TAP, or a client-side and a server-side TAP) and returns the
 //! frames to send, the way the `lvs-director` binary and `lvs-replay` both need it.
 //!
-//! Per frame (ARCHITECTURE.md, data path): [`lvs_core::classify`] sorts it; ARP goes to
+//! Per frame (ARCHITECTURE.md, data path): [`lvs_core::classify()`] sorts it; ARP goes to
 //! lvs-arp's host model ([`lvs_arp::Host::arp_input`]: replies for the VIPs, DIPs and FULLNAT
 //! local addresses, with the kernel's `arp_ignore` rules) and neighbour table
 //! ([`lvs_arp::NeighbourTable`]: learning the senders); IP goes to
 //! [`lvs_core::Director::process`], whose verdict is acted on: `Transmit` frames get their MACs
 //! from the neighbour table (an ARP request is sent and the frame queued while the next hop is
 //! unresolved, or, in [`NeighMode::Static`], the frame is dropped as "neighbour unresolved");
-//! `Icmp` errors go back out of the receiving interface; `Local` frames are counted and handed
-//! to the caller ([`FrameOutcome::local`]); drops are counted by the director.
+//! `Icmp` errors go back out of the receiving interface; `Local` frames are counted and go to
+//! the director's own IP presence ([`local::LocalStack`]: ICMP echo, health checks) when it
+//! runs; drops are counted by the director.
 //!
 //! Time: `now` is an [`Instant`] (the director's clock); the neighbour table's millisecond
 //! clock is derived from it (milliseconds since the engine's creation).
@@ -282,7 +283,7 @@ impl Engine {
                 Some(4) => ip
                     .get(16..20)
                     .and_then(|d| <[u8; 4]>::try_from(d).ok())
-                    .map(|d| IpAddr::from(d)),
+                    .map(IpAddr::from),
                 _ => None,
             };
             let Some(dst) = dst else { continue };
