@@ -777,3 +777,58 @@ fn tun_to_lvs_realserver_echoes_bytes_intact_over_ipip_gue_gre() {
         "HTTP over GRE: {http}"
     );
 }
+
+/// keepalived's HTTP_GET (check_http.c) over the director's own TCP: each real server runs an
+/// HTTP server on port 8000 (`connect_port`); rs1's url `/` answers 200 and stays, rs2's url
+/// `/missing` answers 404, not the `status_code 200` asked for, so rs2 leaves the pool (a
+/// failure on the very first check marks it down at once: keepalived starts with the retries
+/// spent) while rs1 is kept.
+#[test]
+fn http_get_health_check_keeps_200_and_drops_404() {
+    if !netns::root_or_skip("http_get_health_check_keeps_200_and_drops_404") {
+        return;
+    }
+    let rs = |ip: &str, path: &str| {
+        format!(
+            "    real_server {ip} 80 {{\n        weight 1\n        HTTP_GET {{\n            \
+             url {{\n                path {path}\n                status_code 200\n            }}\n            \
+             connect_port 8000\n            connect_timeout 1\n            retry 1\n            \
+             delay_before_retry 1\n        }}\n    }}\n"
+        )
+    };
+    let conf = format!(
+        "virtual_server {{VIP}} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    \
+         protocol TCP\n{}{}}}\n",
+        rs("10.9.0.11", "/"),
+        rs("10.9.0.12", "/missing")
+    );
+    let mut t = Topo::with(Mode::Dr, 2, "", Some(&conf), false);
+    for r in 0..2 {
+        let mut c = t.rs[r].command("python3");
+        c.args([
+            "-m",
+            "http.server",
+            "8000",
+            "--bind",
+            "0.0.0.0",
+            "--directory",
+            "/",
+        ]);
+        c.stderr(Stdio::null());
+        t.servers
+            .push(ChildGuard::spawn(&mut c, "http.server").expect("http.server"));
+    }
+    let listed = |t: &Topo, rip: &str| t.lvsadm(&["-Ln"]).1.contains(rip);
+    let start = Instant::now();
+    while listed(&t, "10.9.0.12:80") {
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "rs2 (404) still in the pool"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Several more check rounds: rs1 (200) stays.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(listed(&t, "10.9.0.11:80"), "{}", t.lvsadm(&["-Ln"]).1);
+    assert!(!listed(&t, "10.9.0.12:80"));
+}
