@@ -606,6 +606,15 @@ while True:
     if a[0]==sys.argv[1] and d[h]==0 and d[h+8:]==b'lvs-ping': sys.exit(0)
 "#;
 
+/// One echo request from `ns` to `ip`: true on the reply.
+fn ping(ns: &Netns, ip: &str) -> bool {
+    ns.command("python3")
+        .args(["-c", PING_PY, ip])
+        .status()
+        .expect("python3")
+        .success()
+}
+
 #[test]
 fn director_answers_ping_on_its_dip_and_vip() {
     if !netns::root_or_skip("director_answers_ping_on_its_dip_and_vip") {
@@ -617,16 +626,8 @@ fn director_answers_ping_on_its_dip_and_vip() {
         "-A -t {VIP}:80 -s rr\n-a -t {VIP}:80 -r {RS1}:80 -g -w 1\n",
     );
     for ip in ["10.9.0.1", t.vip] {
-        let st = t
-            .client
-            .command("python3")
-            .args(["-c", PING_PY, ip])
-            .status()
-            .expect("python3");
-        assert!(
-            st.success(),
-            "ping {ip}: smoltcp's echo reply through the director"
-        );
+        let st = ping(&t.client, ip);
+        assert!(st, "ping {ip}: smoltcp's echo reply through the director");
     }
 }
 
@@ -705,6 +706,10 @@ fn two_legged_nat_and_fullnat_carry_bytes_intact() {
     bytes_arrive_intact(&t);
     let s = spread(&t, 4);
     assert_eq!(s.iter().filter(|x| *x == "rs1").count(), 2, "{s:?}");
+    // The director's own presence answers on the client side too (its DIP and the VIP), and
+    // a real server reaches its server-side DIP.
+    assert!(ping(&t.client, "10.9.1.1") && ping(&t.client, t.vip));
+    assert!(ping(&t.rs[0], "10.9.0.1"));
     drop(t);
     let t = Topo::with(
         Mode::FullNat,

@@ -67,8 +67,8 @@ pub struct EngineConfig {
     pub gateway: Option<Ipv4Addr>,
     /// Resolution mode.
     pub neigh_mode: NeighMode,
-    /// Run the director's own IP presence ([`local::LocalStack`]: ICMP echo, health checks) on
-    /// the server-side (or only) interface.
+    /// Run the director's own IP presence ([`local::LocalStack`]: ICMP echo on every DIP and
+    /// VIP, health checks toward the real servers).
     pub local_stack: bool,
 }
 
@@ -182,11 +182,8 @@ impl Engine {
             }
         }
         let local = cfg.local_stack.then(|| {
-            let mut addrs: Vec<(Ipv4Addr, u8)> = if two {
-                cfg.dips_server.clone()
-            } else {
-                cfg.dips.clone()
-            };
+            let mut addrs: Vec<(Ipv4Addr, u8)> = cfg.dips_server.clone();
+            addrs.extend(cfg.dips.iter().copied());
             addrs.extend(vips.iter().map(|v| (*v, 32)));
             local::LocalStack::new(cfg.mac, &addrs, cfg.gateway, now)
         });
@@ -276,7 +273,6 @@ impl Engine {
             return;
         };
         l.poll(now);
-        let out_if = self.side_if(Side::Server);
         let ms = ms_since(self.epoch, now);
         while let Some(ip) = l.pop_tx() {
             let dst = match ip.first().map(|b| b >> 4) {
@@ -291,6 +287,7 @@ impl Engine {
             f.extend_from_slice(&[0; 12]);
             f.extend_from_slice(&[0x08, 0x00]);
             f.extend_from_slice(&ip);
+            let out_if = self.if_for(dst);
             let _ = self.send_ip(out_if, dst, f, ms);
         }
         while let Some(ev) = l.pop_event() {
@@ -402,9 +399,7 @@ impl Engine {
             }
             Verdict::Local => {
                 self.stats.local += 1;
-                if ifindex == self.side_if(Side::Server)
-                    && let Some(l) = self.local.as_mut()
-                {
+                if let Some(l) = self.local.as_mut() {
                     l.push_frame(frame);
                 }
                 FrameOutcome::Director(v)
@@ -413,6 +408,31 @@ impl Engine {
         };
         self.scratch = buf;
         outcome
+    }
+
+    /// The interface toward `dst` for the director's own packets: the one with a subnet
+    /// holding it (or holding the gateway), else the server side.
+    fn if_for(&self, dst: IpAddr) -> u32 {
+        let IpAddr::V4(d) = dst else {
+            return self.side_if(Side::Server);
+        };
+        let holds = |ifindex: u32, ip: Ipv4Addr| {
+            self.host.interface(ifindex).is_some_and(|i| {
+                i.addrs()
+                    .iter()
+                    .any(|a| a.prefix_len < 32 && a.contains(ip))
+            })
+        };
+        let server = self.side_if(Side::Server);
+        for ip in std::iter::once(d).chain(self.cfg.gateway) {
+            if holds(IF_CLIENT, ip) {
+                return IF_CLIENT;
+            }
+            if holds(server, ip) {
+                return server;
+            }
+        }
+        server
     }
 
     /// The next hop toward `dst` out of `ifindex`: `dst` itself when it is inside a subnet of
