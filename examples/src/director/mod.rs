@@ -245,8 +245,25 @@ impl Engine {
             Ok(FrameClass::Ip { .. }) | Err(_) => self.handle_ip(ifindex, frame, meta, now, ms),
             Ok(_) => FrameOutcome::Dropped(EngineDrop::NotForUs),
         };
-        if matches!(outcome, FrameOutcome::Dropped(_)) {
-            self.stats.engine_drops += 1;
+        match outcome {
+            FrameOutcome::Dropped(why) => {
+                self.stats.engine_drops += 1;
+                tracing::debug!(
+                    ifindex,
+                    ?why,
+                    len = frame.len(),
+                    "frame dropped by the runtime"
+                );
+            }
+            FrameOutcome::Director(Verdict::Drop(reason)) => {
+                tracing::debug!(
+                    ifindex,
+                    ?reason,
+                    len = frame.len(),
+                    "frame dropped by the director"
+                );
+            }
+            _ => {}
         }
         if matches!(
             outcome,
