@@ -640,10 +640,36 @@ fn health_check_takes_a_dead_real_server_out_and_back() {
     if !netns::root_or_skip("health_check_takes_a_dead_real_server_out_and_back") {
         return;
     }
+    health_case(false);
+}
+
+/// As above with `inhibit_on_failure` (ipwrapper.c `perform_svr_state()`): the dead real
+/// server stays listed with weight 0 instead of leaving, and gets weight 1 back.
+#[test]
+fn health_check_with_inhibit_on_failure_sets_weight_zero_and_back() {
+    if !netns::root_or_skip("health_check_with_inhibit_on_failure_sets_weight_zero_and_back") {
+        return;
+    }
+    health_case(true);
+}
+
+/// The weight column of real server `rip` in `-Ln`, `None` when not listed.
+fn weight_of(t: &Topo, rip: &str) -> Option<String> {
+    let out = t.lvsadm(&["-Ln"]).1;
+    let row = out.lines().find(|l| l.contains(rip))?;
+    row.split_whitespace().nth(3).map(str::to_owned)
+}
+
+fn health_case(inhibit: bool) {
     let rs = |ip: &str| {
         format!(
-            "    real_server {ip} 80 {{\n        weight 1\n        TCP_CHECK {{\n            \
-             connect_timeout 1\n            retry 1\n            delay_before_retry 1\n        }}\n    }}\n"
+            "    real_server {ip} 80 {{\n        weight 1\n{}        TCP_CHECK {{\n            \
+             connect_timeout 1\n            retry 1\n            delay_before_retry 1\n        }}\n    }}\n",
+            if inhibit {
+                "        inhibit_on_failure\n"
+            } else {
+                ""
+            }
         )
     };
     let conf = format!(
@@ -653,8 +679,10 @@ fn health_check_takes_a_dead_real_server_out_and_back() {
         rs("10.9.0.12")
     );
     let mut t = Topo::with(Mode::Dr, 2, "", Some(&conf), false);
-    let listed = |t: &Topo, rip: &str| t.lvsadm(&["-Ln"]).1.contains(rip);
-    assert!(listed(&t, "10.9.0.11:80") && listed(&t, "10.9.0.12:80"));
+    let up = Some("1".to_owned());
+    let down = if inhibit { Some("0".to_owned()) } else { None };
+    assert_eq!(weight_of(&t, "10.9.0.11:80"), up);
+    assert_eq!(weight_of(&t, "10.9.0.12:80"), up);
     // Let the first probes pass, then kill rs1's listener (servers[0] is rs1's TCP socat).
     std::thread::sleep(Duration::from_millis(1500));
     let killed = Instant::now();
@@ -662,7 +690,7 @@ fn health_check_takes_a_dead_real_server_out_and_back() {
         .terminate(Duration::from_secs(2))
         .expect("kill rs1");
     let bound = Duration::from_secs(5) + Duration::from_millis(1500);
-    while listed(&t, "10.9.0.11:80") {
+    while weight_of(&t, "10.9.0.11:80") != down {
         assert!(
             killed.elapsed() < bound,
             "rs1 still in the pool after {:?}",
@@ -680,7 +708,7 @@ fn health_check_takes_a_dead_real_server_out_and_back() {
     let back = tcp_server(&t.rs[0], "rs1", &file);
     t.servers.push(back);
     let restarted = Instant::now();
-    while !listed(&t, "10.9.0.11:80") {
+    while weight_of(&t, "10.9.0.11:80") != up {
         assert!(restarted.elapsed() < Duration::from_secs(4), "rs1 not back");
         std::thread::sleep(Duration::from_millis(100));
     }
