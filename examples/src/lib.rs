@@ -12,7 +12,10 @@
 //!   request/response rules as pure functions, and a blocking std implementation of the probes.
 #![forbid(unsafe_code)]
 
-pub mod netns;
-pub mod realserver;
+pub mod control;
+pub mod director;
 pub mod health;
 pub mod keepalived;
+pub mod netns;
+pub mod realserver;
+pub mod replay;

@@ -13,12 +13,19 @@
 //! - [`ipvsadm`]: ipvsadm 1.31's syntax (rules and `-R` streams), its `-S` save format and its
 //!   list formats.
 //! - [`estimator`]: the kernel's 2-second rate estimator (ip_vs_est.c).
+//! - [`director`]: [`Director`], the runtime service table and the packet pipeline
+//!   (ip_vs_core.c), connection sync, health hooks and listings.
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod classify;
+pub mod director;
 pub mod estimator;
 pub mod ipvsadm;
 pub mod service;
 
 pub use classify::{ClassifyError, FrameClass, IpVersion, classify};
+pub use director::{
+    ApplyOutput, Director, DirectorConfig, DirectorError, DropReason, PacketMeta, Side, SyncStats,
+    Sysctls, Verdict, merge_snapshots,
+};

@@ -1,0 +1,955 @@
+//! The director: the runtime service table and the packet pipeline (net/netfilter/ipvs/
+//! ip_vs_core.c `ip_vs_in` / `ip_vs_out` / `ip_vs_in_icmp` / `ip_vs_out_icmp`, ip_vs_ctl.c for
+//! the add / edit / delete / zero semantics).
+//!
+//! A [`Director`] owns:
+//! - the virtual services, each with its [`lvs_sched::Scheduler`], persistence settings,
+//!   rate estimator and real servers (configured from [`crate::service`] types, or by
+//!   ipvsadm commands through [`Director::apply`]);
+//! - one [`lvs_conn::ConnTable`] (connections and persistence templates);
+//! - the connection-sync queues (master and backup, [`lvs_conn::sync`]).
+//!
+//! # Thread model
+//!
+//! A `Director` is single-owner (`&mut self`, no locks, no atomics, no shared cache lines).
+//! To use N worker threads, build N directors with the same configuration, each with its
+//! [`DirectorConfig::worker`] = (index, N), and feed every configuration command to all of
+//! them. The caller steers each frame with [`Director::steer`]: inbound and NAT reply frames
+//! by a hash of the client address (which both directions carry), FULLNAT replies by local
+//! port (`lport % N`: worker i only allocates local ports with `lport % N == i`). Counters
+//! are per worker; [`merge_snapshots`] sums the workers' listings for `ipvsadm -L`. The
+//! schedulers are per worker too, so wlc/lc balance each worker's share of the flows (the
+//! way per-CPU schedulers in DPVS do); rr / wrr sequences interleave across workers.
+//!
+//! # Frames, headroom and next hops
+//!
+//! [`Director::process`] takes a caller buffer and the range of one Ethernet frame in it.
+//! Bytes before the frame are headroom (TUN encapsulation writes its outer headers there:
+//! give at least 14 + 40 + 16 bytes) and bytes after it are room for a generated ICMP error.
+//! The director never resolves MAC addresses: a [`Verdict::Transmit`] names the next hop
+//! (the RIP for inbound packets, the client address for replies) and the caller writes the
+//! MACs with [`lvs_fwd::set_macs`] from its neighbour table. For DR that is the whole rewrite.
+//! The TTL / hop limit is already decremented and every checksum is valid.
+
+mod laddr;
+mod pipeline;
+mod snapshot;
+mod sync;
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use lvs_conn::sync::{SyncConfig, SyncConn};
+use lvs_conn::{ConnConfig, ConnTable, DestCounters, ExpiredConn, FwdMethod, PersistService};
+use lvs_sched::{DestParams, SchedConfig, SchedError, Scheduler};
+
+use crate::estimator::Estimator;
+use crate::ipvsadm::{Command, DaemonConfig, DaemonState, ListError, Stats};
+use crate::service::{
+    AddressFamily, ApplyError, DestConfig, ForwardMethod, PersistMask, ServiceConfig,
+    ServiceKey, Timeouts, VirtualService,
+};
+
+pub use laddr::DEFAULT_LPORT_RANGE;
+pub use pipeline::{DropReason, PacketMeta, Side, Verdict};
+pub use snapshot::merge_snapshots;
+
+/// The IPVS sysctls the director uses (`net.ipv4.vs.*`, Documentation/networking/
+/// ipvs-sysctl.rst), with the kernel's names and defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sysctls {
+    /// `expire_nodest_conn` (default 0): expire a connection at its next packet when its real
+    /// server is no longer available (deleted or marked down), instead of only dropping the
+    /// packet and keeping the entry until it times out.
+    pub expire_nodest_conn: bool,
+    /// `expire_quiescent_template` (default 0): a persistence template whose real server has
+    /// weight 0 is not used for new connections.
+    pub expire_quiescent_template: bool,
+    /// `conn_reuse_mode` (default 1): reschedule a SYN / INIT that hits a TIME_WAIT / CLOSE
+    /// entry (`is_new_conn_expected`).
+    pub conn_reuse_mode: u8,
+    /// `secure_tcp` (default 0): 0 off; any other value selects the kernel's `tcp_states_dos`
+    /// table.
+    pub secure_tcp: u8,
+    /// `sloppy_tcp` (default 0): schedule a new TCP connection on any packet without RST,
+    /// not only on a SYN.
+    pub sloppy_tcp: bool,
+    /// `sloppy_sctp` (default 0): schedule a new SCTP association on any chunk, not only on
+    /// INIT.
+    pub sloppy_sctp: bool,
+    /// `sync_threshold`, `sync_period`, `sync_refresh_period`, `sync_retries`,
+    /// `sync_persist_mode`, `sync_version`.
+    pub sync: SyncConfig,
+}
+
+impl Default for Sysctls {
+    fn default() -> Self {
+        Sysctls {
+            expire_nodest_conn: false,
+            expire_quiescent_template: false,
+            conn_reuse_mode: 1,
+            secure_tcp: 0,
+            sloppy_tcp: false,
+            sloppy_sctp: false,
+            sync: SyncConfig::default(),
+        }
+    }
+}
+
+/// Construction parameters of a [`Director`].
+#[derive(Debug, Clone)]
+pub struct DirectorConfig {
+    /// The sysctls.
+    pub sysctls: Sysctls,
+    /// Connection-table limits and hash seed (its sysctl fields are overwritten from
+    /// `sysctls`; its timeouts from `--set`).
+    pub conn: ConnConfig,
+    /// Most real servers alive at once, deleted-but-referenced ones included (default 4096).
+    pub max_dests: u32,
+    /// Seed of the schedulers' random streams (twos) and of [`Director::steer`].
+    pub seed: u64,
+    /// This worker's index and the number of workers (default (0, 1)); see the module docs.
+    pub worker: (u16, u16),
+    /// FULLNAT local port range, inclusive (default [`DEFAULT_LPORT_RANGE`]).
+    pub lport_range: (u16, u16),
+    /// The director's own IPv4 address: source of the ICMP errors it generates and of IPv4
+    /// tunnel headers. `None`: the packet's destination (the VIP) is used.
+    pub local_v4: Option<Ipv4Addr>,
+    /// The director's own IPv6 address (as `local_v4`).
+    pub local_v6: Option<Ipv6Addr>,
+    /// MTU of the path toward the real servers, bytes (TUN: larger packets get ICMP
+    /// fragmentation needed / packet too big). Default 1500.
+    pub tun_mtu: u32,
+}
+
+impl Default for DirectorConfig {
+    fn default() -> Self {
+        DirectorConfig {
+            sysctls: Sysctls::default(),
+            conn: ConnConfig::default(),
+            max_dests: 4096,
+            seed: 0x6c76_735f_636f_7265,
+            worker: (0, 1),
+            lport_range: DEFAULT_LPORT_RANGE,
+            local_v4: None,
+            local_v6: None,
+            tun_mtu: 1500,
+        }
+    }
+}
+
+/// Why the director refused a configuration command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DirectorError {
+    /// The kernel's refusal (service / real server exists or not, threshold order).
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// The scheduler refused (unknown real server, mh table full, negative weight).
+    #[error("scheduler: {0}")]
+    Sched(#[from] SchedError),
+    /// More live real servers than [`DirectorConfig::max_dests`] (ENOMEM).
+    #[error("too many real servers")]
+    TooManyDests,
+    /// The ipvsadm line did not parse.
+    #[error(transparent)]
+    Parse(#[from] crate::ipvsadm::ParseError),
+    /// A list command the snapshot cannot answer.
+    #[error(transparent)]
+    List(#[from] ListError),
+    /// A command the director does not execute (`-R` is a stream: apply its lines; `-h`, `-v`).
+    #[error("command not supported by the director: {0}")]
+    Unsupported(&'static str),
+    /// A real server whose address family differs from the service's (EINVAL).
+    #[error("address family mismatch")]
+    FamilyMismatch,
+}
+
+/// What [`Director::apply`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyOutput {
+    /// A configuration change, done.
+    Done,
+    /// Text to print (`-L`, `-S`).
+    Text(String),
+}
+
+/// One virtual service at run time.
+#[derive(Debug)]
+pub(crate) struct Service {
+    pub(crate) key: ServiceKey,
+    pub(crate) config: ServiceConfig,
+    pub(crate) sched: Scheduler,
+    /// Real-server slots in insertion order (deleted ones removed).
+    pub(crate) dests: Vec<u32>,
+    /// Persistence: template key parameters and timeout (seconds).
+    pub(crate) persist: Option<(PersistService, u32)>,
+    pub(crate) stats: Stats,
+    pub(crate) est: Estimator,
+    /// Round-robin cursor over `config.local_addrs` (FULLNAT).
+    pub(crate) laddr_next: usize,
+}
+
+/// One real server at run time (`struct ip_vs_dest`).
+#[derive(Debug)]
+pub(crate) struct Dest {
+    pub(crate) svc: u32,
+    pub(crate) config: DestConfig,
+    /// `IP_VS_DEST_F_AVAILABLE`: false once deleted (in the trash) or marked down.
+    pub(crate) available: bool,
+    /// Deleted, kept while connections reference it (the kernel's dest trash).
+    pub(crate) deleted: bool,
+    pub(crate) stats: Stats,
+    pub(crate) est: Estimator,
+}
+
+/// The director. See the module docs.
+pub struct Director {
+    pub(crate) cfg: DirectorConfig,
+    pub(crate) epoch: Instant,
+    pub(crate) services: Vec<Option<Service>>,
+    pub(crate) by_addr: HashMap<(u8, SocketAddr), u32>,
+    pub(crate) by_mark: HashMap<(u32, bool), u32>,
+    /// VIPs with their number of services (to tell "ours but unschedulable" from "not ours").
+    pub(crate) vips: HashMap<IpAddr, u32>,
+    /// FULLNAT local addresses of every service (for [`Director::steer`]).
+    pub(crate) laddrs: HashSet<IpAddr>,
+    /// RIPs of every real server (for [`Director::steer`]).
+    pub(crate) rips: HashSet<IpAddr>,
+    pub(crate) dests: Vec<Option<Dest>>,
+    pub(crate) free_dests: Vec<u32>,
+    pub(crate) table: ConnTable,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) stats: Stats,
+    pub(crate) est: Estimator,
+    pub(crate) drops: [u64; DropReason::COUNT],
+    pub(crate) expired: Vec<ExpiredConn>,
+    pub(crate) lport_next: u16,
+    /// keepalived-style health: real servers taken out (not inhibited) while down.
+    pub(crate) parked: HashMap<(ServiceKey, SocketAddr), DestConfig>,
+    pub(crate) sync_master: Option<DaemonConfig>,
+    pub(crate) sync_backup: Option<DaemonConfig>,
+    pub(crate) sync_queue: Vec<SyncConn<'static>>,
+    pub(crate) sync_stats: SyncStats,
+}
+
+/// Connection-sync counters of a director.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    /// Connections queued for sending (master).
+    pub queued: u64,
+    /// Messages handed out by [`Director::poll_sync`].
+    pub messages_sent: u64,
+    /// Connections imported (backup).
+    pub imported: u64,
+    /// Connections or messages refused on import.
+    pub import_errors: u64,
+}
+
+pub(crate) fn fwd_of(m: &ForwardMethod) -> FwdMethod {
+    match m {
+        ForwardMethod::Masq => FwdMethod::Masq,
+        ForwardMethod::Route => FwdMethod::DirectRoute,
+        ForwardMethod::Tunnel(_) => FwdMethod::Tunnel,
+        ForwardMethod::FullNat => FwdMethod::FullNat,
+    }
+}
+
+fn persist_of(key: &ServiceKey, cfg: &ServiceConfig) -> Option<(PersistService, u32)> {
+    let p = cfg.persistence?;
+    let mut ps = PersistService {
+        port: key.port(),
+        fwmark: match key {
+            ServiceKey::Fwmark { mark, .. } => *mark,
+            ServiceKey::Addr { .. } => 0,
+        },
+        ..PersistService::default()
+    };
+    match p.netmask {
+        PersistMask::V4(m) => ps.netmask_v4 = m.to_bits(),
+        PersistMask::V6(l) => ps.prefix_v6 = l,
+    }
+    Some((ps, p.timeout))
+}
+
+fn dest_params(d: &DestConfig) -> DestParams {
+    DestParams {
+        weight: i32::try_from(d.weight).unwrap_or(i32::MAX),
+        u_threshold: d.u_threshold,
+        l_threshold: d.l_threshold,
+    }
+}
+
+impl std::fmt::Debug for Director {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Director")
+            .field("services", &self.services.iter().flatten().count())
+            .field("connections", &self.table.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Director {
+    /// An empty director (no services) with the default timeouts. `now` starts the global
+    /// rate estimator and is the epoch of the connection table's clock.
+    pub fn new(mut cfg: DirectorConfig, now: Instant) -> Self {
+        cfg.conn.secure_tcp = cfg.sysctls.secure_tcp != 0;
+        cfg.conn.conn_reuse_mode = cfg.sysctls.conn_reuse_mode;
+        cfg.conn.expire_nodest_conn = cfg.sysctls.expire_nodest_conn;
+        cfg.conn.expire_quiescent_template = cfg.sysctls.expire_quiescent_template;
+        cfg.conn.max_dests = cfg.conn.max_dests.max(cfg.max_dests);
+        if cfg.worker.1 == 0 {
+            cfg.worker.1 = 1;
+        }
+        cfg.worker.0 %= cfg.worker.1;
+        let table = ConnTable::new(cfg.conn.clone(), now);
+        let lport_next = laddr::first_port(&cfg);
+        Director {
+            epoch: now,
+            services: Vec::new(),
+            by_addr: HashMap::new(),
+            by_mark: HashMap::new(),
+            vips: HashMap::new(),
+            laddrs: HashSet::new(),
+            rips: HashSet::new(),
+            dests: Vec::new(),
+            free_dests: Vec::new(),
+            table,
+            timeouts: Timeouts::default(),
+            stats: Stats::default(),
+            est: Estimator::new(now, &Stats::default()),
+            drops: [0; DropReason::COUNT],
+            expired: Vec::with_capacity(1024),
+            lport_next,
+            parked: HashMap::new(),
+            sync_master: None,
+            sync_backup: None,
+            sync_queue: Vec::with_capacity(256),
+            sync_stats: SyncStats::default(),
+            cfg,
+        }
+    }
+
+    /// A director configured from a whole [`crate::service::IpvsConfig`] (e.g. one built by
+    /// `ipvsadm -R`).
+    ///
+    /// # Errors
+    /// As [`Director::add_service`] and [`Director::add_dest`].
+    pub fn from_config(
+        cfg: DirectorConfig,
+        config: &crate::service::IpvsConfig,
+        now: Instant,
+    ) -> Result<Self, DirectorError> {
+        let mut d = Director::new(cfg, now);
+        d.set_timeouts(&config.timeouts);
+        for s in &config.services {
+            d.add_service(s.key, s.config.clone(), now)?;
+            for rs in &s.dests {
+                d.add_dest(&s.key, *rs, now)?;
+            }
+        }
+        Ok(d)
+    }
+
+    /// The configuration this director was built with.
+    pub fn config(&self) -> &DirectorConfig {
+        &self.cfg
+    }
+
+    /// The sysctls in force.
+    pub fn sysctls(&self) -> &Sysctls {
+        &self.cfg.sysctls
+    }
+
+    /// The connection table (read only: listings, counters, tests).
+    pub fn conn_table(&self) -> &ConnTable {
+        &self.table
+    }
+
+    /// Drops counted per [`DropReason`] (index with `reason as usize`).
+    pub fn drop_counts(&self) -> &[u64; DropReason::COUNT] {
+        &self.drops
+    }
+
+    /// The count of one drop reason.
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        self.drops.get(reason as usize).copied().unwrap_or(0)
+    }
+
+    /// Global counters (`ipvsadm -Ln --stats` has no total line; /proc/net/ip_vs_stats).
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    pub(crate) fn since_epoch(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.epoch)
+    }
+
+    pub(crate) fn svc_index(&self, key: &ServiceKey) -> Option<u32> {
+        match key {
+            ServiceKey::Addr { protocol, addr } => {
+                self.by_addr.get(&(protocol.number(), *addr)).copied()
+            }
+            ServiceKey::Fwmark { mark, family } => self
+                .by_mark
+                .get(&(*mark, *family == AddressFamily::Ipv6))
+                .copied(),
+        }
+    }
+
+    pub(crate) fn svc(&self, i: u32) -> Option<&Service> {
+        self.services.get(i as usize).and_then(Option::as_ref)
+    }
+
+    pub(crate) fn svc_mut(&mut self, i: u32) -> Option<&mut Service> {
+        self.services.get_mut(i as usize).and_then(Option::as_mut)
+    }
+
+    pub(crate) fn dest(&self, i: u32) -> Option<&Dest> {
+        self.dests.get(i as usize).and_then(Option::as_ref)
+    }
+
+    fn dest_slot_of(&self, svc: u32, addr: SocketAddr, deleted: bool) -> Option<u32> {
+        self.dests.iter().enumerate().find_map(|(i, d)| match d {
+            Some(d) if d.svc == svc && d.config.addr == addr && d.deleted == deleted => {
+                u32::try_from(i).ok()
+            }
+            _ => None,
+        })
+    }
+
+    /// `ipvsadm -A`: add a virtual service (`ip_vs_add_service()`).
+    ///
+    /// # Errors
+    /// [`ApplyError::ServiceExists`].
+    pub fn add_service(
+        &mut self,
+        key: ServiceKey,
+        config: ServiceConfig,
+        now: Instant,
+    ) -> Result<(), DirectorError> {
+        if self.svc_index(&key).is_some() {
+            return Err(ApplyError::ServiceExists.into());
+        }
+        let sc = SchedConfig {
+            flags: config.sched_flags,
+            seed: self.cfg.seed ^ (self.services.len() as u64).wrapping_mul(0x9e37_79b9),
+            ..SchedConfig::default()
+        };
+        let svc = Service {
+            key,
+            sched: Scheduler::new(config.scheduler, sc, self.since_epoch(now)),
+            persist: persist_of(&key, &config),
+            config,
+            dests: Vec::new(),
+            stats: Stats::default(),
+            est: Estimator::new(now, &Stats::default()),
+            laddr_next: 0,
+        };
+        let idx = match self.services.iter().position(Option::is_none) {
+            Some(i) => {
+                if let Some(s) = self.services.get_mut(i) {
+                    *s = Some(svc);
+                }
+                i
+            }
+            None => {
+                self.services.push(Some(svc));
+                self.services.len() - 1
+            }
+        };
+        let idx = u32::try_from(idx).map_err(|_| DirectorError::TooManyDests)?;
+        match key {
+            ServiceKey::Addr { protocol, addr } => {
+                self.by_addr.insert((protocol.number(), addr), idx);
+                *self.vips.entry(addr.ip()).or_insert(0) += 1;
+            }
+            ServiceKey::Fwmark { mark, family } => {
+                self.by_mark.insert((mark, family == AddressFamily::Ipv6), idx);
+            }
+        }
+        self.rebuild_sets();
+        Ok(())
+    }
+
+    /// `ipvsadm -E`: replace a service's configuration (`ip_vs_edit_service()`): scheduler,
+    /// flags, persistence, one-packet, local addresses. Connections and templates stay.
+    ///
+    /// # Errors
+    /// [`ApplyError::NoSuchService`], [`DirectorError::Sched`] (e.g. mh with too many real
+    /// servers).
+    pub fn edit_service(
+        &mut self,
+        key: &ServiceKey,
+        config: ServiceConfig,
+        now: Instant,
+    ) -> Result<(), DirectorError> {
+        let i = self.svc_index(key).ok_or(ApplyError::NoSuchService)?;
+        let t = self.since_epoch(now);
+        let svc = self.svc_mut(i).ok_or(ApplyError::NoSuchService)?;
+        if svc.sched.kind() != config.scheduler {
+            svc.sched.set_kind(config.scheduler, t)?;
+        }
+        svc.sched.set_flags(config.sched_flags);
+        svc.persist = persist_of(key, &config);
+        svc.config = config;
+        self.rebuild_sets();
+        Ok(())
+    }
+
+    /// `ipvsadm -D`: delete a service (`ip_vs_del_service()`): its real servers go to the
+    /// trash (kept while connections reference them; their packets are dropped, or the
+    /// entries expired with `expire_nodest_conn`).
+    ///
+    /// # Errors
+    /// [`ApplyError::NoSuchService`].
+    pub fn delete_service(&mut self, key: &ServiceKey) -> Result<(), DirectorError> {
+        let i = self.svc_index(key).ok_or(ApplyError::NoSuchService)?;
+        let addrs: Vec<SocketAddr> = self
+            .svc(i)
+            .map(|s| s.dests.iter().filter_map(|&d| self.dest(d)).map(|d| d.config.addr).collect())
+            .unwrap_or_default();
+        for a in addrs {
+            self.delete_dest(key, a)?;
+        }
+        match key {
+            ServiceKey::Addr { protocol, addr } => {
+                self.by_addr.remove(&(protocol.number(), *addr));
+                if let Some(n) = self.vips.get_mut(&addr.ip()) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.vips.remove(&addr.ip());
+                    }
+                }
+            }
+            ServiceKey::Fwmark { mark, family } => {
+                self.by_mark.remove(&(*mark, *family == AddressFamily::Ipv6));
+            }
+        }
+        if let Some(s) = self.services.get_mut(i as usize) {
+            *s = None;
+        }
+        self.parked.retain(|(k, _), _| k != key);
+        self.rebuild_sets();
+        Ok(())
+    }
+
+    /// `ipvsadm -C`: delete every service.
+    pub fn clear(&mut self) {
+        let keys: Vec<ServiceKey> = self.services.iter().flatten().map(|s| s.key).collect();
+        for k in keys {
+            let _ = self.delete_service(&k);
+        }
+    }
+
+    /// `ipvsadm -a`: add a real server (`ip_vs_add_dest()`). A real server deleted from this
+    /// service but still referenced by connections is revived from the trash with its
+    /// counters (`ip_vs_trash_get_dest()`).
+    ///
+    /// # Errors
+    /// [`ApplyError::NoSuchService`], [`ApplyError::DestExists`],
+    /// [`ApplyError::ThresholdOrder`], [`DirectorError::FamilyMismatch`],
+    /// [`DirectorError::TooManyDests`], [`DirectorError::Sched`].
+    pub fn add_dest(
+        &mut self,
+        service: &ServiceKey,
+        dest: DestConfig,
+        now: Instant,
+    ) -> Result<(), DirectorError> {
+        if dest.l_threshold > dest.u_threshold {
+            return Err(ApplyError::ThresholdOrder.into());
+        }
+        let si = self.svc_index(service).ok_or(ApplyError::NoSuchService)?;
+        if AddressFamily::of(dest.addr.ip()) != service.family() {
+            return Err(DirectorError::FamilyMismatch);
+        }
+        if self.dest_slot_of(si, dest.addr, false).is_some() {
+            return Err(ApplyError::DestExists.into());
+        }
+        let slot = if let Some(t) = self.dest_slot_of(si, dest.addr, true) {
+            t
+        } else {
+            let slot = match self.free_dests.pop() {
+                Some(s) => s,
+                None => {
+                    let n = u32::try_from(self.dests.len()).map_err(|_| DirectorError::TooManyDests)?;
+                    if n >= self.cfg.max_dests {
+                        return Err(DirectorError::TooManyDests);
+                    }
+                    self.dests.push(None);
+                    n
+                }
+            };
+            if let Some(d) = self.dests.get_mut(slot as usize) {
+                *d = Some(Dest {
+                    svc: si,
+                    config: dest,
+                    available: true,
+                    deleted: false,
+                    stats: Stats::default(),
+                    est: Estimator::new(now, &Stats::default()),
+                });
+            }
+            slot
+        };
+        let c = self.table.dest_counters(lvs_conn::DestId(slot));
+        let svc = self.services.get_mut(si as usize).and_then(Option::as_mut);
+        let Some(svc) = svc else {
+            return Err(ApplyError::NoSuchService.into());
+        };
+        if let Err(e) = svc.sched.add_dest(
+            lvs_sched::DestId(slot),
+            dest.addr.ip(),
+            dest.addr.port(),
+            dest_params(&dest),
+        ) {
+            // Roll back a fresh slot (a revived one stays in the trash).
+            if let Some(Some(d)) = self.dests.get(slot as usize)
+                && !d.deleted
+            {
+                self.release_slot(slot);
+            }
+            return Err(e.into());
+        }
+        let _ = svc.sched.set_conns(
+            lvs_sched::DestId(slot),
+            c.activeconns,
+            c.inactconns,
+            c.persistconns,
+        );
+        svc.dests.push(slot);
+        if let Some(Some(d)) = self.dests.get_mut(slot as usize) {
+            d.config = dest;
+            d.available = true;
+            d.deleted = false;
+        }
+        self.rebuild_sets();
+        Ok(())
+    }
+
+    fn release_slot(&mut self, slot: u32) {
+        if let Some(d) = self.dests.get_mut(slot as usize) {
+            *d = None;
+            self.free_dests.push(slot);
+        }
+    }
+
+    /// `ipvsadm -e`: change a real server's weight, thresholds and forwarding method
+    /// (`ip_vs_edit_dest()`). Weight 0 quiesces it: no new connections, existing ones go on.
+    ///
+    /// # Errors
+    /// [`ApplyError::NoSuchService`], [`ApplyError::NoSuchDest`],
+    /// [`ApplyError::ThresholdOrder`], [`DirectorError::Sched`].
+    pub fn edit_dest(&mut self, service: &ServiceKey, dest: DestConfig) -> Result<(), DirectorError> {
+        if dest.l_threshold > dest.u_threshold {
+            return Err(ApplyError::ThresholdOrder.into());
+        }
+        let si = self.svc_index(service).ok_or(ApplyError::NoSuchService)?;
+        let slot = self
+            .dest_slot_of(si, dest.addr, false)
+            .ok_or(ApplyError::NoSuchDest)?;
+        if let Some(svc) = self.services.get_mut(si as usize).and_then(Option::as_mut) {
+            svc.sched.edit_dest(lvs_sched::DestId(slot), dest_params(&dest))?;
+        }
+        if let Some(Some(d)) = self.dests.get_mut(slot as usize) {
+            d.config = dest;
+            d.available = true;
+        }
+        Ok(())
+    }
+
+    /// `ipvsadm -d`: delete a real server (`ip_vs_del_dest()`): it leaves the scheduler at
+    /// once; its connections stay until they expire (their packets are dropped since the real
+    /// server is no longer available, or the entries expired at the next packet with
+    /// `expire_nodest_conn`), and the real server stays in the trash while they reference it.
+    ///
+    /// # Errors
+    /// [`ApplyError::NoSuchService`], [`ApplyError::NoSuchDest`].
+    pub fn delete_dest(&mut self, service: &ServiceKey, addr: SocketAddr) -> Result<(), DirectorError> {
+        let si = self.svc_index(service).ok_or(ApplyError::NoSuchService)?;
+        let slot = self
+            .dest_slot_of(si, addr, false)
+            .ok_or(ApplyError::NoSuchDest)?;
+        if let Some(svc) = self.services.get_mut(si as usize).and_then(Option::as_mut) {
+            let _ = svc.sched.remove_dest(lvs_sched::DestId(slot));
+            svc.dests.retain(|&d| d != slot);
+        }
+        let c = self.table.dest_counters(lvs_conn::DestId(slot));
+        if c == DestCounters::default() {
+            self.release_slot(slot);
+        } else if let Some(Some(d)) = self.dests.get_mut(slot as usize) {
+            d.deleted = true;
+            d.available = false;
+        }
+        self.rebuild_sets();
+        Ok(())
+    }
+
+    /// Health hook (keepalived's checker result): mark real server `addr` of `service` up or
+    /// down. With `inhibit_on_failure` a down real server keeps its place with weight 0
+    /// (quiesced: existing connections go on) and gets its configured weight back when up;
+    /// without it a down real server is removed as `-d` does and added back as `-a` does
+    /// (reviving it from the trash when its connections still live).
+    ///
+    /// # Errors
+    /// [`ApplyError::NoSuchService`], [`ApplyError::NoSuchDest`] (neither configured nor
+    /// parked), [`DirectorError::Sched`].
+    pub fn set_dest_health(
+        &mut self,
+        service: &ServiceKey,
+        addr: SocketAddr,
+        up: bool,
+        inhibit_on_failure: bool,
+        now: Instant,
+    ) -> Result<(), DirectorError> {
+        let si = self.svc_index(service).ok_or(ApplyError::NoSuchService)?;
+        let live = self.dest_slot_of(si, addr, false);
+        match (up, live) {
+            (false, Some(slot)) => {
+                let cfg = self.dest(slot).map(|d| d.config).ok_or(ApplyError::NoSuchDest)?;
+                self.parked.insert((*service, addr), cfg);
+                if inhibit_on_failure {
+                    let mut q = cfg;
+                    q.weight = 0;
+                    if let Some(svc) = self.services.get_mut(si as usize).and_then(Option::as_mut) {
+                        svc.sched.edit_dest(lvs_sched::DestId(slot), dest_params(&q))?;
+                    }
+                    Ok(())
+                } else {
+                    self.delete_dest(service, addr)
+                }
+            }
+            (true, Some(slot)) => {
+                if let Some(cfg) = self.parked.remove(&(*service, addr))
+                    && let Some(svc) = self.services.get_mut(si as usize).and_then(Option::as_mut)
+                {
+                    svc.sched.edit_dest(lvs_sched::DestId(slot), dest_params(&cfg))?;
+                }
+                Ok(())
+            }
+            (true, None) => {
+                let cfg = self
+                    .parked
+                    .remove(&(*service, addr))
+                    .ok_or(ApplyError::NoSuchDest)?;
+                self.add_dest(service, cfg, now)
+            }
+            (false, None) => {
+                if self.parked.contains_key(&(*service, addr)) {
+                    Ok(())
+                } else {
+                    Err(ApplyError::NoSuchDest.into())
+                }
+            }
+        }
+    }
+
+    /// `ipvsadm --set tcp tcpfin udp` (0 keeps a value).
+    pub fn set_timeouts(&mut self, t: &Timeouts) {
+        self.timeouts.update(t);
+        let _ = self
+            .table
+            .set_timeouts(self.timeouts.tcp, self.timeouts.tcp_fin, self.timeouts.udp);
+    }
+
+    /// The current `--set` timeouts.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// `ipvsadm -Z [service]`: zero the counters and rate estimators of one service (and its
+    /// real servers) or of everything (`ip_vs_zero_service()` / `ip_vs_zero_all()`).
+    ///
+    /// # Errors
+    /// [`ApplyError::NoSuchService`].
+    pub fn zero(&mut self, service: Option<&ServiceKey>) -> Result<(), DirectorError> {
+        let only = match service {
+            Some(k) => Some(self.svc_index(k).ok_or(ApplyError::NoSuchService)?),
+            None => None,
+        };
+        let z = Stats::default();
+        for (i, s) in self.services.iter_mut().enumerate() {
+            if let Some(s) = s
+                && only.is_none_or(|o| o as usize == i)
+            {
+                s.stats = z;
+                s.est.zero(&z);
+            }
+        }
+        for d in self.dests.iter_mut().flatten() {
+            if only.is_none_or(|o| o == d.svc) {
+                d.stats = z;
+                d.est.zero(&z);
+            }
+        }
+        if only.is_none() {
+            self.stats = z;
+            self.est.zero(&z);
+        }
+        Ok(())
+    }
+
+    /// The configuration as `ipvsadm -S` sees it: services in insertion order with their
+    /// (live) real servers.
+    pub fn virtual_services(&self) -> Vec<VirtualService> {
+        self.services
+            .iter()
+            .flatten()
+            .map(|s| VirtualService {
+                key: s.key,
+                config: s.config.clone(),
+                dests: s
+                    .dests
+                    .iter()
+                    .filter_map(|&d| self.dest(d))
+                    .map(|d| d.config)
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Execute one parsed ipvsadm command (from [`crate::ipvsadm::parse_rule`]): `-A -E -D -C
+    /// -a -e -d -Z --set` change the table; `-L` (all its display options, `-c` through
+    /// lvs-conn's listing) and `-S` return text; `--start-daemon` / `--stop-daemon` switch
+    /// connection sync on and off. `now` drives the listings' timers and rates.
+    ///
+    /// # Errors
+    /// [`DirectorError`]: the kernel's refusals, and [`DirectorError::Unsupported`] for `-R`,
+    /// `-h`, `-v`.
+    pub fn apply(&mut self, cmd: &Command, now: Instant) -> Result<ApplyOutput, DirectorError> {
+        match cmd {
+            Command::AddService { key, config } => self.add_service(*key, config.clone(), now)?,
+            Command::EditService { key, config } => self.edit_service(key, config.clone(), now)?,
+            Command::DeleteService { key } => self.delete_service(key)?,
+            Command::Clear => self.clear(),
+            Command::AddDest { service, dest } => self.add_dest(service, *dest, now)?,
+            Command::EditDest { service, dest } => self.edit_dest(service, *dest)?,
+            Command::DeleteDest { service, addr } => self.delete_dest(service, *addr)?,
+            Command::Zero { service } => self.zero(service.as_ref())?,
+            Command::SetTimeouts(t) => self.set_timeouts(t),
+            Command::List(opts) => return Ok(ApplyOutput::Text(self.list(opts, now)?)),
+            Command::Save { .. } => {
+                return Ok(ApplyOutput::Text(crate::ipvsadm::save(&self.virtual_services())));
+            }
+            Command::StartDaemon(d) => match d.state {
+                DaemonState::Master => self.sync_master = Some(d.clone()),
+                DaemonState::Backup => self.sync_backup = Some(d.clone()),
+            },
+            Command::StopDaemon { state, .. } => match state {
+                DaemonState::Master => self.sync_master = None,
+                DaemonState::Backup => self.sync_backup = None,
+            },
+            Command::Restore => return Err(DirectorError::Unsupported("-R")),
+            Command::Help => return Err(DirectorError::Unsupported("-h")),
+            Command::Version => return Err(DirectorError::Unsupported("-v")),
+        }
+        Ok(ApplyOutput::Done)
+    }
+
+    /// Parse and execute one ipvsadm rule line (`"-A -t 10.0.0.1:80 -s wrr"`, with or without
+    /// the leading `ipvsadm`), as a control socket would forward it.
+    ///
+    /// # Errors
+    /// [`DirectorError::Parse`] when the line does not parse, else as [`Director::apply`].
+    pub fn apply_line(&mut self, line: &str, now: Instant) -> Result<ApplyOutput, DirectorError> {
+        let cmd = crate::ipvsadm::parse_rule(line)?;
+        self.apply(&cmd, now)
+    }
+
+    /// Rebuild the address sets [`Director::steer`] reads after a configuration change.
+    pub(crate) fn rebuild_sets(&mut self) {
+        self.laddrs = self
+            .services
+            .iter()
+            .flatten()
+            .flat_map(|s| s.config.local_addrs.iter().copied())
+            .collect();
+        self.rips = self
+            .dests
+            .iter()
+            .flatten()
+            .map(|d| d.config.addr.ip())
+            .collect();
+    }
+
+    /// Expire connections due at `now` (updating the schedulers' activeconns / inactconns,
+    /// freeing FULLNAT local ports, emptying the real-server trash) and run the 2-second rate
+    /// estimators. Returns the number of entries expired.
+    pub fn handle_timeout(&mut self, now: Instant) -> usize {
+        let mut expired = std::mem::take(&mut self.expired);
+        expired.clear();
+        let n = self.table.handle_timeout(now, &mut expired);
+        for e in &expired {
+            if let Some(d) = e.dest {
+                self.dest_counters_changed(d.0);
+            }
+        }
+        self.expired = expired;
+        let t = self.since_epoch(now);
+        for s in self.services.iter_mut().flatten() {
+            s.est.update(now, &s.stats);
+            s.sched.handle_timeout(t);
+        }
+        for d in self.dests.iter_mut().flatten() {
+            d.est.update(now, &d.stats);
+        }
+        self.est.update(now, &self.stats);
+        n
+    }
+
+    /// When [`Director::handle_timeout`] must next be called: the earliest connection timer
+    /// or estimator tick.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let est = self.est.next_tick();
+        Some(self.table.poll_timeout().map_or(est, |t| t.min(est)))
+    }
+
+    /// Bring the scheduler's view of real server `slot` in line with the connection table,
+    /// and release a deleted real server no connection references any more.
+    pub(crate) fn dest_counters_changed(&mut self, slot: u32) {
+        let c = self.table.dest_counters(lvs_conn::DestId(slot));
+        let Some(Some(d)) = self.dests.get(slot as usize) else {
+            return;
+        };
+        if d.deleted {
+            if c == DestCounters::default() {
+                self.release_slot(slot);
+            }
+            return;
+        }
+        let si = d.svc;
+        if let Some(svc) = self.services.get_mut(si as usize).and_then(Option::as_mut) {
+            let _ = svc.sched.set_conns(
+                lvs_sched::DestId(slot),
+                c.activeconns,
+                c.inactconns,
+                c.persistconns,
+            );
+        }
+    }
+
+    /// Which of `workers` workers must process this frame (see the module docs): a hash of
+    /// the client address for inbound packets and NAT replies, `lport % workers` for FULLNAT
+    /// replies (to a local address of some service), 0 for frames that do not parse. Every
+    /// worker's director answers the same (they share the configuration).
+    pub fn steer(&self, frame: &[u8], workers: usize) -> usize {
+        pipeline::steer(self, frame, workers)
+    }
+
+    /// Expire connection `id` now (`ip_vs_conn_expire_now()`; e.g. an operator's flush of one
+    /// entry): its real server's counters and its FULLNAT local port are released. An entry
+    /// that still controls others is re-armed instead, as the kernel does.
+    pub fn expire_conn(&mut self, id: lvs_conn::ConnId, now: Instant) {
+        if let Ok(Some(e)) = self.table.expire_now(id, now)
+            && let Some(d) = e.dest
+        {
+            self.dest_counters_changed(d.0);
+        }
+    }
+
+    /// Counters of the sync daemon.
+    pub fn sync_stats(&self) -> SyncStats {
+        self.sync_stats
+    }
+}

@@ -1,0 +1,1016 @@
+//! The per-packet path: ip_vs_core.c `ip_vs_in` (client -> VIP), `ip_vs_out` (NAT / FULLNAT
+//! replies), `ip_vs_in_icmp` / `ip_vs_out_icmp` (ICMP errors about balanced flows),
+//! `ip_vs_schedule` / `ip_vs_sched_persist` (new connections).
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use lvs_conn::proto::ipproto;
+use lvs_conn::{
+    ConnError, ConnId, ConnParams, Direction, FwdMethod, L4Info, NodestVerdict, ReuseVerdict,
+    SctpEvent, TemplateKey, template_dest_usable,
+};
+use lvs_fwd::tun::{
+    EncapMeta, GueCsum, TunAddrs, TunType, TunnelConfig, XmitOutcome, XmitParams, tunnel_xmit,
+};
+use lvs_fwd::{FlowTuple, FwdError, IcmpErrorView, Outcome, Parsed, Transport, tcp_flags};
+use lvs_sched::PacketInfo;
+
+use super::{Director, fwd_of, laddr};
+use crate::ipvsadm::Stats;
+use crate::service::{ForwardMethod, TunnelCsum, TunnelKind};
+
+/// Which side of a two-legged director a frame leaves by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Toward the clients (replies, ICMP errors for clients).
+    Client,
+    /// Toward the real servers (inbound packets).
+    Server,
+}
+
+/// Per-packet metadata from the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PacketMeta {
+    /// The packet's netfilter mark (`skb->mark`, set by the caller's classifier, e.g. an
+    /// iptables `-j MARK` rule); 0 for none. Only fwmark services (`-f`) read it.
+    pub fwmark: u32,
+}
+
+/// Why a packet was dropped (counted per reason, [`Director::drops`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The frame range is outside the buffer or the IP / transport headers do not parse.
+    Malformed = 0,
+    /// An IP fragment of a balanced flow (the director does not reassemble; the kernel
+    /// defragments before IPVS).
+    Fragment = 1,
+    /// The virtual service has no usable real server (`ip_vs_leave`: the kernel also sends
+    /// ICMP port unreachable, which the director does not).
+    NoRealServer = 2,
+    /// TTL / hop limit exhausted (an ICMP time exceeded is returned when there is room).
+    Ttl = 3,
+    /// The connection table is full.
+    TableFull = 4,
+    /// The connection's real server is no longer available (deleted or down) and
+    /// `expire_nodest_conn` is off, or the packet could not be rescheduled.
+    NoDest = 5,
+    /// FULLNAT: no free (LIP, lport) toward the real server, or no local address of its family.
+    NoLocalPort = 6,
+    /// TUN: the packet does not fit the tunnel MTU (ICMP fragmentation needed / packet too
+    /// big is returned when there is room).
+    TooBig = 7,
+    /// The rewrite refused the packet (e.g. no headroom for TUN, unsupported header).
+    Rewrite = 8,
+}
+
+impl DropReason {
+    /// Number of reasons (size of [`Director::drop_counts`]).
+    pub const COUNT: usize = 9;
+    /// Every reason, in counter order.
+    pub const ALL: [DropReason; DropReason::COUNT] = [
+        DropReason::Malformed,
+        DropReason::Fragment,
+        DropReason::NoRealServer,
+        DropReason::Ttl,
+        DropReason::TableFull,
+        DropReason::NoDest,
+        DropReason::NoLocalPort,
+        DropReason::TooBig,
+        DropReason::Rewrite,
+    ];
+}
+
+/// What the caller does with a processed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Verdict {
+    /// Send `buf[start..start + len]` (an Ethernet frame, checksums valid, TTL decremented)
+    /// out of `side` toward `next_hop` (the RIP, or the client address for replies): resolve
+    /// its MAC and write both MACs with [`lvs_fwd::set_macs`]. For TUN the frame is the
+    /// encapsulated packet (the range then starts in the headroom).
+    Transmit {
+        /// IP to resolve: RIP (inbound) or client address (replies, ICMP errors to clients).
+        next_hop: IpAddr,
+        /// Which side the frame leaves by.
+        side: Side,
+        /// Start of the frame in the buffer.
+        start: usize,
+        /// Frame length in bytes.
+        len: usize,
+    },
+    /// Not a balanced flow (unknown VIP:port, non-IP, a packet the protocol does not let
+    /// start a connection): deliver to the host stack unchanged.
+    Local,
+    /// The packet was dropped and the director generated an ICMP error for its sender in
+    /// `buf[start..start + len]` (an Ethernet frame with the MACs swapped: send it back out
+    /// of the interface the packet came in by). `reason` is counted as a drop.
+    Icmp {
+        /// Start of the ICMP error frame in the buffer (after or before the original frame).
+        start: usize,
+        /// Its length in bytes.
+        len: usize,
+        /// Why the packet was dropped ([`DropReason::Ttl`] or [`DropReason::TooBig`]).
+        reason: DropReason,
+    },
+    /// Dropped, counted under this reason.
+    Drop(DropReason),
+}
+
+/// Where a connection's packets go: forwarding method and real-server endpoint.
+#[derive(Clone, Copy)]
+struct Target {
+    fwd: ForwardMethod,
+    rip: IpAddr,
+    rport: u16,
+    local: Option<(IpAddr, u16)>,
+}
+
+fn l4_info(frame: &[u8], p: &Parsed) -> L4Info {
+    match p.transport() {
+        Transport::Tcp { flags, .. } => L4Info::Tcp { flags },
+        Transport::Udp { .. } => L4Info::Udp,
+        Transport::Sctp { .. } => {
+            let (first, second) = sctp_chunks(frame, p);
+            L4Info::Sctp {
+                event: SctpEvent::from_chunks(first.unwrap_or(0), second),
+            }
+        }
+        _ => L4Info::Other,
+    }
+}
+
+/// Types of the first two SCTP chunks (RFC 9260 section 3.2).
+fn sctp_chunks(frame: &[u8], p: &Parsed) -> (Option<u8>, Option<u8>) {
+    let l4 = p.l4_offset();
+    let first = frame.get(l4 + 12).copied();
+    let len = match (frame.get(l4 + 14), frame.get(l4 + 15)) {
+        (Some(&a), Some(&b)) => usize::from(u16::from_be_bytes([a, b])),
+        _ => return (first, None),
+    };
+    let next = l4 + 12 + ((len + 3) & !3);
+    let second = if len >= 4 && next < p.end() {
+        frame.get(next).copied()
+    } else {
+        None
+    };
+    (first, second)
+}
+
+/// SCTP chunk type INIT.
+const SCTP_CID_INIT: u8 = 1;
+
+/// `is_new_conn()` (ip_vs_core.c): TCP SYN, SCTP INIT.
+fn is_new_conn(frame: &[u8], p: &Parsed) -> bool {
+    match p.transport() {
+        Transport::Tcp { flags, .. } => flags & tcp_flags::SYN != 0,
+        Transport::Sctp { .. } => sctp_chunks(frame, p).0 == Some(SCTP_CID_INIT),
+        _ => false,
+    }
+}
+
+fn add_stats(s: &mut Stats, dir: Direction, bytes: u64) {
+    match dir {
+        Direction::Input => {
+            s.inpkts = s.inpkts.wrapping_add(1);
+            s.inbytes = s.inbytes.wrapping_add(bytes);
+        }
+        Direction::Output => {
+            s.outpkts = s.outpkts.wrapping_add(1);
+            s.outbytes = s.outbytes.wrapping_add(bytes);
+        }
+    }
+}
+
+fn tun_type(k: &TunnelKind) -> TunType {
+    match *k {
+        TunnelKind::Ipip => TunType::Ipip,
+        TunnelKind::Gue { port, csum } => TunType::Gue {
+            port,
+            csum: match csum {
+                TunnelCsum::NoCsum => GueCsum::NoCsum,
+                TunnelCsum::Csum => GueCsum::Csum,
+                TunnelCsum::RemCsum => GueCsum::RemCsum,
+            },
+        },
+        TunnelKind::Gre { csum } => TunType::Gre {
+            csum: csum != TunnelCsum::NoCsum,
+        },
+    }
+}
+
+fn flow_hash(seed: u64, a: IpAddr) -> u64 {
+    let bits: u128 = match a {
+        IpAddr::V4(v) => u128::from(v.to_bits()),
+        IpAddr::V6(v) => v.to_bits(),
+    };
+    let mut h = seed ^ (bits as u64) ^ ((bits >> 64) as u64).rotate_left(29);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h
+}
+
+pub(crate) fn steer(d: &Director, frame: &[u8], workers: usize) -> usize {
+    if workers <= 1 {
+        return 0;
+    }
+    let Ok(p) = lvs_fwd::parse(frame) else {
+        return 0;
+    };
+    let by_client = |a: IpAddr| (flow_hash(d.cfg.seed, a) % workers as u64) as usize;
+    let (src, sport, dst, dport, swapped) = if p.is_icmp_error() {
+        match lvs_fwd::parse_icmp_error(frame, &p) {
+            // The quoted packet travels the other way: its destination is our sender.
+            Ok(e) => {
+                let f = e.inner_flow();
+                (f.dst, f.dst_port, f.src, f.src_port, true)
+            }
+            Err(_) => return by_client(p.src()),
+        }
+    } else {
+        match p.flow() {
+            Some(f) => (f.src, f.src_port, f.dst, f.dst_port, false),
+            None => (p.src(), 0, p.dst(), 0, false),
+        }
+    };
+    let _ = swapped;
+    if d.laddrs.contains(&dst) {
+        usize::from(dport) % workers
+    } else if d.vips.contains_key(&dst) || !d.rips.contains(&src) {
+        by_client(src)
+    } else {
+        let _ = sport;
+        by_client(dst)
+    }
+}
+
+impl Director {
+    /// Process one Ethernet frame `buf[start..start + len]` received at `now` (see the
+    /// module docs for headroom and tailroom) and return what to do with it. Inbound client
+    /// packets are looked up, scheduled when the protocol allows a new connection (TCP SYN
+    /// without RST, or any non-RST with `sloppy_tcp`; SCTP INIT, or any with `sloppy_sctp`;
+    /// any UDP), and rewritten by forwarding method; NAT / FULLNAT replies are rewritten back;
+    /// ICMP errors about balanced flows follow their flow. Never panics; a malformed frame is
+    /// a counted drop.
+    pub fn process(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        meta: &PacketMeta,
+        now: Instant,
+    ) -> Verdict {
+        let v = self.process_inner(buf, start, len, meta, now);
+        match v {
+            Verdict::Drop(r) | Verdict::Icmp { reason: r, .. } => {
+                if let Some(c) = self.drops.get_mut(r as usize) {
+                    *c += 1;
+                }
+            }
+            _ => {}
+        }
+        v
+    }
+
+    /// [`Director::process`] over a batch: `frames[i]` is `(start, len)` of frame i in
+    /// `bufs[i]`; verdicts are written to `verdicts[i]` (the shortest of the three slices
+    /// bounds the batch). Returns the number processed.
+    pub fn process_batch(
+        &mut self,
+        bufs: &mut [&mut [u8]],
+        frames: &[(usize, usize)],
+        meta: &[PacketMeta],
+        now: Instant,
+        verdicts: &mut [Verdict],
+    ) -> usize {
+        let mut n = 0;
+        for (((buf, &(s, l)), m), v) in bufs.iter_mut().zip(frames).zip(meta).zip(verdicts) {
+            *v = self.process(buf, s, l, m, now);
+            n += 1;
+        }
+        n
+    }
+
+    fn process_inner(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        meta: &PacketMeta,
+        now: Instant,
+    ) -> Verdict {
+        let Some(end) = start.checked_add(len) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        let Some(frame) = buf.get(start..end) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        let p = match lvs_fwd::parse(frame) {
+            Ok(p) => p,
+            Err(FwdError::UnsupportedEtherType(_)) => return Verdict::Local,
+            Err(_) => return Verdict::Drop(DropReason::Malformed),
+        };
+        if p.is_icmp_error() {
+            return self.icmp_error(buf, start, end, &p, now);
+        }
+        let Some(flow) = p.flow() else {
+            if p.fragment().is_some() && self.vips.contains_key(&p.dst()) {
+                return Verdict::Drop(DropReason::Fragment);
+            }
+            return Verdict::Local;
+        };
+        let l4 = l4_info(frame, &p);
+        let new_conn = is_new_conn(frame, &p);
+        let frag = p.fragment().is_some();
+        if let Some(id) =
+            self.table
+                .lookup_in(flow.protocol, flow.src, flow.src_port, flow.dst, flow.dst_port)
+        {
+            if frag {
+                return Verdict::Drop(DropReason::Fragment);
+            }
+            return self.in_established(buf, start, end, &p, &flow, id, l4, new_conn, meta, now);
+        }
+        if let Some(id) =
+            self.table
+                .lookup_out(flow.protocol, flow.src, flow.src_port, flow.dst, flow.dst_port)
+        {
+            if frag {
+                return Verdict::Drop(DropReason::Fragment);
+            }
+            return self.out_reply(buf, start, end, &p, id, l4, now);
+        }
+        let Some(si) = self.find_service(flow.protocol, flow.dst, flow.dst_port, meta.fwmark)
+        else {
+            return Verdict::Local;
+        };
+        if frag {
+            return Verdict::Drop(DropReason::Fragment);
+        }
+        self.schedule_new(buf, start, end, &p, &flow, si, l4, now)
+    }
+
+    /// `ip_vs_service_find()`: fwmark first, then protocol + VIP:port, then VIP:0 (port-zero
+    /// persistent services).
+    pub(crate) fn find_service(
+        &self,
+        protocol: u8,
+        vaddr: IpAddr,
+        vport: u16,
+        fwmark: u32,
+    ) -> Option<u32> {
+        if fwmark != 0
+            && let Some(&i) = self.by_mark.get(&(fwmark, vaddr.is_ipv6()))
+        {
+            return Some(i);
+        }
+        if self.vips.is_empty() {
+            return None;
+        }
+        let sa = std::net::SocketAddr::new(vaddr, vport);
+        self.by_addr
+            .get(&(protocol, sa))
+            .or_else(|| {
+                self.by_addr
+                    .get(&(protocol, std::net::SocketAddr::new(vaddr, 0)))
+            })
+            .copied()
+    }
+
+    fn target_of(&self, id: ConnId, dest: Option<u32>, flow_dport: u16) -> Option<Target> {
+        if let Some(d) = dest.and_then(|d| self.dest(d)) {
+            let local = if d.config.forward == ForwardMethod::FullNat {
+                self.table.get(id)?.local
+            } else {
+                None
+            };
+            let port = d.config.addr.port();
+            return Some(Target {
+                fwd: d.config.forward,
+                rip: d.config.addr.ip(),
+                rport: if port == 0 { flow_dport } else { port },
+                local,
+            });
+        }
+        // A synced entry without a real server here: its own fields.
+        let v = self.table.get(id)?;
+        let fwd = match v.fwd? {
+            FwdMethod::Masq => ForwardMethod::Masq,
+            FwdMethod::Tunnel => ForwardMethod::Tunnel(TunnelKind::Ipip),
+            FwdMethod::FullNat => ForwardMethod::FullNat,
+            _ => ForwardMethod::Route,
+        };
+        Some(Target {
+            fwd,
+            rip: v.daddr,
+            rport: v.dport,
+            local: v.local,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn in_established(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        p: &Parsed,
+        flow: &FlowTuple,
+        id: ConnId,
+        l4: L4Info,
+        new_conn: bool,
+        meta: &PacketMeta,
+        now: Instant,
+    ) -> Verdict {
+        let dest = self.table.dest_of(id).map(|d| d.0);
+        if self.cfg.sysctls.conn_reuse_mode != 0 && new_conn {
+            let weight_zero = dest
+                .and_then(|d| self.dest(d).map(|x| (d, x.svc)))
+                .and_then(|(d, s)| self.svc(s)?.sched.dest(lvs_sched::DestId(d)).map(|x| x.weight == 0))
+                .unwrap_or(false);
+            if let Ok(ReuseVerdict::Reschedule(e)) =
+                self.table.reuse_check(id, true, weight_zero, now)
+            {
+                if let Some(d) = e.and_then(|e| e.dest) {
+                    self.dest_counters_changed(d.0);
+                }
+                return match self.find_service(flow.protocol, flow.dst, flow.dst_port, meta.fwmark) {
+                    Some(si) => self.schedule_new(buf, start, end, p, flow, si, l4, now),
+                    None => Verdict::Local,
+                };
+            }
+        }
+        let available = dest.is_none_or(|d| self.dest(d).is_some_and(|x| x.available));
+        if !available {
+            match self.table.nodest_check(id, false, now) {
+                Ok(NodestVerdict::Expired(e)) => {
+                    if let Some(d) = e.and_then(|e| e.dest) {
+                        self.dest_counters_changed(d.0);
+                    }
+                    return match self.find_service(
+                        flow.protocol,
+                        flow.dst,
+                        flow.dst_port,
+                        meta.fwmark,
+                    ) {
+                        Some(si) => self.schedule_new(buf, start, end, p, flow, si, l4, now),
+                        None => Verdict::Drop(DropReason::NoDest),
+                    };
+                }
+                Ok(NodestVerdict::Forward) => {}
+                _ => return Verdict::Drop(DropReason::NoDest),
+            }
+        }
+        let Some(target) = self.target_of(id, dest, flow.dst_port) else {
+            return Verdict::Drop(DropReason::NoDest);
+        };
+        self.account(id, dest, Direction::Input, l4, p, now);
+        self.xmit_in(buf, start, end, p, &target)
+    }
+
+    /// Counters, state transition, scheduler view, sync, for one packet of connection `id`.
+    fn account(
+        &mut self,
+        id: ConnId,
+        dest: Option<u32>,
+        dir: Direction,
+        l4: L4Info,
+        p: &Parsed,
+        now: Instant,
+    ) {
+        let bytes = p.end().saturating_sub(p.l3_offset());
+        let b32 = u32::try_from(bytes).unwrap_or(u32::MAX);
+        if let Ok(o) = self.table.on_packet(id, dir, l4, b32, now)
+            && o.old_state != o.new_state
+            && let Some(d) = dest
+        {
+            self.dest_counters_changed(d);
+        }
+        add_stats(&mut self.stats, dir, bytes as u64);
+        if let Some(d) = dest
+            && let Some(Some(x)) = self.dests.get_mut(d as usize)
+        {
+            add_stats(&mut x.stats, dir, bytes as u64);
+            let s = x.svc;
+            if let Some(Some(svc)) = self.services.get_mut(s as usize) {
+                add_stats(&mut svc.stats, dir, bytes as u64);
+            }
+        }
+        if dir == Direction::Input && self.sync_master.is_some() {
+            let q = &mut self.sync_queue;
+            let mut n = 0u64;
+            let _ = self
+                .table
+                .sync_after_input(id, &self.cfg.sysctls.sync, now, |c| {
+                    q.push(c);
+                    n += 1;
+                });
+            self.sync_stats.queued += n;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn schedule_new(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        p: &Parsed,
+        flow: &FlowTuple,
+        si: u32,
+        l4: L4Info,
+        now: Instant,
+    ) -> Verdict {
+        // Which packets may create a connection (tcp_conn_schedule, sctp_conn_schedule,
+        // udp_conn_schedule); the others continue to the host stack (NF_ACCEPT).
+        let may = match l4 {
+            L4Info::Tcp { flags } => {
+                flags & tcp_flags::RST == 0
+                    && (flags & tcp_flags::SYN != 0 || self.cfg.sysctls.sloppy_tcp)
+            }
+            L4Info::Sctp { .. } => {
+                self.cfg.sysctls.sloppy_sctp
+                    || buf
+                        .get(start..end)
+                        .is_some_and(|f| sctp_chunks(f, p).0 == Some(SCTP_CID_INIT))
+            }
+            L4Info::Udp => true,
+            L4Info::Other => false,
+        };
+        if !may {
+            return Verdict::Local;
+        }
+        let t = self.since_epoch(now);
+        let eqt = self.cfg.sysctls.expire_quiescent_template;
+        let Some(svc) = self.services.get(si as usize).and_then(Option::as_ref) else {
+            return Verdict::Local;
+        };
+        let persist = svc.persist;
+        let one_packet = svc.config.one_packet && flow.protocol == ipproto::UDP;
+        let pkt = PacketInfo::new(flow.src, flow.src_port, flow.dst, flow.dst_port);
+        // Persistence first (ip_vs_sched_persist).
+        let mut template = None;
+        let mut chosen = None;
+        let mut tkey = None;
+        if let Some((ps, _)) = persist
+            && let Ok(key) =
+                TemplateKey::for_packet(&ps, flow.protocol, flow.src, flow.dst, flow.dst_port)
+        {
+            tkey = Some(key);
+            if let Some(tid) = self.table.lookup_template(&key) {
+                let td = self.table.dest_of(tid).map(|d| d.0);
+                let usable = td.is_some_and(|d| {
+                    self.dest(d).is_some_and(|x| {
+                        x.svc == si
+                            && !x.deleted
+                            && svc.sched.dest(lvs_sched::DestId(d)).is_some_and(|sd| {
+                                template_dest_usable(
+                                    x.available,
+                                    u32::try_from(sd.weight).unwrap_or(0),
+                                    eqt,
+                                )
+                            })
+                    })
+                });
+                if self.table.check_template(tid, usable, now) == Ok(true) {
+                    template = Some(tid);
+                    chosen = td;
+                }
+            }
+        }
+        let dest = match chosen {
+            Some(d) => d,
+            None => {
+                let Some(svc) = self.svc_mut(si) else {
+                    return Verdict::Local;
+                };
+                match svc.sched.schedule(&pkt, t) {
+                    Ok(d) => d.0,
+                    Err(_) => return Verdict::Drop(DropReason::NoRealServer),
+                }
+            }
+        };
+        let Some(dc) = self.dest(dest).map(|d| d.config) else {
+            return Verdict::Drop(DropReason::NoRealServer);
+        };
+        let rport = if dc.addr.port() == 0 {
+            flow.dst_port
+        } else {
+            dc.addr.port()
+        };
+        let fwd = fwd_of(&dc.forward);
+        if template.is_none()
+            && let (Some(key), Some((_, timeout))) = (tkey, persist)
+        {
+            match self.table.insert_template(
+                &key,
+                lvs_conn::DestId(dest),
+                dc.addr.ip(),
+                rport,
+                fwd,
+                timeout,
+                now,
+            ) {
+                Ok(tid) => template = Some(tid),
+                Err(ConnError::TableFull) => return Verdict::Drop(DropReason::TableFull),
+                Err(_) => return Verdict::Drop(DropReason::TableFull),
+            }
+            self.dest_counters_changed(dest);
+        }
+        let local = if dc.forward == ForwardMethod::FullNat {
+            match laddr::alloc(self, si, flow.protocol, dc.addr.ip(), rport) {
+                Some(l) => Some(l),
+                None => return Verdict::Drop(DropReason::NoLocalPort),
+            }
+        } else {
+            None
+        };
+        let target = Target {
+            fwd: dc.forward,
+            rip: dc.addr.ip(),
+            rport,
+            local,
+        };
+        let bytes = p.end().saturating_sub(p.l3_offset()) as u64;
+        if one_packet {
+            // ip_vs_schedule with IP_VS_CONN_F_ONE_PACKET: forwarded without an entry.
+            self.stats.conns = self.stats.conns.wrapping_add(1);
+            add_stats(&mut self.stats, Direction::Input, bytes);
+            if let Some(Some(x)) = self.dests.get_mut(dest as usize) {
+                x.stats.conns = x.stats.conns.wrapping_add(1);
+                add_stats(&mut x.stats, Direction::Input, bytes);
+            }
+            if let Some(svc) = self.svc_mut(si) {
+                svc.stats.conns = svc.stats.conns.wrapping_add(1);
+                add_stats(&mut svc.stats, Direction::Input, bytes);
+            }
+            if let Some(tid) = template {
+                let _ = self.table.release_unassured_template(tid);
+                self.dest_counters_changed(dest);
+            }
+            return self.xmit_in(buf, start, end, p, &target);
+        }
+        let params = ConnParams {
+            protocol: flow.protocol,
+            caddr: flow.src,
+            cport: flow.src_port,
+            vaddr: flow.dst,
+            vport: flow.dst_port,
+            daddr: dc.addr.ip(),
+            dport: rport,
+            fwd,
+            dest: Some(lvs_conn::DestId(dest)),
+            local,
+        };
+        let id = match self.table.insert(&params, template, now) {
+            Ok(id) => id,
+            Err(ConnError::TableFull) => return Verdict::Drop(DropReason::TableFull),
+            Err(ConnError::LocalPortInUse) => return Verdict::Drop(DropReason::NoLocalPort),
+            Err(_) => return Verdict::Drop(DropReason::TableFull),
+        };
+        // ip_vs_conn_stats: a new connection.
+        self.stats.conns = self.stats.conns.wrapping_add(1);
+        if let Some(Some(x)) = self.dests.get_mut(dest as usize) {
+            x.stats.conns = x.stats.conns.wrapping_add(1);
+        }
+        if let Some(svc) = self.svc_mut(si) {
+            svc.stats.conns = svc.stats.conns.wrapping_add(1);
+        }
+        self.dest_counters_changed(dest);
+        self.account(id, Some(dest), Direction::Input, l4, p, now);
+        self.xmit_in(buf, start, end, p, &target)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn out_reply(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        p: &Parsed,
+        id: ConnId,
+        l4: L4Info,
+        now: Instant,
+    ) -> Verdict {
+        let Some(v) = self.table.get(id) else {
+            return Verdict::Local;
+        };
+        let Some(frame) = buf.get_mut(start..end) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        let r = match v.fwd {
+            Some(FwdMethod::Masq) => lvs_fwd::nat_out(frame, p, v.vaddr, v.vport),
+            Some(FwdMethod::FullNat) => {
+                lvs_fwd::fullnat_out(frame, p, v.vaddr, v.vport, v.caddr, v.cport)
+            }
+            _ => return Verdict::Local,
+        };
+        match r {
+            Ok(Outcome::Forward) => {
+                self.account(id, v.dest.map(|d| d.0), Direction::Output, l4, p, now);
+                Verdict::Transmit {
+                    next_hop: v.caddr,
+                    side: Side::Client,
+                    start,
+                    len: end - start,
+                }
+            }
+            Ok(Outcome::TimeExceeded) => self.time_exceeded(buf, start, end, p),
+            Err(FwdError::Fragment) => Verdict::Drop(DropReason::Fragment),
+            Err(_) => Verdict::Drop(DropReason::Rewrite),
+        }
+    }
+
+    /// Rewrite an inbound packet for `t` and build the verdict.
+    fn xmit_in(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        p: &Parsed,
+        t: &Target,
+    ) -> Verdict {
+        let Some(frame) = buf.get_mut(start..end) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        let r = match t.fwd {
+            ForwardMethod::Route => lvs_fwd::decrement_ttl(frame, p),
+            ForwardMethod::Masq => lvs_fwd::nat_in(frame, p, t.rip, t.rport),
+            ForwardMethod::FullNat => match t.local {
+                Some((lip, lport)) => lvs_fwd::fullnat_in(frame, p, lip, lport, t.rip, t.rport),
+                None => return Verdict::Drop(DropReason::NoLocalPort),
+            },
+            ForwardMethod::Tunnel(k) => {
+                return match lvs_fwd::decrement_ttl(frame, p) {
+                    Ok(Outcome::Forward) => self.tunnel(buf, start, end, p, t.rip, &k),
+                    Ok(Outcome::TimeExceeded) => self.time_exceeded(buf, start, end, p),
+                    Err(_) => Verdict::Drop(DropReason::Malformed),
+                };
+            }
+        };
+        match r {
+            Ok(Outcome::Forward) => Verdict::Transmit {
+                next_hop: t.rip,
+                side: Side::Server,
+                start,
+                len: end - start,
+            },
+            Ok(Outcome::TimeExceeded) => self.time_exceeded(buf, start, end, p),
+            Err(FwdError::Fragment) => Verdict::Drop(DropReason::Fragment),
+            Err(_) => Verdict::Drop(DropReason::Rewrite),
+        }
+    }
+
+    /// TUN: encapsulate the IP packet in place (outer headers in the headroom) and put the
+    /// Ethernet header back in front (`ip_vs_tunnel_xmit`).
+    fn tunnel(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        p: &Parsed,
+        rip: IpAddr,
+        kind: &TunnelKind,
+    ) -> Verdict {
+        let l3 = p.l3_offset();
+        let mut eth = [0u8; 18];
+        let Some(hdr) = buf.get(start..start + l3) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        let Some(e) = eth.get_mut(..l3) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        e.copy_from_slice(hdr);
+        let addrs = match rip {
+            IpAddr::V4(dst) => TunAddrs::V4 {
+                src: self.cfg.local_v4.unwrap_or(match p.dst() {
+                    IpAddr::V4(a) => a,
+                    IpAddr::V6(_) => return Verdict::Drop(DropReason::Rewrite),
+                }),
+                dst,
+            },
+            IpAddr::V6(dst) => TunAddrs::V6 {
+                src: self.cfg.local_v6.unwrap_or(match p.dst() {
+                    IpAddr::V6(a) => a,
+                    IpAddr::V4(_) => return Verdict::Drop(DropReason::Rewrite),
+                }),
+                dst,
+            },
+        };
+        let cfg = TunnelConfig::new(tun_type(kind), addrs);
+        let meta = EncapMeta {
+            flow_hash: flow_hash(self.cfg.seed, p.src()) as u32,
+            ip_id: 0,
+            partial_csum: None,
+        };
+        let params = XmitParams {
+            egress_mtu: self.cfg.tun_mtu,
+            reply_ttl: lvs_fwd::ICMP_TTL,
+            reply_ip_id: 0,
+        };
+        let (main, tail) = buf.split_at_mut(end);
+        let Some(icmp_out) = tail.get_mut(l3..) else {
+            return Verdict::Drop(DropReason::TooBig);
+        };
+        let outer_type: u16 = if rip.is_ipv4() { 0x0800 } else { 0x86DD };
+        match tunnel_xmit(main, start + l3, &cfg, &meta, &params, icmp_out) {
+            Ok(XmitOutcome::Send(r)) | Ok(XmitOutcome::SendFragmented(r)) => {
+                let Some(fs) = r.start.checked_sub(l3) else {
+                    return Verdict::Drop(DropReason::Rewrite);
+                };
+                let Some(h) = main.get_mut(fs..r.start) else {
+                    return Verdict::Drop(DropReason::Rewrite);
+                };
+                h.copy_from_slice(e_slice(&eth, l3));
+                if let Some(t) = h.get_mut(l3 - 2..l3) {
+                    t.copy_from_slice(&outer_type.to_be_bytes());
+                }
+                Verdict::Transmit {
+                    next_hop: rip,
+                    side: Side::Server,
+                    start: fs,
+                    len: r.end - fs,
+                }
+            }
+            Ok(XmitOutcome::ReplyIcmp(n)) => {
+                // Ethernet header back to the sender: MACs swapped.
+                let Some(h) = tail.get_mut(..l3) else {
+                    return Verdict::Drop(DropReason::TooBig);
+                };
+                h.copy_from_slice(e_slice(&eth, l3));
+                swap_macs(h);
+                let in_type: u16 = if p.is_ipv4() { 0x0800 } else { 0x86DD };
+                if let Some(t) = h.get_mut(l3 - 2..l3) {
+                    t.copy_from_slice(&in_type.to_be_bytes());
+                }
+                Verdict::Icmp {
+                    start: end,
+                    len: l3 + n,
+                    reason: DropReason::TooBig,
+                }
+            }
+            Ok(XmitOutcome::Drop) => Verdict::Drop(DropReason::TooBig),
+            Err(_) => Verdict::Drop(DropReason::Rewrite),
+        }
+    }
+
+    /// Build an ICMP time exceeded for the sender into the tailroom (or the headroom).
+    fn time_exceeded(&self, buf: &mut [u8], start: usize, end: usize, p: &Parsed) -> Verdict {
+        let src = match p.dst() {
+            IpAddr::V4(a) => IpAddr::V4(self.cfg.local_v4.unwrap_or(a)),
+            IpAddr::V6(a) => IpAddr::V6(self.cfg.local_v6.unwrap_or(a)),
+        };
+        let (main, tail) = buf.split_at_mut(end);
+        if let Some(frame) = main.get(start..)
+            && let Ok(n) = lvs_fwd::time_exceeded(frame, p, src, tail)
+        {
+            return Verdict::Icmp {
+                start: end,
+                len: n,
+                reason: DropReason::Ttl,
+            };
+        }
+        let (head, rest) = main.split_at_mut(start.min(main.len()));
+        if let Ok(n) = lvs_fwd::time_exceeded(rest, p, src, head) {
+            return Verdict::Icmp {
+                start: 0,
+                len: n,
+                reason: DropReason::Ttl,
+            };
+        }
+        Verdict::Drop(DropReason::Ttl)
+    }
+
+    /// ICMP errors (`ip_vs_in_icmp` / `ip_vs_out_icmp`): an error from the client side about
+    /// a packet we sent it follows the connection to the real server; one from a real server
+    /// about a NAT / FULLNAT packet goes back to the client, rewritten.
+    fn icmp_error(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        p: &Parsed,
+        now: Instant,
+    ) -> Verdict {
+        let Some(frame) = buf.get(start..end) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        let Ok(e) = lvs_fwd::parse_icmp_error(frame, p) else {
+            return Verdict::Local;
+        };
+        let f = e.inner_flow();
+        let _ = now;
+        if let Some(id) = self
+            .table
+            .lookup_in(f.protocol, f.dst, f.dst_port, f.src, f.src_port)
+        {
+            let dest = self.table.dest_of(id).map(|d| d.0);
+            if !dest.is_none_or(|d| self.dest(d).is_some_and(|x| x.available)) {
+                return Verdict::Drop(DropReason::NoDest);
+            }
+            let Some(t) = self.target_of(id, dest, f.src_port) else {
+                return Verdict::Drop(DropReason::NoDest);
+            };
+            self.icmp_stats(dest, Direction::Input, p);
+            return self.icmp_in(buf, start, end, p, &e, &t);
+        }
+        if let Some(id) = self
+            .table
+            .lookup_out(f.protocol, f.dst, f.dst_port, f.src, f.src_port)
+            && let Some(v) = self.table.get(id)
+        {
+            let Some(frame) = buf.get_mut(start..end) else {
+                return Verdict::Drop(DropReason::Malformed);
+            };
+            let r = match v.fwd {
+                Some(FwdMethod::Masq) => lvs_fwd::nat_icmp_out(frame, p, &e, v.vaddr, v.vport),
+                Some(FwdMethod::FullNat) => {
+                    lvs_fwd::fullnat_icmp_out(frame, p, &e, v.vaddr, v.vport, v.caddr, v.cport)
+                }
+                _ => return Verdict::Local,
+            };
+            self.icmp_stats(v.dest.map(|d| d.0), Direction::Output, p);
+            return match r {
+                Ok(Outcome::Forward) => Verdict::Transmit {
+                    next_hop: v.caddr,
+                    side: Side::Client,
+                    start,
+                    len: end - start,
+                },
+                Ok(Outcome::TimeExceeded) => Verdict::Drop(DropReason::Ttl),
+                Err(_) => Verdict::Drop(DropReason::Rewrite),
+            };
+        }
+        Verdict::Local
+    }
+
+    fn icmp_stats(&mut self, dest: Option<u32>, dir: Direction, p: &Parsed) {
+        let bytes = p.end().saturating_sub(p.l3_offset()) as u64;
+        add_stats(&mut self.stats, dir, bytes);
+        if let Some(d) = dest
+            && let Some(Some(x)) = self.dests.get_mut(d as usize)
+        {
+            add_stats(&mut x.stats, dir, bytes);
+            let s = x.svc;
+            if let Some(Some(svc)) = self.services.get_mut(s as usize) {
+                add_stats(&mut svc.stats, dir, bytes);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn icmp_in(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        p: &Parsed,
+        e: &IcmpErrorView,
+        t: &Target,
+    ) -> Verdict {
+        let Some(frame) = buf.get_mut(start..end) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        let r = match t.fwd {
+            ForwardMethod::Route => lvs_fwd::decrement_ttl(frame, p),
+            ForwardMethod::Masq => lvs_fwd::nat_icmp_in(frame, p, e, t.rip, t.rport),
+            ForwardMethod::FullNat => match t.local {
+                Some((lip, lport)) => {
+                    lvs_fwd::fullnat_icmp_in(frame, p, e, lip, lport, t.rip, t.rport)
+                }
+                None => return Verdict::Drop(DropReason::NoLocalPort),
+            },
+            ForwardMethod::Tunnel(k) => {
+                return match lvs_fwd::decrement_ttl(frame, p) {
+                    Ok(Outcome::Forward) => self.tunnel(buf, start, end, p, t.rip, &k),
+                    Ok(Outcome::TimeExceeded) => Verdict::Drop(DropReason::Ttl),
+                    Err(_) => Verdict::Drop(DropReason::Malformed),
+                };
+            }
+        };
+        match r {
+            Ok(Outcome::Forward) => Verdict::Transmit {
+                next_hop: t.rip,
+                side: Side::Server,
+                start,
+                len: end - start,
+            },
+            Ok(Outcome::TimeExceeded) => Verdict::Drop(DropReason::Ttl),
+            Err(_) => Verdict::Drop(DropReason::Rewrite),
+        }
+    }
+}
+
+fn e_slice(eth: &[u8; 18], l3: usize) -> &[u8] {
+    eth.get(..l3).unwrap_or(&[])
+}
+
+fn swap_macs(h: &mut [u8]) {
+    if let Some(m) = h.get_mut(..12) {
+        let (a, b) = m.split_at_mut(6);
+        a.swap_with_slice(b);
+    }
+}
