@@ -10,4 +10,5 @@ pub mod control;
 pub mod demo;
 pub mod director;
 pub mod netns;
+pub mod realserver;
 pub mod replay;
