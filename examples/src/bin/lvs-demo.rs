@@ -3,7 +3,7 @@
 //! in-process virtual LAN otherwise. Exit status 0 only if every mode passed.
 //!
 //! Options: `--vlan` forces the virtual LAN, `--netns` forces namespaces (root), `--requests N`
-//! sets the requests per mode (default 120). Hidden subcommands used inside namespaces:
+//! sets the requests per mode (default 200). Hidden subcommands used inside namespaces:
 //! `__http-server --name NAME --port PORT`, `__http-client --target IP:PORT --from IP
 //! --requests N --concurrency C`.
 

@@ -499,7 +499,7 @@ pub fn summary(variant: &str, results: &[ModeResult]) -> String {
 }
 
 /// Requests per mode when `--requests` is not given.
-pub const DEFAULT_REQUESTS: usize = 120;
+pub const DEFAULT_REQUESTS: usize = 200;
 
 fn flag_value(args: &[String], name: &str) -> Option<String> {
     args.iter()
