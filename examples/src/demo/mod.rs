@@ -4,8 +4,8 @@
 //! Two variants run the same [`Scenario`]s:
 //! - [`vlan`]: without root, an in-process virtual LAN: the client and the real servers are
 //!   smoltcp hosts, links are in-memory frame queues carrying real Ethernet frames, the
-//!   director is [`node::DirectorNode`] ([`lvs_core::Director`] plus ARP decided by
-//!   [`lvs_arp`]), time is simulated.
+//!   director is `lvs-director`'s runtime without its TAP ([`crate::director::Engine`]:
+//!   [`lvs_core::Director`] plus ARP decided by [`lvs_arp`]), time is simulated.
 //! - [`ns`]: as root, Linux network namespaces: the kernel's TCP in a client namespace and in
 //!   the real servers' namespaces (HTTP served by `lvs-demo __http-server`), the director on a
 //!   TAP device (bridged into the LAN), a smoltcp real server on a TAP for TUN.
@@ -14,7 +14,6 @@
 //! real servers (checked against the scheduler's rule) and `ipvsadm -Ln --stats`.
 
 pub mod http;
-pub mod node;
 pub mod ns;
 pub mod smolhost;
 pub mod vlan;
@@ -195,17 +194,6 @@ impl Scenario {
                 "-a {svc} -r {}:{VPORT} {fwd} -w {}",
                 s.rip, s.weight
             ));
-        }
-        v
-    }
-
-    /// The director's addresses for this scenario (address, prefix length): the client-side
-    /// DIP, the VIP, and for NAT / FULLNAT the server-side DIP and the local address.
-    pub fn director_addrs(&self) -> Vec<(Ipv4Addr, u8)> {
-        let mut v = vec![(DIP_CLIENT, 24), (VIP, 24)];
-        if self.mode.server_subnet() {
-            v.push((DIP_SERVER, 24));
-            v.push((LADDR, 24));
         }
         v
     }

@@ -91,6 +91,8 @@ pub enum VipMode {
 struct Pending {
     handle: SocketHandle,
     client: Ipv4Addr,
+    /// A warm-up request (not counted in the report).
+    warmup: bool,
     started: SmolInstant,
     sent: bool,
     resp: Vec<u8>,
@@ -104,6 +106,8 @@ struct ClientState {
     concurrency: usize,
     port_next: u16,
     clients: Vec<Ipv4Addr>,
+    /// Warm-up requests still to send: (client address, real server's RIP).
+    warmup: VecDeque<(Ipv4Addr, Ipv4Addr)>,
     inflight: Vec<Pending>,
     closing: Vec<(SocketHandle, SmolInstant)>,
     report: ClientReport,
@@ -187,6 +191,7 @@ impl SmolHost {
                 concurrency: concurrency.max(1),
                 port_next: 40000,
                 clients: clients.to_vec(),
+                warmup: VecDeque::new(),
                 inflight: Vec::new(),
                 closing: Vec::new(),
                 report: ClientReport {
@@ -324,6 +329,29 @@ impl SmolHost {
         }
     }
 
+    /// Before the measured requests, send one uncounted request from every client address
+    /// to every RIP in `rips` directly (on the client subnet: DR, TUN). The real servers
+    /// learn the clients' MACs from it: smoltcp drops a reply to an unresolved neighbour and
+    /// retransmits only after its RTO, which would otherwise stall the first connections a
+    /// second and skew least-connection scheduling.
+    pub fn warm_up(&mut self, rips: &[Ipv4Addr]) {
+        if let Role::Client(c) = &mut self.role {
+            for &rip in rips {
+                for &client in &c.clients {
+                    c.warmup.push_back((client, rip));
+                }
+            }
+        }
+    }
+
+    /// A client is still sending or waiting for warm-up requests.
+    pub fn warming(&self) -> bool {
+        match &self.role {
+            Role::Client(c) => !c.warmup.is_empty() || c.inflight.iter().any(|p| p.warmup),
+            Role::Server(_) => false,
+        }
+    }
+
     /// A client has no request left to send or wait for.
     pub fn finished(&self) -> bool {
         match &self.role {
@@ -347,20 +375,28 @@ fn client_step(
     sockets: &mut SocketSet<'static>,
     now: SmolInstant,
 ) {
-    while c.inflight.len() < c.concurrency && c.next < c.total {
-        let client = c
-            .clients
-            .get(c.next % c.clients.len().max(1))
-            .copied()
-            .unwrap_or(Ipv4Addr::UNSPECIFIED);
-        c.next += 1;
+    loop {
+        let warming = !c.warmup.is_empty() || c.inflight.iter().any(|p| p.warmup);
+        if c.inflight.len() >= c.concurrency || (!warming && c.next >= c.total) {
+            break;
+        }
+        let (client, target, warmup) = match c.warmup.pop_front() {
+            Some((client, rip)) => (client, rip, true),
+            None if warming => break,
+            None => {
+                let i = c.next % c.clients.len().max(1);
+                c.next += 1;
+                let client = c.clients.get(i).copied().unwrap_or(Ipv4Addr::UNSPECIFIED);
+                (client, VIP, false)
+            }
+        };
         c.port_next = if c.port_next >= 60999 {
             40000
         } else {
             c.port_next + 1
         };
         let mut s = tcp_socket();
-        let remote = IpEndpoint::new(IpAddress::Ipv4(VIP), VPORT);
+        let remote = IpEndpoint::new(IpAddress::Ipv4(target), VPORT);
         let local = IpEndpoint::new(IpAddress::Ipv4(client), c.port_next);
         if let Err(e) = s.connect(iface.context(), remote, local) {
             c.report.failure(format!("connect from {client}: {e}"));
@@ -369,6 +405,7 @@ fn client_step(
         c.inflight.push(Pending {
             handle: sockets.add(s),
             client,
+            warmup,
             started: now,
             sent: false,
             resp: Vec::new(),
@@ -391,6 +428,7 @@ fn client_step(
         let peer_done = p.sent && !s.may_recv() && s.state() != tcp::State::SynSent;
         if peer_done || timed_out || s.state() == tcp::State::Closed {
             match parse_response(&p.resp) {
+                _ if p.warmup => {}
                 Some(name) if peer_done => c.report.success(p.client, &name),
                 _ => c.report.failure(format!(
                     "request from {} ended in state {} after {} ms with {} response bytes",
