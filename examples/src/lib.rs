@@ -9,6 +9,8 @@
 pub mod control;
 pub mod demo;
 pub mod director;
+pub mod health;
+pub mod keepalived;
 pub mod netns;
 pub mod realserver;
 pub mod replay;

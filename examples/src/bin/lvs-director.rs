@@ -251,7 +251,17 @@ fn serve(engine: &mut Engine, conn: &std::os::unix::net::UnixStream) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
     match control::read_request(conn) {
         Ok(req) => {
-            let resp = control::execute(&mut engine.director, &req, Instant::now());
+            let resp = if req.args.len() == 1 && req.args[0] == control::DROPS_ARG {
+                let mut stdout = control::drops_text(&engine.director);
+                stdout.push_str(&format!("engine {}\n", engine.stats().engine_drops));
+                control::Response {
+                    status: 0,
+                    stdout,
+                    stderr: String::new(),
+                }
+            } else {
+                control::execute(&mut engine.director, &req, Instant::now())
+            };
             tracing::info!(args = ?req.args, status = resp.status, "control command");
             if let Err(e) = control::write_response(conn, &resp) {
                 tracing::warn!("control reply: {e}");
