@@ -235,16 +235,25 @@ pub struct RealServerStats {
     pub udp_echo_datagrams: u64,
 }
 
-/// smoltcp's view of the link: frames queued by [`RealServer::receive`], frames smoltcp wants
-/// to send. Buffers are recycled through `spare`, so the steady state allocates nothing.
+/// An in-memory Ethernet link end for smoltcp ([`smoltcp::phy::Device`], medium Ethernet, MTU
+/// 1500): frames pushed with [`push_rx`](Self::push_rx) are what smoltcp receives, frames
+/// smoltcp sends are taken with [`pop_tx`](Self::pop_tx). The [`RealServer`] uses one between
+/// its ARP/tunnel front end and smoltcp; a virtual LAN (tests, the demo without root) can use
+/// it for smoltcp clients. Buffers are recycled ([`recycle`](Self::recycle)), so the steady
+/// state allocates nothing.
 #[derive(Debug, Default)]
-struct FrameQueue {
+pub struct QueueDevice {
     rx: VecDeque<Vec<u8>>,
     tx: VecDeque<Vec<u8>>,
     spare: Vec<Vec<u8>>,
 }
 
-impl FrameQueue {
+impl QueueDevice {
+    /// An empty link end.
+    pub fn new() -> QueueDevice {
+        QueueDevice::default()
+    }
+
     fn buffer(&mut self) -> Vec<u8> {
         let mut b = self
             .spare
@@ -253,16 +262,37 @@ impl FrameQueue {
         b.clear();
         b
     }
+
+    /// Queues a copy of `frame` (Ethernet, destination MAC first) for smoltcp to receive.
+    pub fn push_rx(&mut self, frame: &[u8]) {
+        let mut b = self.buffer();
+        b.extend_from_slice(frame);
+        self.rx.push_back(b);
+    }
+
+    /// The oldest frame smoltcp sent, if any.
+    pub fn pop_tx(&mut self) -> Option<Vec<u8>> {
+        self.tx.pop_front()
+    }
+
+    /// Gives a buffer back to the pool (at most 64 are kept).
+    pub fn recycle(&mut self, frame: Vec<u8>) {
+        if self.spare.len() < 64 {
+            self.spare.push(frame);
+        }
+    }
 }
 
-/// Receive token of [`FrameQueue`].
-struct QueueRx<'a> {
+/// Receive token of [`QueueDevice`].
+#[derive(Debug)]
+pub struct QueueRx<'a> {
     frame: Vec<u8>,
     spare: &'a mut Vec<Vec<u8>>,
 }
 
-/// Transmit token of [`FrameQueue`].
-struct QueueTx<'a> {
+/// Transmit token of [`QueueDevice`].
+#[derive(Debug)]
+pub struct QueueTx<'a> {
     tx: &'a mut VecDeque<Vec<u8>>,
     spare: Option<&'a mut Vec<Vec<u8>>>,
 }
@@ -295,7 +325,7 @@ impl smoltcp::phy::TxToken for QueueTx<'_> {
     }
 }
 
-impl Device for FrameQueue {
+impl Device for QueueDevice {
     type RxToken<'a> = QueueRx<'a>;
     type TxToken<'a> = QueueTx<'a>;
 
@@ -336,7 +366,7 @@ pub struct RealServer {
     cfg: RealServerConfig,
     iface: Interface,
     sockets: SocketSet<'static>,
-    dev: FrameQueue,
+    dev: QueueDevice,
     host: Host,
     decap: DecapConfig,
     services: Services,
@@ -408,7 +438,7 @@ impl RealServer {
         host.sysctl("net.ipv4.conf.all.arp_ignore", 1)?;
         host.sysctl("net.ipv4.conf.all.arp_announce", 2)?;
 
-        let mut dev = FrameQueue::default();
+        let mut dev = QueueDevice::default();
         let mut config = Config::new(HardwareAddress::Ethernet(mac));
         config.random_seed = seed(&cfg, now);
         let mut iface = Interface::new(config, &mut dev, now);
@@ -482,11 +512,7 @@ impl RealServer {
         match ethertype {
             ETHERTYPE_ARP => self.receive_arp(frame),
             ETHERTYPE_IPV4 => self.receive_ipv4(frame),
-            _ => {
-                let mut b = self.dev.buffer();
-                b.extend_from_slice(frame);
-                self.dev.rx.push_back(b);
-            }
+            _ => self.dev.push_rx(frame),
         }
     }
 
@@ -534,9 +560,7 @@ impl RealServer {
             _ => true,
         };
         if pass_to_smoltcp {
-            let mut b = self.dev.buffer();
-            b.extend_from_slice(frame);
-            self.dev.rx.push_back(b);
+            self.dev.push_rx(frame);
         }
     }
 
@@ -676,9 +700,7 @@ impl RealServer {
 
     /// Returns a transmitted frame's buffer to the pool.
     pub fn recycle(&mut self, frame: Vec<u8>) {
-        if self.dev.spare.len() < 64 {
-            self.dev.spare.push(frame);
-        }
+        self.dev.recycle(frame);
     }
 
     /// How long the caller may wait for frames before calling [`poll`](Self::poll) again
@@ -741,6 +763,40 @@ mod tests {
             RealServer::new(many, now),
             Err(RealServerError::Config(_))
         ));
+    }
+
+    /// arp_announce=2 (Documentation/networking/ip-sysctl.rst: "Always use the best local
+    /// address for this target... ignore the source address in the IP packet"): an ARP request
+    /// leaving with the VIP as sender IP is rewritten to the RIP, the address of the outgoing
+    /// interface in the target's subnet; one with the RIP already is left alone.
+    #[test]
+    fn outgoing_arp_request_never_carries_the_vip() {
+        let rip = Ipv4Addr::new(10, 0, 0, 2);
+        let vip = Ipv4Addr::new(10, 0, 0, 100);
+        let gw = Ipv4Addr::new(10, 0, 0, 1);
+        let mut cfg = RealServerConfig::new("rs", [2, 0, 0, 0, 0, 1], rip, 24);
+        cfg.vips.push(vip);
+        let mut rs = RealServer::new(cfg, Instant::from_millis(0)).unwrap();
+        let mac = MacAddr([2, 0, 0, 0, 0, 1]);
+        let mut bad = ArpFrame::request(mac, vip, gw, None).to_bytes();
+        assert!(rs.filter_outgoing(&mut bad));
+        let fixed = ArpFrame::parse(&bad).unwrap();
+        assert_eq!(fixed.sender_ip, rip);
+        assert_eq!(fixed.target_ip, gw);
+        assert_eq!(fixed.sender_mac, mac);
+        assert_eq!(rs.stats().arp_source_rewritten, 1);
+
+        let mut good = ArpFrame::request(mac, rip, gw, None).to_bytes();
+        let before = good;
+        assert!(rs.filter_outgoing(&mut good));
+        assert_eq!(good, before);
+        assert_eq!(rs.stats().arp_source_rewritten, 1);
+
+        // smoltcp's own ARP replies never leave (lvs-arp's are queued on receive).
+        let mut reply = ArpFrame::request(MacAddr([2, 0, 0, 0, 0, 9]), gw, vip, None)
+            .reply_to(mac)
+            .to_bytes();
+        assert!(!rs.filter_outgoing(&mut reply));
     }
 
     #[test]

@@ -6,14 +6,12 @@
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use lvs_arp::{ArpFrame, MacAddr};
-use lvs_examples::realserver::{Decap, RealServer, RealServerConfig};
+use lvs_examples::realserver::{Decap, QueueDevice, RealServer, RealServerConfig};
 use lvs_fwd::tun::{EncapMeta, GueCsum, TunAddrs, TunType, TunnelConfig, encapsulate};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
-use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::socket::{tcp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
-use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
 const RS_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x01];
@@ -24,55 +22,16 @@ const DIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 const GUE_PORT: u16 = 6080;
 
-/// A frame queue device for the client stack.
-#[derive(Default)]
-struct Queue {
-    rx: VecDeque<Vec<u8>>,
-    tx: VecDeque<Vec<u8>>,
-}
-struct Rx(Vec<u8>);
-struct Tx<'a>(&'a mut VecDeque<Vec<u8>>);
-impl RxToken for Rx {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-impl TxToken for Tx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut b = vec![0; len];
-        let r = f(&mut b);
-        self.0.push_back(b);
-        r
-    }
-}
-impl Device for Queue {
-    type RxToken<'a> = Rx;
-    type TxToken<'a> = Tx<'a>;
-    fn receive(&mut self, _: Instant) -> Option<(Rx, Tx<'_>)> {
-        let f = self.rx.pop_front()?;
-        Some((Rx(f), Tx(&mut self.tx)))
-    }
-    fn transmit(&mut self, _: Instant) -> Option<Tx<'_>> {
-        Some(Tx(&mut self.tx))
-    }
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut c = DeviceCapabilities::default();
-        c.medium = Medium::Ethernet;
-        c.max_transmission_unit = 1514;
-        c
-    }
-}
-
 /// The client host: smoltcp with `addr`/24 and a default route via `gw`.
 struct Client {
     iface: Interface,
-    dev: Queue,
+    dev: QueueDevice,
     sockets: SocketSet<'static>,
 }
 
 impl Client {
     fn new(addr: Ipv4Addr, gw: Ipv4Addr) -> Client {
-        let mut dev = Queue::default();
+        let mut dev = QueueDevice::new();
         let mut cfg = Config::new(HardwareAddress::Ethernet(EthernetAddress(CLIENT_MAC)));
         cfg.random_seed = 7;
         let mut iface = Interface::new(cfg, &mut dev, Instant::from_millis(0));
@@ -150,7 +109,7 @@ impl Lan {
                 if from_rs {
                     self.rs.receive(&reply);
                 } else {
-                    self.client.dev.rx.push_back(reply.to_vec());
+                    self.client.dev.push_rx(&reply);
                 }
             }
             return;
@@ -163,7 +122,7 @@ impl Lan {
         if from_rs {
             // Routed back to the client (the real server's gateway is this box).
             let f = eth(CLIENT_MAC, DIRECTOR_MAC, 0x0800, ip);
-            self.client.dev.rx.push_back(f);
+            self.client.dev.push_rx(&f);
             return;
         }
         assert_eq!(dst, VIP, "the client only talks to the VIP");
@@ -194,12 +153,12 @@ impl Lan {
         let bcast = dst == [0xff; 6];
         if from_rs {
             if bcast || dst == CLIENT_MAC {
-                self.client.dev.rx.push_back(frame.to_vec());
+                self.client.dev.push_rx(frame);
             }
         } else if bcast || dst == RS_MAC {
             self.rs.receive(frame);
         }
-        if (bcast || dst == DIRECTOR_MAC) && !(frame[6..12] == DIRECTOR_MAC) {
+        if (bcast || dst == DIRECTOR_MAC) && frame[6..12] != DIRECTOR_MAC {
             self.router(frame, from_rs);
         }
     }
@@ -211,7 +170,7 @@ impl Lan {
         self.client
             .iface
             .poll(now, &mut self.client.dev, &mut self.client.sockets);
-        while let Some(f) = self.client.dev.tx.pop_front() {
+        while let Some(f) = self.client.dev.pop_tx() {
             self.deliver(&f, false);
         }
         self.rs.poll(now);
@@ -439,6 +398,20 @@ fn tun_gre_round_trip() {
     tun_round_trip(TunType::Gre { csum: true }, Decap::Gre);
 }
 
+/// The outer IP packet (DIP -> RIP, `tun_type`) carrying a UDP datagram 10.0.0.50:5000 ->
+/// VIP:7 with payload "hello".
+fn tunnelled_udp(tun_type: TunType) -> Vec<u8> {
+    let head = 64;
+    let mut buf = vec![0u8; head];
+    etherparse::PacketBuilder::ipv4(Ipv4Addr::new(10, 0, 0, 50).octets(), VIP.octets(), 64)
+        .udp(5000, 7)
+        .write(&mut buf, b"hello")
+        .unwrap();
+    let cfg = TunnelConfig::new(tun_type, TunAddrs::V4 { src: DIP, dst: RIP });
+    let outer = encapsulate(&mut buf, head, &cfg, &EncapMeta::default()).unwrap();
+    buf[outer].to_vec()
+}
+
 /// A tunnel type not enabled is not decapsulated: an IPIP packet to a server with only GRE
 /// enabled is handed to smoltcp as is, which answers ICMP protocol unreachable (type 3 code 2),
 /// as a kernel without the ipip module does.
@@ -447,19 +420,7 @@ fn ipip_not_enabled_gets_protocol_unreachable() {
     let mut rs =
         RealServer::new(rs_config(vec![Decap::Gre], None), Instant::from_millis(0)).unwrap();
     // A UDP datagram client -> VIP inside IPIP DIP -> RIP, DIP on-link: the ICMP goes to DIP.
-    let inner = {
-        let b =
-            etherparse::PacketBuilder::ipv4(Ipv4Addr::new(10, 0, 0, 50).octets(), VIP.octets(), 64)
-                .udp(5000, 7);
-        let mut v = Vec::new();
-        b.write(&mut v, b"hello").unwrap();
-        v
-    };
-    let mut buf = vec![0u8; 20];
-    buf.extend_from_slice(&inner);
-    let cfg = TunnelConfig::new(TunType::Ipip, TunAddrs::V4 { src: DIP, dst: RIP });
-    let outer = encapsulate(&mut buf, 20, &cfg, &EncapMeta::default()).unwrap();
-    let frame = eth(RS_MAC, DIRECTOR_MAC, 0x0800, &buf[outer]);
+    let frame = eth(RS_MAC, DIRECTOR_MAC, 0x0800, &tunnelled_udp(TunType::Ipip));
     rs.receive(&frame);
     // smoltcp drops the answer while it resolves the DIP (it queues nothing): answer its ARP
     // request, then send the packet again.
@@ -492,22 +453,7 @@ fn ipip_not_enabled_gets_protocol_unreachable() {
 fn corrupt_gre_is_counted_and_dropped() {
     let mut rs =
         RealServer::new(rs_config(vec![Decap::Gre], None), Instant::from_millis(0)).unwrap();
-    let inner = {
-        let b =
-            etherparse::PacketBuilder::ipv4(Ipv4Addr::new(10, 0, 0, 50).octets(), VIP.octets(), 64)
-                .udp(5000, 7);
-        let mut v = Vec::new();
-        b.write(&mut v, b"hello").unwrap();
-        v
-    };
-    let mut buf = vec![0u8; 40];
-    buf.extend_from_slice(&inner);
-    let cfg = TunnelConfig::new(
-        TunType::Gre { csum: true },
-        TunAddrs::V4 { src: DIP, dst: RIP },
-    );
-    let outer = encapsulate(&mut buf, 40, &cfg, &EncapMeta::default()).unwrap();
-    let mut pkt = buf[outer].to_vec();
+    let mut pkt = tunnelled_udp(TunType::Gre { csum: true });
     let last = pkt.len() - 1;
     pkt[last] ^= 0xff; // payload byte: the GRE checksum no longer verifies
     rs.receive(&eth(RS_MAC, DIRECTOR_MAC, 0x0800, &pkt));
@@ -516,4 +462,110 @@ fn corrupt_gre_is_counted_and_dropped() {
     let st = rs.stats();
     assert_eq!(st.decap_errors, 1);
     assert_eq!(st.udp_echo_datagrams, 0);
+}
+
+/// ICMP echo to the RIP and to the VIP is answered from the address asked (smoltcp's automatic
+/// echo reply), checked with etherparse.
+#[test]
+fn icmp_echo_is_answered_from_the_address_asked() {
+    let mut rs = RealServer::new(rs_config(vec![], None), Instant::from_millis(0)).unwrap();
+    let client = Ipv4Addr::new(10, 0, 0, 50);
+    // Let the server learn the client's MAC first (ARP request for the RIP).
+    rs.receive(&ArpFrame::request(MacAddr(CLIENT_MAC), client, RIP, None).to_bytes());
+    rs.poll(Instant::from_millis(1));
+    assert!(rs.transmit().is_some(), "ARP reply");
+    for (ms, dst) in [(2, RIP), (3, VIP)] {
+        let mut v = Vec::new();
+        etherparse::PacketBuilder::ethernet2(CLIENT_MAC, RS_MAC)
+            .ipv4(client.octets(), dst.octets(), 64)
+            .icmpv4_echo_request(7, 1)
+            .write(&mut v, b"ping")
+            .unwrap();
+        rs.receive(&v);
+        rs.poll(Instant::from_millis(ms));
+        let f = rs.transmit().expect("echo reply");
+        let p = SlicedPacket::from_ethernet(&f).unwrap();
+        let Some(NetSlice::Ipv4(ip)) = &p.net else {
+            panic!("not IPv4")
+        };
+        assert_eq!(ip.header().source_addr(), dst);
+        assert_eq!(ip.header().destination_addr(), client);
+        let Some(TransportSlice::Icmpv4(i)) = &p.transport else {
+            panic!("not ICMP")
+        };
+        assert_eq!(i.type_u8(), 0, "echo reply");
+        assert_eq!(i.payload(), b"ping");
+    }
+}
+
+mod garbage {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// An IPv4 frame to the RIP with a tunnel protocol (or UDP to the GUE port) and an arbitrary
+    /// payload: reaches `lvs_fwd::tun::decapsulate`'s deeper checks.
+    fn tunnel_shaped() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop::sample::select(vec![4u8, 41, 47, 17]),
+            prop::collection::vec(any::<u8>(), 0..120),
+        )
+            .prop_map(|(proto, payload)| {
+                let mut payload = payload;
+                if proto == 17 && payload.len() >= 8 {
+                    payload[2..4].copy_from_slice(&GUE_PORT.to_be_bytes());
+                    let len = payload.len() as u16;
+                    payload[4..6].copy_from_slice(&len.to_be_bytes());
+                    payload[6..8].copy_from_slice(&[0, 0]);
+                }
+                let mut h = etherparse::Ipv4Header::new(
+                    payload.len() as u16,
+                    64,
+                    etherparse::IpNumber(proto),
+                    DIP.octets(),
+                    RIP.octets(),
+                )
+                .unwrap();
+                h.header_checksum = h.calc_header_checksum();
+                let mut ip = h.to_bytes().to_vec();
+                ip.extend_from_slice(&payload);
+                eth(RS_MAC, DIRECTOR_MAC, 0x0800, &ip)
+            })
+    }
+
+    fn any_frame() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..200),
+            prop::collection::vec(any::<u8>(), 0..100)
+                .prop_map(|p| eth(RS_MAC, CLIENT_MAC, 0x0806, &p)),
+            tunnel_shaped(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Garbage frames (random bytes, ARP-typed junk, tunnel-shaped junk for every tunnel
+        /// type) never panic the server, are never decapsulated into service traffic, and the
+        /// HTTP service keeps working afterwards.
+        #[test]
+        fn garbage_frames_leave_the_service_undisturbed(
+            frames in prop::collection::vec(any_frame(), 1..24)
+        ) {
+            let mut lan = Lan::new(
+                Mode::Dr,
+                Ipv4Addr::new(10, 0, 0, 50),
+                DIP,
+                rs_config(vec![Decap::Ipip, Decap::Gue(GUE_PORT), Decap::Gre], None),
+            );
+            for f in &frames {
+                lan.rs.receive(f);
+                lan.step();
+            }
+            let body = lan.tcp_exchange(80, 42000, b"GET / HTTP/1.0\r\n\r\n");
+            prop_assert!(String::from_utf8_lossy(&body).ends_with("rs1\n"));
+            let st = lan.rs.stats();
+            prop_assert_eq!(st.http_responses, 1);
+            prop_assert!(st.frames_in >= frames.len() as u64);
+        }
+    }
 }

@@ -40,7 +40,7 @@ struct Cli {
     /// (repeatable, at most 7).
     #[arg(long = "vip", value_name = "IP")]
     vips: Vec<Ipv4Addr>,
-    /// A tunnel type to decapsulate: ipip, gre or gue:PORT (repeatable).
+    /// A tunnel type to decapsulate: ipip, gre or gue:PORT (repeatable; one GUE port).
     #[arg(long = "decap", value_name = "ipip|gue:PORT|gre")]
     decap: Vec<Decap>,
     /// Name in HTTP answers and logs.
@@ -55,6 +55,9 @@ struct Cli {
     /// UDP echo port (0 disables it).
     #[arg(long, default_value_t = 7)]
     udp_echo_port: u16,
+    /// TCP sockets listening on the HTTP port: the concurrent HTTP connections served.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    http_sockets: u16,
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
     cfg.http_port = cli.http_port;
     cfg.echo_port = cli.echo_port;
     cfg.udp_echo_port = cli.udp_echo_port;
+    cfg.http_sockets = usize::from(cli.http_sockets);
 
     let mut tap = match Tap::open(&cli.tap) {
         Ok(t) => t,
@@ -116,5 +120,72 @@ fn main() -> ExitCode {
             tracing::error!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn full_command_line_parses() {
+        let cli = Cli::try_parse_from([
+            "lvs-realserver",
+            "--tap",
+            "rs1",
+            "--mac",
+            "02:00:00:00:01:01",
+            "--rip",
+            "10.0.0.11/24",
+            "--gateway",
+            "10.0.0.1",
+            "--vip",
+            "10.0.0.100",
+            "--vip",
+            "10.0.0.101",
+            "--decap",
+            "ipip",
+            "--decap",
+            "gue:6080",
+            "--decap",
+            "gre",
+            "--name",
+            "rs1",
+        ])
+        .unwrap();
+        assert_eq!(cli.mac, [2, 0, 0, 0, 1, 1]);
+        assert_eq!(cli.rip, (Ipv4Addr::new(10, 0, 0, 11), 24));
+        assert_eq!(cli.vips.len(), 2);
+        assert_eq!(cli.decap, vec![Decap::Ipip, Decap::Gue(6080), Decap::Gre]);
+        assert_eq!(
+            (cli.http_port, cli.echo_port, cli.udp_echo_port),
+            (80, 7, 7)
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(parse_cidr("10.0.0.1").is_err());
+        assert!(parse_cidr("10.0.0.1/33").is_err());
+        assert!(parse_cidr("10.0.0.300/24").is_err());
+        assert!(parse_mac("02:00:00:00:01").is_err());
+        let r = Cli::try_parse_from([
+            "lvs-realserver",
+            "--tap",
+            "t",
+            "--mac",
+            "02:00:00:00:01:01",
+            "--rip",
+            "10.0.0.1/24",
+            "--decap",
+            "vxlan",
+        ]);
+        assert!(r.is_err());
     }
 }
