@@ -2,6 +2,7 @@
 //! through the director, and the spread follows the scheduler.
 
 use lvs_examples::demo::{self, ClientReport, Mode, Scenario, SpreadRule, check_spread, vlan};
+use lvs_examples::realserver::services::http_response;
 use std::process::Command;
 
 /// The `OutPkts` column of the service line of `ipvsadm -Ln --stats` (the third number after
@@ -81,14 +82,18 @@ fn spread_check_rejects_uneven_rr_and_non_sticky_sh() {
     assert!(check_spread(&all[3], &sticky).is_ok());
 }
 
-/// The HTTP response parser accepts a 200 with a body and refuses other statuses.
+/// The client's response parser accepts lvs-realserver's 200 with a body and refuses other
+/// statuses.
 #[test]
 fn http_response_round_trip() {
     assert_eq!(
-        demo::parse_response(demo::http_response("rs2").as_bytes()).as_deref(),
+        demo::parse_response(http_response("rs2", b"GET / HTTP/1.0\r\n\r\n").as_bytes()).as_deref(),
         Some("rs2")
     );
-    assert_eq!(demo::parse_response(b"HTTP/1.0 503 Busy\r\n\r\nrs1\n"), None);
+    assert_eq!(
+        demo::parse_response(b"HTTP/1.0 503 Busy\r\n\r\nrs1\n"),
+        None
+    );
     assert_eq!(demo::parse_response(b"HTTP/1.0 200 OK\r\n"), None);
 }
 

@@ -8,20 +8,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{ClientReport, HTTP_REQUEST, http_response, parse_response};
+use super::{ClientReport, HTTP_REQUEST, parse_response};
+use crate::realserver::services::http_response;
 
-/// Serve `name` as an HTTP/1.0 responder on `0.0.0.0:port` until killed: every request
-/// (anything up to an empty line) is answered with [`http_response`] and the connection
-/// closed. One thread per connection.
+/// Serve `name` over HTTP on `0.0.0.0:port` until killed: every request head (up to the empty
+/// line) gets lvs-realserver's answer ([`http_response`]: 200 with `"<name>\n"` for `GET`) and
+/// the connection is closed. One thread per connection.
 ///
 /// # Errors
 /// The bind error.
 pub fn serve(name: &str, port: u16) -> std::io::Result<()> {
     let listener = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))?;
-    let response: Arc<str> = Arc::from(http_response(name));
+    let name: Arc<str> = Arc::from(name);
     for stream in listener.incoming() {
         let Ok(mut s) = stream else { continue };
-        let response = Arc::clone(&response);
+        let name = Arc::clone(&name);
         std::thread::spawn(move || {
             let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
             let mut req = Vec::new();
@@ -32,7 +33,7 @@ pub fn serve(name: &str, port: u16) -> std::io::Result<()> {
                     Ok(n) => req.extend_from_slice(buf.get(..n).unwrap_or(&[])),
                 }
             }
-            let _ = s.write_all(response.as_bytes());
+            let _ = s.write_all(http_response(&name, &req).as_bytes());
         });
     }
     Ok(())

@@ -13,9 +13,9 @@
 //! Every scenario prints the requests, the successes, requests per second, the spread across
 //! real servers (checked against the scheduler's rule) and `ipvsadm -Ln --stats`.
 
+pub mod client;
 pub mod http;
 pub mod ns;
-pub mod smolhost;
 pub mod vlan;
 
 use std::collections::BTreeMap;
@@ -274,15 +274,6 @@ pub fn parse_response(resp: &[u8]) -> Option<String> {
         return None;
     }
     Some(body.trim().to_owned())
-}
-
-/// The HTTP/1.0 response of real server `name` (its name as a text/plain body).
-pub fn http_response(name: &str) -> String {
-    let body = format!("{name}\n");
-    format!(
-        "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
 }
 
 /// The request every client sends.

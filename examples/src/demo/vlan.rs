@@ -1,7 +1,7 @@
 //! The virtual-LAN demo (no root): one Ethernet segment in memory.
 //!
-//! Nodes: one [`SmolHost`] client (the four [`CLIENTS`] addresses), three [`SmolHost`] real
-//! servers configured per forwarding method (DR / TUN: RIP on the client subnet with the VIP
+//! Nodes: one [`HttpClient`] (a smoltcp host with the four [`CLIENTS`] addresses), three
+//! real servers (lvs-realserver's smoltcp core, [`RealServer`]) configured per forwarding method (DR / TUN: RIP on the client subnet with the VIP
 //! on lo/32, `arp_ignore=1`, `arp_announce=2`, TUN decapsulating; NAT: RIP on 10.0.0.0/24
 //! with the DIP as default route; FULLNAT: RIP on 10.0.0.0/24 only), and the director, one-armed
 //! on the segment: the `lvs-director` runtime without its TAP ([`Engine`]:
@@ -25,11 +25,12 @@ use smoltcp::time::Instant as SmolInstant;
 use lvs_arp::MacAddr;
 use lvs_core::{ApplyOutput, Director, DirectorConfig, PacketMeta};
 
-use super::smolhost::{SmolHost, VipMode};
+use super::client::HttpClient;
 use super::{
-    CLIENTS, DIP_CLIENT, DIP_SERVER, LADDR, Mode, ModeResult, Scenario, VIP, check_spread,
+    CLIENTS, DIP_CLIENT, DIP_SERVER, GUE_PORT, LADDR, Mode, ModeResult, Scenario, VIP, check_spread,
 };
 use crate::director::{Engine, EngineConfig, IF_CLIENT, NeighMode};
+use crate::realserver::{Decap, RealServer, RealServerConfig};
 
 /// Simulated microseconds per round (one hop of latency).
 pub const TICK_US: u64 = 100;
@@ -45,16 +46,40 @@ fn rs_mac(i: usize) -> [u8; 6] {
     [0x02, 0x4c, 0x56, 0x53, 0x01, i as u8]
 }
 
-enum Port {
-    Director(Box<Engine>),
-    Host([u8; 6], Box<SmolHost>),
+/// The nodes of the segment: index 0 the director, 1 the client, 2.. the real servers.
+struct Lan {
+    director: Engine,
+    client: HttpClient,
+    servers: Vec<RealServer>,
 }
 
-impl Port {
-    fn mac(&self) -> [u8; 6] {
-        match self {
-            Port::Director(_) => DIRECTOR_MAC,
-            Port::Host(m, _) => *m,
+impl Lan {
+    fn mac(&self, i: usize) -> [u8; 6] {
+        match i {
+            0 => DIRECTOR_MAC,
+            1 => CLIENT_MAC,
+            n => rs_mac(n - 1),
+        }
+    }
+
+    fn nodes(&self) -> usize {
+        2 + self.servers.len()
+    }
+
+    fn deliver(&mut self, i: usize, frame: &[u8], now: SmolInstant, dnow: Instant) {
+        match i {
+            0 => {
+                let _ = self
+                    .director
+                    .handle_frame(IF_CLIENT, frame, &PacketMeta::default(), dnow);
+            }
+            1 => self.client.receive(frame),
+            n => {
+                if let Some(rs) = self.servers.get_mut(n - 2) {
+                    rs.receive(frame);
+                    rs.poll(now);
+                }
+            }
         }
     }
 }
@@ -91,44 +116,46 @@ fn director(sc: &Scenario, now: Instant) -> Result<Engine, String> {
     Engine::new(d, cfg, now).map_err(|e| format!("director addresses: {e}"))
 }
 
+/// The real servers of scenario `sc` (lvs-realserver's core): DR and TUN carry the VIP on
+/// lo/32 with arp_ignore=1 / arp_announce=2 (TUN also decapsulates ipip, gue and gre), NAT
+/// routes via the server-side DIP, FULLNAT needs nothing but its RIP.
+fn real_servers(sc: &Scenario, now: SmolInstant) -> Result<Vec<RealServer>, String> {
+    let mut v = Vec::new();
+    for (i, s) in sc.servers.iter().enumerate() {
+        let mut cfg = RealServerConfig::new(&s.name, rs_mac(i + 1), s.rip, 24);
+        match sc.mode {
+            Mode::Dr => cfg.vips = vec![VIP],
+            Mode::Tun => {
+                cfg.vips = vec![VIP];
+                cfg.decap = vec![Decap::Ipip, Decap::Gue(GUE_PORT), Decap::Gre];
+            }
+            Mode::Nat => cfg.gateway = Some(DIP_SERVER),
+            Mode::FullNat => {}
+        }
+        v.push(RealServer::new(cfg, now).map_err(|e| format!("real server {}: {e}", s.name))?);
+    }
+    Ok(v)
+}
+
 /// Run one scenario on a fresh virtual LAN.
 pub fn run_scenario(sc: &Scenario) -> ModeResult {
     let wall = Instant::now();
     let base = Instant::now();
     let t0 = SmolInstant::from_micros(0);
-    let director = match director(sc, base) {
-        Ok(d) => d,
+    let built = director(sc, base).and_then(|d| Ok((d, real_servers(sc, t0)?)));
+    let (director, servers) = match built {
+        Ok(x) => x,
         Err(e) => return ModeResult::failed(sc, e),
     };
-    let mut ports = vec![
-        Port::Director(Box::new(director)),
-        Port::Host(
-            CLIENT_MAC,
-            Box::new(SmolHost::client(
-                CLIENT_MAC,
-                &CLIENTS,
-                sc.requests,
-                sc.concurrency,
-                t0,
-            )),
-        ),
-    ];
-    let (vip, gw) = match sc.mode {
-        Mode::Dr => (VipMode::Lo, None),
-        Mode::Tun => (VipMode::LoTunnel, None),
-        Mode::Nat => (VipMode::None, Some(DIP_SERVER)),
-        Mode::FullNat => (VipMode::None, None),
+    let client = HttpClient::new(CLIENT_MAC, &CLIENTS, sc.requests, sc.concurrency, t0);
+    let mut lan = Lan {
+        director,
+        client,
+        servers,
     };
-    for (i, s) in sc.servers.iter().enumerate() {
-        match SmolHost::server(&s.name, rs_mac(i + 1), s.rip, vip, gw, t0) {
-            Ok(h) => ports.push(Port::Host(rs_mac(i + 1), Box::new(h))),
-            Err(e) => return ModeResult::failed(sc, format!("real server {}: {e}", s.name)),
-        }
-    }
-
-    if let (Mode::Dr | Mode::Tun, Some(Port::Host(_, client))) = (sc.mode, ports.get_mut(1)) {
+    if matches!(sc.mode, Mode::Dr | Mode::Tun) {
         let rips: Vec<_> = sc.servers.iter().map(|s| s.rip).collect();
-        client.warm_up(&rips);
+        lan.client.warm_up(&rips);
     }
     // The measured run starts once the warm-up is over.
     let mut measured: Option<Instant> = None;
@@ -139,63 +166,49 @@ pub fn run_scenario(sc: &Scenario) -> ModeResult {
     loop {
         let now = SmolInstant::from_micros(sim_us as i64);
         let dnow = base + Duration::from_micros(sim_us);
-        // Deliver the frames sent last round.
-        for (from, f) in in_flight.drain(..) {
+        // Deliver the frames sent last round: to the owner of the destination MAC, or to
+        // everyone but the sender (broadcast, unknown unicast).
+        for (from, f) in std::mem::take(&mut in_flight) {
             frames += 1;
             let dst: [u8; 6] = f
                 .get(..6)
                 .and_then(|d| d.try_into().ok())
                 .unwrap_or([0xff; 6]);
-            let known = ports.iter().any(|p| p.mac() == dst);
-            for (i, p) in ports.iter_mut().enumerate() {
-                if i == from || (known && p.mac() != dst) {
-                    continue;
-                }
-                match p {
-                    Port::Director(d) => {
-                        let _ = d.handle_frame(IF_CLIENT, &f, &PacketMeta::default(), dnow);
-                    }
-                    Port::Host(_, h) => h.deliver(&f),
+            let owner = (0..lan.nodes()).find(|&i| lan.mac(i) == dst);
+            for i in 0..lan.nodes() {
+                if i != from && owner.is_none_or(|o| o == i) {
+                    lan.deliver(i, &f, now, dnow);
                 }
             }
         }
         // Poll every node and collect what it sends.
-        for (i, p) in ports.iter_mut().enumerate() {
-            match p {
-                Port::Director(d) => {
-                    d.handle_timeout(dnow);
-                    while let Some((_, f)) = d.poll_transmit() {
-                        in_flight.push((i, f));
-                    }
-                }
-                Port::Host(_, h) => {
-                    h.poll(now);
-                    while let Some(f) = h.poll_transmit() {
-                        in_flight.push((i, f));
-                    }
-                }
+        lan.director.handle_timeout(dnow);
+        while let Some((_, f)) = lan.director.poll_transmit() {
+            in_flight.push((0, f));
+        }
+        lan.client.poll(now);
+        while let Some(f) = lan.client.transmit() {
+            in_flight.push((1, f));
+        }
+        for (i, rs) in lan.servers.iter_mut().enumerate() {
+            rs.poll(now);
+            while let Some(f) = rs.transmit() {
+                in_flight.push((i + 2, f));
             }
         }
-        if measured.is_none() && !matches!(ports.get(1), Some(Port::Host(_, c)) if c.warming()) {
+        if measured.is_none() && !lan.client.warming() {
             measured = Some(Instant::now());
             measured_sim = sim_us;
         }
-        let done = ports.iter().all(|p| match p {
-            Port::Host(_, h) => h.finished(),
-            Port::Director(_) => true,
-        });
-        if done || sim_us >= SIM_LIMIT_MS * 1000 {
+        if lan.client.finished() || sim_us >= SIM_LIMIT_MS * 1000 {
             break;
         }
         sim_us += if in_flight.is_empty() {
             // Nothing on the wire: jump to the next host timer (capped, so the director's
             // timers and ARP retries still run often enough).
-            let next = ports
-                .iter_mut()
-                .filter_map(|p| match p {
-                    Port::Host(_, h) => h.poll_delay(now),
-                    Port::Director(_) => None,
-                })
+            let next = std::iter::once(lan.client.poll_delay(now))
+                .chain(lan.servers.iter_mut().map(|rs| rs.poll_delay(now)))
+                .flatten()
                 .map(|d| d.total_micros())
                 .min()
                 .unwrap_or(IDLE_JUMP_US);
@@ -205,45 +218,27 @@ pub fn run_scenario(sc: &Scenario) -> ModeResult {
         };
     }
 
-    let elapsed = measured.unwrap_or(wall).elapsed().as_secs_f64();
     let dnow = base + Duration::from_micros(sim_us);
     let mut result = ModeResult::failed(sc, String::new());
     result.error = None;
-    let mut served = Vec::new();
-    for p in &mut ports {
-        match p {
-            Port::Director(d) => {
-                result.stats = match d.director.apply_line("-L -n --stats", dnow) {
-                    Ok(ApplyOutput::Text(t)) => t,
-                    Ok(ApplyOutput::Done) => String::new(),
-                    Err(e) => format!("listing failed: {e}\n"),
-                };
-                let c = d.stats();
-                let drops: u64 = d.director.drop_counts().iter().sum();
-                result.notes.push(format!(
-                    "director: {} frames in, {} out, {} ARP replies, {} ARP requests, {} dropped",
-                    c.rx,
-                    c.tx,
-                    c.arp_replies,
-                    c.arp_requests,
-                    c.engine_drops + drops
-                ));
-            }
-            Port::Host(_, h) => {
-                if let Some(r) = h.report() {
-                    result.client = r.clone();
-                } else {
-                    served.push(format!(
-                        "{} responses ({} ARP requests for the VIP left unanswered (arp_ignore=1), {} packets decapsulated)",
-                        h.served(),
-                        h.arp_ignored,
-                        h.decapsulated
-                    ));
-                }
-            }
-        }
-    }
-    result.client.elapsed_s = elapsed;
+    result.client = lan.client.report().clone();
+    result.client.elapsed_s = measured.unwrap_or(wall).elapsed().as_secs_f64();
+    let d = &mut lan.director;
+    result.stats = match d.director.apply_line("-L -n --stats", dnow) {
+        Ok(ApplyOutput::Text(t)) => t,
+        Ok(ApplyOutput::Done) => String::new(),
+        Err(e) => format!("listing failed: {e}\n"),
+    };
+    let c = d.stats();
+    let drops: u64 = d.director.drop_counts().iter().sum();
+    result.notes.push(format!(
+        "director: {} frames in, {} out, {} ARP replies, {} ARP requests, {} dropped",
+        c.rx,
+        c.tx,
+        c.arp_replies,
+        c.arp_requests,
+        c.engine_drops + drops
+    ));
     let warm = if measured_sim > 0 {
         format!(
             " (+ {:.3} s warm-up: each client address to each RIP, so that the smoltcp real \
@@ -258,8 +253,13 @@ pub fn run_scenario(sc: &Scenario) -> ModeResult {
          requests/s above is wall-clock",
         (sim_us - measured_sim) as f64 / 1e6
     ));
-    for (s, line) in sc.servers.iter().zip(served) {
-        result.notes.push(format!("{}: {line}", s.name));
+    for (s, rs) in sc.servers.iter().zip(&lan.servers) {
+        let st = rs.stats();
+        result.notes.push(format!(
+            "{}: {} HTTP responses; ARP requests left unanswered (arp_ignore=1) {}; \
+             decapsulated ipip {} gue {} gre {}",
+            s.name, st.http_responses, st.arp_ignored, st.decap_ipip, st.decap_gue, st.decap_gre
+        ));
     }
     if result.client.successes < result.client.requests && sim_us >= SIM_LIMIT_MS * 1000 {
         result.error = Some(format!("not finished after {SIM_LIMIT_MS} ms simulated"));
