@@ -139,7 +139,7 @@ pub fn run_clients(
 }
 
 /// `lvs-demo __http-client --target IP:PORT --from IP[,IP...] --requests N --concurrency C`:
-/// run [`run_client`] per source address (requests shared out in turn) and print the merged
+/// [`run_clients`] (request i from the i-th source address, in turn) and print the
 /// [`ClientReport`] as one JSON line.
 pub fn client_main(args: &[String]) -> std::process::ExitCode {
     let get = |k: &str| {

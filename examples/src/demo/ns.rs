@@ -344,10 +344,10 @@ fn run_in(sc: &Scenario, stop: &AtomicBool) -> Res<ModeResult> {
             tail(&topo.dir.join("director.log"), 10)
         ));
     }
-    if let Some(d) = topo.director.as_mut() {
-        if let Ok(Some(st)) = d.try_wait() {
-            result.error = Some(format!("lvs-director exited early: {st}"));
-        }
+    if let Some(d) = topo.director.as_mut()
+        && let Ok(Some(st)) = d.try_wait()
+    {
+        result.error = Some(format!("lvs-director exited early: {st}"));
     }
     drop(topo);
     check_stop(stop)?;
