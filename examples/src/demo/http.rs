@@ -39,11 +39,12 @@ pub fn serve(name: &str, port: u16) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A TCP connection from `client` (bound as the source address; std::net cannot bind before
-/// connecting, so the socket is made with nix and handed to std) to `target`, the connect
-/// bounded by `timeout` (SO_SNDTIMEO bounds a blocking connect on Linux).
+/// A TCP connection from `client`:`port` (bound as the source; port 0: the kernel's choice;
+/// std::net cannot bind before connecting, so the socket is made with nix and handed to std)
+/// to `target`, the connect bounded by `timeout` (SO_SNDTIMEO bounds a blocking connect on
+/// Linux).
 fn connect_from(
-    client: Ipv4Addr,
+    client: SocketAddrV4,
     target: SocketAddrV4,
     timeout: Duration,
 ) -> Result<TcpStream, String> {
@@ -61,18 +62,15 @@ fn connect_from(
     .map_err(|e| format!("socket: {e}"))?;
     let tv = TimeVal::new(timeout.as_secs() as i64, 0);
     setsockopt(&fd, sockopt::SendTimeout, &tv).map_err(|e| format!("SO_SNDTIMEO: {e}"))?;
-    bind(
-        fd.as_raw_fd(),
-        &SockaddrIn::from(SocketAddrV4::new(client, 0)),
-    )
-    .map_err(|e| format!("bind {client}: {e}"))?;
+    setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(|e| format!("SO_REUSEADDR: {e}"))?;
+    bind(fd.as_raw_fd(), &SockaddrIn::from(client)).map_err(|e| format!("bind {client}: {e}"))?;
     connect(fd.as_raw_fd(), &SockaddrIn::from(target)).map_err(|e| format!("connect: {e}"))?;
     Ok(TcpStream::from(fd))
 }
 
 /// One request from `client` to `target`: `Ok(body)`.
 fn one_request(
-    client: Ipv4Addr,
+    client: SocketAddrV4,
     target: SocketAddrV4,
     timeout: Duration,
 ) -> Result<String, String> {
@@ -88,12 +86,17 @@ fn one_request(
 }
 
 /// Send `requests` HTTP requests to `target`, `concurrency` at a time, request i from source
-/// address `clients[i % clients.len()]` (the kernel's choice when `clients` is empty).
+/// address `clients[i % clients.len()]` (the kernel's choice when `clients` is empty) and,
+/// with `port_base`, from source port `port_base + i`: every request then is a new
+/// connection for the director too (a kernel-chosen port may come back while the director
+/// still holds the previous connection's entry, which IPVS reuses unless
+/// `conn_reuse_mode` says otherwise, and the spread would no longer be the scheduler's).
 pub fn run_clients(
     clients: &[Ipv4Addr],
     target: SocketAddrV4,
     requests: usize,
     concurrency: usize,
+    port_base: Option<u16>,
 ) -> ClientReport {
     let start = Instant::now();
     let clients: Arc<[Ipv4Addr]> = if clients.is_empty() {
@@ -121,7 +124,11 @@ pub fn run_clients(
                     .get(i % clients.len())
                     .copied()
                     .unwrap_or(Ipv4Addr::UNSPECIFIED);
-                let r = one_request(client, target, Duration::from_secs(3));
+                let port = port_base.map_or(0, |b| {
+                    b.wrapping_add(u16::try_from(i % 20_000).unwrap_or(0))
+                });
+                let from = SocketAddrV4::new(client, port);
+                let r = one_request(from, target, Duration::from_secs(3));
                 let Ok(mut rep) = report.lock() else { return };
                 match r {
                     Ok(name) => rep.success(client, &name),
@@ -138,7 +145,8 @@ pub fn run_clients(
     rep
 }
 
-/// `lvs-demo __http-client --target IP:PORT --from IP[,IP...] --requests N --concurrency C`:
+/// `lvs-demo __http-client --target IP:PORT --from IP[,IP...] --requests N --concurrency C
+/// [--port-base P]`:
 /// [`run_clients`] (request i from the i-th source address, in turn) and print the
 /// [`ClientReport`] as one JSON line.
 pub fn client_main(args: &[String]) -> std::process::ExitCode {
@@ -162,7 +170,8 @@ pub fn client_main(args: &[String]) -> std::process::ExitCode {
     let concurrency: usize = get("--concurrency")
         .and_then(|n| n.parse().ok())
         .unwrap_or(8);
-    let report = run_clients(&from, target, requests, concurrency);
+    let port_base: Option<u16> = get("--port-base").and_then(|n| n.parse().ok());
+    let report = run_clients(&from, target, requests, concurrency, port_base);
     match serde_json::to_string(&report) {
         Ok(j) => {
             println!("{j}");

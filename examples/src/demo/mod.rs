@@ -87,7 +87,8 @@ pub enum SpreadRule {
     /// wlc (ip_vs_wlc.c): every real server gets some (at least a sixth of the even share:
     /// the least-connection choice follows the timing of the connections).
     AllServed,
-    /// sh / mh (ip_vs_sh.c, ip_vs_mh.c): every client address sticks to one real server.
+    /// sh / mh (ip_vs_sh.c, ip_vs_mh.c, both hashing the source address): every client
+    /// address sticks to one real server.
     StickyPerClient,
 }
 
@@ -122,8 +123,9 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// The four scenarios in order: DR rr (the seed's rules), NAT wrr 3:2:1, TUN wlc (one
-    /// real server per tunnel type: ipip, gue, gre), FULLNAT sh.
+    /// The five scenarios in order: DR rr (the seed's rules), NAT wrr 3:2:1, TUN wlc (one
+    /// real server per tunnel type: ipip, gue, gre), FULLNAT sh, and DR again with mh
+    /// (Maglev hashing, ip_vs_mh.c).
     pub fn all(requests: usize) -> Vec<Scenario> {
         let client_side = |i: u8| Ipv4Addr::new(192, 168, 56, 100 + i);
         let server_side = |i: u8| Ipv4Addr::new(10, 0, 0, 10 + i);
@@ -167,6 +169,14 @@ impl Scenario {
                 mode: Mode::FullNat,
                 scheduler: "sh",
                 servers: (1..=3).map(|i| rs(i, server_side(i), 1, None)).collect(),
+                spread: SpreadRule::StickyPerClient,
+                requests,
+                concurrency: 8,
+            },
+            Scenario {
+                mode: Mode::Dr,
+                scheduler: "mh",
+                servers: (1..=3).map(|i| rs(i, client_side(i), 1, None)).collect(),
                 spread: SpreadRule::StickyPerClient,
                 requests,
                 concurrency: 8,

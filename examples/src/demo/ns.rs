@@ -37,6 +37,8 @@ use super::{
 pub const NS_PREFIX: &str = "lvsd";
 /// How long a node may take to come up (director control socket, HTTP listeners).
 const STARTUP: Duration = Duration::from_secs(10);
+/// First source port of the measured requests (one fresh port per request).
+const CLIENT_PORT_BASE: u16 = 20000;
 /// The director's MAC.
 const DIRECTOR_MAC: &str = "02:4c:56:53:00:01";
 
@@ -251,7 +253,8 @@ fn build(sc: &Scenario, stop: &AtomicBool) -> Res<Topology> {
         };
         let target = format!("{}:{VPORT}", s.rip);
         wait_for(&format!("{}'s HTTP server", s.name), stop, || {
-            run_client(&demo, probe_ns, &target, from, n, 1).is_ok_and(|r| r.successes == n as u64)
+            run_client(&demo, probe_ns, &target, from, n, 1, None)
+                .is_ok_and(|r| r.successes == n as u64)
         })?;
     }
     Ok(topo)
@@ -265,6 +268,7 @@ fn run_client(
     from: Option<&str>,
     requests: usize,
     concurrency: usize,
+    port_base: Option<u16>,
 ) -> Res<ClientReport> {
     let mut cmd = ns.command(demo);
     cmd.args(["__http-client", "--target", target])
@@ -272,6 +276,9 @@ fn run_client(
         .args(["--concurrency", &concurrency.to_string()]);
     if let Some(f) = from {
         cmd.args(["--from", f]);
+    }
+    if let Some(p) = port_base {
+        cmd.args(["--port-base", &p.to_string()]);
     }
     let out = cmd
         .stdin(Stdio::null())
@@ -310,6 +317,7 @@ fn run_in(sc: &Scenario, stop: &AtomicBool) -> Res<ModeResult> {
         Some(&from.join(",")),
         sc.requests,
         sc.concurrency,
+        Some(CLIENT_PORT_BASE),
     );
     let stats = Command::new(sibling("lvsadm")?)
         .arg("--control")
