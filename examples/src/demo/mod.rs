@@ -542,18 +542,28 @@ pub fn main(args: Vec<String>) -> std::process::ExitCode {
     let force_vlan = args.iter().any(|a| a == "--vlan");
     let force_netns = args.iter().any(|a| a == "--netns");
     let root = crate::netns::is_root();
-    if force_netns || (root && !force_vlan) {
-        if !root {
-            eprintln!("lvs-demo: --netns needs root");
+    let mut use_netns = force_netns || (root && !force_vlan);
+    if use_netns && !root {
+        eprintln!("lvs-demo: --netns needs root");
+        return ExitCode::FAILURE;
+    }
+    if use_netns && let Err(why) = ns::available() {
+        if force_netns {
+            eprintln!("lvs-demo: --netns: cannot build the namespaces: {why}");
             return ExitCode::FAILURE;
         }
+        println!("lvs-demo: root, but network namespaces are not usable here ({why})");
+        use_netns = false;
+    }
+    if use_netns {
         println!("lvs-demo: root: Linux network namespaces, kernel TCP clients and real servers\n");
         let results = ns::run_all(requests, |s| print!("{s}"));
         return finish("network namespaces", &results);
     }
     println!(
-        "lvs-demo: not root: in-process virtual LAN (smoltcp hosts, in-memory Ethernet links, \
-         simulated time)\n"
+        "lvs-demo: {}in-process virtual LAN (smoltcp hosts, in-memory Ethernet links, \
+         simulated time)\n",
+        if root { "" } else { "not root: " }
     );
     let results = vlan::run_all(requests, |s| print!("{s}"));
     finish("virtual LAN", &results)

@@ -130,6 +130,21 @@ fn add_tap(lan: &Lan, name: &str) -> Res<()> {
     Ok(())
 }
 
+/// Whether this machine lets the demo build its topology: `ip` (iproute2) present, network
+/// namespaces, a bridge, veth pairs and TAP devices creatable (root in an unprivileged
+/// container is not enough). `Err(why)` otherwise; nothing is left behind either way.
+pub fn available() -> Res<()> {
+    if !crate::netns::have_program("ip") {
+        return Err("`ip` (iproute2) is not installed".to_owned());
+    }
+    let mut lan = Lan::new(NS_PREFIX).map_err(err("network namespace with a bridge"))?;
+    add_tap(&lan, "ptap0")?;
+    let _host = lan
+        .add_host(NS_PREFIX, &["192.0.2.1/24"])
+        .map_err(err("veth pair"))?;
+    Ok(())
+}
+
 fn build(sc: &Scenario, stop: &AtomicBool) -> Res<Topology> {
     let demo = std::env::current_exe().map_err(err("current_exe"))?;
     let director_bin = sibling("lvs-director")?;
