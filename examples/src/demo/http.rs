@@ -39,6 +39,10 @@ pub fn serve(name: &str, port: u16) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Time budget of one [`run_clients`] call: requests not started by then fail unsent, so a
+/// broken mode costs at most this (plus one request's timeouts).
+pub const RUN_BUDGET: Duration = Duration::from_secs(20);
+
 /// A TCP connection from `client`:`port` (bound as the source; port 0: the kernel's choice;
 /// std::net cannot bind before connecting, so the socket is made with nix and handed to std)
 /// to `target`, the connect bounded by `timeout` (SO_SNDTIMEO bounds a blocking connect on
@@ -119,6 +123,12 @@ pub fn run_clients(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= requests {
                     return;
+                }
+                if start.elapsed() > RUN_BUDGET {
+                    if let Ok(mut rep) = report.lock() {
+                        rep.failure(format!("request {i} not sent: {RUN_BUDGET:?} budget spent"));
+                    }
+                    continue;
                 }
                 let client = clients
                     .get(i % clients.len())
