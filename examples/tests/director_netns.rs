@@ -39,7 +39,7 @@ enum Mode {
 
 struct Topo {
     // Drop order: processes first, then namespaces, then files.
-    _servers: Vec<ChildGuard>,
+    servers: Vec<ChildGuard>,
     director: Option<ChildGuard>,
     client: Netns,
     rs: Vec<Netns>,
@@ -61,6 +61,14 @@ impl Topo {
     /// Builds the LAN, client, `n` real servers with their socat servers, and starts the
     /// director with `rules` (ipvsadm -R text; `{VIP}` and `{RSi}` are substituted).
     fn new(mode: Mode, n: usize, rules: &str) -> Topo {
+        Topo::with(mode, n, rules, None, false)
+    }
+
+    /// As [`Topo::new`], plus a keepalived.conf given to `--config` (same substitutions).
+    /// `two`: a two-legged director (the selftest's topology): the client on bridge `br0`
+    /// behind TAP `dtap0` (DIP 10.9.1.1/24), the real servers on bridge `br1` behind TAP
+    /// `dtap1` (DIP 10.9.0.1/24).
+    fn with(mode: Mode, n: usize, rules: &str, config: Option<&str>, two: bool) -> Topo {
         assert!(netns::have_program("socat"), "socat is needed");
         let dir = TempDir::new("lvsdir").expect("temp dir");
         let mut lan = Lan::new("dlan").expect("lan");
@@ -73,7 +81,21 @@ impl Topo {
         let mut servers = Vec::new();
         for i in 0..n {
             let rip = format!("10.9.0.{}/24", 11 + i);
-            let ns = lan.add_host("drs", &[&rip]).expect("real server");
+            let ns = if two {
+                let ns = Netns::new("drs").expect("real server");
+                let l = lan.netns();
+                if i == 0 {
+                    l.add_bridge("br1").expect("br1");
+                }
+                let port = format!("q{i}");
+                l.add_veth(&port, "eth0", &ns).expect("veth");
+                l.set_master(&port, "br1").expect("port");
+                ns.add_addr("eth0", &rip).expect("RIP");
+                ns.link_up("eth0").expect("up");
+                ns
+            } else {
+                lan.add_host("drs", &[&rip]).expect("real server")
+            };
             match mode {
                 Mode::Dr => {
                     ns.add_addr("lo", &format!("{vip}/32")).expect("VIP on lo");
@@ -91,12 +113,7 @@ impl Topo {
             let name = format!("rs{}", i + 1);
             let tcp_file = dir.join(&format!("{name}.tcp"));
             let udp_file = dir.join(&format!("{name}.udp"));
-            let mut tcp = ns.command("socat");
-            tcp.args([
-                "TCP-LISTEN:80,reuseaddr,fork",
-                &format!("SYSTEM:echo {name}; tee -a {}", tcp_file.display()),
-            ]);
-            servers.push(ChildGuard::spawn(&mut tcp, "socat tcp").expect("socat"));
+            servers.push(tcp_server(&ns, &name, &tcp_file));
             let bind = if mode == Mode::Dr {
                 format!(",bind={vip}")
             } else {
@@ -123,6 +140,12 @@ impl Topo {
             .expect("master");
         l.sysctl(&format!("net.ipv6.conf.{tap}.disable_ipv6"), "1")
             .expect("sysctl");
+        if two {
+            l.ip(&["tuntap", "add", "dev", "dtap1", "mode", "tap"])
+                .expect("tuntap");
+            l.ip(&["link", "set", "dev", "dtap1", "master", "br1"])
+                .expect("master");
+        }
         let mut rules = rules.replace("{VIP}", vip);
         for i in 0..n {
             rules = rules.replace(&format!("{{RS{}}}", i + 1), &format!("10.9.0.{}", 11 + i));
@@ -131,18 +154,15 @@ impl Topo {
         std::fs::write(&rules_path, rules).expect("rules");
         let control = dir.join("ctl.sock");
         let mut cmd = l.command(bin("lvs-director"));
-        cmd.args([
-            "--tap",
-            &tap,
-            "--mac",
-            DIRECTOR_MAC,
-            "--vip",
-            vip,
-            "--dip",
-            "10.9.0.1/24",
-        ]);
-        if mode != Mode::Dr {
-            cmd.args(["--dip", "10.9.1.1/24"]);
+        cmd.args(["--tap", &tap, "--mac", DIRECTOR_MAC, "--vip", vip]);
+        if two {
+            cmd.args(["--tap-server", "dtap1", "--dip", "10.9.1.1/24"]);
+            cmd.args(["--dip-server", "10.9.0.1/24"]);
+        } else {
+            cmd.args(["--dip", "10.9.0.1/24"]);
+            if mode != Mode::Dr {
+                cmd.args(["--dip", "10.9.1.1/24"]);
+            }
         }
         if mode == Mode::FullNat {
             cmd.args(["--laddr", "10.9.0.50"]);
@@ -151,9 +171,15 @@ impl Topo {
             .arg(&rules_path)
             .arg("--control")
             .arg(&control);
+        if let Some(conf) = config {
+            let conf = conf.replace("{VIP}", vip);
+            let path = dir.join("keepalived.conf");
+            std::fs::write(&path, conf).expect("keepalived.conf");
+            cmd.arg("--config").arg(&path);
+        }
         let director = ChildGuard::spawn(&mut cmd, "lvs-director").expect("director");
         let t = Topo {
-            _servers: servers,
+            servers,
             director: Some(director),
             client,
             rs,
@@ -208,12 +234,17 @@ impl Topo {
 
     /// One client request through the VIP: sends `data` (TCP or UDP), returns what came back.
     fn request(&self, udp: bool, data: &[u8]) -> Vec<u8> {
+        self.request_port(udp, if udp { 53 } else { 80 }, data)
+    }
+
+    /// As [`Topo::request`] to port `port` of the VIP.
+    fn request_port(&self, udp: bool, port: u16, data: &[u8]) -> Vec<u8> {
         let input = self.dir.join("req.bin");
         std::fs::write(&input, data).expect("request file");
         let target = if udp {
-            format!("UDP:{}:53", self.vip)
+            format!("UDP:{}:{port}", self.vip)
         } else {
-            format!("TCP:{}:80,connect-timeout=2", self.vip)
+            format!("TCP:{}:{port},connect-timeout=2", self.vip)
         };
         let out = self
             .client
@@ -243,6 +274,17 @@ impl Topo {
         let mut d = self.director.take().expect("director");
         d.terminate(Duration::from_secs(3)).expect("stop")
     }
+}
+
+/// Real server `name`'s TCP service on port 80: its name line, then an echo that is also
+/// appended to `file`.
+fn tcp_server(ns: &Netns, name: &str, file: &std::path::Path) -> ChildGuard {
+    let mut tcp = ns.command("socat");
+    tcp.args([
+        "TCP-LISTEN:80,reuseaddr,fork",
+        &format!("SYSTEM:echo {name}; tee -a {}", file.display()),
+    ]);
+    ChildGuard::spawn(&mut tcp, "socat tcp").expect("socat")
 }
 
 fn random_bytes(n: usize) -> Vec<u8> {
@@ -297,6 +339,13 @@ fn dr_bytes_arrive_intact_and_rr_alternates() {
         assert_ne!(w[0], w[1], "rr must alternate: {s:?}");
     }
     assert_eq!(s.iter().filter(|x| *x == "rs1").count(), 3, "{s:?}");
+    // Live -E to sh (ip_vs_sh.c): the source-address hash sends one client to one server.
+    assert_eq!(t.lvsadm(&["-E", "-t", "10.9.0.100:80", "-s", "sh"]).0, 0);
+    let s = spread(&t, 6);
+    assert!(
+        s.iter().all(|x| *x == s[0]),
+        "sh is sticky per client: {s:?}"
+    );
     let st = t.stop_director();
     assert!(
         st.success() || st.code().is_some(),
@@ -538,4 +587,248 @@ fn bytes_arrive_intact_tcp(t: &Topo) {
     let reply = t.request(false, &data);
     assert_eq!(Topo::served_by(&reply), "rs1", "{reply:?}");
     assert_eq!(&reply[4..], &data[..]);
+}
+
+/// One ICMP echo request over a raw socket, success on the matching echo reply from the target
+/// (iputils' ping is not installed everywhere).
+const PING_PY: &str = r#"import socket,sys
+s=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_ICMP)
+s.settimeout(3)
+p=bytes([8,0,0,0,0x12,0x34,0,1])+b'lvs-ping'
+c=0
+for i in range(0,len(p),2): c+=p[i]<<8|p[i+1]
+c=(c>>16)+(c&0xffff); c=~(c+(c>>16))&0xffff
+p=p[:2]+bytes([c>>8,c&0xff])+p[4:]
+s.sendto(p,(sys.argv[1],0))
+while True:
+    d,a=s.recvfrom(2048)
+    h=(d[0]&15)*4
+    if a[0]==sys.argv[1] and d[h]==0 and d[h+8:]==b'lvs-ping': sys.exit(0)
+"#;
+
+#[test]
+fn director_answers_ping_on_its_dip_and_vip() {
+    if !netns::root_or_skip("director_answers_ping_on_its_dip_and_vip") {
+        return;
+    }
+    let t = Topo::new(
+        Mode::Dr,
+        1,
+        "-A -t {VIP}:80 -s rr\n-a -t {VIP}:80 -r {RS1}:80 -g -w 1\n",
+    );
+    for ip in ["10.9.0.1", t.vip] {
+        let st = t
+            .client
+            .command("python3")
+            .args(["-c", PING_PY, ip])
+            .status()
+            .expect("python3");
+        assert!(
+            st.success(),
+            "ping {ip}: smoltcp's echo reply through the director"
+        );
+    }
+}
+
+/// keepalived's TCP_CHECK (check_tcp.c) with delay_loop 1, connect_timeout 1, retry 1,
+/// delay_before_retry 1: a real server whose listener is gone leaves the pool within
+/// delay_loop + (retry + 1) * (connect_timeout + delay_before_retry) = 5 s; new connections
+/// avoid it; it comes back within one delay_loop of its listener's return.
+#[test]
+fn health_check_takes_a_dead_real_server_out_and_back() {
+    if !netns::root_or_skip("health_check_takes_a_dead_real_server_out_and_back") {
+        return;
+    }
+    let rs = |ip: &str| {
+        format!(
+            "    real_server {ip} 80 {{\n        weight 1\n        TCP_CHECK {{\n            \
+             connect_timeout 1\n            retry 1\n            delay_before_retry 1\n        }}\n    }}\n"
+        )
+    };
+    let conf = format!(
+        "virtual_server {{VIP}} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    \
+         protocol TCP\n{}{}}}\n",
+        rs("10.9.0.11"),
+        rs("10.9.0.12")
+    );
+    let mut t = Topo::with(Mode::Dr, 2, "", Some(&conf), false);
+    let listed = |t: &Topo, rip: &str| t.lvsadm(&["-Ln"]).1.contains(rip);
+    assert!(listed(&t, "10.9.0.11:80") && listed(&t, "10.9.0.12:80"));
+    // Let the first probes pass, then kill rs1's listener (servers[0] is rs1's TCP socat).
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = Instant::now();
+    t.servers[0]
+        .terminate(Duration::from_secs(2))
+        .expect("kill rs1");
+    let bound = Duration::from_secs(5) + Duration::from_millis(1500);
+    while listed(&t, "10.9.0.11:80") {
+        assert!(
+            killed.elapsed() < bound,
+            "rs1 still in the pool after {:?}",
+            killed.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let s = spread(&t, 4);
+    assert!(
+        s.iter().all(|x| x == "rs2"),
+        "new connections avoid the dead one: {s:?}"
+    );
+    // Restarted: one successful probe brings it back.
+    let file = t.dir.join("rs1.tcp");
+    let back = tcp_server(&t.rs[0], "rs1", &file);
+    t.servers.push(back);
+    let restarted = Instant::now();
+    while !listed(&t, "10.9.0.11:80") {
+        assert!(restarted.elapsed() < Duration::from_secs(4), "rs1 not back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let s = spread(&t, 4);
+    assert!(s.iter().any(|x| x == "rs1"), "rs1 serves again: {s:?}");
+}
+
+/// The kernel selftest's two-legged director: client and real servers on separate LANs, one
+/// TAP each; NAT and FULLNAT carry the bytes intact both ways.
+#[test]
+fn two_legged_nat_and_fullnat_carry_bytes_intact() {
+    if !netns::root_or_skip("two_legged_nat_and_fullnat_carry_bytes_intact") {
+        return;
+    }
+    let t = Topo::with(
+        Mode::Nat,
+        2,
+        "-A -t {VIP}:80 -s rr\n-a -t {VIP}:80 -r {RS1}:80 -m -w 1\n-a -t {VIP}:80 -r {RS2}:80 -m -w 1\n\
+         -A -u {VIP}:53 -s rr\n-a -u {VIP}:53 -r {RS1}:53 -m -w 1\n-a -u {VIP}:53 -r {RS2}:53 -m -w 1\n",
+        None,
+        true,
+    );
+    bytes_arrive_intact(&t);
+    let s = spread(&t, 4);
+    assert_eq!(s.iter().filter(|x| *x == "rs1").count(), 2, "{s:?}");
+    drop(t);
+    let t = Topo::with(
+        Mode::FullNat,
+        1,
+        "-A -t {VIP}:80 -s rr --laddr 10.9.0.50\n-a -t {VIP}:80 -r {RS1}:80 --fullnat -w 1\n\
+         -A -u {VIP}:53 -s rr --laddr 10.9.0.50\n-a -u {VIP}:53 -r {RS1}:53 --fullnat -w 1\n",
+        None,
+        true,
+    );
+    bytes_arrive_intact(&t);
+}
+
+/// LVS-TUN (ip_vs_tunnel_xmit) to lvs-realserver, the userspace real server that decapsulates
+/// (this kernel has no IPIP): IPIP, GUE and GRE tunnels each carry 32 random bytes to its TCP
+/// echo and its UDP echo, which answer the client straight from the VIP.
+#[test]
+fn tun_to_lvs_realserver_echoes_bytes_intact_over_ipip_gue_gre() {
+    if !netns::root_or_skip("tun_to_lvs_realserver_echoes_bytes_intact_over_ipip_gue_gre") {
+        return;
+    }
+    let rules = "-A -t {VIP}:7 -s rr\n-a -t {VIP}:7 -r 10.9.0.11:7 -i -w 1\n\
+                 -A -u {VIP}:7 -s rr\n-a -u {VIP}:7 -r 10.9.0.11:7 -i --tun-type gue --tun-port 6080 -w 1\n\
+                 -A -t {VIP}:80 -s rr\n-a -t {VIP}:80 -r 10.9.0.11:80 -i --tun-type gre -w 1\n";
+    let mut t = Topo::new(Mode::Dr, 0, rules);
+    let l = t.lan.netns();
+    l.ip(&["tuntap", "add", "dev", "rs0", "mode", "tap"])
+        .expect("tuntap");
+    l.sysctl("net.ipv6.conf.rs0.disable_ipv6", "1")
+        .expect("sysctl");
+    l.set_master("rs0", netns::LAN_BRIDGE).expect("port");
+    let mut cmd = l.command(env!("CARGO_BIN_EXE_lvs-realserver"));
+    cmd.args([
+        "--tap",
+        "rs0",
+        "--mac",
+        "02:00:00:00:09:11",
+        "--rip",
+        "10.9.0.11/24",
+        "--vip",
+        t.vip,
+        "--decap",
+        "ipip",
+        "--decap",
+        "gue:6080",
+        "--decap",
+        "gre",
+        "--name",
+        "rs1",
+    ]);
+    t.servers
+        .push(ChildGuard::spawn(&mut cmd, "lvs-realserver").expect("realserver"));
+    // TCP echo over IPIP (retried while the real server comes up).
+    let data = random_bytes(32);
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut reply = Vec::new();
+    while Instant::now() < deadline {
+        reply = t.request_port(false, 7, &data);
+        if !reply.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(reply, data, "TCP echo through the VIP over IPIP");
+    let data = random_bytes(32);
+    assert_eq!(t.request_port(true, 7, &data), data, "UDP echo over GUE");
+    let http = t.request_port(false, 80, b"GET / HTTP/1.0\r\n\r\n");
+    let http = String::from_utf8_lossy(&http);
+    assert!(
+        http.starts_with("HTTP/1.1 200") && http.ends_with("rs1\n"),
+        "HTTP over GRE: {http}"
+    );
+}
+
+/// keepalived's HTTP_GET (check_http.c) over the director's own TCP: each real server runs an
+/// HTTP server on port 8000 (`connect_port`); rs1's url `/` answers 200 and stays, rs2's url
+/// `/missing` answers 404, not the `status_code 200` asked for, so rs2 leaves the pool (a
+/// failure on the very first check marks it down at once: keepalived starts with the retries
+/// spent) while rs1 is kept.
+#[test]
+fn http_get_health_check_keeps_200_and_drops_404() {
+    if !netns::root_or_skip("http_get_health_check_keeps_200_and_drops_404") {
+        return;
+    }
+    let rs = |ip: &str, path: &str| {
+        format!(
+            "    real_server {ip} 80 {{\n        weight 1\n        HTTP_GET {{\n            \
+             url {{\n                path {path}\n                status_code 200\n            }}\n            \
+             connect_port 8000\n            connect_timeout 1\n            retry 1\n            \
+             delay_before_retry 1\n        }}\n    }}\n"
+        )
+    };
+    let conf = format!(
+        "virtual_server {{VIP}} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    \
+         protocol TCP\n{}{}}}\n",
+        rs("10.9.0.11", "/"),
+        rs("10.9.0.12", "/missing")
+    );
+    let mut t = Topo::with(Mode::Dr, 2, "", Some(&conf), false);
+    for r in 0..2 {
+        let mut c = t.rs[r].command("python3");
+        c.args([
+            "-m",
+            "http.server",
+            "8000",
+            "--bind",
+            "0.0.0.0",
+            "--directory",
+            "/",
+        ]);
+        c.stderr(Stdio::null());
+        t.servers
+            .push(ChildGuard::spawn(&mut c, "http.server").expect("http.server"));
+    }
+    let listed = |t: &Topo, rip: &str| t.lvsadm(&["-Ln"]).1.contains(rip);
+    let start = Instant::now();
+    while listed(&t, "10.9.0.12:80") {
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "rs2 (404) still in the pool"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Several more check rounds: rs1 (200) stays.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(listed(&t, "10.9.0.11:80"), "{}", t.lvsadm(&["-Ln"]).1);
+    assert!(!listed(&t, "10.9.0.12:80"));
 }
