@@ -112,6 +112,7 @@ fn director(sc: &Scenario, now: Instant) -> Result<Engine, String> {
         },
         gateway: None,
         neigh_mode: NeighMode::Resolve,
+        local_stack: false,
     };
     Engine::new(d, cfg, now).map_err(|e| format!("director addresses: {e}"))
 }
