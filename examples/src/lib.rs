@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod control;
+pub mod demo;
 pub mod director;
 pub mod health;
 pub mod keepalived;
