@@ -363,12 +363,17 @@ impl Engine {
         {
             let _ = self.neigh.update(
                 ms,
-                ifindex,
-                IpAddr::V4(arp.sender_ip),
+                lvs_arp::NeighKey {
+                    ifindex,
+                    ip: IpAddr::V4(arp.sender_ip),
+                },
                 arp.sender_mac,
                 LearnState::Reachable,
-                true,
-                true,
+                lvs_arp::UpdateFlags {
+                    override_mac: true,
+                    weak_override: false,
+                    create: true,
+                },
             );
         }
         FrameOutcome::Arp
