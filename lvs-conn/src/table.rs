@@ -747,6 +747,27 @@ impl ConnTable {
         self.len() == 0
     }
 
+    /// Pre-allocate room for `v4` more IPv4 and `v6` more IPv6 entries (entry slab and
+    /// inbound hash index), so that inserting them neither reallocates the slab nor rehashes
+    /// the index on the packet path. The slab part is capped at `max_entries`. The reserved
+    /// capacity counts towards `max_bytes` ([`ConnTable::memory_bytes`] is by capacity).
+    ///
+    /// Errors: [`ConnError::TableFull`] (nothing reserved, not counted in
+    /// [`ConnStats`]) when the reservation would take [`ConnTable::memory_bytes`] above
+    /// `max_bytes`.
+    pub fn reserve(&mut self, v4: usize, v6: usize) -> Result<(), ConnError> {
+        let max = self.sh.cfg.max_entries;
+        let after = self.memory_bytes()
+            + self.v4.reserve_bytes(v4, max)
+            + self.v6.reserve_bytes(v6, max);
+        if after > self.sh.cfg.max_bytes {
+            return Err(ConnError::TableFull);
+        }
+        self.v4.reserve(v4, max);
+        self.v6.reserve(v6, max);
+        Ok(())
+    }
+
     /// Bytes allocated now for entries and indices (slab and bucket capacities), the figure
     /// `max_bytes` bounds. The per-real-server counter array (12 bytes per `DestId` up to
     /// the largest seen) is not included.
