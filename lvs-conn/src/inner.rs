@@ -320,7 +320,7 @@ impl<A: Addr> Inner<A> {
 
     /// Walk the inbound index from the home slot of hash `h` (fingerprint `h as u32`) and
     /// return the first entry with that fingerprint for which `hit` holds. Stops at an
-    /// empty slot (the load factor stays at most 3/4, so one exists) and after one lap.
+    /// empty slot (the load factor stays at most 1/2, so one exists) and after one lap.
     #[inline]
     fn probe(&self, h: u64, mut hit: impl FnMut(&Entry<A>) -> bool) -> Option<u32> {
         let fp = h as u32;
@@ -487,7 +487,7 @@ impl<A: Addr> Inner<A> {
         Some(idx)
     }
 
-    /// Make room in the inbound index for `want` entries (load factor at most 3/4).
+    /// Make room in the inbound index for `want` entries (load factor at most 1/2).
     fn grow_index(&mut self, want: usize) {
         if self.index.is_empty() {
             self.index = vec![EMPTY; INITIAL_BUCKETS];
@@ -562,7 +562,6 @@ impl<A: Addr> Inner<A> {
             self.rehash_index(slots);
         }
     }
-
 
     fn grow_oindex(&mut self, hasher: &Hasher) {
         let want = if self.obuckets.is_empty() {
@@ -1035,7 +1034,7 @@ impl<A: Addr> Inner<A> {
         assert_eq!(n, self.len);
         // Every live entry is in the inbound index exactly once, under its own key's
         // fingerprint, reachable from its home slot without crossing an empty slot, and
-        // the load factor is at most 3/4.
+        // the load factor is at most 1/2.
         let mut reached = 0u32;
         let mask = self.index.len().wrapping_sub(1);
         let mut seen = vec![false; self.slab.len()];
@@ -1082,10 +1081,11 @@ impl<A: Addr> Inner<A> {
 /// An empty inbound-index slot.
 const EMPTY: u64 = u64::MAX;
 
-/// Whether an inbound index of `slots` slots is too small for `n` entries (load above 3/4).
+/// Whether an inbound index of `slots` slots is too small for `n` entries (load above 1/2: linear
+/// probing then examines about 1.5 slots per hit).
 #[inline]
 fn index_full(n: usize, slots: usize) -> bool {
-    n.saturating_mul(4) > slots.saturating_mul(3)
+    n.saturating_mul(2) > slots
 }
 
 /// Internal flag: entry linked in the FULLNAT reply index. Shares bit 0x0010 which the
@@ -1264,7 +1264,10 @@ mod tests {
         for a in 100..10_100u32 {
             t.alloc(&h, entry(a, 1, 80), 6000, 1 << 20).expect("alloc");
         }
-        assert_eq!((t.slab.capacity(), t.index.len(), t.slab.as_ptr()), (cap, slots, ptr));
+        assert_eq!(
+            (t.slab.capacity(), t.index.len(), t.slab.as_ptr()),
+            (cap, slots, ptr)
+        );
         t.check_invariants();
     }
 }

@@ -757,9 +757,8 @@ impl ConnTable {
     /// `max_bytes`.
     pub fn reserve(&mut self, v4: usize, v6: usize) -> Result<(), ConnError> {
         let max = self.sh.cfg.max_entries;
-        let after = self.memory_bytes()
-            + self.v4.reserve_bytes(v4, max)
-            + self.v6.reserve_bytes(v6, max);
+        let after =
+            self.memory_bytes() + self.v4.reserve_bytes(v4, max) + self.v6.reserve_bytes(v6, max);
         if after > self.sh.cfg.max_bytes {
             return Err(ConnError::TableFull);
         }
