@@ -196,6 +196,24 @@ impl<A: Addr> Entry<A> {
     }
 }
 
+/// The fields of a removed entry its accounting needs (returned by `Inner::free`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Freed {
+    pub(crate) proto: u8,
+    pub(crate) state: u8,
+    /// Kernel flag bits plus the internal ones, as in the entry.
+    pub(crate) flags: u16,
+    pub(crate) dest: u32,
+    pub(crate) control: u32,
+}
+
+impl Freed {
+    #[inline]
+    pub(crate) fn kflags(&self) -> u32 {
+        u32::from(self.flags & KERNEL_FLAGS)
+    }
+}
+
 /// Shed class of an entry, `None` when it must never be evicted (ESTABLISHED, templates).
 /// 0: closed (TCP TIME_WAIT, CLOSE; SCTP CLOSED, REJECTED); 1: embryonic (TCP NONE,
 /// SYN_SENT, SYN_RECV, SYNACK, LISTEN; SCTP NONE..COOKIE_ECHOED); 2: half-closed (TCP
@@ -734,11 +752,20 @@ impl<A: Addr> Inner<A> {
     }
 
     /// Unlink `idx` from index, wheel and shed list and put the slot on the free list.
-    /// Returns the entry as it was. Accounting is the caller's.
-    pub(crate) fn free(&mut self, hasher: &Hasher, idx: u32) -> Option<Entry<A>> {
-        let e = *self.get(idx)?;
+    /// Returns what accounting needs of the entry (the caller's job).
+    pub(crate) fn free(&mut self, hasher: &Hasher, idx: u32) -> Option<Freed> {
+        let e = self.get(idx)?;
+        let freed = Freed {
+            proto: e.proto,
+            state: e.state,
+            flags: e.flags,
+            dest: e.dest,
+            control: e.control,
+        };
         self.unhash_in(hasher, idx);
-        self.unhash_out(hasher, idx);
+        if self.fullnat_len > 0 {
+            self.unhash_out(hasher, idx);
+        }
         self.wheel_unlink(idx);
         self.shed_unlink(idx);
         let free = self.free;
@@ -751,7 +778,7 @@ impl<A: Addr> Inner<A> {
         }
         self.free = idx;
         self.len = self.len.saturating_sub(1);
-        Some(e)
+        Some(freed)
     }
 
     /// Re-key a template so it can no longer be found (`ip_vs_check_template`: vport and

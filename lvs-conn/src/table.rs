@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use crate::error::ConnError;
 use crate::flags::{FwdMethod, conn_flags as cf};
 use crate::inner::{
-    Addr, Entry, Hasher, Inner, MAX_INDEX, NIL, SHED_CLASSES, TICK_MS, TICKS_PER_SEC, new_entry,
+    Addr, Entry, Freed, Hasher, Inner, MAX_INDEX, NIL, SHED_CLASSES, TICK_MS, TICKS_PER_SEC,
+    new_entry,
 };
 use crate::proto::{
     Direction, L4Info, SctpState, TableDir, TcpState, Timeouts, ipproto, sctp_next_state,
@@ -519,7 +520,7 @@ pub(crate) fn make_id<A: Addr>(inner: &Inner<A>, v6: bool, idx: u32) -> ConnId {
     ConnId::new(v6, g, idx)
 }
 
-fn expired_of<A: Addr>(id: ConnId, e: &Entry<A>) -> ExpiredConn {
+fn expired_of(id: ConnId, e: &Freed) -> ExpiredConn {
     ExpiredConn {
         id,
         protocol: e.proto,
@@ -529,12 +530,12 @@ fn expired_of<A: Addr>(id: ConnId, e: &Entry<A>) -> ExpiredConn {
     }
 }
 
-/// Remove an entry with its accounting; returns it.
+/// Remove an entry with its accounting; returns what its `ExpiredConn` needs.
 pub(crate) fn remove_idx<A: Addr>(
     inner: &mut Inner<A>,
     sh: &mut Shared,
     idx: u32,
-) -> Option<Entry<A>> {
+) -> Option<Freed> {
     let e = inner.free(&sh.hasher, idx)?;
     sh.unbind(e.dest, e.flags);
     if e.control != NIL
