@@ -519,12 +519,43 @@ impl<A: Addr> Inner<A> {
     /// Rebuild the inbound index with `slots` slots (a power of two holding every entry).
     /// The rehash reads only the old index (the fingerprint gives the home slot), never the
     /// entries.
+    ///
+    /// The old slots are visited from an empty one on, so every probe run is read in probe
+    /// order and entries sharing a fingerprint keep their relative order (newest first).
     fn rehash_index(&mut self, slots: usize) {
         let old = std::mem::replace(&mut self.index, vec![EMPTY; slots]);
-        for s in old {
+        let start = old.iter().position(|&s| s == EMPTY).unwrap_or(0);
+        let (head, tail) = old.split_at(start);
+        for &s in tail.iter().chain(head) {
             if s != EMPTY {
                 self.index_put(s);
             }
+        }
+    }
+
+    /// Put slot value `s` of a new entry ahead of every slot of its probe run with the same
+    /// fingerprint (so among entries with the same key the newest is found first, as the
+    /// kernel's head insertion in `ip_vs_conn_hash()`), shifting the rest of the run one
+    /// slot on; or at the run's first empty slot when no slot has its fingerprint.
+    fn index_put_first(&mut self, s: u64) {
+        let mask = self.index.len().wrapping_sub(1);
+        let fp = s >> 32;
+        let mut pos = fp as usize & mask;
+        let mut carry = s;
+        let mut shifting = false;
+        for _ in 0..self.index.len() {
+            let Some(slot) = self.index.get_mut(pos) else {
+                return;
+            };
+            if *slot == EMPTY {
+                *slot = carry;
+                return;
+            }
+            if shifting || *slot >> 32 == fp {
+                shifting = true;
+                carry = std::mem::replace(slot, carry);
+            }
+            pos = (pos + 1) & mask;
         }
     }
 
@@ -610,7 +641,7 @@ impl<A: Addr> Inner<A> {
         };
         let port = if e.is_template() { 0 } else { e.cport };
         let fp = hasher.hash(e.proto, e.caddr, port) as u32;
-        self.index_put(u64::from(fp) << 32 | u64::from(idx));
+        self.index_put_first(u64::from(fp) << 32 | u64::from(idx));
         if let Some(e) = self.slab.get_mut(idx as usize) {
             e.flags |= cf::HASHED as u16;
         }
@@ -648,7 +679,7 @@ impl<A: Addr> Inner<A> {
         self.slab.get(idx as usize).map_or(0, |e| e.caddr.fold())
     }
 
-    /// The head of the inbound-index bucket of entry `idx` (a plain load, used to warm the
+    /// The home slot's entry index in the inbound index for entry `idx` (a plain load, used to warm the
     /// cache before a batch of removals).
     #[inline]
     pub(crate) fn bucket_head_of(&self, hasher: &Hasher, idx: u32) -> u32 {
@@ -1229,6 +1260,52 @@ mod tests {
         t.free(&h, i2).expect("free");
         assert_eq!(find(&t, &h, &e1), Some(i1));
         t.check_invariants();
+    }
+
+    /// "Like the kernel, insert does not reject a duplicate key; the newest entry shadows"
+    /// (head insertion in ip_vs_conn.c `ip_vs_conn_hash()`): with three entries of one key
+    /// the newest is found, then the next newest as each is removed, also after the index
+    /// has been rehashed by growth and when the run wraps around the end of the index.
+    #[test]
+    fn newest_duplicate_shadows() {
+        let h = Hasher::new(5);
+        let mask = (INITIAL_BUCKETS - 1) as u32;
+        // A key whose home is the last slot, so its run wraps to slot 0.
+        let a = (0..1u32 << 22)
+            .find(|&a| h.hash(ipproto::TCP, a, 7) as u32 & mask == mask)
+            .expect("a key homed at the last slot");
+        for grow in [false, true] {
+            let mut t = Inner::<u32>::new();
+            let e = entry(a, 7, 80);
+            // Other keys homed at the same slot, before and between the duplicates.
+            let other: Vec<u32> = (0..1u32 << 22)
+                .filter(|&b| b != a && h.hash(ipproto::TCP, b, 7) as u32 & mask == mask)
+                .take(3)
+                .collect();
+            // The duplicates end up in slots 4095, 0 and 1: their group straddles the end.
+            let i0 = t.alloc(&h, e, 6000, 1 << 20).expect("alloc");
+            t.alloc(&h, entry(other[0], 7, 80), 6000, 1 << 20)
+                .expect("alloc");
+            let i1 = t.alloc(&h, e, 6000, 1 << 20).expect("alloc");
+            t.alloc(&h, entry(other[1], 7, 80), 6000, 1 << 20)
+                .expect("alloc");
+            let i2 = t.alloc(&h, e, 6000, 1 << 20).expect("alloc");
+            t.alloc(&h, entry(other[2], 7, 80), 6000, 1 << 20)
+                .expect("alloc");
+            if grow {
+                t.reserve(100_000, 1 << 20);
+            }
+            t.check_invariants();
+            assert_eq!(find(&t, &h, &e), Some(i2));
+            t.free(&h, i2).expect("free");
+            assert_eq!(find(&t, &h, &e), Some(i1));
+            t.free(&h, i1).expect("free");
+            assert_eq!(find(&t, &h, &e), Some(i0));
+            t.check_invariants();
+            for &b in &other {
+                assert!(find(&t, &h, &entry(b, 7, 80)).is_some());
+            }
+        }
     }
 
     /// Backward-shift deletion across the end of the index: keys whose home is one of the

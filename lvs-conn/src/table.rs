@@ -417,9 +417,13 @@ impl Shared {
 /// state handling of ip_vs_proto_*.c and the counters of ip_vs_ctl.c).
 ///
 /// # Model
-/// - Entries live in per-family slabs (IPv4 entries are 104 bytes, 113 B per entry with the
-///   index at 1M; IPv6 ones larger) linked by u32 indices into a seeded chained hash index
-///   keyed by (protocol, client address, client port), as the kernel's `ip_vs_conn_hashkey_param()`. Inbound lookups match the full
+/// - Entries live in per-family slabs (IPv4 entries are 104 bytes, 126 B per entry with the
+///   index at 1M; IPv6 ones larger), found through a seeded open-addressing hash index
+///   (linear probing, load at most 1/2, backward-shift deletion) whose 8-byte slots hold a
+///   32-bit fingerprint of the key's hash next to the u32 slab index, so a lookup reads one
+///   index line and only the entries whose fingerprint matches. The key is (protocol,
+///   client address, client port), as the kernel's `ip_vs_conn_hashkey_param()`;
+///   [`ConnTable::reserve`] pre-sizes slab and index. Inbound lookups match the full
 ///   (protocol, CIP, cport, VIP, vport) tuple; NAT replies hash the packet's destination (the
 ///   client) and match RIP:rport; FULLNAT replies use a second index keyed by LIP:lport.
 ///   Like the kernel, insert does not reject a duplicate key; the newest entry shadows.
@@ -768,7 +772,7 @@ impl ConnTable {
         Ok(())
     }
 
-    /// Bytes allocated now for entries and indices (slab and bucket capacities), the figure
+    /// Bytes allocated now for entries and indices (slab and index capacities), the figure
     /// `max_bytes` bounds. The per-real-server counter array (12 bytes per `DestId` up to
     /// the largest seen) is not included.
     pub fn memory_bytes(&self) -> usize {
@@ -1328,7 +1332,7 @@ fn expire_family<A: Addr>(
     now_t: u64,
     out: &mut Vec<ExpiredConn>,
 ) {
-    // Entries are taken off the wheel in batches; the hash-bucket heads of a batch are read
+    // Entries are taken off the wheel in batches; the home index slots of a batch are read
     // first (independent loads the CPU overlaps), so removing them does not wait for one
     // cache miss per entry in turn.
     const BATCH: usize = 32;
