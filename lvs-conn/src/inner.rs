@@ -1,5 +1,5 @@
 //! The per-address-family core of the table: a slab of compact entries (u32 indices, free
-//! list), an open-addressing hash index of (fingerprint, u32 index) slots, a hierarchical timer wheel with
+//! list), a chained hash index with intrusive u32 links, a hierarchical timer wheel with
 //! intrusive u32 links and lazily extended deadlines, and the shed-class lists.
 //!
 //! Everything here is generic over the address representation (`u32` for IPv4, `[u8; 16]`
@@ -113,7 +113,7 @@ pub(crate) struct Entry<A> {
     pub(crate) flags: u16,
     pub(crate) proto: u8,
     pub(crate) state: u8,
-    /// Next free slot when not live (unused while live).
+    /// Next in the inbound hash chain; next free slot when not live.
     hnext: u32,
     pub(crate) daddr: A,
     pub(crate) dport: u16,
@@ -261,11 +261,7 @@ pub(crate) struct Inner<A> {
     pub(crate) slab: Vec<Entry<A>>,
     free: u32,
     pub(crate) len: u32,
-    /// Inbound index: open addressing with linear probing; each slot holds the low 32 bits
-    /// of the key's hash (the fingerprint, which also gives the home slot) above the slab
-    /// index, or `EMPTY`. Mismatches are rejected on the fingerprint without touching the
-    /// entry, so a hit costs one index line and one entry.
-    index: Vec<u64>,
+    buckets: Vec<u32>,
     obuckets: Vec<u32>,
     fullnat_len: u32,
     wheel: Wheel,
@@ -282,7 +278,7 @@ impl<A: Addr> Inner<A> {
             slab: Vec::new(),
             free: NIL,
             len: 0,
-            index: Vec::new(),
+            buckets: Vec::new(),
             obuckets: Vec::new(),
             fullnat_len: 0,
             wheel: Wheel {
@@ -300,8 +296,7 @@ impl<A: Addr> Inner<A> {
     /// Bytes allocated by this family (slab + both indices), by capacity.
     pub(crate) fn bytes(&self) -> usize {
         self.slab.capacity() * std::mem::size_of::<Entry<A>>()
-            + self.index.capacity() * 8
-            + self.obuckets.capacity() * 4
+            + (self.buckets.capacity() + self.obuckets.capacity()) * 4
     }
 
     /// Bytes the next allocation of one entry may add (slab growth and index growth).
@@ -312,10 +307,10 @@ impl<A: Addr> Inner<A> {
             b += (new_cap - self.slab.capacity()) * std::mem::size_of::<Entry<A>>();
         }
         let n = self.len as usize + 1;
-        if self.index.is_empty() {
-            b += INITIAL_BUCKETS * 8;
-        } else if index_full(n, self.index.len()) {
-            b += self.index.len() * 8;
+        if self.buckets.is_empty() {
+            b += INITIAL_BUCKETS * 4;
+        } else if n > self.buckets.len() {
+            b += self.buckets.len() * 4;
         }
         b
     }
@@ -336,28 +331,9 @@ impl<A: Addr> Inner<A> {
         self.slab.get_mut(idx as usize).filter(|e| e.live())
     }
 
-    /// Walk the inbound index from the home slot of hash `h` (fingerprint `h as u32`) and
-    /// return the first entry with that fingerprint for which `hit` holds. Stops at an
-    /// empty slot (the load factor stays at most 1/2, so one exists) and after one lap.
     #[inline]
-    fn probe(&self, h: u64, mut hit: impl FnMut(&Entry<A>) -> bool) -> Option<u32> {
-        let fp = h as u32;
-        let mask = self.index.len().wrapping_sub(1);
-        let mut pos = fp as usize & mask;
-        for _ in 0..self.index.len() {
-            let s = *self.index.get(pos)?;
-            if s == EMPTY {
-                return None;
-            }
-            if (s >> 32) as u32 == fp {
-                let i = s as u32;
-                if self.slab.get(i as usize).is_some_and(&mut hit) {
-                    return Some(i);
-                }
-            }
-            pos = (pos + 1) & mask;
-        }
-        None
+    fn bucket_of(&self, h: u64) -> usize {
+        (h as usize) & (self.buckets.len().wrapping_sub(1))
     }
 
     // ----------------------------------------------------------------------- lookups
@@ -373,14 +349,24 @@ impl<A: Addr> Inner<A> {
         vaddr: A,
         vport: u16,
     ) -> Option<u32> {
-        self.probe(hasher.hash(proto, caddr, cport), |e| {
-            e.cport == cport
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let b = self.bucket_of(hasher.hash(proto, caddr, cport));
+        let mut i = *self.buckets.get(b)?;
+        while let Some(e) = self.slab.get(i as usize) {
+            if e.cport == cport
                 && e.vport == vport
                 && e.caddr == caddr
                 && e.vaddr == vaddr
                 && e.proto == proto
                 && !e.is_template()
-        })
+            {
+                return Some(i);
+            }
+            i = e.hnext;
+        }
+        None
     }
 
     /// Template lookup by <proto, masked caddr, cport 0, vaddr, vport>.
@@ -392,15 +378,25 @@ impl<A: Addr> Inner<A> {
         vaddr: A,
         vport: u16,
     ) -> Option<u32> {
-        self.probe(hasher.hash(proto, caddr, 0), |e| {
-            e.is_template()
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let b = self.bucket_of(hasher.hash(proto, caddr, 0));
+        let mut i = *self.buckets.get(b)?;
+        while let Some(e) = self.slab.get(i as usize) {
+            if e.is_template()
                 && e.flags & F_INVALID == 0
                 && e.cport == 0
                 && e.vport == vport
                 && e.caddr == caddr
                 && e.vaddr == vaddr
                 && e.proto == proto
-        })
+            {
+                return Some(i);
+            }
+            i = e.hnext;
+        }
+        None
     }
 
     /// Outbound (reply) lookup of a packet saddr:sport -> daddr:dport. FULLNAT replies
@@ -432,15 +428,25 @@ impl<A: Addr> Inner<A> {
                 i = e.onext;
             }
         }
-        self.probe(hasher.hash(proto, daddr, dport), |e| {
-            e.cport == dport
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let b = self.bucket_of(hasher.hash(proto, daddr, dport));
+        let mut i = *self.buckets.get(b)?;
+        while let Some(e) = self.slab.get(i as usize) {
+            if e.cport == dport
                 && e.dport == sport
                 && e.caddr == daddr
                 && e.daddr == saddr
                 && e.proto == proto
                 && !e.is_template()
                 && !e.is_fullnat()
-        })
+            {
+                return Some(i);
+            }
+            i = e.hnext;
+        }
+        None
     }
 
     /// FULLNAT: is (proto, laddr, lport, daddr, dport) used?
@@ -473,7 +479,7 @@ impl<A: Addr> Inner<A> {
     ) -> Option<u32> {
         // Grow the index first: a rehash must not see the new entry, which is linked once
         // below (linking it twice would make its chain a cycle).
-        self.grow_index(self.len as usize + 1);
+        self.grow_index(hasher, self.len as usize + 1);
         let idx = if self.free != NIL {
             let idx = self.free;
             let slot = self.slab.get_mut(idx as usize)?;
@@ -505,78 +511,8 @@ impl<A: Addr> Inner<A> {
         Some(idx)
     }
 
-    /// Make room in the inbound index for `want` entries (load factor at most 1/2).
-    fn grow_index(&mut self, want: usize) {
-        if self.index.is_empty() {
-            self.index = vec![EMPTY; INITIAL_BUCKETS];
-            return;
-        }
-        if index_full(want, self.index.len()) {
-            self.rehash_index(self.index.len() * 2);
-        }
-    }
-
-    /// Rebuild the inbound index with `slots` slots (a power of two holding every entry).
-    /// The rehash reads only the old index (the fingerprint gives the home slot), never the
-    /// entries.
-    ///
-    /// The old slots are visited from an empty one on, so every probe run is read in probe
-    /// order and entries sharing a fingerprint keep their relative order (newest first).
-    fn rehash_index(&mut self, slots: usize) {
-        let old = std::mem::replace(&mut self.index, vec![EMPTY; slots]);
-        let start = old.iter().position(|&s| s == EMPTY).unwrap_or(0);
-        let (head, tail) = old.split_at(start);
-        for &s in tail.iter().chain(head) {
-            if s != EMPTY {
-                self.index_put(s);
-            }
-        }
-    }
-
-    /// Put slot value `s` of a new entry ahead of every slot of its probe run with the same
-    /// fingerprint (so among entries with the same key the newest is found first, as the
-    /// kernel's head insertion in `ip_vs_conn_hash()`), shifting the rest of the run one
-    /// slot on; or at the run's first empty slot when no slot has its fingerprint.
-    fn index_put_first(&mut self, s: u64) {
-        let mask = self.index.len().wrapping_sub(1);
-        let fp = s >> 32;
-        let mut pos = fp as usize & mask;
-        let mut carry = s;
-        let mut shifting = false;
-        for _ in 0..self.index.len() {
-            let Some(slot) = self.index.get_mut(pos) else {
-                return;
-            };
-            if *slot == EMPTY {
-                *slot = carry;
-                return;
-            }
-            if shifting || *slot >> 32 == fp {
-                shifting = true;
-                carry = std::mem::replace(slot, carry);
-            }
-            pos = (pos + 1) & mask;
-        }
-    }
-
-    /// Put slot value `s` (fingerprint << 32 | index) at the first empty slot from its home.
-    fn index_put(&mut self, s: u64) {
-        let mask = self.index.len().wrapping_sub(1);
-        let mut pos = (s >> 32) as usize & mask;
-        for _ in 0..self.index.len() {
-            match self.index.get_mut(pos) {
-                Some(slot) if *slot == EMPTY => {
-                    *slot = s;
-                    return;
-                }
-                Some(_) => pos = (pos + 1) & mask,
-                None => return,
-            }
-        }
-    }
-
-    /// Slab capacity and inbound-index length that hold `n` more entries without growing
-    /// (the slab capped at `max_entries`, or at its current length if larger).
+    /// Slab capacity and bucket count that hold `n` more entries without growing (the slab
+    /// capped at `max_entries`, or at its current length if larger).
     fn reserve_target(&self, n: usize, max_entries: u32) -> (usize, usize) {
         let live = self.len as usize;
         let slab_cap = live
@@ -586,29 +522,52 @@ impl<A: Addr> Inner<A> {
             .max(self.slab.len())
             .max(self.slab.capacity());
         let want = live.saturating_add(n).min(slab_cap);
-        let mut slots = self.index.len().max(INITIAL_BUCKETS);
-        while index_full(want, slots) {
-            slots *= 2;
+        let mut buckets = self.buckets.len().max(INITIAL_BUCKETS);
+        while want > buckets {
+            buckets *= 2;
         }
-        (slab_cap, slots)
+        (slab_cap, buckets)
     }
 
     /// Bytes [`Inner::reserve`] would add.
     pub(crate) fn reserve_bytes(&self, n: usize, max_entries: u32) -> usize {
-        let (slab_cap, slots) = self.reserve_target(n, max_entries);
+        let (slab_cap, buckets) = self.reserve_target(n, max_entries);
         (slab_cap - self.slab.capacity()) * std::mem::size_of::<Entry<A>>()
-            + (slots - self.index.len()) * 8
+            + (buckets - self.buckets.len()) * 4
     }
 
     /// Reserve room for `n` more entries (slab and inbound index) so that inserting them
     /// reallocates and rehashes nothing; the slab reservation is capped at `max_entries`.
-    pub(crate) fn reserve(&mut self, n: usize, max_entries: u32) {
-        let (slab_cap, slots) = self.reserve_target(n, max_entries);
+    pub(crate) fn reserve(&mut self, hasher: &Hasher, n: usize, max_entries: u32) {
+        let (slab_cap, buckets) = self.reserve_target(n, max_entries);
         if slab_cap > self.slab.capacity() {
             self.slab.reserve_exact(slab_cap - self.slab.len());
         }
-        if slots > self.index.len() {
-            self.rehash_index(slots);
+        if buckets > self.buckets.len() {
+            self.rehash(hasher, buckets);
+        }
+    }
+
+    /// Make room in the inbound index for `want` entries (load factor at most 1).
+    fn grow_index(&mut self, hasher: &Hasher, want: usize) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![NIL; INITIAL_BUCKETS];
+            return;
+        }
+        if want <= self.buckets.len() {
+            return;
+        }
+        self.rehash(hasher, self.buckets.len() * 2);
+    }
+
+    /// Rebuild the inbound index with `n` buckets (a power of two).
+    fn rehash(&mut self, hasher: &Hasher, n: usize) {
+        self.buckets = vec![NIL; n];
+        for i in 0..self.slab.len() {
+            let i = i as u32;
+            if self.slab.get(i as usize).is_some_and(|e| e.live()) {
+                self.hash_in(hasher, i);
+            }
         }
     }
 
@@ -640,9 +599,14 @@ impl<A: Addr> Inner<A> {
             return;
         };
         let port = if e.is_template() { 0 } else { e.cport };
-        let fp = hasher.hash(e.proto, e.caddr, port) as u32;
-        self.index_put_first(u64::from(fp) << 32 | u64::from(idx));
+        let b = self.bucket_of(hasher.hash(e.proto, e.caddr, port));
+        let Some(head) = self.buckets.get_mut(b) else {
+            return;
+        };
+        let old = *head;
+        *head = idx;
         if let Some(e) = self.slab.get_mut(idx as usize) {
+            e.hnext = old;
             e.flags |= cf::HASHED as u16;
         }
     }
@@ -664,13 +628,15 @@ impl<A: Addr> Inner<A> {
         }
     }
 
-    /// The entry index in the home slot of (proto, caddr, cport) in the inbound index
-    /// (NIL when empty): a plain load used to warm the cache ahead of a batch of lookups.
+    /// The head of the inbound-index bucket for (proto, caddr, cport): a plain load used to
+    /// warm the cache ahead of a batch of lookups.
     #[inline]
     pub(crate) fn bucket_head(&self, hasher: &Hasher, proto: u8, caddr: A, cport: u16) -> u32 {
-        let h = hasher.hash(proto, caddr, cport) as u32 as usize;
-        let mask = self.index.len().wrapping_sub(1);
-        self.index.get(h & mask).map_or(NIL, |&s| s as u32)
+        if self.buckets.is_empty() {
+            return NIL;
+        }
+        let b = self.bucket_of(hasher.hash(proto, caddr, cport));
+        self.buckets.get(b).copied().unwrap_or(NIL)
     }
 
     /// Read the first word of entry `idx` (cache warming).
@@ -679,14 +645,14 @@ impl<A: Addr> Inner<A> {
         self.slab.get(idx as usize).map_or(0, |e| e.caddr.fold())
     }
 
-    /// The home slot's entry index in the inbound index for entry `idx` (a plain load, used to warm the
+    /// The head of the inbound-index bucket of entry `idx` (a plain load, used to warm the
     /// cache before a batch of removals).
     #[inline]
     pub(crate) fn bucket_head_of(&self, hasher: &Hasher, idx: u32) -> u32 {
         match self.slab.get(idx as usize) {
             Some(e) => {
-                let port = if e.is_template() { 0 } else { e.cport };
-                self.bucket_head(hasher, e.proto, e.caddr, port)
+                let b = self.bucket_of(hasher.hash(e.proto, e.caddr, e.cport));
+                self.buckets.get(b).copied().unwrap_or(NIL)
             }
             None => NIL,
         }
@@ -696,55 +662,29 @@ impl<A: Addr> Inner<A> {
         let Some(e) = self.slab.get(idx as usize) else {
             return;
         };
-        if e.flags & cf::HASHED as u16 == 0 {
-            return;
-        }
         let port = if e.is_template() { 0 } else { e.cport };
-        let fp = hasher.hash(e.proto, e.caddr, port) as u32;
-        let want = u64::from(fp) << 32 | u64::from(idx);
-        let mask = self.index.len().wrapping_sub(1);
-        let mut pos = fp as usize & mask;
-        let mut found = None;
-        for _ in 0..self.index.len() {
-            match self.index.get(pos) {
-                Some(&s) if s == want => {
-                    found = Some(pos);
+        let next = e.hnext;
+        let b = self.bucket_of(hasher.hash(e.proto, e.caddr, port));
+        let Some(&head) = self.buckets.get(b) else {
+            return;
+        };
+        if head == idx {
+            if let Some(h) = self.buckets.get_mut(b) {
+                *h = next;
+            }
+        } else {
+            let mut i = head;
+            while let Some(p) = self.slab.get_mut(i as usize) {
+                if p.hnext == idx {
+                    p.hnext = next;
                     break;
                 }
-                Some(&s) if s != EMPTY => pos = (pos + 1) & mask,
-                _ => break,
+                i = p.hnext;
             }
-        }
-        if let Some(pos) = found {
-            self.index_remove_at(pos);
         }
         if let Some(e) = self.slab.get_mut(idx as usize) {
+            e.hnext = NIL;
             e.flags &= !(cf::HASHED as u16);
-        }
-    }
-
-    /// Empty index slot `hole` by backward-shift deletion: later slots of the probe run
-    /// move back when their home slot does not lie cyclically after the hole, so every
-    /// remaining entry stays reachable from its home without tombstones.
-    fn index_remove_at(&mut self, mut hole: usize) {
-        let mask = self.index.len().wrapping_sub(1);
-        let mut j = hole;
-        for _ in 0..self.index.len() {
-            j = (j + 1) & mask;
-            let s = match self.index.get(j) {
-                Some(&s) if s != EMPTY => s,
-                _ => break,
-            };
-            let home = (s >> 32) as usize & mask;
-            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
-                if let Some(h) = self.index.get_mut(hole) {
-                    *h = s;
-                }
-                hole = j;
-            }
-        }
-        if let Some(h) = self.index.get_mut(hole) {
-            *h = EMPTY;
         }
     }
 
@@ -1090,31 +1030,18 @@ impl<A: Addr> Inner<A> {
             assert_ne!(e.wprev, NIL, "live entry not in wheel");
         }
         assert_eq!(n, self.len);
-        // Every live entry is in the inbound index exactly once, under its own key's
-        // fingerprint, reachable from its home slot without crossing an empty slot, and
-        // the load factor is at most 1/2.
+        // Every live entry is reachable exactly once from the inbound index.
         let mut reached = 0u32;
-        let mask = self.index.len().wrapping_sub(1);
-        let mut seen = vec![false; self.slab.len()];
-        for (pos, &s) in self.index.iter().enumerate() {
-            if s == EMPTY {
-                continue;
-            }
-            let i = s as u32 as usize;
-            let e = &self.slab[i];
-            assert!(e.live());
-            assert!(!seen[i], "entry indexed twice");
-            seen[i] = true;
-            reached += 1;
-            let home = (s >> 32) as usize & mask;
-            let mut p = home;
-            while p != pos {
-                assert_ne!(self.index[p], EMPTY, "probe run broken");
-                p = (p + 1) & mask;
+        for &h in &self.buckets {
+            let mut i = h;
+            while let Some(e) = self.slab.get(i as usize) {
+                assert!(e.live());
+                reached += 1;
+                assert!(reached <= self.len, "hash chain cycle");
+                i = e.hnext;
             }
         }
         assert_eq!(reached, self.len);
-        assert!(self.len == 0 || !index_full(self.len as usize, self.index.len()));
         let mut shed = 0;
         for c in 0..SHED_CLASSES {
             let mut i = self.shed_head[c];
@@ -1134,16 +1061,6 @@ impl<A: Addr> Inner<A> {
             .count() as u32;
         assert_eq!(shed, expect);
     }
-}
-
-/// An empty inbound-index slot.
-const EMPTY: u64 = u64::MAX;
-
-/// Whether an inbound index of `slots` slots is too small for `n` entries (load above 1/2: linear
-/// probing then examines about 1.5 slots per hit).
-#[inline]
-fn index_full(n: usize, slots: usize) -> bool {
-    n.saturating_mul(2) > slots
 }
 
 /// Internal flag: entry linked in the FULLNAT reply index. Shares bit 0x0010 which the
@@ -1221,10 +1138,11 @@ mod tests {
         t.find_in(h, ipproto::TCP, e.caddr, e.cport, e.vaddr, e.vport)
     }
 
-    /// Two different keys whose hashes agree in the low 32 bits (same fingerprint and same
-    /// home slot) must both be found, each as itself, and stay found when the other goes.
+    /// Two different keys whose hashes agree in the low 32 bits (so they share a bucket at
+    /// every index size up to 2^32 buckets) must both be found, each as itself, and stay
+    /// found when the other goes.
     #[test]
-    fn fingerprint_collision_both_found() {
+    fn colliding_hashes_both_found() {
         let h = Hasher::new(7);
         let mut seen: HashMap<u32, (u32, u16)> = HashMap::new();
         let mut pair = None;
@@ -1264,25 +1182,24 @@ mod tests {
 
     /// "Like the kernel, insert does not reject a duplicate key; the newest entry shadows"
     /// (head insertion in ip_vs_conn.c `ip_vs_conn_hash()`): with three entries of one key
-    /// the newest is found, then the next newest as each is removed, also after the index
-    /// has been rehashed by growth and when the run wraps around the end of the index.
+    /// sharing their bucket with other keys, the newest is found, then the next newest as
+    /// each is removed, also after a `reserve` has rehashed the index.
     #[test]
     fn newest_duplicate_shadows() {
         let h = Hasher::new(5);
         let mask = (INITIAL_BUCKETS - 1) as u32;
-        // A key whose home is the last slot, so its run wraps to slot 0.
+        // A key of the last bucket.
         let a = (0..1u32 << 22)
             .find(|&a| h.hash(ipproto::TCP, a, 7) as u32 & mask == mask)
             .expect("a key homed at the last slot");
         for grow in [false, true] {
             let mut t = Inner::<u32>::new();
             let e = entry(a, 7, 80);
-            // Other keys homed at the same slot, before and between the duplicates.
+            // Other keys of the same bucket, inserted between the duplicates.
             let other: Vec<u32> = (0..1u32 << 22)
                 .filter(|&b| b != a && h.hash(ipproto::TCP, b, 7) as u32 & mask == mask)
                 .take(3)
                 .collect();
-            // The duplicates end up in slots 4095, 0 and 1: their group straddles the end.
             let i0 = t.alloc(&h, e, 6000, 1 << 20).expect("alloc");
             t.alloc(&h, entry(other[0], 7, 80), 6000, 1 << 20)
                 .expect("alloc");
@@ -1293,7 +1210,7 @@ mod tests {
             t.alloc(&h, entry(other[2], 7, 80), 6000, 1 << 20)
                 .expect("alloc");
             if grow {
-                t.reserve(100_000, 1 << 20);
+                t.reserve(&h, 100_000, 1 << 20);
             }
             t.check_invariants();
             assert_eq!(find(&t, &h, &e), Some(i2));
@@ -1308,46 +1225,6 @@ mod tests {
         }
     }
 
-    /// Backward-shift deletion across the end of the index: keys whose home is one of the
-    /// last slots probe past the end to slot 0 onwards; removing any of them in any order
-    /// keeps the rest reachable.
-    #[test]
-    fn wrapping_probe_runs_survive_removals() {
-        let h = Hasher::new(11);
-        let mask = (INITIAL_BUCKETS - 1) as u32;
-        let mut keys = Vec::new();
-        for a in 0..1u32 << 22 {
-            let home = h.hash(ipproto::TCP, a, 9) as u32 & mask;
-            if home >= mask - 1 || home == 0 {
-                keys.push(entry(a, 9, 80));
-                if keys.len() == 12 {
-                    break;
-                }
-            }
-        }
-        assert_eq!(keys.len(), 12);
-        for order in 0..4usize {
-            let mut t = Inner::<u32>::new();
-            let ids: Vec<u32> = keys
-                .iter()
-                .map(|e| t.alloc(&h, *e, 6000, 100).expect("alloc"))
-                .collect();
-            t.check_invariants();
-            let mut live: Vec<usize> = (0..keys.len()).collect();
-            let mut step = 0;
-            while !live.is_empty() {
-                let k = live.remove((order * 5 + step * 7) % live.len());
-                step += 1;
-                t.free(&h, ids[k]).expect("free");
-                t.check_invariants();
-                assert_eq!(find(&t, &h, &keys[k]), None);
-                for &j in &live {
-                    assert_eq!(find(&t, &h, &keys[j]), Some(ids[j]), "key {j} lost");
-                }
-            }
-        }
-    }
-
     /// `reserve` sizes slab and index up front: the inserts it was made for neither move
     /// the slab nor rehash the index, and lookups still hit after a reserve-driven rehash.
     #[test]
@@ -1357,19 +1234,19 @@ mod tests {
         let first: Vec<u32> = (0..100u32)
             .map(|a| t.alloc(&h, entry(a, 1, 80), 6000, 1 << 20).expect("alloc"))
             .collect();
-        t.reserve(10_000, 1 << 20);
+        t.reserve(&h, 10_000, 1 << 20);
         t.check_invariants();
         for (a, &i) in first.iter().enumerate() {
             assert_eq!(find(&t, &h, &entry(a as u32, 1, 80)), Some(i));
         }
-        let (cap, slots, ptr) = (t.slab.capacity(), t.index.len(), t.slab.as_ptr());
-        assert!(cap >= 10_100 && !index_full(10_100, slots));
+        let (cap, slots, ptr) = (t.slab.capacity(), t.buckets.len(), t.slab.as_ptr());
+        assert!(cap >= 10_100 && slots >= 10_100);
         assert_eq!(t.reserve_bytes(10_000, 1 << 20), 0);
         for a in 100..10_100u32 {
             t.alloc(&h, entry(a, 1, 80), 6000, 1 << 20).expect("alloc");
         }
         assert_eq!(
-            (t.slab.capacity(), t.index.len(), t.slab.as_ptr()),
+            (t.slab.capacity(), t.buckets.len(), t.slab.as_ptr()),
             (cap, slots, ptr)
         );
         t.check_invariants();

@@ -417,13 +417,10 @@ impl Shared {
 /// state handling of ip_vs_proto_*.c and the counters of ip_vs_ctl.c).
 ///
 /// # Model
-/// - Entries live in per-family slabs (IPv4 entries are 104 bytes, 126 B per entry with the
-///   index at 1M; IPv6 ones larger), found through a seeded open-addressing hash index
-///   (linear probing, load at most 1/2, backward-shift deletion) whose 8-byte slots hold a
-///   32-bit fingerprint of the key's hash next to the u32 slab index, so a lookup reads one
-///   index line and only the entries whose fingerprint matches. The key is (protocol,
-///   client address, client port), as the kernel's `ip_vs_conn_hashkey_param()`;
-///   [`ConnTable::reserve`] pre-sizes slab and index. Inbound lookups match the full
+/// - Entries live in per-family slabs (IPv4 entries are 104 bytes, 113 B per entry with the
+///   index at 1M; IPv6 ones larger) linked by u32 indices into a seeded chained hash index
+///   keyed by (protocol, client address, client port), as the kernel's
+///   `ip_vs_conn_hashkey_param()`; [`ConnTable::reserve`] pre-sizes slab and index. Inbound lookups match the full
 ///   (protocol, CIP, cport, VIP, vport) tuple; NAT replies hash the packet's destination (the
 ///   client) and match RIP:rport; FULLNAT replies use a second index keyed by LIP:lport.
 ///   Like the kernel, insert does not reject a duplicate key; the newest entry shadows.
@@ -767,8 +764,8 @@ impl ConnTable {
         if after > self.sh.cfg.max_bytes {
             return Err(ConnError::TableFull);
         }
-        self.v4.reserve(v4, max);
-        self.v6.reserve(v6, max);
+        self.v4.reserve(&self.sh.hasher, v4, max);
+        self.v6.reserve(&self.sh.hasher, v6, max);
         Ok(())
     }
 
