@@ -531,6 +531,9 @@ impl<A: Addr> Inner<A> {
 
     /// Bytes [`Inner::reserve`] would add.
     pub(crate) fn reserve_bytes(&self, n: usize, max_entries: u32) -> usize {
+        if n == 0 {
+            return 0;
+        }
         let (slab_cap, buckets) = self.reserve_target(n, max_entries);
         (slab_cap - self.slab.capacity()) * std::mem::size_of::<Entry<A>>()
             + (buckets - self.buckets.len()) * 4
@@ -539,6 +542,9 @@ impl<A: Addr> Inner<A> {
     /// Reserve room for `n` more entries (slab and inbound index) so that inserting them
     /// reallocates and rehashes nothing; the slab reservation is capped at `max_entries`.
     pub(crate) fn reserve(&mut self, hasher: &Hasher, n: usize, max_entries: u32) {
+        if n == 0 {
+            return;
+        }
         let (slab_cap, buckets) = self.reserve_target(n, max_entries);
         if slab_cap > self.slab.capacity() {
             self.slab.reserve_exact(slab_cap - self.slab.len());
@@ -1223,6 +1229,29 @@ mod tests {
                 assert!(find(&t, &h, &entry(b, 7, 80)).is_some());
             }
         }
+    }
+
+    /// `ConnTable::reserve` counts what it would allocate against `max_bytes`: refused
+    /// (TableFull, nothing allocated) above it, and a family reserved for 0 entries
+    /// allocates nothing.
+    #[test]
+    fn table_reserve_respects_max_bytes() {
+        use crate::table::{ConnConfig, ConnTable};
+        let t0 = std::time::Instant::now();
+        let cfg = ConnConfig {
+            max_entries: 1 << 20,
+            max_bytes: 1 << 20,
+            ..ConnConfig::default()
+        };
+        let mut t = ConnTable::new(cfg, t0);
+        assert_eq!(t.memory_bytes(), 0);
+        // 100k IPv4 entries need 100k * 104 bytes of slab alone: over 1 MiB.
+        assert_eq!(t.reserve(100_000, 0), Err(crate::ConnError::TableFull));
+        assert_eq!(t.memory_bytes(), 0);
+        t.reserve(1000, 0).expect("fits");
+        // 1000 slots of 104 bytes and 4096 buckets of 4 bytes; nothing for IPv6.
+        assert_eq!(t.memory_bytes(), 1000 * 104 + 4096 * 4);
+        assert_eq!(t.stats().refused_full, 0);
     }
 
     /// `reserve` sizes slab and index up front: the inserts it was made for neither move
