@@ -196,6 +196,24 @@ impl<A: Addr> Entry<A> {
     }
 }
 
+/// The fields of a removed entry its accounting needs (returned by `Inner::free`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Freed {
+    pub(crate) proto: u8,
+    pub(crate) state: u8,
+    /// Kernel flag bits plus the internal ones, as in the entry.
+    pub(crate) flags: u16,
+    pub(crate) dest: u32,
+    pub(crate) control: u32,
+}
+
+impl Freed {
+    #[inline]
+    pub(crate) fn kflags(&self) -> u32 {
+        u32::from(self.flags & KERNEL_FLAGS)
+    }
+}
+
 /// Shed class of an entry, `None` when it must never be evicted (ESTABLISHED, templates).
 /// 0: closed (TCP TIME_WAIT, CLOSE; SCTP CLOSED, REJECTED); 1: embryonic (TCP NONE,
 /// SYN_SENT, SYN_RECV, SYNACK, LISTEN; SCTP NONE..COOKIE_ECHOED); 2: half-closed (TCP
@@ -493,6 +511,49 @@ impl<A: Addr> Inner<A> {
         Some(idx)
     }
 
+    /// Slab capacity and bucket count that hold `n` more entries without growing (the slab
+    /// capped at `max_entries`, or at its current length if larger).
+    fn reserve_target(&self, n: usize, max_entries: u32) -> (usize, usize) {
+        let live = self.len as usize;
+        let slab_cap = live
+            .saturating_add(n)
+            .min(max_entries as usize)
+            .min(MAX_INDEX as usize + 1)
+            .max(self.slab.len())
+            .max(self.slab.capacity());
+        let want = live.saturating_add(n).min(slab_cap);
+        let mut buckets = self.buckets.len().max(INITIAL_BUCKETS);
+        while want > buckets {
+            buckets *= 2;
+        }
+        (slab_cap, buckets)
+    }
+
+    /// Bytes [`Inner::reserve`] would add.
+    pub(crate) fn reserve_bytes(&self, n: usize, max_entries: u32) -> usize {
+        if n == 0 {
+            return 0;
+        }
+        let (slab_cap, buckets) = self.reserve_target(n, max_entries);
+        (slab_cap - self.slab.capacity()) * std::mem::size_of::<Entry<A>>()
+            + (buckets - self.buckets.len()) * 4
+    }
+
+    /// Reserve room for `n` more entries (slab and inbound index) so that inserting them
+    /// reallocates and rehashes nothing; the slab reservation is capped at `max_entries`.
+    pub(crate) fn reserve(&mut self, hasher: &Hasher, n: usize, max_entries: u32) {
+        if n == 0 {
+            return;
+        }
+        let (slab_cap, buckets) = self.reserve_target(n, max_entries);
+        if slab_cap > self.slab.capacity() {
+            self.slab.reserve_exact(slab_cap - self.slab.len());
+        }
+        if buckets > self.buckets.len() {
+            self.rehash(hasher, buckets);
+        }
+    }
+
     /// Make room in the inbound index for `want` entries (load factor at most 1).
     fn grow_index(&mut self, hasher: &Hasher, want: usize) {
         if self.buckets.is_empty() {
@@ -502,7 +563,11 @@ impl<A: Addr> Inner<A> {
         if want <= self.buckets.len() {
             return;
         }
-        let n = self.buckets.len() * 2;
+        self.rehash(hasher, self.buckets.len() * 2);
+    }
+
+    /// Rebuild the inbound index with `n` buckets (a power of two).
+    fn rehash(&mut self, hasher: &Hasher, n: usize) {
         self.buckets = vec![NIL; n];
         for i in 0..self.slab.len() {
             let i = i as u32;
@@ -664,11 +729,20 @@ impl<A: Addr> Inner<A> {
     }
 
     /// Unlink `idx` from index, wheel and shed list and put the slot on the free list.
-    /// Returns the entry as it was. Accounting is the caller's.
-    pub(crate) fn free(&mut self, hasher: &Hasher, idx: u32) -> Option<Entry<A>> {
-        let e = *self.get(idx)?;
+    /// Returns what accounting needs of the entry (the caller's job).
+    pub(crate) fn free(&mut self, hasher: &Hasher, idx: u32) -> Option<Freed> {
+        let e = self.get(idx)?;
+        let freed = Freed {
+            proto: e.proto,
+            state: e.state,
+            flags: e.flags,
+            dest: e.dest,
+            control: e.control,
+        };
         self.unhash_in(hasher, idx);
-        self.unhash_out(hasher, idx);
+        if self.fullnat_len > 0 {
+            self.unhash_out(hasher, idx);
+        }
         self.wheel_unlink(idx);
         self.shed_unlink(idx);
         let free = self.free;
@@ -681,7 +755,7 @@ impl<A: Addr> Inner<A> {
         }
         self.free = idx;
         self.len = self.len.saturating_sub(1);
-        Some(e)
+        Some(freed)
     }
 
     /// Re-key a template so it can no longer be found (`ip_vs_check_template`: vport and
@@ -1039,4 +1113,171 @@ pub(crate) fn new_entry<A: Addr>(
     e.deadline = deadline;
     e.control = control;
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn entry(caddr: u32, cport: u16, vport: u16) -> Entry<u32> {
+        new_entry(
+            ipproto::TCP,
+            caddr,
+            cport,
+            0xcfaf_2c6e,
+            vport,
+            0xac10_0002,
+            80,
+            0,
+            0,
+            0,
+            0,
+            NIL,
+            60,
+            6000,
+            NIL,
+        )
+    }
+
+    fn find(t: &Inner<u32>, h: &Hasher, e: &Entry<u32>) -> Option<u32> {
+        t.find_in(h, ipproto::TCP, e.caddr, e.cport, e.vaddr, e.vport)
+    }
+
+    /// Two different keys whose hashes agree in the low 32 bits (so they share a bucket at
+    /// every index size up to 2^32 buckets) must both be found, each as itself, and stay
+    /// found when the other goes.
+    #[test]
+    fn colliding_hashes_both_found() {
+        let h = Hasher::new(7);
+        let mut seen: HashMap<u32, (u32, u16)> = HashMap::new();
+        let mut pair = None;
+        'search: for a in 0..1u32 << 20 {
+            for port in [1000u16, 2000] {
+                let fp = h.hash(ipproto::TCP, a, port) as u32;
+                if let Some(&(a0, p0)) = seen.get(&fp) {
+                    pair = Some(((a0, p0), (a, port)));
+                    break 'search;
+                }
+                seen.insert(fp, (a, port));
+            }
+        }
+        let ((a0, p0), (a1, p1)) = pair.expect("a 32-bit collision among 2M keys");
+        assert_ne!((a0, p0), (a1, p1));
+        let (e0, e1) = (entry(a0, p0, 80), entry(a1, p1, 80));
+        // A third key sharing (proto, caddr, cport) with e0, hence its whole hash.
+        let e2 = entry(a0, p0, 443);
+        let mut t = Inner::<u32>::new();
+        let i0 = t.alloc(&h, e0, 6000, 100).expect("alloc");
+        let i1 = t.alloc(&h, e1, 6000, 100).expect("alloc");
+        let i2 = t.alloc(&h, e2, 6000, 100).expect("alloc");
+        t.check_invariants();
+        assert_eq!(find(&t, &h, &e0), Some(i0));
+        assert_eq!(find(&t, &h, &e1), Some(i1));
+        assert_eq!(find(&t, &h, &e2), Some(i2));
+        assert_eq!(find(&t, &h, &entry(a1, p1, 443)), None);
+        t.free(&h, i0).expect("free");
+        t.check_invariants();
+        assert_eq!(find(&t, &h, &e0), None);
+        assert_eq!(find(&t, &h, &e1), Some(i1));
+        assert_eq!(find(&t, &h, &e2), Some(i2));
+        t.free(&h, i2).expect("free");
+        assert_eq!(find(&t, &h, &e1), Some(i1));
+        t.check_invariants();
+    }
+
+    /// "Like the kernel, insert does not reject a duplicate key; the newest entry shadows"
+    /// (head insertion in ip_vs_conn.c `ip_vs_conn_hash()`): with three entries of one key
+    /// sharing their bucket with other keys, the newest is found, then the next newest as
+    /// each is removed, also after a `reserve` has rehashed the index.
+    #[test]
+    fn newest_duplicate_shadows() {
+        let h = Hasher::new(5);
+        let mask = (INITIAL_BUCKETS - 1) as u32;
+        // A key of the last bucket.
+        let a = (0..1u32 << 22)
+            .find(|&a| h.hash(ipproto::TCP, a, 7) as u32 & mask == mask)
+            .expect("a key homed at the last slot");
+        for grow in [false, true] {
+            let mut t = Inner::<u32>::new();
+            let e = entry(a, 7, 80);
+            // Other keys of the same bucket, inserted between the duplicates.
+            let other: Vec<u32> = (0..1u32 << 22)
+                .filter(|&b| b != a && h.hash(ipproto::TCP, b, 7) as u32 & mask == mask)
+                .take(3)
+                .collect();
+            let i0 = t.alloc(&h, e, 6000, 1 << 20).expect("alloc");
+            t.alloc(&h, entry(other[0], 7, 80), 6000, 1 << 20)
+                .expect("alloc");
+            let i1 = t.alloc(&h, e, 6000, 1 << 20).expect("alloc");
+            t.alloc(&h, entry(other[1], 7, 80), 6000, 1 << 20)
+                .expect("alloc");
+            let i2 = t.alloc(&h, e, 6000, 1 << 20).expect("alloc");
+            t.alloc(&h, entry(other[2], 7, 80), 6000, 1 << 20)
+                .expect("alloc");
+            if grow {
+                t.reserve(&h, 100_000, 1 << 20);
+            }
+            t.check_invariants();
+            assert_eq!(find(&t, &h, &e), Some(i2));
+            t.free(&h, i2).expect("free");
+            assert_eq!(find(&t, &h, &e), Some(i1));
+            t.free(&h, i1).expect("free");
+            assert_eq!(find(&t, &h, &e), Some(i0));
+            t.check_invariants();
+            for &b in &other {
+                assert!(find(&t, &h, &entry(b, 7, 80)).is_some());
+            }
+        }
+    }
+
+    /// `ConnTable::reserve` counts what it would allocate against `max_bytes`: refused
+    /// (TableFull, nothing allocated) above it, and a family reserved for 0 entries
+    /// allocates nothing.
+    #[test]
+    fn table_reserve_respects_max_bytes() {
+        use crate::table::{ConnConfig, ConnTable};
+        let t0 = std::time::Instant::now();
+        let cfg = ConnConfig {
+            max_entries: 1 << 20,
+            max_bytes: 1 << 20,
+            ..ConnConfig::default()
+        };
+        let mut t = ConnTable::new(cfg, t0);
+        assert_eq!(t.memory_bytes(), 0);
+        // 100k IPv4 entries need 100k * 104 bytes of slab alone: over 1 MiB.
+        assert_eq!(t.reserve(100_000, 0), Err(crate::ConnError::TableFull));
+        assert_eq!(t.memory_bytes(), 0);
+        t.reserve(1000, 0).expect("fits");
+        // 1000 slots of 104 bytes and 4096 buckets of 4 bytes; nothing for IPv6.
+        assert_eq!(t.memory_bytes(), 1000 * 104 + 4096 * 4);
+        assert_eq!(t.stats().refused_full, 0);
+    }
+
+    /// `reserve` sizes slab and index up front: the inserts it was made for neither move
+    /// the slab nor rehash the index, and lookups still hit after a reserve-driven rehash.
+    #[test]
+    fn reserve_avoids_growth() {
+        let h = Hasher::new(3);
+        let mut t = Inner::<u32>::new();
+        let first: Vec<u32> = (0..100u32)
+            .map(|a| t.alloc(&h, entry(a, 1, 80), 6000, 1 << 20).expect("alloc"))
+            .collect();
+        t.reserve(&h, 10_000, 1 << 20);
+        t.check_invariants();
+        for (a, &i) in first.iter().enumerate() {
+            assert_eq!(find(&t, &h, &entry(a as u32, 1, 80)), Some(i));
+        }
+        let (cap, slots, ptr) = (t.slab.capacity(), t.buckets.len(), t.slab.as_ptr());
+        assert!(cap >= 10_100 && slots >= 10_100);
+        assert_eq!(t.reserve_bytes(10_000, 1 << 20), 0);
+        for a in 100..10_100u32 {
+            t.alloc(&h, entry(a, 1, 80), 6000, 1 << 20).expect("alloc");
+        }
+        assert_eq!(
+            (t.slab.capacity(), t.buckets.len(), t.slab.as_ptr()),
+            (cap, slots, ptr)
+        );
+        t.check_invariants();
+    }
 }

@@ -38,6 +38,12 @@ impl Default for ShardConfig {
     }
 }
 
+/// A shard on cache lines of its own (128 bytes: two lines, as adjacent-line prefetchers
+/// pair them), so one worker's lock word and table fields never share a line with
+/// another shard's.
+#[repr(align(128))]
+struct Padded<T>(T);
+
 /// N [`ConnTable`]s behind `parking_lot` mutexes. A worker locks the shard of a packet's
 /// client ([`ShardedConnTable::shard_of_client`]), then looks up, inserts and updates under
 /// that one lock; `ConnId`s are shard-local. Each shard gets `max_entries / N` entries and
@@ -48,7 +54,7 @@ impl Default for ShardConfig {
 /// it goes to shard `lport % N` ([`ShardedConnTable::shard_of_fullnat_reply`]), and lvs-core
 /// must choose a local port with [`ShardedConnTable::fullnat_port_ok`] true.
 pub struct ShardedConnTable {
-    shards: Box<[Mutex<ConnTable>]>,
+    shards: Box<[Padded<Mutex<ConnTable>>]>,
     k: u64,
     prefix_v4: u8,
     prefix_v6: u8,
@@ -65,7 +71,7 @@ impl ShardedConnTable {
                 c.max_entries = (cfg.max_entries / n as u32).max(1);
                 c.max_bytes = cfg.max_bytes / n;
                 c.seed = cfg.seed.wrapping_add(i as u64);
-                Mutex::new(ConnTable::new(c, epoch))
+                Padded(Mutex::new(ConnTable::new(c, epoch)))
             })
             .collect();
         ShardedConnTable {
@@ -118,8 +124,8 @@ impl ShardedConnTable {
         let i = i.min(self.shards.len() - 1);
         // The index is clamped above, so this cannot miss; fall back to shard 0 anyway.
         match self.shards.get(i) {
-            Some(m) => m.lock(),
-            None => self.shards[0].lock(),
+            Some(m) => m.0.lock(),
+            None => self.shards[0].0.lock(),
         }
     }
 
@@ -144,7 +150,7 @@ impl ShardedConnTable {
     pub fn handle_timeout(&self, now: Instant, expired: &mut Vec<ExpiredConn>) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().handle_timeout(now, expired))
+            .map(|s| s.0.lock().handle_timeout(now, expired))
             .sum()
     }
 
@@ -152,7 +158,7 @@ impl ShardedConnTable {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.shards
             .iter()
-            .filter_map(|s| s.lock().poll_timeout())
+            .filter_map(|s| s.0.lock().poll_timeout())
             .min()
     }
 
@@ -160,7 +166,7 @@ impl ShardedConnTable {
     pub fn dest_counters(&self, dest: DestId) -> DestCounters {
         let mut c = DestCounters::default();
         for s in self.shards.iter() {
-            let d = s.lock().dest_counters(dest);
+            let d = s.0.lock().dest_counters(dest);
             c.activeconns += d.activeconns;
             c.inactconns += d.inactconns;
             c.persistconns += d.persistconns;
@@ -170,7 +176,7 @@ impl ShardedConnTable {
 
     /// Live entries over all shards.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
+        self.shards.iter().map(|s| s.0.lock().len()).sum()
     }
 
     /// Whether all shards are empty.

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use crate::error::ConnError;
 use crate::flags::{FwdMethod, conn_flags as cf};
 use crate::inner::{
-    Addr, Entry, Hasher, Inner, MAX_INDEX, NIL, SHED_CLASSES, TICK_MS, TICKS_PER_SEC, new_entry,
+    Addr, Entry, Freed, Hasher, Inner, MAX_INDEX, NIL, SHED_CLASSES, TICK_MS, TICKS_PER_SEC,
+    new_entry,
 };
 use crate::proto::{
     Direction, L4Info, SctpState, TableDir, TcpState, Timeouts, ipproto, sctp_next_state,
@@ -418,7 +419,8 @@ impl Shared {
 /// # Model
 /// - Entries live in per-family slabs (IPv4 entries are 104 bytes, 113 B per entry with the
 ///   index at 1M; IPv6 ones larger) linked by u32 indices into a seeded chained hash index
-///   keyed by (protocol, client address, client port), as the kernel's `ip_vs_conn_hashkey_param()`. Inbound lookups match the full
+///   keyed by (protocol, client address, client port), as the kernel's
+///   `ip_vs_conn_hashkey_param()`; [`ConnTable::reserve`] pre-sizes slab and index. Inbound lookups match the full
 ///   (protocol, CIP, cport, VIP, vport) tuple; NAT replies hash the packet's destination (the
 ///   client) and match RIP:rport; FULLNAT replies use a second index keyed by LIP:lport.
 ///   Like the kernel, insert does not reject a duplicate key; the newest entry shadows.
@@ -519,7 +521,7 @@ pub(crate) fn make_id<A: Addr>(inner: &Inner<A>, v6: bool, idx: u32) -> ConnId {
     ConnId::new(v6, g, idx)
 }
 
-fn expired_of<A: Addr>(id: ConnId, e: &Entry<A>) -> ExpiredConn {
+fn expired_of(id: ConnId, e: &Freed) -> ExpiredConn {
     ExpiredConn {
         id,
         protocol: e.proto,
@@ -529,12 +531,12 @@ fn expired_of<A: Addr>(id: ConnId, e: &Entry<A>) -> ExpiredConn {
     }
 }
 
-/// Remove an entry with its accounting; returns it.
+/// Remove an entry with its accounting; returns what its `ExpiredConn` needs.
 pub(crate) fn remove_idx<A: Addr>(
     inner: &mut Inner<A>,
     sh: &mut Shared,
     idx: u32,
-) -> Option<Entry<A>> {
+) -> Option<Freed> {
     let e = inner.free(&sh.hasher, idx)?;
     sh.unbind(e.dest, e.flags);
     if e.control != NIL
@@ -747,7 +749,27 @@ impl ConnTable {
         self.len() == 0
     }
 
-    /// Bytes allocated now for entries and indices (slab and bucket capacities), the figure
+    /// Pre-allocate room for `v4` more IPv4 and `v6` more IPv6 entries (entry slab and
+    /// inbound hash index), so that inserting them neither reallocates the slab nor rehashes
+    /// the index on the packet path. The slab part is capped at `max_entries`. The reserved
+    /// capacity counts towards `max_bytes` ([`ConnTable::memory_bytes`] is by capacity).
+    ///
+    /// Errors: [`ConnError::TableFull`] (nothing reserved, not counted in
+    /// [`ConnStats`]) when the reservation would take [`ConnTable::memory_bytes`] above
+    /// `max_bytes`.
+    pub fn reserve(&mut self, v4: usize, v6: usize) -> Result<(), ConnError> {
+        let max = self.sh.cfg.max_entries;
+        let after =
+            self.memory_bytes() + self.v4.reserve_bytes(v4, max) + self.v6.reserve_bytes(v6, max);
+        if after > self.sh.cfg.max_bytes {
+            return Err(ConnError::TableFull);
+        }
+        self.v4.reserve(&self.sh.hasher, v4, max);
+        self.v6.reserve(&self.sh.hasher, v6, max);
+        Ok(())
+    }
+
+    /// Bytes allocated now for entries and indices (slab and index capacities), the figure
     /// `max_bytes` bounds. The per-real-server counter array (12 bytes per `DestId` up to
     /// the largest seen) is not included.
     pub fn memory_bytes(&self) -> usize {
@@ -1307,7 +1329,7 @@ fn expire_family<A: Addr>(
     now_t: u64,
     out: &mut Vec<ExpiredConn>,
 ) {
-    // Entries are taken off the wheel in batches; the hash-bucket heads of a batch are read
+    // Entries are taken off the wheel in batches; the home index slots of a batch are read
     // first (independent loads the CPU overlaps), so removing them does not wait for one
     // cache miss per entry in turn.
     const BATCH: usize = 32;
