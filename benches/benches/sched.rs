@@ -30,7 +30,13 @@ fn rip(i: u32) -> IpAddr {
 fn service(kind: SchedulerKind, n: u32) -> Scheduler {
     let mut s = Scheduler::new(kind, SchedConfig::default(), Duration::ZERO);
     for i in 0..n {
-        s.add_dest(DestId(i), rip(i), 80, DestParams::weight(1 + (i % 5) as i32)).unwrap();
+        s.add_dest(
+            DestId(i),
+            rip(i),
+            80,
+            DestParams::weight(1 + (i % 5) as i32),
+        )
+        .unwrap();
     }
     s
 }
@@ -39,7 +45,9 @@ fn clients() -> Vec<PacketInfo> {
     let vip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100));
     (0..4096u32)
         .map(|k| {
-            let cip = IpAddr::V4(Ipv4Addr::from(0xC633_0000u32.wrapping_add(k.wrapping_mul(7919))));
+            let cip = IpAddr::V4(Ipv4Addr::from(
+                0xC633_0000u32.wrapping_add(k.wrapping_mul(7919)),
+            ));
             PacketInfo::new(cip, 1024 + (k % 60000) as u16, vip, 80)
         })
         .collect()
@@ -70,7 +78,12 @@ fn decisions(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("decision_1024");
     g.throughput(Throughput::Elements(1));
-    for kind in [SchedulerKind::Wlc, SchedulerKind::Lc, SchedulerKind::Sed, SchedulerKind::Nq] {
+    for kind in [
+        SchedulerKind::Wlc,
+        SchedulerKind::Lc,
+        SchedulerKind::Sed,
+        SchedulerKind::Nq,
+    ] {
         let mut s = service(kind, 1024);
         g.bench_function(format!("{}_schedule_only", kind.name()), |b| {
             b.iter(|| black_box(s.schedule(black_box(&pkts[0]), now)))
@@ -94,7 +107,13 @@ fn decisions(c: &mut Criterion) {
 }
 
 fn servers(n: u32) -> Vec<MaglevServer> {
-    (0..n).map(|i| MaglevServer { addr: rip(i), port: 80, weight: 1 }).collect()
+    (0..n)
+        .map(|i| MaglevServer {
+            addr: rip(i),
+            port: 80,
+            weight: 1,
+        })
+        .collect()
 }
 
 fn mh(c: &mut Criterion) {

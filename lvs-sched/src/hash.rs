@@ -8,6 +8,7 @@ pub const GOLDEN_RATIO_32: u32 = 0x61C8_8647;
 /// `hash_32(val, bits)` from include/linux/hash.h: `(val * GOLDEN_RATIO_32) >> (32 - bits)`
 /// in wrapping 32-bit arithmetic, i.e. the top `bits` bits of the product. `bits` is
 /// 1 ..= 32; 0 returns 0 (the kernel never calls it with 0).
+#[inline]
 pub fn hash_32(val: u32, bits: u32) -> u32 {
     let prod = val.wrapping_mul(GOLDEN_RATIO_32);
     match bits {
@@ -21,6 +22,7 @@ pub fn hash_32(val: u32, bits: u32) -> u32 {
 /// (`ntohl(addr_fold)`): an IPv4 address as its 32-bit value; an IPv6 address as the XOR of
 /// its four 32-bit words (`addr->ip6[0] ^ addr->ip6[1] ^ addr->ip6[2] ^ addr->ip6[3]` in
 /// ip_vs_dh.c, ip_vs_sh.c, ip_vs_mh.c, ip_vs_lblc.c, ip_vs_lblcr.c).
+#[inline]
 pub fn addr_fold(addr: IpAddr) -> u32 {
     match addr {
         IpAddr::V4(a) => u32::from(a),
@@ -65,6 +67,7 @@ fn sipround(v: &mut [u64; 4]) {
 /// (lib/siphash.c: on 64-bit builds "HalfSipHash1-3" is SipHash-1-3): SipHash with one
 /// compression round and three finalization rounds over the 4-byte little-endian message
 /// `v`, the 64-bit result truncated to its low 32 bits.
+#[inline]
 pub fn hsiphash_u32(v: u32, key: &HsipKey) -> u32 {
     let mut s = [
         0x736f_6d65_7073_6575 ^ key[0],
@@ -85,6 +88,7 @@ pub fn hsiphash_u32(v: u32, key: &HsipKey) -> u32 {
 
 /// `ip_vs_mh_hashkey()` (ip_vs_mh.c): `hsiphash(offset + port + ntohl(addr_fold))` with
 /// 32-bit wrapping addition. `port` in host byte order (0 unless the mh-port flag is set).
+#[inline]
 pub fn mh_hashkey(addr: IpAddr, port: u16, key: &HsipKey, offset: u32) -> u32 {
     let v = offset
         .wrapping_add(port as u32)

@@ -12,7 +12,9 @@
 //! 60 s (driven by `handle_timeout(now)`): every 30th run is a full sweep removing entries
 //! idle for `lblc_expiration` (default 24 h) or longer; the other runs do nothing unless the
 //! table is above 16384 entries, then remove entries idle for 6 minutes or longer, bucket by
-//! bucket from the rover, until min((entries - 16384) * 4 / 3, 8192) are gone.
+//! bucket from the rover, until min((entries - 16384) * 4 / 3, 8192) are gone. "entries" is
+//! the kernel's counter, which (kernel quirk, kept) is not decremented when an entry is
+//! replaced by a new real server, so it can run ahead of the real number of entries.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -55,7 +57,12 @@ pub(crate) struct Entry<T> {
 #[derive(Debug, Clone)]
 pub(crate) struct LocalityTable<T> {
     buckets: Vec<Vec<Entry<T>>>,
+    /// Entries actually in the table.
     entries: usize,
+    /// The kernel's `tbl->entries` counter, which garbage collection reads. It can run ahead
+    /// of `entries`: `ip_vs_lblc_new()` unlinks a replaced entry with `ip_vs_lblc_del()`
+    /// without `atomic_dec(&tbl->entries)`, then counts the new one.
+    counted: usize,
     rover: usize,
     counter: u32,
     next_check: Duration,
@@ -67,6 +74,7 @@ impl<T> LocalityTable<T> {
         LocalityTable {
             buckets: (0..TAB_SIZE).map(|_| Vec::new()).collect(),
             entries: 0,
+            counted: 0,
             rover: 0,
             counter: 1,
             next_check: now.saturating_add(CHECK_EXPIRE_INTERVAL),
@@ -101,10 +109,13 @@ impl<T> LocalityTable<T> {
                 val,
             });
             self.entries += 1;
+            self.counted += 1;
         }
     }
 
-    pub(crate) fn remove(&mut self, addr: IpAddr) {
+    /// Unlinks the entry of `addr` the way `ip_vs_lblc_new()` replaces one: the kernel's
+    /// entry counter is NOT decremented (see `counted`).
+    pub(crate) fn unlink_uncounted(&mut self, addr: IpAddr) {
         if let Some(b) = self.buckets.get_mut(lblc_bucket(addr))
             && let Some(p) = b.iter().position(|e| e.addr == addr)
         {
@@ -137,6 +148,7 @@ impl<T> LocalityTable<T> {
         b.retain(|e| now < e.lastuse.saturating_add(idle));
         let gone = before - b.len();
         self.entries -= gone;
+        self.counted = self.counted.saturating_sub(gone);
         gone
     }
 
@@ -154,11 +166,11 @@ impl<T> LocalityTable<T> {
             self.counter = 1;
             return;
         }
-        if self.entries <= LBLC_MAX_ENTRIES {
+        if self.counted <= LBLC_MAX_ENTRIES {
             self.counter += 1;
             return;
         }
-        let mut goal = ((self.entries - LBLC_MAX_ENTRIES) * 4 / 3).min(LBLC_MAX_ENTRIES / 2) as i64;
+        let mut goal = ((self.counted - LBLC_MAX_ENTRIES) * 4 / 3).min(LBLC_MAX_ENTRIES / 2) as i64;
         let mut j = self.rover;
         for _ in 0..TAB_SIZE {
             j = (j + 1) & (TAB_SIZE - 1);
@@ -210,7 +222,7 @@ impl Lblc {
         match self.table.get(daddr) {
             Some(en) if en.val == id => {}
             Some(_) => {
-                self.table.remove(daddr);
+                self.table.unlink_uncounted(daddr);
                 self.table.insert(daddr, now, id);
             }
             None => self.table.insert(daddr, now, id),

@@ -236,6 +236,16 @@ impl Maglev {
         fastmod(hash, self.size.get(), self.fastmod)
     }
 
+    /// The server index in slot `slot` (already reduced mod M), or `None` for an empty slot
+    /// or a slot >= M.
+    #[inline]
+    pub fn slot(&self, slot: u32) -> Option<u32> {
+        match self.slots.get(slot as usize) {
+            Some(&s) if s != EMPTY_SLOT => Some(s),
+            _ => None,
+        }
+    }
+
     /// The server index in slot `hash % M`, or `None` for an empty slot.
     #[inline]
     pub fn lookup(&self, hash: u32) -> Option<u32> {

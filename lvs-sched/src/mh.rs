@@ -28,10 +28,6 @@ impl MhState {
         s
     }
 
-    pub(crate) fn size(&self) -> MaglevSize {
-        self.table.size()
-    }
-
     /// `ip_vs_mh_dest_changed()`. The caller has checked N <= M.
     pub(crate) fn reassign(&mut self, dests: &[Dest]) {
         let servers: Vec<MaglevServer> = dests
@@ -46,8 +42,8 @@ impl MhState {
         self.table = Maglev::build(&servers, size).unwrap_or_else(|_| empty(size));
     }
 
-    fn at(&self, hash: u32, dests: &[Dest]) -> Option<(usize, bool)> {
-        let i = self.table.lookup(hash)? as usize;
+    fn at(&self, slot: u32, dests: &[Dest]) -> Option<(usize, bool)> {
+        let i = self.table.slot(slot)? as usize;
         dests.get(i).map(|d| (i, d.usable()))
     }
 
@@ -64,7 +60,10 @@ impl MhState {
             self.table.size().get(),
             fallback,
             |slot| self.at(slot, dests),
-            |roffset| mh_hashkey(addr, port, &MH_KEY1, roffset),
+            |roffset| {
+                self.table
+                    .slot_of(mh_hashkey(addr, port, &MH_KEY1, roffset))
+            },
         )
     }
 }

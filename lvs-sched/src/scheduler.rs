@@ -153,9 +153,13 @@ impl Scheduler {
     /// Switch scheduler (ipvsadm `-E -s NAME`): the old scheduler's state (rr position,
     /// lblc entries, ...) is dropped and the new one starts fresh over the same list, as
     /// `ip_vs_edit_service()` unbinds the old and binds the new scheduler. `now` as in
-    /// [`Scheduler::new`]. Fails only for mh with more real servers than Maglev slots
-    /// ([`SchedError::TooManyDests`]); nothing changes then.
+    /// [`Scheduler::new`]. Setting the scheduler already in use changes nothing (the kernel
+    /// rebinds only when the scheduler differs). Fails only for mh with more real servers
+    /// than Maglev slots ([`SchedError::TooManyDests`]); nothing changes then.
     pub fn set_kind(&mut self, kind: SchedulerKind, now: Duration) -> Result<(), SchedError> {
+        if kind == self.kind {
+            return Ok(());
+        }
         if kind == SchedulerKind::Mh {
             self.check_mh_room(self.list.len())?;
         }
@@ -550,14 +554,6 @@ impl Scheduler {
                 t.best().and_then(|i| self.list.id_at(i))
             }
             _ => None,
-        }
-    }
-
-    /// The mh table size in use (the configured one).
-    pub fn mh_table_size(&self) -> u32 {
-        match &self.state {
-            State::Mh(t) => t.size().get(),
-            _ => self.config.mh_table_size.get(),
         }
     }
 }

@@ -100,26 +100,62 @@ fn hsiphash_is_siphash13_truncated_like_64bit_kernels() {
     );
 }
 
+/// The Maglev table of real servers 1..=n (weight 1, port 80) at the default M = 4093,
+/// i.e. the list order `sched_in_list_order` builds.
+fn unit_weight_table(n: u32) -> lvs_sched::Maglev {
+    let servers: Vec<_> = (1..=n)
+        .map(|id| lvs_sched::MaglevServer {
+            addr: rip(id),
+            port: 80,
+            weight: 1,
+        })
+        .collect();
+    lvs_sched::Maglev::build(&servers, lvs_sched::MaglevSize::DEFAULT).unwrap()
+}
+
 #[test]
 fn mh_lookup_uses_key1_hash_mod_m() {
     // Build a service and check the pick equals the table slot at hsiphash % M computed
     // independently with siphasher.
     let mut s = sched_in_list_order(SchedulerKind::Mh, SchedConfig::default(), &[1, 1, 1]);
-    let table = lvs_sched::Maglev::build(
-        &(1..=3)
-            .map(|id| lvs_sched::MaglevServer {
-                addr: rip(id),
-                port: 80,
-                weight: 1,
-            })
-            .collect::<Vec<_>>(),
-        lvs_sched::MaglevSize::DEFAULT,
-    )
-    .unwrap();
+    let table = unit_weight_table(3);
     for c in 0..200u32 {
         let src = v4(198, 51, (c >> 8) as u8, c as u8);
         let slot = sip13(addr_fold(src), MH_KEY1) % 4093;
         let want = table.slots()[slot as usize] + 1;
         assert_eq!(s.schedule(&pkt(src, 999), T0), Ok(DestId(want)));
     }
+}
+
+#[test]
+fn mh_hashes_the_reply_side_daddr_and_folds_ipv6() {
+    // ip_vs_mh_schedule(): hash_addr = inverse ? daddr : saddr; IPv6 folded by XOR.
+    let mut s = sched_in_list_order(SchedulerKind::Mh, SchedConfig::default(), &[1, 1, 1, 1]);
+    let table = unit_weight_table(4);
+    for c in 0..100u16 {
+        let client: IpAddr = format!("2001:db8::{c:x}").parse().unwrap();
+        let vip: IpAddr = "2001:db8:ffff::1".parse().unwrap();
+        let want = table.slots()[(sip13(addr_fold(client), MH_KEY1) % 4093) as usize] + 1;
+        let fwd = PacketInfo::new(client, 1000 + c, vip, 443);
+        assert_eq!(s.schedule(&fwd, T0), Ok(DestId(want)));
+        let rev = PacketInfo {
+            inverse: true,
+            ..PacketInfo::new(vip, 443, client, 1000 + c)
+        };
+        assert_eq!(s.schedule(&rev, T0), Ok(DestId(want)));
+    }
+}
+
+#[test]
+fn sh_table_bits_are_configurable() {
+    // CONFIG_IP_VS_SH_TAB_BITS = 4: 16 buckets; 10.0.0.1 -> hash_32(0x0A000001, 4) = 0x27C88647
+    // >> 28 = 2; equal weights 1 over 3 servers tile A B C A B C ..., bucket 2 -> C.
+    let cfg = SchedConfig {
+        sh_tab_bits: 4,
+        ..SchedConfig::default()
+    };
+    let mut s = sched_in_list_order(SchedulerKind::Sh, cfg, &[1, 1, 1]);
+    let p = PacketInfo::new(v4(10, 0, 0, 1), 1, v4(192, 0, 2, 100), 80);
+    assert_eq!(hash_32(0x0A00_0001, 4), 2);
+    assert_eq!(s.schedule(&p, T0), Ok(DestId(3)));
 }

@@ -475,3 +475,19 @@ fn wrr_bound_to_a_built_list_starts_its_cycle_at_mw() {
     s.set_kind(SchedulerKind::Wrr, T0).unwrap();
     assert_eq!(picks(&mut s, 9), [1, 1, 2, 1, 2, 3, 1, 2, 3]);
 }
+
+#[test]
+fn large_ids_work_like_small_ones() {
+    // Ids at or above 65536 take the hashed index instead of the direct one.
+    let mut s = lvs_sched::Scheduler::new(SchedulerKind::Rr, SchedConfig::default(), T0);
+    for id in [5u32, 70_000, u32::MAX] {
+        s.add_dest(DestId(id), rip(id % 200), 80, DestParams::weight(1))
+            .unwrap();
+    }
+    assert_eq!(picks(&mut s, 3), [u32::MAX, 70_000, 5]);
+    s.bind_conn(DestId(70_000), ConnClass::Active).unwrap();
+    assert_eq!(s.dest(DestId(70_000)).unwrap().activeconns, 1);
+    s.remove_dest(DestId(u32::MAX)).unwrap();
+    assert!(s.dest(DestId(u32::MAX)).is_none());
+    assert_eq!(picks(&mut s, 2), [70_000, 5]);
+}

@@ -147,6 +147,39 @@ fn lblc_over_full_table_collects_idle_entries_bucket_by_bucket() {
 }
 
 #[test]
+fn lblc_replaced_entry_still_counts_for_garbage_collection_like_the_kernel() {
+    // ip_vs_lblc_new() unlinks a replaced entry with ip_vs_lblc_del(), which does not
+    // decrement tbl->entries, then ip_vs_lblc_hash() increments it. With exactly 16384 real
+    // entries and one replacement the kernel counts 16385 > 16384, so the next check collects
+    // with goal = 1 * 4 / 3 = 1: every idle entry of the first non-empty bucket after the
+    // rover (bucket 1, 2, ...) goes.
+    let mut s = sched_in_list_order(SchedulerKind::Lblc, SchedConfig::default(), &[1, 1]);
+    let mut per_bucket = vec![0usize; 1024];
+    let first = IpAddr::V4(0xC612_0000u32.into());
+    for k in 0..16_384u32 {
+        let a = 0xC612_0000u32 + k;
+        s.schedule(&to(IpAddr::V4(a.into())), T0).unwrap();
+        per_bucket[((a as u64 * 0x61C8_8647u64) as u32 >> 22) as usize] += 1;
+    }
+    assert_eq!(s.locality_entries(), 16_384);
+    // Quiesce the cached server of `first` so its entry is replaced by the other one.
+    let cached = s.locality_entry(first).unwrap()[0];
+    s.edit_dest(cached, DestParams::weight(0)).unwrap();
+    let other = s.schedule(&to(first), T0).unwrap();
+    assert_ne!(other, cached);
+    assert_eq!(
+        s.locality_entries(),
+        16_384,
+        "one entry replaced, not added"
+    );
+    s.handle_timeout(MIN); // nothing idle for 6 minutes yet
+    assert_eq!(s.locality_entries(), 16_384);
+    s.handle_timeout(MIN * 8);
+    let j = (1..1024).find(|j| per_bucket[*j] > 0).unwrap();
+    assert_eq!(s.locality_entries(), 16_384 - per_bucket[j]);
+}
+
+#[test]
 fn lblcr_grows_the_set_when_its_minimum_is_overloaded_and_shrinks_after_expiration() {
     let mut s = sched_in_list_order(SchedulerKind::Lblcr, SchedConfig::default(), &[1, 1, 10]);
     let x = v4(203, 0, 113, 1);
@@ -185,4 +218,27 @@ fn timers_are_none_for_schedulers_without_them() {
         let has = matches!(k, SchedulerKind::Lblc | SchedulerKind::Lblcr);
         assert_eq!(s.poll_timeout().is_some(), has, "{k}");
     }
+}
+
+#[test]
+fn lblc_expiration_is_configurable() {
+    // sysctl net.ipv4.vs.lblc_expiration: with 10 minutes, the 30th check (at 30 minutes)
+    // removes entries idle for 10 minutes or more.
+    let cfg = SchedConfig {
+        lblc_expiration: MIN * 10,
+        ..SchedConfig::default()
+    };
+    let mut s = sched_in_list_order(SchedulerKind::Lblc, cfg, &[1]);
+    s.schedule(&to(v4(203, 0, 113, 1)), T0).unwrap();
+    let mut now = T0;
+    for _ in 1..=29 {
+        now = s.poll_timeout().unwrap();
+        s.handle_timeout(now);
+    }
+    s.schedule(&to(v4(203, 0, 113, 2)), now).unwrap(); // fresh entry
+    assert_eq!(s.locality_entries(), 2);
+    now = s.poll_timeout().unwrap();
+    s.handle_timeout(now);
+    assert_eq!(s.locality_entries(), 1);
+    assert!(s.locality_entry(v4(203, 0, 113, 2)).is_some());
 }
