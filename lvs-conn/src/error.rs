@@ -30,6 +30,9 @@ pub enum ConnError {
     /// The [`crate::ConnId`] does not name a live entry (expired, removed or never issued).
     #[error("no such connection")]
     NoSuchConn,
+    /// The entry is a connection where a persistence template was expected.
+    #[error("not a persistence template")]
+    NotTemplate,
     /// The controlling entry given to `insert` is not a live template/connection.
     #[error("no such controlling connection")]
     NoSuchControl,

@@ -3,7 +3,7 @@
 //! intrusive u32 links and lazily extended deadlines, and the shed-class lists.
 //!
 //! Everything here is generic over the address representation (`u32` for IPv4, `[u8; 16]`
-//! for IPv6) so an IPv4 entry stays at 96 bytes.
+//! for IPv6) so an IPv4 entry stays at 104 bytes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -99,25 +99,28 @@ pub(crate) fn splitmix(mut x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// One connection or template. 96 bytes for IPv4.
+/// One connection or template: 104 bytes for IPv4. `repr(C)` with the fields an inbound
+/// lookup compares (and the chain link) in the first 20 bytes, so the comparison touches one
+/// cache line for most slab positions.
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 pub(crate) struct Entry<A> {
     pub(crate) caddr: A,
     pub(crate) vaddr: A,
-    pub(crate) daddr: A,
-    pub(crate) laddr: A,
-    pub(crate) in_bytes: u64,
-    pub(crate) out_bytes: u64,
     pub(crate) cport: u16,
     pub(crate) vport: u16,
-    pub(crate) dport: u16,
-    pub(crate) lport: u16,
     /// Kernel `IP_VS_CONN_F_*` bits (below 0x4000) plus F_LIVE / F_INVALID.
     pub(crate) flags: u16,
     pub(crate) proto: u8,
     pub(crate) state: u8,
-    /// State when last sent by connection sync (`cp->old_state`).
-    pub(crate) old_state: u8,
+    /// Next in the inbound hash chain; next free slot when not live.
+    hnext: u32,
+    pub(crate) daddr: A,
+    pub(crate) dport: u16,
+    pub(crate) lport: u16,
+    pub(crate) laddr: A,
+    /// Next in the FULLNAT reply hash chain.
+    onext: u32,
     /// Real-server handle or NIL.
     pub(crate) dest: u32,
     /// Generation, bumped when the slot is freed (stale `ConnId`s then miss).
@@ -128,10 +131,6 @@ pub(crate) struct Entry<A> {
     pub(crate) timeout: u32,
     wprev: u32,
     wnext: u32,
-    /// Next in the inbound hash chain; next free slot when not live.
-    hnext: u32,
-    /// Next in the FULLNAT reply hash chain.
-    onext: u32,
     sprev: u32,
     snext: u32,
     /// Controlling entry (template or control connection) index, or NIL.
@@ -140,6 +139,10 @@ pub(crate) struct Entry<A> {
     pub(crate) n_control: u32,
     pub(crate) in_pkts: u32,
     pub(crate) out_pkts: u32,
+    /// State when last sent by connection sync (`cp->old_state`).
+    pub(crate) old_state: u8,
+    pub(crate) in_bytes: u64,
+    pub(crate) out_bytes: u64,
 }
 
 impl<A: Addr> Entry<A> {
@@ -456,6 +459,9 @@ impl<A: Addr> Inner<A> {
         deadline_ticks: u64,
         max_entries: u32,
     ) -> Option<u32> {
+        // Grow the index first: a rehash must not see the new entry, which is linked once
+        // below (linking it twice would make its chain a cycle).
+        self.grow_index(hasher, self.len as usize + 1);
         let idx = if self.free != NIL {
             let idx = self.free;
             let slot = self.slab.get_mut(idx as usize)?;
@@ -476,7 +482,6 @@ impl<A: Addr> Inner<A> {
             idx
         };
         self.len += 1;
-        self.grow_index(hasher);
         self.hash_in(hasher, idx);
         if self.slab.get(idx as usize).is_some_and(Entry::is_fullnat) {
             self.fullnat_len += 1;
@@ -488,12 +493,13 @@ impl<A: Addr> Inner<A> {
         Some(idx)
     }
 
-    fn grow_index(&mut self, hasher: &Hasher) {
+    /// Make room in the inbound index for `want` entries (load factor at most 1).
+    fn grow_index(&mut self, hasher: &Hasher, want: usize) {
         if self.buckets.is_empty() {
             self.buckets = vec![NIL; INITIAL_BUCKETS];
             return;
         }
-        if (self.len as usize) <= self.buckets.len() {
+        if want <= self.buckets.len() {
             return;
         }
         let n = self.buckets.len() * 2;
@@ -560,6 +566,36 @@ impl<A: Addr> Inner<A> {
         if let Some(e) = self.slab.get_mut(idx as usize) {
             e.onext = old;
             e.flags |= HASHED_OUT;
+        }
+    }
+
+    /// The head of the inbound-index bucket for (proto, caddr, cport): a plain load used to
+    /// warm the cache ahead of a batch of lookups.
+    #[inline]
+    pub(crate) fn bucket_head(&self, hasher: &Hasher, proto: u8, caddr: A, cport: u16) -> u32 {
+        if self.buckets.is_empty() {
+            return NIL;
+        }
+        let b = self.bucket_of(hasher.hash(proto, caddr, cport));
+        self.buckets.get(b).copied().unwrap_or(NIL)
+    }
+
+    /// Read the first word of entry `idx` (cache warming).
+    #[inline]
+    pub(crate) fn touch(&self, idx: u32) -> u64 {
+        self.slab.get(idx as usize).map_or(0, |e| e.caddr.fold())
+    }
+
+    /// The head of the inbound-index bucket of entry `idx` (a plain load, used to warm the
+    /// cache before a batch of removals).
+    #[inline]
+    pub(crate) fn bucket_head_of(&self, hasher: &Hasher, idx: u32) -> u32 {
+        match self.slab.get(idx as usize) {
+            Some(e) => {
+                let b = self.bucket_of(hasher.hash(e.proto, e.caddr, e.cport));
+                self.buckets.get(b).copied().unwrap_or(NIL)
+            }
+            None => NIL,
         }
     }
 
@@ -637,9 +673,10 @@ impl<A: Addr> Inner<A> {
         self.shed_unlink(idx);
         let free = self.free;
         if let Some(slot) = self.slab.get_mut(idx as usize) {
-            let generation = slot.generation.wrapping_add(1) & GEN_MASK;
-            *slot = Entry::empty();
-            slot.generation = generation;
+            // Only the liveness flag, the free link and the generation matter in a free
+            // slot (`alloc` overwrites the whole entry), so do not rewrite the rest.
+            slot.generation = slot.generation.wrapping_add(1) & GEN_MASK;
+            slot.flags = 0;
             slot.hnext = free;
         }
         self.free = idx;
@@ -925,6 +962,18 @@ impl<A: Addr> Inner<A> {
             assert_ne!(e.wprev, NIL, "live entry not in wheel");
         }
         assert_eq!(n, self.len);
+        // Every live entry is reachable exactly once from the inbound index.
+        let mut reached = 0u32;
+        for &h in &self.buckets {
+            let mut i = h;
+            while let Some(e) = self.slab.get(i as usize) {
+                assert!(e.live());
+                reached += 1;
+                assert!(reached <= self.len, "hash chain cycle");
+                i = e.hnext;
+            }
+        }
+        assert_eq!(reached, self.len);
         let mut shed = 0;
         for c in 0..SHED_CLASSES {
             let mut i = self.shed_head[c];

@@ -19,6 +19,41 @@
 //! (`lport % shards`), and lvs-core picks local ports accordingly.
 //!
 //! No I/O, no clock reads, no threads: time is always a `now: Instant` argument.
+//!
+//! How lvs-core drives it, per packet (the order of ip_vs_core.c `ip_vs_in_hook`):
+//!
+//! ```
+//! use std::net::IpAddr;
+//! use std::time::{Duration, Instant};
+//! use lvs_conn::proto::{ipproto, tcp_flags};
+//! use lvs_conn::*;
+//!
+//! let t0 = Instant::now();
+//! let mut table = ConnTable::new(ConnConfig::default(), t0);
+//! let (cip, vip, rip): (IpAddr, IpAddr, IpAddr) =
+//!     ("10.0.0.2".parse()?, "207.175.44.110".parse()?, "172.16.0.2".parse()?);
+//! let syn = L4Info::Tcp { flags: tcp_flags::SYN };
+//! // Inbound SYN: miss, so schedule (persistence: lookup_template / check_template /
+//! // insert_template first), then insert and run the state machine for this packet.
+//! let id = match table.lookup_in(ipproto::TCP, cip, 40000, vip, 8080) {
+//!     Some(id) => id,
+//!     None => {
+//!         let p = ConnParams { protocol: ipproto::TCP, caddr: cip, cport: 40000, vaddr: vip,
+//!             vport: 8080, daddr: rip, dport: 8080, fwd: FwdMethod::Masq,
+//!             dest: Some(DestId(0)), local: None };
+//!         table.insert(&p, None, t0)?
+//!     }
+//! };
+//! table.on_packet(id, Direction::Input, syn, 60, t0)?;
+//! assert_eq!(table.dest_counters(DestId(0)).activeconns, 1); // SYN_RECV is active
+//! // The NAT reply RIP:8080 -> CIP:40000 finds the same entry.
+//! assert_eq!(table.lookup_out(ipproto::TCP, rip, 8080, cip, 40000), Some(id));
+//! // Timers: call handle_timeout when poll_timeout says.
+//! let mut expired = Vec::new();
+//! table.handle_timeout(t0 + Duration::from_secs(61), &mut expired);
+//! assert_eq!(expired.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
@@ -39,9 +74,9 @@ pub use error::ConnError;
 pub use flags::{FwdMethod, conn_flags};
 pub use list::{LNC_HEADER, PROC_HEADER, expires_secs, write_lnc_row, write_proc_row};
 pub use proto::{Direction, L4Info, SctpEvent, SctpState, TcpState, Timeouts};
-pub use shard::{ShardConfig, ShardedConnTable};
+pub use shard::{MAX_SHARDS, ShardConfig, ShardedConnTable};
 pub use table::{
     ConnConfig, ConnId, ConnParams, ConnStats, ConnTable, ConnView, DestCounters, DestId,
-    ExpiredConn, FTPPORT, NodestVerdict, PacketOutcome, PersistService, ReuseVerdict, TemplateKey,
-    is_new_conn_expected, one_packet_eligible, template_dest_usable,
+    ExpiredConn, FTPPORT, InKey, NodestVerdict, PacketOutcome, PersistService, ReuseVerdict,
+    TemplateKey, is_new_conn_expected, one_packet_eligible, template_dest_usable,
 };

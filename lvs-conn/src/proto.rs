@@ -21,7 +21,7 @@ pub mod ipproto {
 }
 
 /// Name of a protocol as `ip_vs_proto_name()` prints it in /proc/net/ip_vs_conn and
-/// `ipvsadm -Lnc` ("TCP", "UDP", "SCTP", "IP" for fwmark templates, else "IP_<n>" written
+/// `ipvsadm -Lnc` ("TCP", "UDP", "SCTP", "IP" for fwmark templates, else `IP_<n>` written
 /// by the caller). Source: net/netfilter/ipvs/ip_vs_proto.c / ip_vs_conn.c.
 pub fn proto_name(protocol: u8) -> Option<&'static str> {
     match protocol {

@@ -9,6 +9,9 @@ use crate::error::ConnError;
 use crate::inner::splitmix;
 use crate::table::{ConnConfig, ConnTable, DestCounters, DestId, ExpiredConn};
 
+/// Most shards a [`ShardedConnTable`] takes.
+pub const MAX_SHARDS: usize = 4096;
+
 /// How a [`ShardedConnTable`] is split.
 #[derive(Clone, Debug)]
 pub struct ShardConfig {
@@ -52,10 +55,10 @@ pub struct ShardedConnTable {
 }
 
 impl ShardedConnTable {
-    /// A table of `shard.shards` shards (at least 1) splitting `cfg`'s limits evenly; shard
+    /// A table of `shard.shards` shards (clamped to 1..=4096) splitting `cfg`'s limits evenly; shard
     /// `i` hashes with seed `cfg.seed + i`.
     pub fn new(cfg: ConnConfig, shard: ShardConfig, epoch: Instant) -> ShardedConnTable {
-        let n = shard.shards.max(1);
+        let n = shard.shards.clamp(1, MAX_SHARDS);
         let shards = (0..n)
             .map(|i| {
                 let mut c = cfg.clone();

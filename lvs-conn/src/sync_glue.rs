@@ -153,7 +153,10 @@ fn update<A: Addr>(inner: &mut Inner<A>, sh: &mut Shared, idx: u32, u: &Update) 
     if let Some(e) = inner.get_mut(idx) {
         e.old_state = state;
     }
-    inner.rearm(idx, now_t + u64::from(timeout) * TICKS_PER_SEC);
+    inner.rearm(
+        idx,
+        now_t + u64::from(timeout.min(crate::proto::MAX_TIMEOUT_SECS)) * TICKS_PER_SEC,
+    );
 }
 
 fn state_valid(protocol: u8, state: u16, template: bool) -> bool {

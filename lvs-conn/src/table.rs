@@ -129,6 +129,22 @@ pub struct ConnParams {
     pub local: Option<(IpAddr, u16)>,
 }
 
+/// Inbound lookup key (protocol, CIP:cport -> VIP:vport), for
+/// [`ConnTable::lookup_in_batch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InKey {
+    /// IP protocol number.
+    pub protocol: u8,
+    /// CIP.
+    pub caddr: IpAddr,
+    /// Client port.
+    pub cport: u16,
+    /// VIP.
+    pub vaddr: IpAddr,
+    /// Virtual port.
+    pub vport: u16,
+}
+
 /// Key of a persistence template: <protocol, client address masked, cport 0, VIP (or
 /// fwmark), vport> as `ip_vs_sched_persist()` builds it (ip_vs_core.c).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -355,7 +371,8 @@ impl Shared {
         (now.saturating_duration_since(self.epoch).as_millis() as u64) / TICK_MS
     }
     fn instant(&self, ticks: u64) -> Instant {
-        self.epoch + Duration::from_millis(ticks.saturating_mul(TICK_MS))
+        let d = Duration::from_millis(ticks.saturating_mul(TICK_MS));
+        self.epoch.checked_add(d).unwrap_or(self.epoch)
     }
     pub(crate) fn dest_mut(&mut self, d: u32) -> Option<&mut DestCounters> {
         if d == NIL || d >= self.cfg.max_dests {
@@ -399,9 +416,9 @@ impl Shared {
 /// state handling of ip_vs_proto_*.c and the counters of ip_vs_ctl.c).
 ///
 /// # Model
-/// - Entries live in per-family slabs (IPv4 entries are 96 bytes; IPv6 ones larger) linked by
-///   u32 indices into a seeded chained hash index keyed by (protocol, client address, client
-///   port), as the kernel's `ip_vs_conn_hashkey_param()`. Inbound lookups match the full
+/// - Entries live in per-family slabs (IPv4 entries are 104 bytes, 113 B per entry with the
+///   index at 1M; IPv6 ones larger) linked by u32 indices into a seeded chained hash index
+///   keyed by (protocol, client address, client port), as the kernel's `ip_vs_conn_hashkey_param()`. Inbound lookups match the full
 ///   (protocol, CIP, cport, VIP, vport) tuple; NAT replies hash the packet's destination (the
 ///   client) and match RIP:rport; FULLNAT replies use a second index keyed by LIP:lport.
 ///   Like the kernel, insert does not reject a duplicate key; the newest entry shadows.
@@ -462,6 +479,23 @@ macro_rules! with_inner {
     };
 }
 
+/// Dispatch a lookup over the family of an address pair (mixed families miss).
+macro_rules! by_pair {
+    ($self:ident, $a:expr, $b:expr, |$inner:ident, $x:ident, $y:ident| $body:expr) => {
+        match ($a, $b) {
+            (IpAddr::V4(x), IpAddr::V4(y)) => {
+                let ($inner, $x, $y) = (&$self.v4, x.to_bits(), y.to_bits());
+                $body.map(|i| make_id(&$self.v4, false, i))
+            }
+            (IpAddr::V6(x), IpAddr::V6(y)) => {
+                let ($inner, $x, $y) = (&$self.v6, x.octets(), y.octets());
+                $body.map(|i| make_id(&$self.v6, true, i))
+            }
+            _ => None,
+        }
+    };
+}
+
 macro_rules! with_inner_ref {
     ($self:ident, $id:expr, |$inner:ident| $body:expr) => {
         if $id.v6() {
@@ -511,8 +545,10 @@ pub(crate) fn remove_idx<A: Addr>(
     Some(e)
 }
 
+/// Seconds to wheel ticks, clamped to [`crate::proto::MAX_TIMEOUT_SECS`] so every deadline
+/// stays within the wheel's wrapping range (the `Timeouts` fields are public and unchecked).
 fn ts_secs(secs: u32) -> u64 {
-    u64::from(secs) * TICKS_PER_SEC
+    u64::from(secs.min(crate::proto::MAX_TIMEOUT_SECS)) * TICKS_PER_SEC
 }
 
 /// One packet's state transition (`set_tcp_state()`, `udp_state_transition()`,
@@ -952,30 +988,48 @@ impl ConnTable {
         vaddr: IpAddr,
         vport: u16,
     ) -> Option<ConnId> {
-        match (caddr, vaddr) {
-            (IpAddr::V4(c), IpAddr::V4(v)) => {
-                let i = self.v4.find_in(
-                    &self.sh.hasher,
-                    protocol,
-                    c.to_bits(),
-                    cport,
-                    v.to_bits(),
-                    vport,
-                )?;
-                Some(make_id(&self.v4, false, i))
+        by_pair!(self, caddr, vaddr, |inner, c, v| inner.find_in(
+            &self.sh.hasher,
+            protocol,
+            c,
+            cport,
+            v,
+            vport
+        ))
+    }
+
+    /// [`ConnTable::lookup_in`] for a batch of inbound packets, `out[i]` for `keys[i]`
+    /// (extra `out` slots are left alone). Same results, but the hash buckets and then the
+    /// entries of up to 16 keys are loaded before any is compared, so the cache misses of a
+    /// batch overlap instead of adding up: for a director that processes frames in batches.
+    pub fn lookup_in_batch(&self, keys: &[InKey], out: &mut [Option<ConnId>]) {
+        const B: usize = 16;
+        for (kc, oc) in keys.chunks(B).zip(out.chunks_mut(B)) {
+            let mut heads = [NIL; B];
+            for (h, k) in heads.iter_mut().zip(kc) {
+                *h = match (k.caddr, k.vaddr) {
+                    (IpAddr::V4(c), IpAddr::V4(_)) => {
+                        self.v4
+                            .bucket_head(&self.sh.hasher, k.protocol, c.to_bits(), k.cport)
+                    }
+                    (IpAddr::V6(c), IpAddr::V6(_)) => {
+                        self.v6
+                            .bucket_head(&self.sh.hasher, k.protocol, c.octets(), k.cport)
+                    }
+                    _ => NIL,
+                };
             }
-            (IpAddr::V6(c), IpAddr::V6(v)) => {
-                let i = self.v6.find_in(
-                    &self.sh.hasher,
-                    protocol,
-                    c.octets(),
-                    cport,
-                    v.octets(),
-                    vport,
-                )?;
-                Some(make_id(&self.v6, true, i))
+            let mut touch = 0u64;
+            for (h, k) in heads.iter().zip(kc) {
+                touch ^= match k.caddr {
+                    IpAddr::V4(_) => self.v4.touch(*h),
+                    IpAddr::V6(_) => self.v6.touch(*h),
+                };
             }
-            _ => None,
+            std::hint::black_box(touch);
+            for (o, k) in oc.iter_mut().zip(kc) {
+                *o = self.lookup_in(k.protocol, k.caddr, k.cport, k.vaddr, k.vport);
+            }
         }
     }
 
@@ -991,59 +1045,21 @@ impl ConnTable {
         daddr: IpAddr,
         dport: u16,
     ) -> Option<ConnId> {
-        match (saddr, daddr) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => {
-                let i = self.v4.find_out(
-                    &self.sh.hasher,
-                    protocol,
-                    s.to_bits(),
-                    sport,
-                    d.to_bits(),
-                    dport,
-                )?;
-                Some(make_id(&self.v4, false, i))
-            }
-            (IpAddr::V6(s), IpAddr::V6(d)) => {
-                let i = self.v6.find_out(
-                    &self.sh.hasher,
-                    protocol,
-                    s.octets(),
-                    sport,
-                    d.octets(),
-                    dport,
-                )?;
-                Some(make_id(&self.v6, true, i))
-            }
-            _ => None,
-        }
+        by_pair!(self, saddr, daddr, |inner, s, d| inner.find_out(
+            &self.sh.hasher,
+            protocol,
+            s,
+            sport,
+            d,
+            dport
+        ))
     }
 
     /// Find a valid (not invalidated) template (`ip_vs_ct_in_get()`). Follow with
     /// [`ConnTable::check_template`] before using it.
     pub fn lookup_template(&self, key: &TemplateKey) -> Option<ConnId> {
-        match (key.caddr, key.vaddr) {
-            (IpAddr::V4(c), IpAddr::V4(v)) => {
-                let i = self.v4.find_template(
-                    &self.sh.hasher,
-                    key.protocol,
-                    c.to_bits(),
-                    v.to_bits(),
-                    key.vport,
-                )?;
-                Some(make_id(&self.v4, false, i))
-            }
-            (IpAddr::V6(c), IpAddr::V6(v)) => {
-                let i = self.v6.find_template(
-                    &self.sh.hasher,
-                    key.protocol,
-                    c.octets(),
-                    v.octets(),
-                    key.vport,
-                )?;
-                Some(make_id(&self.v6, true, i))
-            }
-            _ => None,
-        }
+        by_pair!(self, key.caddr, key.vaddr, |inner, c, v| inner
+            .find_template(&self.sh.hasher, key.protocol, c, v, key.vport))
     }
 
     /// `ip_vs_check_template()`: when `dest_usable` (see [`template_dest_usable`]; also
@@ -1052,7 +1068,7 @@ impl ConnTable {
     /// template is made unmatchable (vport/dport 0xffff) and left to expire, and `false`
     /// is returned (schedule anew and insert a new template).
     ///
-    /// Errors: [`ConnError::NoSuchConn`].
+    /// Errors: [`ConnError::NoSuchConn`], [`ConnError::NotTemplate`].
     pub fn check_template(
         &mut self,
         id: ConnId,
@@ -1062,6 +1078,9 @@ impl ConnTable {
         let now_t = self.sh.ticks(now);
         with_inner!(self, id, |inner| {
             let idx = resolve(inner, id).ok_or(ConnError::NoSuchConn)?;
+            if !inner.get(idx).is_some_and(Entry::is_template) {
+                return Err(ConnError::NotTemplate);
+            }
             if dest_usable {
                 let t = inner.get(idx).map_or(0, |e| e.timeout);
                 inner.rearm(idx, now_t + ts_secs(t));
@@ -1071,6 +1090,11 @@ impl ConnTable {
                 Ok(false)
             }
         })
+    }
+
+    /// [`template_dest_usable`] with this table's `expire_quiescent_template` setting.
+    pub fn template_dest_usable(&self, available: bool, weight: u32) -> bool {
+        template_dest_usable(available, weight, self.sh.cfg.expire_quiescent_template)
     }
 
     /// One-packet scheduling with persistence: after forwarding the packet, drop the
@@ -1283,19 +1307,44 @@ fn expire_family<A: Addr>(
     now_t: u64,
     out: &mut Vec<ExpiredConn>,
 ) {
-    while let Some(idx) = inner.pop_expired(now_t) {
-        let controls = inner.get(idx).is_some_and(|e| e.n_control > 0);
-        if controls {
-            if let Some(e) = inner.get_mut(idx) {
-                e.timeout = 60;
+    // Entries are taken off the wheel in batches; the hash-bucket heads of a batch are read
+    // first (independent loads the CPU overlaps), so removing them does not wait for one
+    // cache miss per entry in turn.
+    const BATCH: usize = 32;
+    let mut batch = [0u32; BATCH];
+    loop {
+        let mut n = 0;
+        while n < BATCH {
+            match inner.pop_expired(now_t) {
+                Some(idx) => {
+                    batch[n] = idx;
+                    n += 1;
+                }
+                None => break,
             }
-            inner.refile(idx, now_t + ts_secs(60));
-            continue;
         }
-        let id = make_id(inner, v6, idx);
-        if let Some(e) = remove_idx(inner, sh, idx) {
-            sh.stats.expired += 1;
-            out.push(expired_of(id, &e));
+        if n == 0 {
+            return;
+        }
+        let mut touch = 0u32;
+        for &idx in &batch[..n] {
+            touch ^= inner.bucket_head_of(&sh.hasher, idx);
+        }
+        std::hint::black_box(touch);
+        for &idx in &batch[..n] {
+            let controls = inner.get(idx).is_some_and(|e| e.n_control > 0);
+            if controls {
+                if let Some(e) = inner.get_mut(idx) {
+                    e.timeout = 60;
+                }
+                inner.refile(idx, now_t + ts_secs(60));
+                continue;
+            }
+            let id = make_id(inner, v6, idx);
+            if let Some(e) = remove_idx(inner, sh, idx) {
+                sh.stats.expired += 1;
+                out.push(expired_of(id, &e));
+            }
         }
     }
 }

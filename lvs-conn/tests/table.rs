@@ -42,6 +42,15 @@ fn nat_conn(cport: u16, dest: u32) -> ConnParams {
     }
 }
 
+/// Expected counters (activeconns, inactconns, persistconns).
+fn dc(activeconns: u32, inactconns: u32, persistconns: u32) -> DestCounters {
+    DestCounters {
+        activeconns,
+        inactconns,
+        persistconns,
+    }
+}
+
 fn table(t0: Instant) -> ConnTable {
     ConnTable::new(ConnConfig::default(), t0)
 }
@@ -57,14 +66,7 @@ fn nat_flow_found_inbound_and_outbound_and_accounted() {
     let p = nat_conn(40000, 1);
     let id = t.insert(&p, None, t0).unwrap();
     // New connection: bound inactive (inactconns++), flags INACTIVE, NAT has no NOOUTPUT.
-    assert_eq!(
-        t.dest_counters(DestId(1)),
-        DestCounters {
-            activeconns: 0,
-            inactconns: 1,
-            persistconns: 0
-        }
-    );
+    assert_eq!(t.dest_counters(DestId(1)), dc(0, 1, 0));
     let v = t.get(id).unwrap();
     assert_eq!(v.flags & conn_flags::INACTIVE, conn_flags::INACTIVE);
     assert_eq!(v.flags & conn_flags::NOOUTPUT, 0);
@@ -109,14 +111,7 @@ fn nat_flow_found_inbound_and_outbound_and_accounted() {
     // FIN in: ES -> CLOSE_WAIT (inactive now).
     t.on_packet(id, Direction::Input, FIN, 52, t0).unwrap();
     assert_eq!(t.get(id).unwrap().state, TcpState::CloseWait as u8);
-    assert_eq!(
-        t.dest_counters(DestId(1)),
-        DestCounters {
-            activeconns: 0,
-            inactconns: 1,
-            persistconns: 0
-        }
-    );
+    assert_eq!(t.dest_counters(DestId(1)), dc(0, 1, 0));
 }
 
 #[test]
@@ -412,29 +407,33 @@ fn template_reuse_rearms_and_invalid_template_becomes_unmatchable() {
     );
 }
 
+/// A UDP :53 persistence template for `caddr` on real server 1 (NAT, 100 s).
+fn dns_template(t: &mut ConnTable, caddr: IpAddr, t0: Instant) -> lvs_conn::ConnId {
+    let key = TemplateKey {
+        protocol: ipproto::UDP,
+        caddr,
+        vaddr: ip4(1, 1, 1, 1),
+        vport: 53,
+    };
+    t.insert_template(
+        &key,
+        DestId(1),
+        ip4(2, 2, 2, 2),
+        53,
+        FwdMethod::Masq,
+        100,
+        t0,
+    )
+    .unwrap()
+}
+
 #[test]
 fn release_unassured_template_for_one_packet_scheduling() {
     let t0 = Instant::now();
     let mut t = table(t0);
     assert!(lvs_conn::one_packet_eligible(ipproto::UDP));
     assert!(!lvs_conn::one_packet_eligible(ipproto::TCP));
-    let key = TemplateKey {
-        protocol: ipproto::UDP,
-        caddr: ip4(10, 0, 0, 0),
-        vaddr: ip4(1, 1, 1, 1),
-        vport: 53,
-    };
-    let tpl = t
-        .insert_template(
-            &key,
-            DestId(1),
-            ip4(2, 2, 2, 2),
-            53,
-            FwdMethod::Masq,
-            100,
-            t0,
-        )
-        .unwrap();
+    let tpl = dns_template(&mut t, ip4(10, 0, 0, 0), t0);
     assert!(t.release_unassured_template(tpl).unwrap());
     assert!(t.get(tpl).is_none());
     assert_eq!(t.dest_counters(DestId(1)).persistconns, 0);
@@ -451,23 +450,7 @@ fn release_unassured_template_for_one_packet_scheduling() {
 fn udp_never_active_and_output_assures_template() {
     let t0 = Instant::now();
     let mut t = table(t0);
-    let key = TemplateKey {
-        protocol: ipproto::UDP,
-        caddr: ip4(10, 0, 0, 2),
-        vaddr: ip4(1, 1, 1, 1),
-        vport: 53,
-    };
-    let tpl = t
-        .insert_template(
-            &key,
-            DestId(1),
-            ip4(2, 2, 2, 2),
-            53,
-            FwdMethod::Masq,
-            100,
-            t0,
-        )
-        .unwrap();
+    let tpl = dns_template(&mut t, ip4(10, 0, 0, 2), t0);
     let p = ConnParams {
         protocol: ipproto::UDP,
         caddr: ip4(10, 0, 0, 2),
@@ -488,14 +471,7 @@ fn udp_never_active_and_output_assures_template() {
         .unwrap();
     assert_eq!(t.get(tpl).unwrap().state, 1);
     assert_eq!(t.get(id).unwrap().timeout_secs, 300);
-    assert_eq!(
-        t.dest_counters(DestId(1)),
-        DestCounters {
-            activeconns: 0,
-            inactconns: 1,
-            persistconns: 1
-        }
-    );
+    assert_eq!(t.dest_counters(DestId(1)), dc(0, 1, 1));
 }
 
 #[test]
@@ -714,6 +690,12 @@ fn bad_input_gives_typed_errors() {
         Err(ConnError::NoSuchControl)
     );
     assert_eq!(t.expire_now(id, t0), Err(ConnError::NoSuchConn));
+    let live = t.insert(&nat_conn(3, 1), None, t0).unwrap();
+    assert_eq!(
+        t.check_template(live, false, t0),
+        Err(ConnError::NotTemplate)
+    );
+    assert_eq!(t.get(live).unwrap().vport, 8080);
     assert_eq!(
         t.set_timeouts(3_000_000, 0, 0),
         Err(ConnError::TimeoutOutOfRange(3_000_000))
