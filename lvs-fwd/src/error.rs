@@ -61,4 +61,9 @@ pub enum FwdError {
     /// kernel's `icmp_send` / `icmp6_send`); the string names the rule.
     #[error("no icmp reply: {0}")]
     NoIcmpReply(&'static str),
+    /// The rewrite would send the packet to a loopback address (127.0.0.0/8, ::1): refused
+    /// as net/netfilter/ipvs/ip_vs_xmit.c `ip_vs_nat_xmit` refuses ("stopping DNAT to loopback
+    /// address").
+    #[error("destination rewrite to a loopback address")]
+    LoopbackDestination,
 }

@@ -153,6 +153,9 @@ fn rewrite_icmp(
             return Err(FwdError::FamilyMismatch);
         }
     }
+    if outer_dst.is_some_and(|a| a.is_loopback()) {
+        return Err(FwdError::LoopbackDestination);
+    }
     if p.hop_limit <= 1 {
         return Ok(Outcome::TimeExceeded);
     }
@@ -204,8 +207,8 @@ fn rewrite_icmp(
 /// rport; TTL decremented; inner IPv4 header checksum and ICMP checksum recomputed.
 ///
 /// # Errors
-/// [`FwdError::FamilyMismatch`], [`FwdError::Truncated`] (frame or view do not belong to each
-/// other). The frame is unchanged on error and on [`Outcome::TimeExceeded`] (drop it: no ICMP
+/// [`FwdError::FamilyMismatch`], [`FwdError::LoopbackDestination`] (new outer destination in
+/// 127.0.0.0/8 or ::1), [`FwdError::Truncated`] (frame or view do not belong to each other). The frame is unchanged on error and on [`Outcome::TimeExceeded`] (drop it: no ICMP
 /// is sent about an ICMP error).
 pub fn nat_icmp_in(
     frame: &mut [u8],

@@ -142,6 +142,23 @@ pub struct Parsed {
     /// IPv6 only: a routing header with Segments Left > 0 (the pseudo-header destination is
     /// then not the IPv6 destination, RFC 8200 section 8.1).
     pub(crate) routing_pending: bool,
+    /// What the NAT / FULLNAT rewrite does with the transport header, decided once here.
+    pub(crate) rw: Rw,
+}
+
+/// The transport checksum a port rewrite must update, or why there is none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rw {
+    /// TCP: incremental update.
+    Tcp,
+    /// UDP: incremental update unless 0.
+    Udp,
+    /// SCTP: CRC32c recomputed.
+    Sctp,
+    /// A fragment without (or, for SCTP, with only part of) the checksummed data.
+    Fragment,
+    /// No ports to rewrite.
+    Unsupported,
 }
 
 impl Parsed {
@@ -556,7 +573,16 @@ pub fn parse(frame: &[u8]) -> Result<Parsed, FwdError> {
     } else {
         transport(frame, w.protocol, w.l4, end, v6)?
     };
+    let rw = match transport {
+        Transport::Tcp { .. } => Rw::Tcp,
+        Transport::Udp { .. } => Rw::Udp,
+        Transport::Sctp { .. } if w.fragment.is_some_and(|f| f.more) => Rw::Fragment,
+        Transport::Sctp { .. } => Rw::Sctp,
+        Transport::NonFirstFragment => Rw::Fragment,
+        _ => Rw::Unsupported,
+    };
     Ok(Parsed {
+        rw,
         vlan,
         l3,
         l4: w.l4,

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use crate::FwdError;
 use crate::bytes::{arr, arr_mut, be16, range, set_be16, u8_at};
 use crate::checksum::{fold, ones_complement_add, sctp_checksum};
-use crate::parse::{PROTO_SCTP, PROTO_TCP, PROTO_UDP, Parsed, Transport};
+use crate::parse::{Parsed, Rw, Transport};
 
 /// What the caller does with the frame after a rewrite call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,18 +29,6 @@ pub enum Outcome {
     TimeExceeded,
 }
 
-/// The difference for one 16-bit word.
-#[inline]
-pub(crate) fn diff16(old: u16, new: u16) -> u32 {
-    u32::from(!old) + u32::from(new)
-}
-
-/// Applies a difference to a stored checksum: `~(~HC + diff)` (RFC 1624 eqn. 3).
-#[inline]
-pub(crate) fn apply(check: u16, diff: u32) -> u16 {
-    !fold(u32::from(!check) + diff)
-}
-
 /// The sum of the four 32-bit words of a 128-bit value (an IPv6 address), in 64 bits.
 #[inline]
 fn words64(x: u128) -> u64 {
@@ -49,13 +37,17 @@ fn words64(x: u128) -> u64 {
     (hi >> 32) + (hi & 0xffff_ffff) + (lo >> 32) + (lo & 0xffff_ffff)
 }
 
-/// [`apply`] with a 64-bit difference accumulator.
+/// Applies a difference to a stored checksum, `~(~HC + delta)` (RFC 1624 eqn. 3), with a
+/// 64-bit difference accumulator.
 #[inline]
 fn apply64(check: u16, delta: u64) -> u16 {
-    let mut s = u64::from(!check) + delta;
-    s = (s & 0xffff_ffff) + (s >> 32);
-    s = (s & 0xffff_ffff) + (s >> 32);
-    !fold(s as u32)
+    // delta is a sum of at most ten 32-bit words: s < 2^36, so three 16-bit folds and a final
+    // carry-add settle it.
+    let s = u64::from(!check) + delta;
+    let s = (s & 0xffff) + ((s >> 16) & 0xffff) + (s >> 32);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    !(s as u16)
 }
 
 /// Sets the Ethernet destination and source MAC addresses (bytes 0..6 and 6..12).
@@ -95,13 +87,12 @@ pub fn decrement_ttl(frame: &mut [u8], p: &Parsed) -> Result<Outcome, FwdError> 
     }
     let l3 = p.l3;
     if p.is_ipv4() {
+        // ip_decrease_ttl (include/net/ip.h): TTL is the high byte of its 16-bit word, so the
+        // checksum grows by 0x0100 with an end-around carry (RFC 1624 eqn. 3 for this case).
         let w = arr_mut::<4>(frame, l3 + 8)?;
         let [ttl, proto, c0, c1] = *w;
-        let d = diff16(
-            u16::from_be_bytes([ttl, proto]),
-            u16::from_be_bytes([ttl.wrapping_sub(1), proto]),
-        );
-        let c = apply(u16::from_be_bytes([c0, c1]), d).to_be_bytes();
+        let c = u32::from(u16::from_be_bytes([c0, c1])) + 0x0100;
+        let c = ((c + u32::from(c >= 0xffff)) as u16).to_be_bytes();
         *w = [ttl.wrapping_sub(1), proto, c[0], c[1]];
     } else {
         let h = arr_mut::<1>(frame, l3 + 7)?;
@@ -131,32 +122,32 @@ pub fn dr(
     Ok(o)
 }
 
-/// A new (address, port) for one end of a flow.
-type Endpoint = Option<(IpAddr, u16)>;
-
-/// The shared engine of NAT and FULLNAT: replaces the source and/or destination address and
-/// port, decrements the TTL, updates every checksum.
-fn rewrite(
+/// The shared engine of NAT and FULLNAT, specialised at compile time on which ends change
+/// (`S`: the source, `D`: the destination; the other endpoint argument is then ignored):
+/// replaces the address(es) and port(s), decrements the TTL, updates every checksum.
+#[inline(always)]
+fn rewrite<const S: bool, const D: bool>(
     frame: &mut [u8],
     p: &Parsed,
-    src: Endpoint,
-    dst: Endpoint,
+    src: (IpAddr, u16),
+    dst: (IpAddr, u16),
 ) -> Result<Outcome, FwdError> {
-    match p.transport {
-        Transport::Tcp { .. } | Transport::Udp { .. } | Transport::Sctp { .. } => {}
-        Transport::NonFirstFragment => return Err(FwdError::Fragment),
-        _ => return Err(FwdError::UnsupportedProtocol(p.protocol)),
-    }
-    // The SCTP CRC covers the whole packet: a first fragment cannot be re-summed.
-    if p.protocol == PROTO_SCTP && p.fragment.is_some_and(|f| f.more || f.offset != 0) {
-        return Err(FwdError::Fragment);
-    }
+    // Decided by parse: non-first fragments carry no ports; the SCTP CRC covers the whole
+    // packet, so a first SCTP fragment cannot be re-summed.
+    let kind = match p.rw {
+        Rw::Fragment => return Err(FwdError::Fragment),
+        Rw::Unsupported => return Err(FwdError::UnsupportedProtocol(p.protocol)),
+        k => k,
+    };
     check_len(frame, p)?;
     let v4 = p.is_ipv4();
-    if src.is_some_and(|(a, _)| a.is_ipv4() != v4) || dst.is_some_and(|(a, _)| a.is_ipv4() != v4) {
+    if (S && src.0.is_ipv4() != v4) || (D && dst.0.is_ipv4() != v4) {
         return Err(FwdError::FamilyMismatch);
     }
-    if dst.is_some() && p.routing_pending {
+    if D && dst.0.is_loopback() {
+        return Err(FwdError::LoopbackDestination);
+    }
+    if D && p.routing_pending {
         return Err(FwdError::BadHeader(
             "ipv6 routing header with segments left",
         ));
@@ -170,62 +161,77 @@ fn rewrite(
     // complement fold to the same sums as their 16-bit halves).
     let mut d_addr = 0u64;
     if v4 {
-        let a = arr_mut::<8>(frame, l3 + 12)?;
-        let old_s = u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
-        let old_d = u32::from_be_bytes([a[4], a[5], a[6], a[7]]);
-        let new_s = match src {
-            Some((IpAddr::V4(x), _)) => u32::from(x),
+        // IPv4 bytes 8..20: TTL, protocol, header checksum, source, destination.
+        let h = arr_mut::<12>(frame, l3 + 8)?;
+        let [ttl, proto, c0, c1, s0, s1, s2, s3, d0, d1, d2, d3] = *h;
+        let old_s = u32::from_be_bytes([s0, s1, s2, s3]);
+        let old_d = u32::from_be_bytes([d0, d1, d2, d3]);
+        let new_s = match src.0 {
+            IpAddr::V4(x) if S => u32::from(x),
             _ => old_s,
         };
-        let new_d = match dst {
-            Some((IpAddr::V4(x), _)) => u32::from(x),
+        let new_d = match dst.0 {
+            IpAddr::V4(x) if D => u32::from(x),
             _ => old_d,
         };
-        d_addr += u64::from(!old_s) + u64::from(new_s) + u64::from(!old_d) + u64::from(new_d);
-        a[..4].copy_from_slice(&new_s.to_be_bytes());
-        a[4..].copy_from_slice(&new_d.to_be_bytes());
-    } else {
-        for (ep, off) in [(src, l3 + 8), (dst, l3 + 24)] {
-            if let Some((IpAddr::V6(x), _)) = ep {
-                let slot = arr_mut::<16>(frame, off)?;
-                let old = u128::from_be_bytes(*slot);
-                let new = u128::from(x);
-                d_addr += words64(!old) + words64(new);
-                *slot = x.octets();
-            }
+        if S {
+            d_addr += u64::from(!old_s) + u64::from(new_s);
         }
+        if D {
+            d_addr += u64::from(!old_d) + u64::from(new_d);
+        }
+        let ttl2 = ttl.wrapping_sub(1);
+        // TTL is the high byte of its 16-bit word: -1 there is -0x100 (ip_decrease_ttl).
+        let d_ttl =
+            u64::from(!u16::from_be_bytes([ttl, 0])) + u64::from(u16::from_be_bytes([ttl2, 0]));
+        let c = apply64(u16::from_be_bytes([c0, c1]), d_addr + d_ttl).to_be_bytes();
+        let (s, d) = (new_s.to_be_bytes(), new_d.to_be_bytes());
+        *h = [
+            ttl2, proto, c[0], c[1], s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3],
+        ];
+    } else {
+        if let IpAddr::V6(x) = src.0
+            && S
+        {
+            let slot = arr_mut::<16>(frame, l3 + 8)?;
+            d_addr += words64(!u128::from_be_bytes(*slot)) + words64(u128::from(x));
+            *slot = x.octets();
+        }
+        if let IpAddr::V6(x) = dst.0
+            && D
+        {
+            let slot = arr_mut::<16>(frame, l3 + 24)?;
+            d_addr += words64(!u128::from_be_bytes(*slot)) + words64(u128::from(x));
+            *slot = x.octets();
+        }
+        let h = arr_mut::<1>(frame, l3 + 7)?;
+        h[0] = h[0].wrapping_sub(1);
     }
     // Both ports as one 32-bit word.
     let ports = arr_mut::<4>(frame, l4)?;
     let old_ports = u32::from_be_bytes(*ports);
-    let sport = src.map_or((old_ports >> 16) as u16, |e| e.1);
-    let dport = dst.map_or(old_ports as u16, |e| e.1);
-    let new_ports = (u32::from(sport) << 16) | u32::from(dport);
-    *ports = new_ports.to_be_bytes();
-    let d_port = u64::from(!old_ports) + u64::from(new_ports);
-    if v4 {
-        let w = arr_mut::<4>(frame, l3 + 8)?;
-        let [ttl, proto, c0, c1] = *w;
-        let ttl2 = ttl.wrapping_sub(1);
-        let d_ttl = u64::from(!u16::from_be_bytes([ttl, proto]))
-            + u64::from(u16::from_be_bytes([ttl2, proto]));
-        let c = apply64(u16::from_be_bytes([c0, c1]), d_addr + d_ttl).to_be_bytes();
-        *w = [ttl2, proto, c[0], c[1]];
-    } else {
-        let h = arr_mut::<1>(frame, l3 + 7)?;
-        h[0] = h[0].wrapping_sub(1);
+    let mut new_ports = old_ports;
+    if S {
+        new_ports = (new_ports & 0x0000_ffff) | (u32::from(src.1) << 16);
     }
-    match p.protocol {
-        PROTO_TCP => {
-            let c = be16(frame, l4 + 16)?;
-            set_be16(frame, l4 + 16, apply64(c, d_addr + d_port))?;
+    if D {
+        new_ports = (new_ports & 0xffff_0000) | u32::from(dst.1);
+    }
+    *ports = new_ports.to_be_bytes();
+    let d_l4 = d_addr + u64::from(!old_ports) + u64::from(new_ports);
+    match kind {
+        Rw::Tcp => {
+            let c = arr_mut::<2>(frame, l4 + 16)?;
+            *c = apply64(u16::from_be_bytes(*c), d_l4).to_be_bytes();
         }
-        PROTO_UDP => {
-            let c = be16(frame, l4 + 6)?;
-            // udp_snat_handler / udp_dnat_handler: "!payload_csum && (udph->check != 0)".
-            if c != 0 {
-                let n = apply64(c, d_addr + d_port);
-                set_be16(frame, l4 + 6, if n == 0 { 0xffff } else { n })?;
+        Rw::Udp => {
+            let c = arr_mut::<2>(frame, l4 + 6)?;
+            let old = u16::from_be_bytes(*c);
+            // udp_snat_handler / udp_dnat_handler: "!payload_csum && (udph->check != 0)";
+            // udp_fast_csum_update: a computed 0 is sent as CSUM_MANGLED_0 (0xFFFF).
+            if old != 0 {
+                let n = apply64(old, d_l4);
+                *c = if n == 0 { 0xffff_u16 } else { n }.to_be_bytes();
             }
         }
         _ => {
@@ -237,6 +243,9 @@ fn rewrite(
     Ok(Outcome::Forward)
 }
 
+/// Placeholder endpoint for the side a rewrite leaves alone (ignored by [`rewrite`]).
+const KEEP: (IpAddr, u16) = (IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+
 /// NAT inbound (`ip_vs_nat_xmit` + `*_dnat_handler`): a client packet to VIP:vport becomes a
 /// packet to RIP:rport (destination address and port rewritten; port mapping allowed), TTL
 /// decremented, IP and L4 checksums updated. MACs are not touched (see [`set_macs`]).
@@ -244,11 +253,13 @@ fn rewrite(
 /// # Errors
 /// [`FwdError::Fragment`] (non-first fragment, or an SCTP fragment),
 /// [`FwdError::UnsupportedProtocol`] (not TCP/UDP/SCTP), [`FwdError::FamilyMismatch`],
-/// [`FwdError::BadHeader`] (IPv6 routing header with segments left), [`FwdError::Truncated`].
+/// [`FwdError::BadHeader`] (IPv6 routing header with segments left),
+/// [`FwdError::LoopbackDestination`] (a new destination in 127.0.0.0/8 or ::1),
+/// [`FwdError::Truncated`].
 /// The frame is unchanged on error and on [`Outcome::TimeExceeded`].
 #[inline]
 pub fn nat_in(frame: &mut [u8], p: &Parsed, rip: IpAddr, rport: u16) -> Result<Outcome, FwdError> {
-    rewrite(frame, p, None, Some((rip, rport)))
+    rewrite::<false, true>(frame, p, KEEP, (rip, rport))
 }
 
 /// NAT outbound (`ip_vs_nat_xmit` reply path, `*_snat_handler`): a real server reply from
@@ -258,7 +269,7 @@ pub fn nat_in(frame: &mut [u8], p: &Parsed, rip: IpAddr, rport: u16) -> Result<O
 /// As [`nat_in`].
 #[inline]
 pub fn nat_out(frame: &mut [u8], p: &Parsed, vip: IpAddr, vport: u16) -> Result<Outcome, FwdError> {
-    rewrite(frame, p, Some((vip, vport)), None)
+    rewrite::<true, false>(frame, p, (vip, vport), KEEP)
 }
 
 /// FULLNAT inbound: CIP:cport -> VIP:vport becomes LIP:lport -> RIP:rport. The local address
@@ -276,7 +287,7 @@ pub fn fullnat_in(
     rip: IpAddr,
     rport: u16,
 ) -> Result<Outcome, FwdError> {
-    rewrite(frame, p, Some((lip, lport)), Some((rip, rport)))
+    rewrite::<true, true>(frame, p, (lip, lport), (rip, rport))
 }
 
 /// FULLNAT outbound: RIP:rport -> LIP:lport becomes VIP:vport -> CIP:cport.
@@ -292,7 +303,7 @@ pub fn fullnat_out(
     cip: IpAddr,
     cport: u16,
 ) -> Result<Outcome, FwdError> {
-    rewrite(frame, p, Some((vip, vport)), Some((cip, cport)))
+    rewrite::<true, true>(frame, p, (vip, vport), (cip, cport))
 }
 
 /// Verifies every checksum of the parsed packet in full (no incremental shortcut): the IPv4
@@ -305,10 +316,19 @@ pub fn verify_checksums(frame: &[u8], p: &Parsed) -> bool {
     verify(frame, p).unwrap_or(false)
 }
 
+/// The end of the checksummed transport segment: the UDP Length for UDP (the kernel trims the
+/// datagram to it, `udp4_lib_rcv` / `pskb_trim_rcsum`), the IP packet's end otherwise.
+fn segment_end(frame: &[u8], p: &Parsed) -> Result<usize, FwdError> {
+    match p.transport {
+        Transport::Udp { .. } => Ok(p.l4 + usize::from(be16(frame, p.l4 + 4)?).min(p.end - p.l4)),
+        _ => Ok(p.end),
+    }
+}
+
 fn verify(frame: &[u8], p: &Parsed) -> Result<bool, FwdError> {
     use crate::checksum::{pseudo_header_v4, pseudo_header_v6};
     let l4 = p.l4;
-    let seg = range(frame, l4, p.end)?;
+    let seg = range(frame, l4, segment_end(frame, p)?)?;
     let len = seg.len();
     let pseudo = match (p.src, p.dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
@@ -336,4 +356,58 @@ fn verify(frame: &[u8], p: &Parsed) -> Result<bool, FwdError> {
         }
         _ => true,
     })
+}
+
+/// Recomputes every checksum of the parsed packet in full, in place: the IPv4 header checksum
+/// (RFC 791), then the TCP / UDP / ICMPv6 checksum with its pseudo-header, the ICMP checksum or
+/// the SCTP CRC32c. A UDP checksum of 0 on IPv4 ("no checksum", RFC 768) is left 0; a computed
+/// UDP 0 is stored as 0xFFFF. Fragments (other than atomic ones) get only their IPv4 header
+/// checksum. For building packets and test fixtures; the rewrites above never need it.
+///
+/// # Errors
+/// [`FwdError::Truncated`] when `frame` is shorter than the parsed packet.
+pub fn recompute_checksums(frame: &mut [u8], p: &Parsed) -> Result<(), FwdError> {
+    use crate::checksum::{checksum, pseudo_header_v4, pseudo_header_v6};
+    check_len(frame, p)?;
+    let (l3, l4, end) = (p.l3, p.l4, segment_end(frame, p)?);
+    let len = end.saturating_sub(l4);
+    let pseudo = match (p.src, p.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let ihl = usize::from(u8_at(frame, l3)? & 0x0f) * 4;
+            set_be16(frame, l3 + 10, 0)?;
+            let c = checksum(range(frame, l3, l3 + ihl)?);
+            set_be16(frame, l3 + 10, c)?;
+            pseudo_header_v4(s, d, p.protocol, u16::try_from(len).unwrap_or(0))
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            pseudo_header_v6(&s, &d, p.protocol, u32::try_from(len).unwrap_or(0))
+        }
+        _ => return Err(FwdError::FamilyMismatch),
+    };
+    if p.fragment.is_some_and(|f| f.more || f.offset != 0) {
+        return Ok(());
+    }
+    let (off, base, zero_is_none) = match p.transport {
+        Transport::Tcp { .. } => (16, pseudo, false),
+        Transport::Udp { .. } => {
+            if p.is_ipv4() && be16(frame, l4 + 6)? == 0 {
+                return Ok(());
+            }
+            (6, pseudo, true)
+        }
+        Transport::Icmp { .. } => (2, 0, false),
+        Transport::Icmpv6 { .. } => (2, pseudo, false),
+        Transport::Sctp { .. } => {
+            let crc = sctp_checksum(range(frame, l4, end)?);
+            *arr_mut::<4>(frame, l4 + 8)? = crc.to_le_bytes();
+            return Ok(());
+        }
+        _ => return Ok(()),
+    };
+    set_be16(frame, l4 + off, 0)?;
+    let mut c = !fold(ones_complement_add(base, range(frame, l4, end)?));
+    if zero_is_none && c == 0 {
+        c = 0xffff;
+    }
+    set_be16(frame, l4 + off, c)
 }

@@ -371,3 +371,29 @@ fn ttl_zero_and_one_expire_hop_limit_two_forwards() {
     s.ttl = 1;
     assert_eq!(f, build(&s));
 }
+
+#[test]
+fn dnat_to_loopback_is_refused() {
+    // ip_vs_nat_xmit: "stopping DNAT to loopback address".
+    let mut f = build(&v4_tcp());
+    let p = parse(&f).unwrap();
+    let before = f.clone();
+    assert_eq!(
+        nat_in(&mut f, &p, [127, 0, 0, 1].into(), 80),
+        Err(FwdError::LoopbackDestination)
+    );
+    assert_eq!(f, before);
+    let mut f6 = build(&v6_tcp());
+    let p6 = parse(&f6).unwrap();
+    assert_eq!(
+        fullnat_in(
+            &mut f6,
+            &p6,
+            "2001:db8::1".parse().unwrap(),
+            1,
+            "::1".parse().unwrap(),
+            80
+        ),
+        Err(FwdError::LoopbackDestination)
+    );
+}

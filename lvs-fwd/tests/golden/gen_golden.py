@@ -117,3 +117,22 @@ te = bytes([11, 0, 0, 0, 0, 0, 0, 0]) + syn1[:28]
 te = te[:2] + struct.pack("!H", csum(te)) + te[4:]
 show("TIME_EXCEEDED_V4", eth(CLIENT, DIRECTOR, 0x0800)
      + ipv4("10.0.0.1", CIP, 1, len(te), ttl=64, ident=0, df=False, tos=0xC0) + te)
+# IPv6: ICMPv6 port unreachable from the RS about C6:5353 -> R6:5300 (UDP), NAT out: outer src
+# V6, inner dst V6:53, ICMPv6 checksum redone over the pseudo-header (RFC 4443 2.3).
+def icmp6(src, dst, body):
+    c = csum(pseudo(src, dst, 58, len(body)) + body)
+    return body[:2] + struct.pack("!H", c) + body[4:]
+
+u6 = udp(C6, 5353, R6, 5300, b"query")
+inner6 = ipv6(C6, R6, 17, len(u6), hop=63) + u6[:8]
+show("ICMP_V6", frame6(DIRECTOR, RS, R6, C6, 58, icmp6(R6, C6, bytes([1, 4, 0, 0, 0, 0, 0, 0]) + inner6)))
+inner6b = ipv6(C6, V6, 17, len(u6), hop=63) + u6[:2] + struct.pack("!H", 53) + u6[4:8]
+show("ICMP_V6_NAT_OUT", frame6(DIRECTOR, RS, V6, C6, 58,
+                               icmp6(V6, C6, bytes([1, 4, 0, 0, 0, 0, 0, 0]) + inner6b), hop=63))
+# IPv6 time exceeded: SYN C6 -> V6 at hop limit 1; director 2001:db8:f::1 replies type 3 code 0,
+# hop limit 64, quoting the whole (small) packet.
+syn6 = ipv6(C6, V6, 6, 20, hop=1) + tcp(C6, 40000, V6, 443)
+show("SYN_V6_HOP1", eth(DIRECTOR, CLIENT, 0x86DD) + syn6)
+D6 = "2001:db8:f::1"
+show("TIME_EXCEEDED_V6", eth(CLIENT, DIRECTOR, 0x86DD)
+     + ipv6(D6, C6, 58, 8 + len(syn6), hop=64) + icmp6(D6, C6, bytes([3, 0, 0, 0, 0, 0, 0, 0]) + syn6))

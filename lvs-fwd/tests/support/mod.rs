@@ -306,11 +306,23 @@ pub fn smoltcp_verifies(frame: &[u8]) -> bool {
 
 // ---- proptest strategies ----
 
+/// Any IPv4 address but loopback (a DNAT to loopback is refused, ip_vs_nat_xmit).
 pub fn any_v4() -> impl Strategy<Value = IpAddr> {
-    any::<[u8; 4]>().prop_map(IpAddr::from)
+    any::<[u8; 4]>().prop_map(|mut a| {
+        if a[0] == 127 {
+            a[0] = 128;
+        }
+        IpAddr::from(a)
+    })
 }
+/// Any IPv6 address but ::1.
 pub fn any_v6() -> impl Strategy<Value = IpAddr> {
-    any::<[u8; 16]>().prop_map(IpAddr::from)
+    any::<[u8; 16]>().prop_map(|mut a| {
+        if a[..15] == [0; 15] && a[15] == 1 {
+            a[15] = 2;
+        }
+        IpAddr::from(a)
+    })
 }
 
 /// Random TCP/UDP/SCTP specs, IPv4 (with options) or IPv6 (with extension headers), with an
