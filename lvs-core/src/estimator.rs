@@ -21,7 +21,8 @@
 //! whole counter growth and each further missed tick sees none (the averages decay by 1/4
 //! per tick), i.e. what the kernel's timer would have computed had it fired on time and the
 //! traffic all arrived before the first missed deadline. A long gap therefore ends with
-//! rates decayed toward zero, not stuck at their old value. At most [`MAX_CATCH_UP`] ticks
+//! rates decayed toward zero, not stuck at their old value. (The Linux 6.2+ estimator kthread,
+//! `ip_vs_estimation_kthread()`, likewise runs overdue ticks back to back.) At most [`MAX_CATCH_UP`] ticks
 //! are computed per call: after that many all averages are zero anyway.
 
 use std::time::{Duration, Instant};

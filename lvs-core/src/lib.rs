@@ -6,7 +6,7 @@
 //! clock: time is always a `now` argument.
 //!
 //! Modules:
-//! - [`classify`]: the first step of the pipeline, [`classify::classify`], which sorts an
+//! - [`classify`](mod@classify): the first step of the pipeline, [`classify::classify`], which sorts an
 //!   Ethernet frame into ARP, VRRP, IP for the director, or other traffic.
 //! - [`service`]: the configuration model (virtual services, real servers, timeouts) and
 //!   [`service::IpvsConfig`], a table that applies ipvsadm commands.

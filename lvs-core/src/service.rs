@@ -16,9 +16,9 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use lvs_sched::{SchedFlags, SchedulerKind};
+use lvs_sched::{DestParams, SchedConfig, SchedFlags, SchedulerKind};
 
-use crate::ipvsadm::Command;
+use crate::ipvsadm::{Command, RuleError};
 
 /// Largest persistence / protocol timeout ipvsadm accepts: 31 days in seconds
 /// (`MAX_TIMEOUT` in ipvsadm.c).
@@ -140,6 +140,7 @@ impl ServiceKey {
 }
 
 /// Persistence granularity (`-M`): an IPv4 netmask, or an IPv6 prefix length (1..=128).
+/// The variant matches the service's family (the parser guarantees it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PersistMask {
     /// IPv4 netmask applied to the client address (default 255.255.255.255). ipvsadm and the
@@ -214,6 +215,17 @@ pub struct ServiceConfig {
     /// FULLNAT local-address pool (our `--laddr IP`, repeatable), in the order given. Empty for
     /// services without FULLNAT real servers.
     pub local_addrs: Vec<IpAddr>,
+}
+
+impl ServiceConfig {
+    /// The lvs-sched configuration of this service: its `-b` flags, every other knob at the
+    /// kernel default ([`SchedConfig::default`]).
+    pub fn sched_config(&self) -> SchedConfig {
+        SchedConfig {
+            flags: self.sched_flags,
+            ..SchedConfig::default()
+        }
+    }
 }
 
 /// GUE/GRE tunnel checksum mode (`--tun-nocsum`, `--tun-csum`, `--tun-remcsum`;
@@ -344,6 +356,16 @@ pub struct DestConfig {
 }
 
 impl DestConfig {
+    /// The lvs-sched parameters of this real server (weight and thresholds). The weight is at
+    /// most 65535 when it comes from the parser; larger values saturate at `i32::MAX`.
+    pub fn sched_params(&self) -> DestParams {
+        DestParams {
+            weight: i32::try_from(self.weight).unwrap_or(i32::MAX),
+            u_threshold: self.u_threshold,
+            l_threshold: self.l_threshold,
+        }
+    }
+
     /// A DR real server with weight 1 and no thresholds (`-a ... -r RIP:port`).
     pub fn new(addr: SocketAddr) -> Self {
         DestConfig {
@@ -425,6 +447,24 @@ pub enum ApplyError {
     /// `-a`/`-e` with `-y` above `-x` (ERANGE, ip_vs_ctl.c `ip_vs_add_dest()`).
     #[error("lower threshold is higher than upper threshold")]
     ThresholdOrder,
+}
+
+/// Why [`IpvsConfig::restore`] stopped: a line that does not parse, or a command the table
+/// refuses, with its 1-based line number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// The line does not parse (`line N: -w: weight 70000 out of range 0..65535`).
+    #[error(transparent)]
+    Parse(#[from] RuleError),
+    /// The command parsed but the table refused it (`line N: Service already exists`).
+    #[error("line {line}: {error}")]
+    Apply {
+        /// 1-based line number.
+        line: usize,
+        /// The kernel's refusal.
+        error: ApplyError,
+    },
 }
 
 /// A whole ipvsadm configuration: the virtual services in insertion order and the timeouts.
@@ -522,6 +562,23 @@ impl IpvsConfig {
                 self.service_mut(key)?;
             }
             _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl IpvsConfig {
+    /// `ipvsadm -R`: parse a restore stream and apply its commands in order. It stops at the
+    /// first line that fails to parse or apply; the commands before it stay applied, as with
+    /// ipvsadm (which exits at a bad line). Apply to a clone first for all-or-nothing.
+    ///
+    /// # Errors
+    /// [`RestoreError`] naming the line.
+    pub fn restore(&mut self, text: &str) -> Result<(), RestoreError> {
+        for item in crate::ipvsadm::parse::restore_lines(text) {
+            let (line, cmd) = item?;
+            self.apply(&cmd)
+                .map_err(|error| RestoreError::Apply { line, error })?;
         }
         Ok(())
     }

@@ -757,3 +757,151 @@ fn applying_commands_uses_kernel_semantics() {
         .unwrap();
     assert!(cfg.services.is_empty());
 }
+
+/// What the pipeline hands to lvs-sched: `-w/-x/-y` as DestParams, `-b` as SchedConfig
+/// flags.
+#[test]
+fn configs_map_to_lvs_sched_parameters() {
+    let d = add_dest("-a -t 10.0.0.1:80 -r 172.16.0.2 -w 3 -x 10 -y 5");
+    assert_eq!(
+        d.sched_params(),
+        lvs_sched::DestParams {
+            weight: 3,
+            u_threshold: 10,
+            l_threshold: 5
+        }
+    );
+    let (_, c) = add_service("-A -t 10.0.0.1:80 -s sh -b sh-port");
+    assert!(c.sched_config().flags.contains(SchedFlags::SH_PORT));
+    assert_eq!(c.sched_config().sh_tab_bits, 8);
+}
+
+/// Every long option (ipvsadm.c's popt `options_table`) means the same as its short form.
+#[test]
+fn every_long_option_equals_its_short_form() {
+    let pairs = [
+        (
+            "-A -t 10.0.0.1:80",
+            "--add-service --tcp-service 10.0.0.1:80",
+        ),
+        (
+            "-E -u 10.0.0.1:53 -s rr",
+            "--edit-service --udp-service 10.0.0.1:53 --scheduler rr",
+        ),
+        ("-D -f 4 -6", "--delete-service --fwmark-service 4 --ipv6"),
+        ("-C", "--clear"),
+        ("-R", "--restore"),
+        ("-S -n", "--save --numeric"),
+        ("-Z", "--zero"),
+        ("-h", "--help"),
+        ("-v", "--version"),
+        (
+            "-A -u 10.0.0.1:0 -p 9 -M 255.0.0.0 -o -b flag-1",
+            "--add-service --udp-service 10.0.0.1:0 --persistent 9 --netmask 255.0.0.0 --ops --sched-flags flag-1",
+        ),
+        (
+            "-a -t 10.0.0.1:80 -r 172.16.0.2:81 -m -w 4 -x 9 -y 3",
+            "--add-server --tcp-service 10.0.0.1:80 --real-server 172.16.0.2:81 --masquerading --weight 4 --u-threshold 9 --l-threshold 3",
+        ),
+        (
+            "-e -t 10.0.0.1:80 -r 172.16.0.2 -g",
+            "--edit-server --tcp-service 10.0.0.1:80 --real-server 172.16.0.2 --gatewaying",
+        ),
+        (
+            "-e -t 10.0.0.1:80 -r 172.16.0.2 -i",
+            "--edit-server --tcp-service 10.0.0.1:80 --real-server 172.16.0.2 --ipip",
+        ),
+        (
+            "-d -t 10.0.0.1:80 -r 172.16.0.2",
+            "--delete-server --tcp-service 10.0.0.1:80 --real-server 172.16.0.2",
+        ),
+        ("-L -n -c", "--list --numeric --connection"),
+        ("-l -X --stats", "--list --exact --stats"),
+    ];
+    for (short, long) in pairs {
+        let s = parse_rule(short);
+        let l = parse_rule(long);
+        assert_eq!(s, l, "{short} vs {long}");
+        assert!(l.is_ok(), "{long}: {l:?}");
+    }
+}
+
+/// `Command`'s Display is a rule line that parses back to the same command, with defaults
+/// made explicit.
+#[test]
+fn every_command_prints_back_as_a_rule_that_parses_to_itself() {
+    let cases = [
+        ("-A -t 10.0.0.1:80", "-A -t 10.0.0.1:80 -s wlc"),
+        (
+            "-E -u 10.0.0.1:53 -s sh -p -M 255.255.0.0 -o -b sh-port --laddr 1.1.1.1",
+            "-E -u 10.0.0.1:53 -s sh -p 360 -M 255.255.0.0 -o -b sh-port --laddr 1.1.1.1",
+        ),
+        ("-D -f 4 -6", "-D -f 4 -6"),
+        ("-C", "-C"),
+        ("-R", "-R"),
+        ("-S", "-S"),
+        ("-S -n", "-S -n"),
+        (
+            "-a -t 10.0.0.1:80 -r 172.16.0.2",
+            "-a -t 10.0.0.1:80 -r 172.16.0.2:80 -g -w 1",
+        ),
+        (
+            "-e -f 1 -r 2001:db8::9 -i --tun-type gue --tun-port 7 -x 5",
+            "-e -f 1 -r [2001:db8::9]:0 -i -w 1 --tun-type gue --tun-port 7 --tun-nocsum -x 5",
+        ),
+        (
+            "-d -t 10.0.0.1:80 -r 172.16.0.2",
+            "-d -t 10.0.0.1:80 -r 172.16.0.2:80",
+        ),
+        ("-Ln", "-L -n"),
+        (
+            "-L -t 10.0.0.1:80 --stats --exact",
+            "-L -t 10.0.0.1:80 --stats --exact",
+        ),
+        ("-Lnc --persistent-conn", "-L -n -c --persistent-conn"),
+        ("-l --timeout", "-L --timeout"),
+        ("-L --daemon", "-L --daemon"),
+        (
+            "-L --rate --thresholds --tun-info --nosort",
+            "-L --rate --thresholds --tun-info --nosort",
+        ),
+        ("-Z", "-Z"),
+        ("-Z -u 10.0.0.1:53", "-Z -u 10.0.0.1:53"),
+        ("--set 900 0 300", "--set 900 0 300"),
+        (
+            "--start-daemon backup",
+            "--start-daemon backup --mcast-interface eth0 --syncid 0",
+        ),
+        (
+            "--start-daemon master --mcast-group ff02::81 --mcast-port 9 --mcast-ttl 3 --sync-maxlen 100 --syncid 7 --mcast-interface bond0.12",
+            "--start-daemon master --mcast-interface bond0.12 --syncid 7 --sync-maxlen 100 --mcast-group ff02::81 --mcast-port 9 --mcast-ttl 3",
+        ),
+        ("--stop-daemon master", "--stop-daemon master --syncid 0"),
+        ("-h", "-h"),
+        ("-v", "-v"),
+    ];
+    for (input, printed) in cases {
+        let cmd = parse_rule(input).unwrap();
+        assert_eq!(cmd.to_string(), printed, "{input}");
+        assert_eq!(parse_rule(printed).unwrap(), cmd, "{printed}");
+    }
+}
+
+/// `IpvsConfig::restore` is `ipvsadm -R`: parse and apply line by line, stop at the first bad
+/// line (parse or kernel refusal) and name it.
+#[test]
+fn restore_applies_and_names_the_failing_line() {
+    let mut cfg = IpvsConfig::new();
+    cfg.restore("# table\n-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 172.16.0.2\n")
+        .unwrap();
+    assert_eq!(cfg.services[0].dests.len(), 1);
+    let e = cfg
+        .restore("-a -t 10.0.0.1:80 -r 172.16.0.3\n\n-A -t 10.0.0.1:80\n-C\n")
+        .unwrap_err();
+    assert_eq!(e.to_string(), "line 3: Service already exists");
+    // The line before the failure stayed applied, the one after it did not run.
+    assert_eq!(cfg.services[0].dests.len(), 2);
+    let e = cfg.restore("-C\n-A -t 10.0.0.9:80 -s nope\n").unwrap_err();
+    assert!(e.to_string().starts_with("line 2: -s: "), "{e}");
+    assert!(cfg.services.is_empty());
+}

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use lvs_core::ipvsadm::{parse_restore, save};
+use lvs_core::ipvsadm::{Command, parse_restore, parse_rule, save};
 use lvs_core::service::{
     AddressFamily, DestConfig, ForwardMethod, IpvsConfig, MAX_THRESHOLD, MAX_TIMEOUT, PersistMask,
     Persistence, Protocol, ServiceConfig, ServiceKey, TunnelCsum, TunnelKind, VirtualService,
@@ -277,5 +277,25 @@ proptest! {
         a.sort_unstable();
         b.sort_unstable();
         prop_assert_eq!(a, b);
+    }
+
+    /// Every -A / -E / -a / -e command prints (Display) as a rule that parses back to it.
+    #[test]
+    fn commands_print_as_rules_that_parse_back(services in table()) {
+        for s in &services {
+            let mut cmds = vec![
+                Command::AddService { key: s.key, config: s.config.clone() },
+                Command::EditService { key: s.key, config: s.config.clone() },
+            ];
+            for d in &s.dests {
+                cmds.push(Command::AddDest { service: s.key, dest: *d });
+                cmds.push(Command::EditDest { service: s.key, dest: *d });
+                cmds.push(Command::DeleteDest { service: s.key, addr: d.addr });
+            }
+            for cmd in cmds {
+                let line = cmd.to_string();
+                prop_assert_eq!(parse_rule(&line), Ok(cmd), "{}", line);
+            }
+        }
     }
 }

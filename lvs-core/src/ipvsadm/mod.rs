@@ -19,7 +19,7 @@
 //! - Option order does not matter: `-r RIP` without a port inherits the virtual port and
 //!   `-M` is read in the service's family even when written before `-t`/`-f` (ipvsadm reads
 //!   both at the moment it meets them). `-6` must still follow `-f`.
-//! - `-L` without `-n` prints numeric addresses too.
+//! - `-L` and `-S` without `-n` print numeric addresses too.
 //! - `-S` also prints `-x N` / `-y N` after `-w` when a threshold is non-zero (ipvsadm 1.31
 //!   drops them, which would lose configuration on `-S | -R`), and for sh/mh services with
 //!   `flag-3` set it prints `flag-3` after the sh/mh names (ipvsadm prints nothing for it).
@@ -37,7 +37,7 @@
 //!   servers with the forward name `FullNat`.
 
 mod list;
-mod parse;
+pub(crate) mod parse;
 mod save;
 
 use std::net::{IpAddr, SocketAddr};
@@ -77,7 +77,8 @@ impl DaemonState {
 pub struct DaemonConfig {
     /// Master or backup.
     pub state: DaemonState,
-    /// Multicast interface (`--mcast-interface`, at most 15 bytes; ipvsadm's default `eth0`).
+    /// Multicast interface (`--mcast-interface`, at most 15 printable ASCII bytes without
+    /// `/`, quotes, backslash or `#`; ipvsadm's default `eth0`).
     pub mcast_ifn: String,
     /// Sync id 0..=255 (`--syncid`, default 0).
     pub syncid: u8,

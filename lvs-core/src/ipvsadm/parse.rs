@@ -354,28 +354,37 @@ pub fn parse_rule(line: &str) -> Result<Command, ParseError> {
 /// # Errors
 /// [`RuleError`] with the 1-based line number of the first bad line.
 pub fn parse_restore(text: &str) -> Result<Vec<Command>, RuleError> {
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    restore_lines(text).map(|r| r.map(|(_, cmd)| cmd)).collect()
+}
+
+/// The commands of a restore stream with their 1-based line numbers, stopping at nothing:
+/// each item is a command or the error of its line.
+pub(crate) fn restore_lines(
+    text: &str,
+) -> impl Iterator<Item = Result<(usize, Command), RuleError>> {
+    text.lines().enumerate().filter_map(|(i, line)| {
+        let line_no = i.saturating_add(1);
         let at = |error| RuleError {
-            line: i.saturating_add(1),
+            line: line_no,
             error,
         };
-        let words = split_words(line).map_err(at)?;
+        let words = match split_words(line) {
+            Ok(w) => w,
+            Err(e) => return Some(Err(at(e))),
+        };
         if words.is_empty()
             || (words.len() == 1 && words.first().is_some_and(|w| is_program_name(w)))
         {
-            continue;
+            return None;
         }
-        match parse_args(&words).map_err(at)? {
-            Command::Restore => {
-                return Err(at(ParseError::Invalid(
-                    "-R is not allowed inside a restore stream",
-                )));
-            }
-            cmd => out.push(cmd),
-        }
-    }
-    Ok(out)
+        Some(match parse_args(&words) {
+            Ok(Command::Restore) => Err(at(ParseError::Invalid(
+                "-R is not allowed inside a restore stream",
+            ))),
+            Ok(cmd) => Ok((line_no, cmd)),
+            Err(e) => Err(at(e)),
+        })
+    })
 }
 
 fn is_program_name(w: &str) -> bool {
@@ -899,7 +908,11 @@ fn option(st: &mut State, item: Item) -> Result<(), ParseError> {
         Opt::McastIf => {
             st.set(C_MCAST, w)?;
             // IP_VS_IFNAME_MAXLEN is 16 including the NUL.
-            if v.is_empty() || v.len() > 15 || v.chars().any(|c| c.is_whitespace() || c == '/') {
+            // Printable ASCII without '/' (never in an interface name) and without the
+            // characters a rule line would need quoted.
+            let bad =
+                |b: u8| !b.is_ascii_graphic() || matches!(b, b'/' | b'\'' | b'"' | b'\\' | b'#');
+            if v.is_empty() || v.len() > 15 || v.bytes().any(bad) {
                 return Err(invalid(w, format!("illegal interface name '{v}'")));
             }
             st.mcast_ifn = Some(val.clone());
@@ -1007,16 +1020,22 @@ fn option(st: &mut State, item: Item) -> Result<(), ParseError> {
     Ok(())
 }
 
-/// ipvsadm's `generic_opt_check()`: walk the option classes in order.
-fn generic_opt_check(cmd: Cmd, options: u64) -> Result<(), ParseError> {
-    let context = || format!("'{}' command", cmd.name());
+/// Walk one row of an ipvsadm option table in column order (the loop shared by
+/// `generic_opt_check()` and `tunnel_opt_check()`): a missing '+' option, a present 'x'
+/// option, or a second present '1' option is an error. `columns` pairs each option class
+/// with its rule.
+fn check_row(
+    columns: impl Iterator<Item = (usize, u8)>,
+    options: u64,
+    context: &dyn Fn() -> String,
+) -> Result<(), ParseError> {
+    let name = |c: usize| OPT_NAMES.get(c).copied().unwrap_or("?");
     let mut last: Option<usize> = None;
-    for (j, &rule) in cmd.legal().iter().enumerate() {
-        let name = OPT_NAMES.get(j).copied().unwrap_or("?");
-        if options & (1u64 << j) == 0 {
+    for (c, rule) in columns {
+        if options & (1u64 << c) == 0 {
             if rule == b'+' {
                 return Err(ParseError::MissingOption {
-                    option: name,
+                    option: name(c),
                     context: context(),
                 });
             }
@@ -1025,16 +1044,16 @@ fn generic_opt_check(cmd: Cmd, options: u64) -> Result<(), ParseError> {
         match rule {
             b'x' => {
                 return Err(ParseError::IllegalOption {
-                    option: name,
+                    option: name(c),
                     context: context(),
                 });
             }
             b'1' => match last {
-                None => last = Some(j),
+                None => last = Some(c),
                 Some(l) => {
                     return Err(ParseError::Conflict {
-                        option: name,
-                        other: OPT_NAMES.get(l).copied().unwrap_or("?"),
+                        option: name(c),
+                        other: name(l),
                         context: context(),
                     });
                 }
@@ -1043,6 +1062,13 @@ fn generic_opt_check(cmd: Cmd, options: u64) -> Result<(), ParseError> {
         }
     }
     Ok(())
+}
+
+/// ipvsadm's `generic_opt_check()`: the command's row of `commands_v_options`.
+fn generic_opt_check(cmd: Cmd, options: u64) -> Result<(), ParseError> {
+    check_row(cmd.legal().iter().copied().enumerate(), options, &|| {
+        format!("'{}' command", cmd.name())
+    })
 }
 
 /// `-A`/`-E`: build the service configuration.
@@ -1189,41 +1215,12 @@ fn tunnel_opt_check(st: &State) -> Result<(), ParseError> {
         2 => ("gre", b"x11x"),
         _ => ("ipip", b"xxxx"),
     };
-    let context = || format!("'{name}' tunnel type");
     let cols = [C_TUN_PORT, C_TUN_NOCSUM, C_TUN_CSUM, C_TUN_REMCSUM];
-    let mut last: Option<usize> = None;
-    for (&c, &rule) in cols.iter().zip(row.iter()) {
-        let oname = OPT_NAMES.get(c).copied().unwrap_or("?");
-        if !st.has(c) {
-            if rule == b'+' {
-                return Err(ParseError::MissingOption {
-                    option: oname,
-                    context: context(),
-                });
-            }
-            continue;
-        }
-        match rule {
-            b'x' => {
-                return Err(ParseError::IllegalOption {
-                    option: oname,
-                    context: context(),
-                });
-            }
-            b'1' => match last {
-                None => last = Some(c),
-                Some(l) => {
-                    return Err(ParseError::Conflict {
-                        option: oname,
-                        other: OPT_NAMES.get(l).copied().unwrap_or("?"),
-                        context: context(),
-                    });
-                }
-            },
-            _ => {}
-        }
-    }
-    Ok(())
+    check_row(
+        cols.into_iter().zip(row.iter().copied()),
+        st.options,
+        &|| format!("'{name}' tunnel type"),
+    )
 }
 
 #[cfg(test)]
