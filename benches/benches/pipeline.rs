@@ -68,7 +68,9 @@ fn director(rules: &[String], entries: u32, now: Instant) -> Director {
 fn rules(method: &str) -> Vec<String> {
     let mut r = vec!["-A -t 192.168.56.200:80 -s wlc".to_string()];
     for i in 1..=8 {
-        r.push(format!("-a -t 192.168.56.200:80 -r 172.16.0.{i}:80 {method} -w {i}"));
+        r.push(format!(
+            "-a -t 192.168.56.200:80 -r 172.16.0.{i}:80 {method} -w {i}"
+        ));
     }
     r
 }
@@ -78,7 +80,12 @@ const VIP: (Ipv4Addr, u16) = (Ipv4Addr::new(192, 168, 56, 200), 80);
 /// Process one stored frame through a scratch buffer (the frame is copied in first so the
 /// TTL never runs out).
 #[inline]
-fn one(d: &mut Director, buf: &mut [u8; HEAD + SLOT + 64], f: &[u8; SLOT], now: Instant) -> Verdict {
+fn one(
+    d: &mut Director,
+    buf: &mut [u8; HEAD + SLOT + 64],
+    f: &[u8; SLOT],
+    now: Instant,
+) -> Verdict {
     buf[HEAD..HEAD + SLOT].copy_from_slice(f);
     d.process(buf, HEAD, FRAME_LEN, &PacketMeta::default(), now)
 }
@@ -116,9 +123,15 @@ fn bench_dr_established(c: &mut Criterion) {
     let now = Instant::now();
     let (mut d, acks) = established("-g", 1 << 20, now);
     let mut buf = [0u8; HEAD + SLOT + 64];
-    let mut w = Walk { i: 0, n: acks.len() as u64 };
+    let mut w = Walk {
+        i: 0,
+        n: acks.len() as u64,
+    };
     for a in acks.iter().take(1000) {
-        assert!(matches!(one(&mut d, &mut buf, a, now), Verdict::Transmit { .. }));
+        assert!(matches!(
+            one(&mut d, &mut buf, a, now),
+            Verdict::Transmit { .. }
+        ));
     }
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(BATCH as u64));
@@ -163,7 +176,10 @@ fn bench_new_conns(c: &mut Criterion) {
     });
     g.finish();
     let f = frame((Ipv4Addr::new(203, 0, 113, 1), 1), VIP, true, false);
-    assert!(matches!(one(&mut d, &mut buf, &f, now), Verdict::Transmit { .. }), "still scheduling");
+    assert!(
+        matches!(one(&mut d, &mut buf, &f, now), Verdict::Transmit { .. }),
+        "still scheduling"
+    );
     eprintln!("new_tcp_dr: {} entries at the end", d.conn_table().len());
 }
 
@@ -186,10 +202,19 @@ fn bench_nat(c: &mut Criterion) {
         replies.push(frame((rip, rport), c, false, true));
     }
     let mut buf = [0u8; HEAD + SLOT + 64];
-    let mut w = Walk { i: 0, n: u64::from(n) };
+    let mut w = Walk {
+        i: 0,
+        n: u64::from(n),
+    };
     for i in 0..1000 {
-        assert!(matches!(one(&mut d, &mut buf, &acks[i], now), Verdict::Transmit { .. }));
-        assert!(matches!(one(&mut d, &mut buf, &replies[i], now), Verdict::Transmit { .. }));
+        assert!(matches!(
+            one(&mut d, &mut buf, &acks[i], now),
+            Verdict::Transmit { .. }
+        ));
+        assert!(matches!(
+            one(&mut d, &mut buf, &replies[i], now),
+            Verdict::Transmit { .. }
+        ));
     }
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(BATCH as u64));
@@ -221,7 +246,10 @@ fn bench_workers(c: &mut Criterion) {
                         .map(|(d, acks)| {
                             s.spawn(move || {
                                 let mut buf = [0u8; HEAD + SLOT + 64];
-                                let mut w = Walk { i: 7, n: acks.len() as u64 };
+                                let mut w = Walk {
+                                    i: 7,
+                                    n: acks.len() as u64,
+                                };
                                 let t = Instant::now();
                                 for _ in 0..iters {
                                     for _ in 0..BATCH {

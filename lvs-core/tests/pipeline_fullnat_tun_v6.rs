@@ -30,7 +30,12 @@ fn fullnat_rewrites_both_addresses_and_the_reply_comes_back() {
     // The reply RIP:8080 -> LIP:lport becomes VIP:80 -> CIP:40000.
     let mut r = tcp("10.1.0.1:8080", &local.to_string(), SYN | ACK);
     let v = run(&mut d, &mut r, t0);
-    let Verdict::Transmit { next_hop: hop, side, .. } = v else {
+    let Verdict::Transmit {
+        next_hop: hop,
+        side,
+        ..
+    } = v
+    else {
         panic!("{v:?}")
     };
     assert_eq!((hop, side), (ip("192.0.2.1"), Side::Client));
@@ -47,7 +52,10 @@ fn fullnat_without_local_address_of_the_family_drops() {
     ];
     let mut d = director(&rules, DirectorConfig::default(), t0);
     let mut f = tcp("192.0.2.1:40000", "10.0.0.100:80", SYN);
-    assert_eq!(run(&mut d, &mut f, t0), Verdict::Drop(DropReason::NoLocalPort));
+    assert_eq!(
+        run(&mut d, &mut f, t0),
+        Verdict::Drop(DropReason::NoLocalPort)
+    );
 }
 
 /// A director with one local address and `ports` local ports, for the allocator tests.
@@ -84,7 +92,10 @@ fn fullnat_pool_exhausts_and_refills_on_expiry() {
         assert!(matches!(run(&mut d, &mut f, t0), Verdict::Transmit { .. }));
     }
     let mut f = udp("192.0.2.1:2000", "10.0.0.100:53", b"q");
-    assert_eq!(run(&mut d, &mut f, t0), Verdict::Drop(DropReason::NoLocalPort));
+    assert_eq!(
+        run(&mut d, &mut f, t0),
+        Verdict::Drop(DropReason::NoLocalPort)
+    );
     let got: HashSet<u16> = locals(&d).iter().map(|s| s.port()).collect();
     assert_eq!(got, HashSet::from([2000, 2001, 2002, 2003]));
     // UDP entries expire after 300 s: every port is free again.
@@ -92,7 +103,10 @@ fn fullnat_pool_exhausts_and_refills_on_expiry() {
     assert_eq!(d.conn_table().len(), 0);
     for c in 0..4 {
         let mut f = udp(&format!("192.0.2.9:{}", 1000 + c), "10.0.0.100:53", b"q");
-        assert!(matches!(run(&mut d, &mut f, at(t0, 302)), Verdict::Transmit { .. }));
+        assert!(matches!(
+            run(&mut d, &mut f, at(t0, 302)),
+            Verdict::Transmit { .. }
+        ));
     }
 }
 
@@ -109,7 +123,10 @@ fn fullnat_worker_only_uses_its_residue_class() {
         assert_eq!(l.port() % 4, 1, "{l}");
     }
     let mut f = udp("192.0.2.1:3000", "10.0.0.100:53", b"q");
-    assert_eq!(run(&mut d, &mut f, t0), Verdict::Drop(DropReason::NoLocalPort));
+    assert_eq!(
+        run(&mut d, &mut f, t0),
+        Verdict::Drop(DropReason::NoLocalPort)
+    );
 }
 
 proptest! {
@@ -168,14 +185,23 @@ fn tun_encapsulates_ipip_into_the_headroom() {
         ..DirectorConfig::default()
     };
     let mut d = director(
-        &["-A -t 10.0.0.100:80 -s rr", "-a -t 10.0.0.100:80 -r 10.1.0.1 -i"],
+        &[
+            "-A -t 10.0.0.100:80 -s rr",
+            "-a -t 10.0.0.100:80 -r 10.1.0.1 -i",
+        ],
         cfg,
         t0,
     );
     let mut f = tcp("192.0.2.1:40000", "10.0.0.100:80", SYN);
     let inner = f.bytes()[14..].to_vec();
     let v = run(&mut d, &mut f, t0);
-    let Verdict::Transmit { next_hop: hop, start, len, .. } = v else {
+    let Verdict::Transmit {
+        next_hop: hop,
+        start,
+        len,
+        ..
+    } = v
+    else {
         panic!("{v:?}")
     };
     assert_eq!(hop, ip("10.1.0.1"));
@@ -206,7 +232,10 @@ fn tun_too_big_df_packet_gets_frag_needed() {
         ..DirectorConfig::default()
     };
     let mut d = director(
-        &["-A -t 10.0.0.100:80 -s rr", "-a -t 10.0.0.100:80 -r 10.1.0.1 -i"],
+        &[
+            "-A -t 10.0.0.100:80 -s rr",
+            "-a -t 10.0.0.100:80 -r 10.1.0.1 -i",
+        ],
         cfg,
         t0,
     );
@@ -295,7 +324,10 @@ fn sync_backup_forwards_the_masters_flow_without_scheduling() {
     assert_eq!(backup.conn_table().len(), 3);
     // The backup forwards the established flows where the master sent them; an ACK could
     // not have been scheduled (it would be Local).
-    for (c, hop) in ["192.0.2.1:1", "192.0.2.2:2", "192.0.2.3:3"].iter().zip(&hops) {
+    for (c, hop) in ["192.0.2.1:1", "192.0.2.2:2", "192.0.2.3:3"]
+        .iter()
+        .zip(&hops)
+    {
         let mut f = tcp(c, "10.0.0.100:80", ACK);
         assert_eq!(next_hop(&run(&mut backup, &mut f, t0)), *hop);
     }

@@ -78,11 +78,18 @@ fn weight_zero_quiesces_without_breaking_existing_connections() {
     let mut f = tcp("192.0.2.1:1000", "10.0.0.100:80", ACK);
     assert_eq!(next_hop(&run(&mut d, &mut f, t0)), hop);
     // Every real server quiesced: no real server.
-    let other = if hop == ip("10.1.0.1") { "10.1.0.2" } else { "10.1.0.1" };
+    let other = if hop == ip("10.1.0.1") {
+        "10.1.0.2"
+    } else {
+        "10.1.0.1"
+    };
     d.apply_line(&format!("-e -t 10.0.0.100:80 -r {other}:80 -g -w 0"), t0)
         .unwrap();
     let mut f = tcp("192.0.2.3:1", "10.0.0.100:80", SYN);
-    assert_eq!(run(&mut d, &mut f, t0), Verdict::Drop(DropReason::NoRealServer));
+    assert_eq!(
+        run(&mut d, &mut f, t0),
+        Verdict::Drop(DropReason::NoRealServer)
+    );
     assert_eq!(d.drops(DropReason::NoRealServer), 1);
 }
 
@@ -94,7 +101,8 @@ fn deleted_real_server_keeps_entries_drops_packets_and_revives() {
     let t0 = Instant::now();
     let mut d = director(&THREE_RR[..3], DirectorConfig::default(), t0);
     let hop = syn_hop(&mut d, "192.0.2.1:1000", t0);
-    d.apply_line(&format!("-d -t 10.0.0.100:80 -r {hop}:80"), t0).unwrap();
+    d.apply_line(&format!("-d -t 10.0.0.100:80 -r {hop}:80"), t0)
+        .unwrap();
     assert!(!text(&mut d, "-Ln", t0).contains(&format!("{hop}:80")));
     let mut f = tcp("192.0.2.1:1000", "10.0.0.100:80", ACK);
     assert_eq!(run(&mut d, &mut f, t0), Verdict::Drop(DropReason::NoDest));
@@ -104,7 +112,8 @@ fn deleted_real_server_keeps_entries_drops_packets_and_revives() {
         assert_ne!(syn_hop(&mut d, &format!("192.0.2.9:{p}"), t0), hop);
     }
     // Revive: the old connection flows again and its count is back on the real server.
-    d.apply_line(&format!("-a -t 10.0.0.100:80 -r {hop}:80 -g"), t0).unwrap();
+    d.apply_line(&format!("-a -t 10.0.0.100:80 -r {hop}:80 -g"), t0)
+        .unwrap();
     let mut f = tcp("192.0.2.1:1000", "10.0.0.100:80", ACK);
     assert_eq!(next_hop(&run(&mut d, &mut f, t0)), hop);
     let snap = d.snapshot();
@@ -123,7 +132,8 @@ fn expire_nodest_conn_expires_the_entry_at_its_next_packet() {
     cfg.sysctls.expire_nodest_conn = true;
     let mut d = director(&THREE_RR[..3], cfg, t0);
     let hop = syn_hop(&mut d, "192.0.2.1:1000", t0);
-    d.apply_line(&format!("-d -t 10.0.0.100:80 -r {hop}:80"), t0).unwrap();
+    d.apply_line(&format!("-d -t 10.0.0.100:80 -r {hop}:80"), t0)
+        .unwrap();
     // An ACK: the entry goes, and an ACK cannot start a connection -> host stack.
     let mut f = tcp("192.0.2.1:1000", "10.0.0.100:80", ACK);
     assert_eq!(run(&mut d, &mut f, t0), Verdict::Local);
@@ -131,8 +141,10 @@ fn expire_nodest_conn_expires_the_entry_at_its_next_packet() {
     // A SYN on a dead real server's entry is rescheduled to a live one.
     let hop2 = syn_hop(&mut d, "192.0.2.2:1000", t0);
     assert_ne!(hop2, hop);
-    d.apply_line(&format!("-d -t 10.0.0.100:80 -r {hop2}:80"), t0).unwrap();
-    d.apply_line(&format!("-a -t 10.0.0.100:80 -r {hop}:80 -g"), t0).unwrap();
+    d.apply_line(&format!("-d -t 10.0.0.100:80 -r {hop2}:80"), t0)
+        .unwrap();
+    d.apply_line(&format!("-a -t 10.0.0.100:80 -r {hop}:80 -g"), t0)
+        .unwrap();
     let mut f = tcp("192.0.2.2:1000", "10.0.0.100:80", SYN);
     assert_eq!(next_hop(&run(&mut d, &mut f, t0)), hop);
 }
@@ -146,18 +158,28 @@ fn health_hooks_remove_or_inhibit() {
         addr: sa("10.0.0.100:80"),
     };
     // inhibit_on_failure: listed with weight 0, gets no new connections.
-    d.set_dest_health(&svc, sa("10.1.0.1:80"), false, true, t0).unwrap();
+    d.set_dest_health(&svc, sa("10.1.0.1:80"), false, true, t0)
+        .unwrap();
     let ln = text(&mut d, "-Ln", t0);
-    assert!(ln.contains("  -> 10.1.0.1:80                  Route   0      0          0"), "{ln}");
+    assert!(
+        ln.contains("  -> 10.1.0.1:80                  Route   0      0          0"),
+        "{ln}"
+    );
     for p in 0..4 {
-        assert_eq!(syn_hop(&mut d, &format!("192.0.2.1:{p}"), t0), ip("10.1.0.2"));
+        assert_eq!(
+            syn_hop(&mut d, &format!("192.0.2.1:{p}"), t0),
+            ip("10.1.0.2")
+        );
     }
-    d.set_dest_health(&svc, sa("10.1.0.1:80"), true, true, t0).unwrap();
+    d.set_dest_health(&svc, sa("10.1.0.1:80"), true, true, t0)
+        .unwrap();
     assert!(text(&mut d, "-Ln", t0).contains("  -> 10.1.0.1:80                  Route   1"));
     // Without inhibit: removed from the table while down, back when up.
-    d.set_dest_health(&svc, sa("10.1.0.2:80"), false, false, t0).unwrap();
+    d.set_dest_health(&svc, sa("10.1.0.2:80"), false, false, t0)
+        .unwrap();
     assert!(!text(&mut d, "-Ln", t0).contains("10.1.0.2:80"));
-    d.set_dest_health(&svc, sa("10.1.0.2:80"), true, false, t0).unwrap();
+    d.set_dest_health(&svc, sa("10.1.0.2:80"), true, false, t0)
+        .unwrap();
     assert!(text(&mut d, "-Ln", t0).contains("10.1.0.2:80"));
 }
 

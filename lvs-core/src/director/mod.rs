@@ -47,8 +47,8 @@ use lvs_sched::{DestParams, SchedConfig, SchedError, Scheduler};
 use crate::estimator::Estimator;
 use crate::ipvsadm::{Command, DaemonConfig, DaemonState, ListError, Stats};
 use crate::service::{
-    AddressFamily, ApplyError, DestConfig, ForwardMethod, PersistMask, ServiceConfig,
-    ServiceKey, Timeouts, VirtualService,
+    AddressFamily, ApplyError, DestConfig, ForwardMethod, PersistMask, ServiceConfig, ServiceKey,
+    Timeouts, VirtualService,
 };
 
 pub use laddr::DEFAULT_LPORT_RANGE;
@@ -466,7 +466,8 @@ impl Director {
                 *self.vips.entry(addr.ip()).or_insert(0) += 1;
             }
             ServiceKey::Fwmark { mark, family } => {
-                self.by_mark.insert((mark, family == AddressFamily::Ipv6), idx);
+                self.by_mark
+                    .insert((mark, family == AddressFamily::Ipv6), idx);
             }
         }
         self.rebuild_sets();
@@ -508,7 +509,13 @@ impl Director {
         let i = self.svc_index(key).ok_or(ApplyError::NoSuchService)?;
         let addrs: Vec<SocketAddr> = self
             .svc(i)
-            .map(|s| s.dests.iter().filter_map(|&d| self.dest(d)).map(|d| d.config.addr).collect())
+            .map(|s| {
+                s.dests
+                    .iter()
+                    .filter_map(|&d| self.dest(d))
+                    .map(|d| d.config.addr)
+                    .collect()
+            })
             .unwrap_or_default();
         for a in addrs {
             self.delete_dest(key, a)?;
@@ -524,7 +531,8 @@ impl Director {
                 }
             }
             ServiceKey::Fwmark { mark, family } => {
-                self.by_mark.remove(&(*mark, *family == AddressFamily::Ipv6));
+                self.by_mark
+                    .remove(&(*mark, *family == AddressFamily::Ipv6));
             }
         }
         if let Some(s) = self.services.get_mut(i as usize) {
@@ -573,7 +581,8 @@ impl Director {
             let slot = match self.free_dests.pop() {
                 Some(s) => s,
                 None => {
-                    let n = u32::try_from(self.dests.len()).map_err(|_| DirectorError::TooManyDests)?;
+                    let n =
+                        u32::try_from(self.dests.len()).map_err(|_| DirectorError::TooManyDests)?;
                     if n >= self.cfg.max_dests {
                         return Err(DirectorError::TooManyDests);
                     }
@@ -641,7 +650,11 @@ impl Director {
     /// # Errors
     /// [`ApplyError::NoSuchService`], [`ApplyError::NoSuchDest`],
     /// [`ApplyError::ThresholdOrder`], [`DirectorError::Sched`].
-    pub fn edit_dest(&mut self, service: &ServiceKey, dest: DestConfig) -> Result<(), DirectorError> {
+    pub fn edit_dest(
+        &mut self,
+        service: &ServiceKey,
+        dest: DestConfig,
+    ) -> Result<(), DirectorError> {
         if dest.l_threshold > dest.u_threshold {
             return Err(ApplyError::ThresholdOrder.into());
         }
@@ -650,7 +663,8 @@ impl Director {
             .dest_slot_of(si, dest.addr, false)
             .ok_or(ApplyError::NoSuchDest)?;
         if let Some(svc) = self.services.get_mut(si as usize).and_then(Option::as_mut) {
-            svc.sched.edit_dest(lvs_sched::DestId(slot), dest_params(&dest))?;
+            svc.sched
+                .edit_dest(lvs_sched::DestId(slot), dest_params(&dest))?;
         }
         if let Some(Some(d)) = self.dests.get_mut(slot as usize) {
             d.config = dest;
@@ -666,7 +680,11 @@ impl Director {
     ///
     /// # Errors
     /// [`ApplyError::NoSuchService`], [`ApplyError::NoSuchDest`].
-    pub fn delete_dest(&mut self, service: &ServiceKey, addr: SocketAddr) -> Result<(), DirectorError> {
+    pub fn delete_dest(
+        &mut self,
+        service: &ServiceKey,
+        addr: SocketAddr,
+    ) -> Result<(), DirectorError> {
         let si = self.svc_index(service).ok_or(ApplyError::NoSuchService)?;
         let slot = self
             .dest_slot_of(si, addr, false)
@@ -707,13 +725,17 @@ impl Director {
         let live = self.dest_slot_of(si, addr, false);
         match (up, live) {
             (false, Some(slot)) => {
-                let cfg = self.dest(slot).map(|d| d.config).ok_or(ApplyError::NoSuchDest)?;
+                let cfg = self
+                    .dest(slot)
+                    .map(|d| d.config)
+                    .ok_or(ApplyError::NoSuchDest)?;
                 self.parked.insert((*service, addr), cfg);
                 if inhibit_on_failure {
                     let mut q = cfg;
                     q.weight = 0;
                     if let Some(svc) = self.services.get_mut(si as usize).and_then(Option::as_mut) {
-                        svc.sched.edit_dest(lvs_sched::DestId(slot), dest_params(&q))?;
+                        svc.sched
+                            .edit_dest(lvs_sched::DestId(slot), dest_params(&q))?;
                     }
                     Ok(())
                 } else {
@@ -724,7 +746,8 @@ impl Director {
                 if let Some(cfg) = self.parked.remove(&(*service, addr))
                     && let Some(svc) = self.services.get_mut(si as usize).and_then(Option::as_mut)
                 {
-                    svc.sched.edit_dest(lvs_sched::DestId(slot), dest_params(&cfg))?;
+                    svc.sched
+                        .edit_dest(lvs_sched::DestId(slot), dest_params(&cfg))?;
                 }
                 Ok(())
             }
@@ -748,9 +771,9 @@ impl Director {
     /// `ipvsadm --set tcp tcpfin udp` (0 keeps a value).
     pub fn set_timeouts(&mut self, t: &Timeouts) {
         self.timeouts.update(t);
-        let _ = self
-            .table
-            .set_timeouts(self.timeouts.tcp, self.timeouts.tcp_fin, self.timeouts.udp);
+        let _ =
+            self.table
+                .set_timeouts(self.timeouts.tcp, self.timeouts.tcp_fin, self.timeouts.udp);
     }
 
     /// The current `--set` timeouts.
@@ -830,7 +853,9 @@ impl Director {
             Command::SetTimeouts(t) => self.set_timeouts(t),
             Command::List(opts) => return Ok(ApplyOutput::Text(self.list(opts, now)?)),
             Command::Save { .. } => {
-                return Ok(ApplyOutput::Text(crate::ipvsadm::save(&self.virtual_services())));
+                return Ok(ApplyOutput::Text(crate::ipvsadm::save(
+                    &self.virtual_services(),
+                )));
             }
             Command::StartDaemon(d) => match d.state {
                 DaemonState::Master => self.sync_master = Some(d.clone()),

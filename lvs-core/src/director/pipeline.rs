@@ -325,19 +325,25 @@ impl Director {
         let l4 = l4_info(frame, &p);
         let new_conn = is_new_conn(frame, &p);
         let frag = p.fragment().is_some();
-        if let Some(id) =
-            self.table
-                .lookup_in(flow.protocol, flow.src, flow.src_port, flow.dst, flow.dst_port)
-        {
+        if let Some(id) = self.table.lookup_in(
+            flow.protocol,
+            flow.src,
+            flow.src_port,
+            flow.dst,
+            flow.dst_port,
+        ) {
             if frag {
                 return Verdict::Drop(DropReason::Fragment);
             }
             return self.in_established(buf, start, end, &p, &flow, id, l4, new_conn, meta, now);
         }
-        if let Some(id) =
-            self.table
-                .lookup_out(flow.protocol, flow.src, flow.src_port, flow.dst, flow.dst_port)
-        {
+        if let Some(id) = self.table.lookup_out(
+            flow.protocol,
+            flow.src,
+            flow.src_port,
+            flow.dst,
+            flow.dst_port,
+        ) {
             if frag {
                 return Verdict::Drop(DropReason::Fragment);
             }
@@ -429,7 +435,12 @@ impl Director {
         if self.cfg.sysctls.conn_reuse_mode != 0 && new_conn {
             let weight_zero = dest
                 .and_then(|d| self.dest(d).map(|x| (d, x.svc)))
-                .and_then(|(d, s)| self.svc(s)?.sched.dest(lvs_sched::DestId(d)).map(|x| x.weight == 0))
+                .and_then(|(d, s)| {
+                    self.svc(s)?
+                        .sched
+                        .dest(lvs_sched::DestId(d))
+                        .map(|x| x.weight == 0)
+                })
                 .unwrap_or(false);
             if let Ok(ReuseVerdict::Reschedule(e)) =
                 self.table.reuse_check(id, true, weight_zero, now)
@@ -437,7 +448,8 @@ impl Director {
                 if let Some(d) = e.and_then(|e| e.dest) {
                     self.dest_counters_changed(d.0);
                 }
-                return match self.find_service(flow.protocol, flow.dst, flow.dst_port, meta.fwmark) {
+                return match self.find_service(flow.protocol, flow.dst, flow.dst_port, meta.fwmark)
+                {
                     Some(si) => self.schedule_new(buf, start, end, p, flow, si, l4, now),
                     None => Verdict::Local,
                 };

@@ -64,7 +64,11 @@ impl Frame {
     }
 }
 
-fn builder(src: IpAddr, dst: IpAddr, ttl: u8) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+fn builder(
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
     let b = PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC);
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => b.ipv4(s.octets(), d.octets(), ttl),
@@ -141,12 +145,24 @@ pub fn seen(frame: &[u8]) -> Seen {
     let (sip, dip, ttl): (IpAddr, IpAddr, u8) = match &p.net {
         Some(NetSlice::Ipv4(v4)) => {
             let h = v4.header().to_header();
-            assert_eq!(h.calc_header_checksum(), h.header_checksum, "IPv4 header checksum");
-            (IpAddr::V4(h.source.into()), IpAddr::V4(h.destination.into()), h.time_to_live)
+            assert_eq!(
+                h.calc_header_checksum(),
+                h.header_checksum,
+                "IPv4 header checksum"
+            );
+            (
+                IpAddr::V4(h.source.into()),
+                IpAddr::V4(h.destination.into()),
+                h.time_to_live,
+            )
         }
         Some(NetSlice::Ipv6(v6)) => {
             let h = v6.header().to_header();
-            (IpAddr::V6(h.source.into()), IpAddr::V6(h.destination.into()), h.hop_limit)
+            (
+                IpAddr::V6(h.source.into()),
+                IpAddr::V6(h.destination.into()),
+                h.hop_limit,
+            )
         }
         other => panic!("not IP: {other:?}"),
     };
