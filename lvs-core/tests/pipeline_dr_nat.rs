@@ -177,9 +177,8 @@ fn nat_rewrites_both_directions_with_valid_checksums() {
     let t0 = Instant::now();
     let mut d = director(SEED_NAT, DirectorConfig::default(), t0);
     let mut f = tcp("10.9.9.9:33000", "192.168.1.2:80", SYN);
-    let v = run(&mut d, &mut f, t0);
+    let (v, s) = send(&mut d, &mut f, t0);
     assert_eq!(next_hop(&v), ip("192.168.2.10"));
-    let s = seen(f.out(&v));
     assert_eq!(s.src, sa("10.9.9.9:33000"));
     assert_eq!(s.dst, sa("192.168.2.10:8080"), "port mapping");
     // The reply RIP:8080 -> CIP comes back as VIP:80 -> CIP.

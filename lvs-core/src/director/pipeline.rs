@@ -480,7 +480,7 @@ impl Director {
             return Verdict::Drop(DropReason::NoDest);
         };
         self.account(id, dest, Direction::Input, l4, p, now);
-        self.xmit_in(buf, start, end, p, &target)
+        self.xmit_in(buf, start, end, p, &target, None)
     }
 
     /// Counters, state transition, scheduler view, sync, for one packet of connection `id`.
@@ -663,7 +663,7 @@ impl Director {
                 let _ = self.table.release_unassured_template(tid);
                 self.dest_counters_changed(dest);
             }
-            return self.xmit_in(buf, start, end, p, &target);
+            return self.xmit_in(buf, start, end, p, &target, None);
         }
         let params = ConnParams {
             protocol: flow.protocol,
@@ -693,7 +693,7 @@ impl Director {
         }
         self.dest_counters_changed(dest);
         self.account(id, Some(dest), Direction::Input, l4, p, now);
-        self.xmit_in(buf, start, end, p, &target)
+        self.xmit_in(buf, start, end, p, &target, None)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -736,7 +736,10 @@ impl Director {
         }
     }
 
-    /// Rewrite an inbound packet for `t` and build the verdict.
+    /// Rewrite an inbound packet for `t` (or, with `icmp`, an ICMP error about the flow's
+    /// reply, whose quoted packet is rewritten too) and build the verdict. At TTL 1 an ICMP
+    /// error gets no time exceeded in turn (`time_exceeded` refuses it: a plain drop).
+    #[allow(clippy::too_many_arguments)]
     fn xmit_in(
         &mut self,
         buf: &mut [u8],
@@ -744,18 +747,25 @@ impl Director {
         end: usize,
         p: &Parsed,
         t: &Target,
+        icmp: Option<&IcmpErrorView>,
     ) -> Verdict {
         let Some(frame) = buf.get_mut(start..end) else {
             return Verdict::Drop(DropReason::Malformed);
         };
-        let r = match t.fwd {
-            ForwardMethod::Route => lvs_fwd::decrement_ttl(frame, p),
-            ForwardMethod::Masq => lvs_fwd::nat_in(frame, p, t.rip, t.rport),
-            ForwardMethod::FullNat => match t.local {
-                Some((lip, lport)) => lvs_fwd::fullnat_in(frame, p, lip, lport, t.rip, t.rport),
-                None => return Verdict::Drop(DropReason::NoLocalPort),
+        let r = match (t.fwd, icmp) {
+            (ForwardMethod::Route, _) => lvs_fwd::decrement_ttl(frame, p),
+            (ForwardMethod::Masq, None) => lvs_fwd::nat_in(frame, p, t.rip, t.rport),
+            (ForwardMethod::Masq, Some(e)) => lvs_fwd::nat_icmp_in(frame, p, e, t.rip, t.rport),
+            (ForwardMethod::FullNat, e) => match (t.local, e) {
+                (Some((lip, lport)), None) => {
+                    lvs_fwd::fullnat_in(frame, p, lip, lport, t.rip, t.rport)
+                }
+                (Some((lip, lport)), Some(e)) => {
+                    lvs_fwd::fullnat_icmp_in(frame, p, e, lip, lport, t.rip, t.rport)
+                }
+                (None, _) => return Verdict::Drop(DropReason::NoLocalPort),
             },
-            ForwardMethod::Tunnel(k) => {
+            (ForwardMethod::Tunnel(k), _) => {
                 return match lvs_fwd::decrement_ttl(frame, p) {
                     Ok(Outcome::Forward) => self.tunnel(buf, start, end, p, t.rip, &k),
                     Ok(Outcome::TimeExceeded) => self.time_exceeded(buf, start, end, p),
@@ -927,7 +937,7 @@ impl Director {
                 return Verdict::Drop(DropReason::NoDest);
             };
             self.icmp_stats(dest, Direction::Input, p);
-            return self.icmp_in(buf, start, end, p, &e, &t);
+            return self.xmit_in(buf, start, end, p, &t, Some(&e));
         }
         if let Some(id) = self
             .table
@@ -970,48 +980,6 @@ impl Director {
             if let Some(Some(svc)) = self.services.get_mut(s as usize) {
                 add_stats(&mut svc.stats, dir, bytes);
             }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn icmp_in(
-        &mut self,
-        buf: &mut [u8],
-        start: usize,
-        end: usize,
-        p: &Parsed,
-        e: &IcmpErrorView,
-        t: &Target,
-    ) -> Verdict {
-        let Some(frame) = buf.get_mut(start..end) else {
-            return Verdict::Drop(DropReason::Malformed);
-        };
-        let r = match t.fwd {
-            ForwardMethod::Route => lvs_fwd::decrement_ttl(frame, p),
-            ForwardMethod::Masq => lvs_fwd::nat_icmp_in(frame, p, e, t.rip, t.rport),
-            ForwardMethod::FullNat => match t.local {
-                Some((lip, lport)) => {
-                    lvs_fwd::fullnat_icmp_in(frame, p, e, lip, lport, t.rip, t.rport)
-                }
-                None => return Verdict::Drop(DropReason::NoLocalPort),
-            },
-            ForwardMethod::Tunnel(k) => {
-                return match lvs_fwd::decrement_ttl(frame, p) {
-                    Ok(Outcome::Forward) => self.tunnel(buf, start, end, p, t.rip, &k),
-                    Ok(Outcome::TimeExceeded) => Verdict::Drop(DropReason::Ttl),
-                    Err(_) => Verdict::Drop(DropReason::Malformed),
-                };
-            }
-        };
-        match r {
-            Ok(Outcome::Forward) => Verdict::Transmit {
-                next_hop: t.rip,
-                side: Side::Server,
-                start,
-                len: end - start,
-            },
-            Ok(Outcome::TimeExceeded) => Verdict::Drop(DropReason::Ttl),
-            Err(_) => Verdict::Drop(DropReason::Rewrite),
         }
     }
 }

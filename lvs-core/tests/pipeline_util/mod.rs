@@ -218,6 +218,13 @@ pub fn run(d: &mut Director, f: &mut Frame, now: Instant) -> Verdict {
     d.process(&mut f.buf, f.start, f.len, &PacketMeta::default(), now)
 }
 
+/// Run a frame through the director and parse (and checksum-verify) what it transmits.
+pub fn send(d: &mut Director, f: &mut Frame, now: Instant) -> (Verdict, Seen) {
+    let v = run(d, f, now);
+    let s = seen(f.out(&v));
+    (v, s)
+}
+
 /// The text of a list command.
 pub fn text(d: &mut Director, line: &str, now: Instant) -> String {
     match d.apply_line(line, now).unwrap() {
