@@ -246,3 +246,72 @@ fn conn_reuse_reschedules_a_syn_on_time_wait() {
     let second = syn_hop(&mut d, c, t0);
     assert_ne!(first, second, "rescheduled by rr");
 }
+
+/// An SCTP packet with one chunk of type `chunk` (RFC 9260 section 3), IPv4.
+fn sctp(src: &str, dst: &str, chunk: u8) -> Frame {
+    let (s, d) = (sa(src), sa(dst));
+    let (std::net::IpAddr::V4(si), std::net::IpAddr::V4(di)) = (s.ip(), d.ip()) else {
+        panic!()
+    };
+    let mut l4 = Vec::new();
+    l4.extend_from_slice(&s.port().to_be_bytes());
+    l4.extend_from_slice(&d.port().to_be_bytes());
+    l4.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]); // verification tag, CRC32c (unchecked)
+    l4.extend_from_slice(&[chunk, 0, 0, 20]);
+    l4.extend_from_slice(&[0u8; 16]);
+    let ip = etherparse::Ipv4Header::new(
+        l4.len() as u16,
+        64,
+        etherparse::IpNumber(132),
+        si.octets(),
+        di.octets(),
+    )
+    .unwrap();
+    let mut v = Vec::new();
+    etherparse::Ethernet2Header {
+        source: CLIENT_MAC,
+        destination: DIRECTOR_MAC,
+        ether_type: etherparse::EtherType::IPV4,
+    }
+    .write(&mut v)
+    .unwrap();
+    ip.write(&mut v).unwrap();
+    v.extend_from_slice(&l4);
+    let len = v.len();
+    let mut buf = vec![0u8; HEAD];
+    buf.extend_from_slice(&v);
+    buf.resize(HEAD + len + TAIL, 0);
+    Frame {
+        buf,
+        start: HEAD,
+        len,
+    }
+}
+
+#[test]
+fn sctp_schedules_only_on_init() {
+    // sctp_conn_schedule: a new association only on an INIT chunk (sloppy_sctp off).
+    let t0 = Instant::now();
+    let rules = [
+        "-A --sctp-service 10.0.0.100:9 -s rr",
+        "-a --sctp-service 10.0.0.100:9 -r 10.1.0.1:9999 -m",
+    ];
+    let mut d = director(&rules, DirectorConfig::default(), t0);
+    let mut data = sctp("192.0.2.1:5000", "10.0.0.100:9", 0);
+    assert_eq!(run(&mut d, &mut data, t0), Verdict::Local);
+    let mut init = sctp("192.0.2.1:5000", "10.0.0.100:9", 1);
+    let v = run(&mut d, &mut init, t0);
+    assert_eq!(next_hop(&v), ip("10.1.0.1"));
+    let out = init.out(&v);
+    assert_eq!(&out[30..34], &[10, 1, 0, 1]);
+    assert_eq!(u16::from_be_bytes([out[36], out[37]]), 9999);
+    // Later chunks follow the association.
+    let mut data = sctp("192.0.2.1:5000", "10.0.0.100:9", 0);
+    assert_eq!(next_hop(&run(&mut d, &mut data, t0)), ip("10.1.0.1"));
+    // sloppy_sctp: any chunk starts one.
+    let mut cfg = DirectorConfig::default();
+    cfg.sysctls.sloppy_sctp = true;
+    let mut d = director(&rules, cfg, t0);
+    let mut data = sctp("192.0.2.2:5000", "10.0.0.100:9", 0);
+    assert_eq!(next_hop(&run(&mut d, &mut data, t0)), ip("10.1.0.1"));
+}
