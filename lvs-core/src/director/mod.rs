@@ -30,6 +30,34 @@
 //! (the RIP for inbound packets, the client address for replies) and the caller writes the
 //! MACs with [`lvs_fwd::set_macs`] from its neighbour table. For DR that is the whole rewrite.
 //! The TTL / hop limit is already decremented and every checksum is valid.
+//!
+//! ```
+//! use std::time::Instant;
+//! use lvs_core::{ApplyOutput, Director, DirectorConfig, PacketMeta, Verdict};
+//!
+//! let now = Instant::now();
+//! let mut d = Director::new(DirectorConfig::default(), now);
+//! d.apply_line("ipvsadm -A -t 192.168.56.200:80 -s rr", now).unwrap();
+//! d.apply_line("ipvsadm -a -t 192.168.56.200:80 -r 192.168.56.102 -g -w 1", now).unwrap();
+//! let ApplyOutput::Text(ln) = d.apply_line("ipvsadm -Ln", now).unwrap() else { panic!() };
+//! assert!(ln.contains("TCP  192.168.56.200:80 rr"));
+//! // A frame 192.168.56.1:56954 -> 192.168.56.200:80 SYN, with 64 bytes of headroom.
+//! let mut buf = vec![0u8; 64 + 54 + 1600];
+//! let frame = [
+//!     0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0x08, 0x00, // Ethernet
+//!     0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 192, 168, 56, 1, 192, 168, 56, 200, // IPv4
+//!     0xde, 0x7a, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0, // TCP SYN
+//! ];
+//! buf[64..64 + 54].copy_from_slice(&frame);
+//! match d.process(&mut buf, 64, 54, &PacketMeta::default(), now) {
+//!     Verdict::Transmit { next_hop, start, len, .. } => {
+//!         assert_eq!(next_hop.to_string(), "192.168.56.102");
+//!         // Resolve next_hop's MAC, then: lvs_fwd::set_macs(&mut buf[start..start + len], ..)
+//!         let _ = (start, len);
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
 
 mod laddr;
 mod pipeline;
@@ -233,6 +261,10 @@ pub struct Director {
     pub(crate) sync_queue: Vec<SyncConn<'static>>,
     pub(crate) sync_stats: SyncStats,
 }
+
+/// Most connections queued for [`Director::poll_sync`]; more are not queued (the kernel
+/// bounds its queue by `sync_qlen_max` the same way).
+pub const SYNC_QUEUE_MAX: usize = 1 << 16;
 
 /// Connection-sync counters of a director.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

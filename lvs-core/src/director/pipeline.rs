@@ -517,8 +517,11 @@ impl Director {
             let _ = self
                 .table
                 .sync_after_input(id, &self.cfg.sysctls.sync, now, |c| {
-                    q.push(c);
-                    n += 1;
+                    // Bounded like the kernel's sync queue (sync_qlen_max): drop when full.
+                    if q.len() < super::SYNC_QUEUE_MAX {
+                        q.push(c);
+                        n += 1;
+                    }
                 });
             self.sync_stats.queued += n;
         }
