@@ -334,3 +334,64 @@ fn sync_backup_forwards_the_masters_flow_without_scheduling() {
         assert_eq!(rs.activeconns, 1, "{:?}", rs.config.addr);
     }
 }
+
+#[test]
+fn fullnat_icmp_errors_follow_their_flow() {
+    let t0 = Instant::now();
+    let mut d = director(FNAT, DirectorConfig::default(), t0);
+    let mut f = tcp("192.0.2.1:40000", "10.0.0.100:80", SYN);
+    let (v, s) = send(&mut d, &mut f, t0);
+    let to_rs = f.out(&v).to_vec();
+    let local = s.src;
+    // The real server's error about LIP:lport -> RIP:8080 goes to the client, rewritten to
+    // be about CIP:40000 -> VIP:80, from the VIP.
+    let q = Frame {
+        len: to_rs.len(),
+        buf: to_rs,
+        start: 0,
+    };
+    let mut e = icmp_unreach("10.1.0.1", &local.ip().to_string(), &q);
+    let v = run(&mut d, &mut e, t0);
+    assert_eq!(next_hop(&v), ip("192.0.2.1"));
+    let out = e.out(&v);
+    assert_eq!(&out[26..30], &[10, 0, 0, 100], "outer source: VIP");
+    assert_eq!(&out[30..34], &[192, 0, 2, 1], "outer destination: CIP");
+    let quote = &out[14 + 20 + 8..];
+    assert_eq!(&quote[12..16], &[192, 0, 2, 1]);
+    assert_eq!(&quote[16..20], &[10, 0, 0, 100]);
+    assert_eq!(u16::from_be_bytes([quote[20], quote[21]]), 40000);
+    assert_eq!(u16::from_be_bytes([quote[22], quote[23]]), 80);
+    // The ICMP checksum verifies (etherparse recomputes it over the whole message).
+    let p = etherparse::SlicedPacket::from_ethernet(out).unwrap();
+    let Some(etherparse::TransportSlice::Icmpv4(i)) = p.transport else {
+        panic!()
+    };
+    assert_eq!(
+        i.header().icmp_type.calc_checksum(i.payload()),
+        i.checksum()
+    );
+    // A client-side error about the reply VIP:80 -> CIP:40000 goes to the real server as an
+    // error from LIP about LIP:lport <- RIP:8080.
+    let mut r = tcp("10.1.0.1:8080", &local.to_string(), ACK);
+    let v = run(&mut d, &mut r, t0);
+    let reply = r.out(&v).to_vec();
+    let q = Frame {
+        len: reply.len(),
+        buf: reply,
+        start: 0,
+    };
+    let mut e = icmp_unreach("192.0.2.1", "10.0.0.100", &q);
+    let v = run(&mut d, &mut e, t0);
+    assert_eq!(next_hop(&v), ip("10.1.0.1"));
+    let out = e.out(&v);
+    assert_eq!(
+        &out[26..30],
+        &local
+            .ip()
+            .to_string()
+            .parse::<std::net::Ipv4Addr>()
+            .unwrap()
+            .octets()
+    );
+    assert_eq!(&out[30..34], &[10, 1, 0, 1]);
+}
