@@ -277,15 +277,7 @@ fn sctp(src: &str, dst: &str, chunk: u8) -> Frame {
     .unwrap();
     ip.write(&mut v).unwrap();
     v.extend_from_slice(&l4);
-    let len = v.len();
-    let mut buf = vec![0u8; HEAD];
-    buf.extend_from_slice(&v);
-    buf.resize(HEAD + len + TAIL, 0);
-    Frame {
-        buf,
-        start: HEAD,
-        len,
-    }
+    Frame::new(v)
 }
 
 #[test]

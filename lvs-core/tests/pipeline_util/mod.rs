@@ -38,7 +38,8 @@ pub struct Frame {
 }
 
 impl Frame {
-    fn new(bytes: Vec<u8>) -> Frame {
+    /// Put `bytes` in a buffer with HEAD bytes of headroom and TAIL of tailroom.
+    pub fn new(bytes: Vec<u8>) -> Frame {
         let mut buf = vec![0u8; HEAD];
         let len = bytes.len();
         buf.extend_from_slice(&bytes);
