@@ -31,11 +31,21 @@ const RULES: &[&str] = &[
 ];
 
 const V4_PEERS: [&str; 8] = [
-    "192.0.2.1", "192.0.2.2", "10.0.0.100", "10.1.0.1", "10.1.0.2", "10.1.0.4", "10.2.0.1",
+    "192.0.2.1",
+    "192.0.2.2",
+    "10.0.0.100",
+    "10.1.0.1",
+    "10.1.0.2",
+    "10.1.0.4",
+    "10.2.0.1",
     "10.1.0.7",
 ];
 const V6_PEERS: [&str; 6] = [
-    "2001:db8:9::1", "2001:db8::100", "2001:db8:1::1", "2001:db8:1::2", "2001:db8:1::3",
+    "2001:db8:9::1",
+    "2001:db8::100",
+    "2001:db8:1::1",
+    "2001:db8:1::2",
+    "2001:db8:1::3",
     "2001:db8:2::1",
 ];
 const PORTS: [u16; 8] = [80, 8080, 53, 9, 1000, 1001, 2000, 65535];
@@ -124,8 +134,12 @@ fuzz_target!(|data: &[u8]| {
                 let q = last.get(14..).unwrap_or(&[]);
                 let q = &q[..q.len().min(48)];
                 let mut out = Vec::new();
-                let s: std::net::Ipv4Addr = V4_PEERS[usize::from(b[1] % 8)].parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST);
-                let dd: std::net::Ipv4Addr = V4_PEERS[usize::from(b[2] % 8)].parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST);
+                let s: std::net::Ipv4Addr = V4_PEERS[usize::from(b[1] % 8)]
+                    .parse()
+                    .unwrap_or(std::net::Ipv4Addr::LOCALHOST);
+                let dd: std::net::Ipv4Addr = V4_PEERS[usize::from(b[2] % 8)]
+                    .parse()
+                    .unwrap_or(std::net::Ipv4Addr::LOCALHOST);
                 PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
                     .ipv4(s.octets(), dd.octets(), 64)
                     .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(

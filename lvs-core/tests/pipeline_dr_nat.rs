@@ -37,7 +37,13 @@ fn dr_syn_is_scheduled_and_forwarded_unchanged_but_ttl() {
     let mut f = tcp("192.168.56.1:56954", "192.168.56.200:80", SYN);
     let before = f.bytes().to_vec();
     let v = run(&mut d, &mut f, t0);
-    let Verdict::Transmit { next_hop, side, start, len } = v else {
+    let Verdict::Transmit {
+        next_hop,
+        side,
+        start,
+        len,
+    } = v
+    else {
         panic!("{v:?}")
     };
     assert_eq!(side, Side::Server);
@@ -67,7 +73,11 @@ fn rr_alternates_between_the_two_real_servers() {
     let mut d = director(SEED_DR, DirectorConfig::default(), t0);
     let hops: Vec<_> = (0..6)
         .map(|i| {
-            let mut f = tcp(&format!("192.168.56.1:{}", 50000 + i), "192.168.56.200:80", SYN);
+            let mut f = tcp(
+                &format!("192.168.56.1:{}", 50000 + i),
+                "192.168.56.200:80",
+                SYN,
+            );
             next_hop_of(&mut d, &mut f, t0)
         })
         .collect();
@@ -110,7 +120,10 @@ fn unknown_vip_port_and_non_ip_are_local_and_garbage_is_a_counted_drop() {
     let mut arp = vec![0u8; 42];
     arp[12] = 0x08;
     arp[13] = 0x06;
-    assert_eq!(d.process(&mut arp, 0, 42, &PacketMeta::default(), t0), Verdict::Local);
+    assert_eq!(
+        d.process(&mut arp, 0, 42, &PacketMeta::default(), t0),
+        Verdict::Local
+    );
     // Truncated IPv4.
     let f = tcp("192.168.56.1:40000", "192.168.56.200:80", SYN);
     let mut short = f.bytes()[..30].to_vec();
@@ -164,15 +177,19 @@ fn nat_rewrites_both_directions_with_valid_checksums() {
     let t0 = Instant::now();
     let mut d = director(SEED_NAT, DirectorConfig::default(), t0);
     let mut f = tcp("10.9.9.9:33000", "192.168.1.2:80", SYN);
-    let v = run(&mut d, &mut f, t0);
+    let (v, s) = send(&mut d, &mut f, t0);
     assert_eq!(next_hop(&v), ip("192.168.2.10"));
-    let s = seen(f.out(&v));
     assert_eq!(s.src, sa("10.9.9.9:33000"));
     assert_eq!(s.dst, sa("192.168.2.10:8080"), "port mapping");
     // The reply RIP:8080 -> CIP comes back as VIP:80 -> CIP.
     let mut r = tcp("192.168.2.10:8080", "10.9.9.9:33000", SYN | ACK);
     let v = run(&mut d, &mut r, t0);
-    let Verdict::Transmit { next_hop: hop, side, .. } = v else {
+    let Verdict::Transmit {
+        next_hop: hop,
+        side,
+        ..
+    } = v
+    else {
         panic!("{v:?}")
     };
     assert_eq!((hop, side), (ip("10.9.9.9"), Side::Client));
@@ -214,7 +231,10 @@ fn nat_icmp_errors_follow_their_flow() {
         panic!()
     };
     // Outer source becomes the VIP, the quoted packet reads CIP -> VIP:80 again.
-    assert_eq!(v4.header().source_addr(), "192.168.1.2".parse::<std::net::Ipv4Addr>().unwrap());
+    assert_eq!(
+        v4.header().source_addr(),
+        "192.168.1.2".parse::<std::net::Ipv4Addr>().unwrap()
+    );
     let quote = &out[14 + 20 + 8..];
     assert_eq!(&quote[16..20], &[192, 168, 1, 2]);
     assert_eq!(u16::from_be_bytes([quote[22], quote[23]]), 80);
@@ -231,7 +251,11 @@ fn nat_icmp_errors_follow_their_flow() {
     let v = run(&mut d, &mut e, t0);
     assert_eq!(next_hop(&v), ip("192.168.2.10"));
     let out = e.out(&v);
-    assert_eq!(&out[30..34], &[192, 168, 2, 10], "outer destination is the RIP");
+    assert_eq!(
+        &out[30..34],
+        &[192, 168, 2, 10],
+        "outer destination is the RIP"
+    );
     // An error about an unknown flow is not ours.
     let stray = tcp("10.1.1.1:1", "10.2.2.2:2", SYN);
     let mut e = icmp_unreach("10.2.2.2", "10.1.1.1", &stray);
@@ -256,7 +280,13 @@ fn lnc_lists_connections_like_the_seed() {
     assert_eq!(text(&mut d, "ipvsadm -lnc", at(t0, 1)), want);
     // -Ln shows it as one active connection on that real server.
     let ln = text(&mut d, "ipvsadm -Ln", at(t0, 1));
-    assert!(ln.contains(&format!("  -> {:<28} Route   1      1          0         \n", format!("{rs}:80"))), "{ln}");
+    assert!(
+        ln.contains(&format!(
+            "  -> {:<28} Route   1      1          0         \n",
+            format!("{rs}:80")
+        )),
+        "{ln}"
+    );
 }
 
 #[test]

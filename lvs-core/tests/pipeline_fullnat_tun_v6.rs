@@ -21,16 +21,20 @@ fn fullnat_rewrites_both_addresses_and_the_reply_comes_back() {
     let t0 = Instant::now();
     let mut d = director(FNAT, DirectorConfig::default(), t0);
     let mut f = tcp("192.0.2.1:40000", "10.0.0.100:80", SYN);
-    let v = run(&mut d, &mut f, t0);
+    let (v, s) = send(&mut d, &mut f, t0);
     assert_eq!(next_hop(&v), ip("10.1.0.1"));
-    let s = seen(f.out(&v));
     assert!(s.src.ip() == ip("10.2.0.1") || s.src.ip() == ip("10.2.0.2"));
     assert_eq!(s.dst, sa("10.1.0.1:8080"));
     let local = s.src;
     // The reply RIP:8080 -> LIP:lport becomes VIP:80 -> CIP:40000.
     let mut r = tcp("10.1.0.1:8080", &local.to_string(), SYN | ACK);
     let v = run(&mut d, &mut r, t0);
-    let Verdict::Transmit { next_hop: hop, side, .. } = v else {
+    let Verdict::Transmit {
+        next_hop: hop,
+        side,
+        ..
+    } = v
+    else {
         panic!("{v:?}")
     };
     assert_eq!((hop, side), (ip("192.0.2.1"), Side::Client));
@@ -47,7 +51,10 @@ fn fullnat_without_local_address_of_the_family_drops() {
     ];
     let mut d = director(&rules, DirectorConfig::default(), t0);
     let mut f = tcp("192.0.2.1:40000", "10.0.0.100:80", SYN);
-    assert_eq!(run(&mut d, &mut f, t0), Verdict::Drop(DropReason::NoLocalPort));
+    assert_eq!(
+        run(&mut d, &mut f, t0),
+        Verdict::Drop(DropReason::NoLocalPort)
+    );
 }
 
 /// A director with one local address and `ports` local ports, for the allocator tests.
@@ -84,7 +91,10 @@ fn fullnat_pool_exhausts_and_refills_on_expiry() {
         assert!(matches!(run(&mut d, &mut f, t0), Verdict::Transmit { .. }));
     }
     let mut f = udp("192.0.2.1:2000", "10.0.0.100:53", b"q");
-    assert_eq!(run(&mut d, &mut f, t0), Verdict::Drop(DropReason::NoLocalPort));
+    assert_eq!(
+        run(&mut d, &mut f, t0),
+        Verdict::Drop(DropReason::NoLocalPort)
+    );
     let got: HashSet<u16> = locals(&d).iter().map(|s| s.port()).collect();
     assert_eq!(got, HashSet::from([2000, 2001, 2002, 2003]));
     // UDP entries expire after 300 s: every port is free again.
@@ -92,7 +102,10 @@ fn fullnat_pool_exhausts_and_refills_on_expiry() {
     assert_eq!(d.conn_table().len(), 0);
     for c in 0..4 {
         let mut f = udp(&format!("192.0.2.9:{}", 1000 + c), "10.0.0.100:53", b"q");
-        assert!(matches!(run(&mut d, &mut f, at(t0, 302)), Verdict::Transmit { .. }));
+        assert!(matches!(
+            run(&mut d, &mut f, at(t0, 302)),
+            Verdict::Transmit { .. }
+        ));
     }
 }
 
@@ -109,7 +122,10 @@ fn fullnat_worker_only_uses_its_residue_class() {
         assert_eq!(l.port() % 4, 1, "{l}");
     }
     let mut f = udp("192.0.2.1:3000", "10.0.0.100:53", b"q");
-    assert_eq!(run(&mut d, &mut f, t0), Verdict::Drop(DropReason::NoLocalPort));
+    assert_eq!(
+        run(&mut d, &mut f, t0),
+        Verdict::Drop(DropReason::NoLocalPort)
+    );
 }
 
 proptest! {
@@ -168,14 +184,23 @@ fn tun_encapsulates_ipip_into_the_headroom() {
         ..DirectorConfig::default()
     };
     let mut d = director(
-        &["-A -t 10.0.0.100:80 -s rr", "-a -t 10.0.0.100:80 -r 10.1.0.1 -i"],
+        &[
+            "-A -t 10.0.0.100:80 -s rr",
+            "-a -t 10.0.0.100:80 -r 10.1.0.1 -i",
+        ],
         cfg,
         t0,
     );
     let mut f = tcp("192.0.2.1:40000", "10.0.0.100:80", SYN);
     let inner = f.bytes()[14..].to_vec();
     let v = run(&mut d, &mut f, t0);
-    let Verdict::Transmit { next_hop: hop, start, len, .. } = v else {
+    let Verdict::Transmit {
+        next_hop: hop,
+        start,
+        len,
+        ..
+    } = v
+    else {
         panic!("{v:?}")
     };
     assert_eq!(hop, ip("10.1.0.1"));
@@ -206,7 +231,10 @@ fn tun_too_big_df_packet_gets_frag_needed() {
         ..DirectorConfig::default()
     };
     let mut d = director(
-        &["-A -t 10.0.0.100:80 -s rr", "-a -t 10.0.0.100:80 -r 10.1.0.1 -i"],
+        &[
+            "-A -t 10.0.0.100:80 -s rr",
+            "-a -t 10.0.0.100:80 -r 10.1.0.1 -i",
+        ],
         cfg,
         t0,
     );
@@ -240,19 +268,17 @@ fn ipv6_dr_and_nat() {
         t0,
     );
     let mut f = tcp("[2001:db8:9::1]:40000", "[2001:db8::100]:80", SYN);
-    let v = run(&mut d, &mut f, t0);
+    let (v, s) = send(&mut d, &mut f, t0);
     assert_eq!(next_hop(&v), ip("2001:db8:1::1"));
-    let s = seen(f.out(&v));
     assert_eq!(s.dst, sa("[2001:db8:1::1]:8080"));
     assert_eq!(s.ttl, 63);
     let mut r = tcp("[2001:db8:1::1]:8080", "[2001:db8:9::1]:40000", SYN | ACK);
-    let v = run(&mut d, &mut r, t0);
-    let s = seen(r.out(&v));
+    let (_, s) = send(&mut d, &mut r, t0);
+
     assert_eq!(s.src, sa("[2001:db8::100]:80"));
     let mut u = udp("[2001:db8:9::1]:5353", "[2001:db8::100]:53", b"q");
-    let v = run(&mut d, &mut u, t0);
+    let (v, s) = send(&mut d, &mut u, t0);
     assert_eq!(next_hop(&v), ip("2001:db8:1::2"));
-    let s = seen(u.out(&v));
     assert_eq!(s.dst, sa("[2001:db8::100]:53"), "DR keeps the VIP");
 }
 
@@ -295,7 +321,10 @@ fn sync_backup_forwards_the_masters_flow_without_scheduling() {
     assert_eq!(backup.conn_table().len(), 3);
     // The backup forwards the established flows where the master sent them; an ACK could
     // not have been scheduled (it would be Local).
-    for (c, hop) in ["192.0.2.1:1", "192.0.2.2:2", "192.0.2.3:3"].iter().zip(&hops) {
+    for (c, hop) in ["192.0.2.1:1", "192.0.2.2:2", "192.0.2.3:3"]
+        .iter()
+        .zip(&hops)
+    {
         let mut f = tcp(c, "10.0.0.100:80", ACK);
         assert_eq!(next_hop(&run(&mut backup, &mut f, t0)), *hop);
     }
@@ -304,4 +333,65 @@ fn sync_backup_forwards_the_masters_flow_without_scheduling() {
     for rs in &snap.services[0].dests {
         assert_eq!(rs.activeconns, 1, "{:?}", rs.config.addr);
     }
+}
+
+#[test]
+fn fullnat_icmp_errors_follow_their_flow() {
+    let t0 = Instant::now();
+    let mut d = director(FNAT, DirectorConfig::default(), t0);
+    let mut f = tcp("192.0.2.1:40000", "10.0.0.100:80", SYN);
+    let (v, s) = send(&mut d, &mut f, t0);
+    let to_rs = f.out(&v).to_vec();
+    let local = s.src;
+    // The real server's error about LIP:lport -> RIP:8080 goes to the client, rewritten to
+    // be about CIP:40000 -> VIP:80, from the VIP.
+    let q = Frame {
+        len: to_rs.len(),
+        buf: to_rs,
+        start: 0,
+    };
+    let mut e = icmp_unreach("10.1.0.1", &local.ip().to_string(), &q);
+    let v = run(&mut d, &mut e, t0);
+    assert_eq!(next_hop(&v), ip("192.0.2.1"));
+    let out = e.out(&v);
+    assert_eq!(&out[26..30], &[10, 0, 0, 100], "outer source: VIP");
+    assert_eq!(&out[30..34], &[192, 0, 2, 1], "outer destination: CIP");
+    let quote = &out[14 + 20 + 8..];
+    assert_eq!(&quote[12..16], &[192, 0, 2, 1]);
+    assert_eq!(&quote[16..20], &[10, 0, 0, 100]);
+    assert_eq!(u16::from_be_bytes([quote[20], quote[21]]), 40000);
+    assert_eq!(u16::from_be_bytes([quote[22], quote[23]]), 80);
+    // The ICMP checksum verifies (etherparse recomputes it over the whole message).
+    let p = etherparse::SlicedPacket::from_ethernet(out).unwrap();
+    let Some(etherparse::TransportSlice::Icmpv4(i)) = p.transport else {
+        panic!()
+    };
+    assert_eq!(
+        i.header().icmp_type.calc_checksum(i.payload()),
+        i.checksum()
+    );
+    // A client-side error about the reply VIP:80 -> CIP:40000 goes to the real server as an
+    // error from LIP about LIP:lport <- RIP:8080.
+    let mut r = tcp("10.1.0.1:8080", &local.to_string(), ACK);
+    let v = run(&mut d, &mut r, t0);
+    let reply = r.out(&v).to_vec();
+    let q = Frame {
+        len: reply.len(),
+        buf: reply,
+        start: 0,
+    };
+    let mut e = icmp_unreach("192.0.2.1", "10.0.0.100", &q);
+    let v = run(&mut d, &mut e, t0);
+    assert_eq!(next_hop(&v), ip("10.1.0.1"));
+    let out = e.out(&v);
+    assert_eq!(
+        &out[26..30],
+        &local
+            .ip()
+            .to_string()
+            .parse::<std::net::Ipv4Addr>()
+            .unwrap()
+            .octets()
+    );
+    assert_eq!(&out[30..34], &[10, 1, 0, 1]);
 }

@@ -78,11 +78,18 @@ fn weight_zero_quiesces_without_breaking_existing_connections() {
     let mut f = tcp("192.0.2.1:1000", "10.0.0.100:80", ACK);
     assert_eq!(next_hop(&run(&mut d, &mut f, t0)), hop);
     // Every real server quiesced: no real server.
-    let other = if hop == ip("10.1.0.1") { "10.1.0.2" } else { "10.1.0.1" };
+    let other = if hop == ip("10.1.0.1") {
+        "10.1.0.2"
+    } else {
+        "10.1.0.1"
+    };
     d.apply_line(&format!("-e -t 10.0.0.100:80 -r {other}:80 -g -w 0"), t0)
         .unwrap();
     let mut f = tcp("192.0.2.3:1", "10.0.0.100:80", SYN);
-    assert_eq!(run(&mut d, &mut f, t0), Verdict::Drop(DropReason::NoRealServer));
+    assert_eq!(
+        run(&mut d, &mut f, t0),
+        Verdict::Drop(DropReason::NoRealServer)
+    );
     assert_eq!(d.drops(DropReason::NoRealServer), 1);
 }
 
@@ -94,7 +101,8 @@ fn deleted_real_server_keeps_entries_drops_packets_and_revives() {
     let t0 = Instant::now();
     let mut d = director(&THREE_RR[..3], DirectorConfig::default(), t0);
     let hop = syn_hop(&mut d, "192.0.2.1:1000", t0);
-    d.apply_line(&format!("-d -t 10.0.0.100:80 -r {hop}:80"), t0).unwrap();
+    d.apply_line(&format!("-d -t 10.0.0.100:80 -r {hop}:80"), t0)
+        .unwrap();
     assert!(!text(&mut d, "-Ln", t0).contains(&format!("{hop}:80")));
     let mut f = tcp("192.0.2.1:1000", "10.0.0.100:80", ACK);
     assert_eq!(run(&mut d, &mut f, t0), Verdict::Drop(DropReason::NoDest));
@@ -104,7 +112,8 @@ fn deleted_real_server_keeps_entries_drops_packets_and_revives() {
         assert_ne!(syn_hop(&mut d, &format!("192.0.2.9:{p}"), t0), hop);
     }
     // Revive: the old connection flows again and its count is back on the real server.
-    d.apply_line(&format!("-a -t 10.0.0.100:80 -r {hop}:80 -g"), t0).unwrap();
+    d.apply_line(&format!("-a -t 10.0.0.100:80 -r {hop}:80 -g"), t0)
+        .unwrap();
     let mut f = tcp("192.0.2.1:1000", "10.0.0.100:80", ACK);
     assert_eq!(next_hop(&run(&mut d, &mut f, t0)), hop);
     let snap = d.snapshot();
@@ -123,7 +132,8 @@ fn expire_nodest_conn_expires_the_entry_at_its_next_packet() {
     cfg.sysctls.expire_nodest_conn = true;
     let mut d = director(&THREE_RR[..3], cfg, t0);
     let hop = syn_hop(&mut d, "192.0.2.1:1000", t0);
-    d.apply_line(&format!("-d -t 10.0.0.100:80 -r {hop}:80"), t0).unwrap();
+    d.apply_line(&format!("-d -t 10.0.0.100:80 -r {hop}:80"), t0)
+        .unwrap();
     // An ACK: the entry goes, and an ACK cannot start a connection -> host stack.
     let mut f = tcp("192.0.2.1:1000", "10.0.0.100:80", ACK);
     assert_eq!(run(&mut d, &mut f, t0), Verdict::Local);
@@ -131,8 +141,10 @@ fn expire_nodest_conn_expires_the_entry_at_its_next_packet() {
     // A SYN on a dead real server's entry is rescheduled to a live one.
     let hop2 = syn_hop(&mut d, "192.0.2.2:1000", t0);
     assert_ne!(hop2, hop);
-    d.apply_line(&format!("-d -t 10.0.0.100:80 -r {hop2}:80"), t0).unwrap();
-    d.apply_line(&format!("-a -t 10.0.0.100:80 -r {hop}:80 -g"), t0).unwrap();
+    d.apply_line(&format!("-d -t 10.0.0.100:80 -r {hop2}:80"), t0)
+        .unwrap();
+    d.apply_line(&format!("-a -t 10.0.0.100:80 -r {hop}:80 -g"), t0)
+        .unwrap();
     let mut f = tcp("192.0.2.2:1000", "10.0.0.100:80", SYN);
     assert_eq!(next_hop(&run(&mut d, &mut f, t0)), hop);
 }
@@ -146,18 +158,28 @@ fn health_hooks_remove_or_inhibit() {
         addr: sa("10.0.0.100:80"),
     };
     // inhibit_on_failure: listed with weight 0, gets no new connections.
-    d.set_dest_health(&svc, sa("10.1.0.1:80"), false, true, t0).unwrap();
+    d.set_dest_health(&svc, sa("10.1.0.1:80"), false, true, t0)
+        .unwrap();
     let ln = text(&mut d, "-Ln", t0);
-    assert!(ln.contains("  -> 10.1.0.1:80                  Route   0      0          0"), "{ln}");
+    assert!(
+        ln.contains("  -> 10.1.0.1:80                  Route   0      0          0"),
+        "{ln}"
+    );
     for p in 0..4 {
-        assert_eq!(syn_hop(&mut d, &format!("192.0.2.1:{p}"), t0), ip("10.1.0.2"));
+        assert_eq!(
+            syn_hop(&mut d, &format!("192.0.2.1:{p}"), t0),
+            ip("10.1.0.2")
+        );
     }
-    d.set_dest_health(&svc, sa("10.1.0.1:80"), true, true, t0).unwrap();
+    d.set_dest_health(&svc, sa("10.1.0.1:80"), true, true, t0)
+        .unwrap();
     assert!(text(&mut d, "-Ln", t0).contains("  -> 10.1.0.1:80                  Route   1"));
     // Without inhibit: removed from the table while down, back when up.
-    d.set_dest_health(&svc, sa("10.1.0.2:80"), false, false, t0).unwrap();
+    d.set_dest_health(&svc, sa("10.1.0.2:80"), false, false, t0)
+        .unwrap();
     assert!(!text(&mut d, "-Ln", t0).contains("10.1.0.2:80"));
-    d.set_dest_health(&svc, sa("10.1.0.2:80"), true, false, t0).unwrap();
+    d.set_dest_health(&svc, sa("10.1.0.2:80"), true, false, t0)
+        .unwrap();
     assert!(text(&mut d, "-Ln", t0).contains("10.1.0.2:80"));
 }
 
@@ -223,4 +245,65 @@ fn conn_reuse_reschedules_a_syn_on_time_wait() {
     }
     let second = syn_hop(&mut d, c, t0);
     assert_ne!(first, second, "rescheduled by rr");
+}
+
+/// An SCTP packet with one chunk of type `chunk` (RFC 9260 section 3), IPv4.
+fn sctp(src: &str, dst: &str, chunk: u8) -> Frame {
+    let (s, d) = (sa(src), sa(dst));
+    let (std::net::IpAddr::V4(si), std::net::IpAddr::V4(di)) = (s.ip(), d.ip()) else {
+        panic!()
+    };
+    let mut l4 = Vec::new();
+    l4.extend_from_slice(&s.port().to_be_bytes());
+    l4.extend_from_slice(&d.port().to_be_bytes());
+    l4.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]); // verification tag, CRC32c (unchecked)
+    l4.extend_from_slice(&[chunk, 0, 0, 20]);
+    l4.extend_from_slice(&[0u8; 16]);
+    let ip = etherparse::Ipv4Header::new(
+        l4.len() as u16,
+        64,
+        etherparse::IpNumber(132),
+        si.octets(),
+        di.octets(),
+    )
+    .unwrap();
+    let mut v = Vec::new();
+    etherparse::Ethernet2Header {
+        source: CLIENT_MAC,
+        destination: DIRECTOR_MAC,
+        ether_type: etherparse::EtherType::IPV4,
+    }
+    .write(&mut v)
+    .unwrap();
+    ip.write(&mut v).unwrap();
+    v.extend_from_slice(&l4);
+    Frame::new(v)
+}
+
+#[test]
+fn sctp_schedules_only_on_init() {
+    // sctp_conn_schedule: a new association only on an INIT chunk (sloppy_sctp off).
+    let t0 = Instant::now();
+    let rules = [
+        "-A --sctp-service 10.0.0.100:9 -s rr",
+        "-a --sctp-service 10.0.0.100:9 -r 10.1.0.1:9999 -m",
+    ];
+    let mut d = director(&rules, DirectorConfig::default(), t0);
+    let mut data = sctp("192.0.2.1:5000", "10.0.0.100:9", 0);
+    assert_eq!(run(&mut d, &mut data, t0), Verdict::Local);
+    let mut init = sctp("192.0.2.1:5000", "10.0.0.100:9", 1);
+    let v = run(&mut d, &mut init, t0);
+    assert_eq!(next_hop(&v), ip("10.1.0.1"));
+    let out = init.out(&v);
+    assert_eq!(&out[30..34], &[10, 1, 0, 1]);
+    assert_eq!(u16::from_be_bytes([out[36], out[37]]), 9999);
+    // Later chunks follow the association.
+    let mut data = sctp("192.0.2.1:5000", "10.0.0.100:9", 0);
+    assert_eq!(next_hop(&run(&mut d, &mut data, t0)), ip("10.1.0.1"));
+    // sloppy_sctp: any chunk starts one.
+    let mut cfg = DirectorConfig::default();
+    cfg.sysctls.sloppy_sctp = true;
+    let mut d = director(&rules, cfg, t0);
+    let mut data = sctp("192.0.2.2:5000", "10.0.0.100:9", 0);
+    assert_eq!(next_hop(&run(&mut d, &mut data, t0)), ip("10.1.0.1"));
 }

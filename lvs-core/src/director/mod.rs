@@ -30,6 +30,34 @@
 //! (the RIP for inbound packets, the client address for replies) and the caller writes the
 //! MACs with [`lvs_fwd::set_macs`] from its neighbour table. For DR that is the whole rewrite.
 //! The TTL / hop limit is already decremented and every checksum is valid.
+//!
+//! ```
+//! use std::time::Instant;
+//! use lvs_core::{ApplyOutput, Director, DirectorConfig, PacketMeta, Verdict};
+//!
+//! let now = Instant::now();
+//! let mut d = Director::new(DirectorConfig::default(), now);
+//! d.apply_line("ipvsadm -A -t 192.168.56.200:80 -s rr", now).unwrap();
+//! d.apply_line("ipvsadm -a -t 192.168.56.200:80 -r 192.168.56.102 -g -w 1", now).unwrap();
+//! let ApplyOutput::Text(ln) = d.apply_line("ipvsadm -Ln", now).unwrap() else { panic!() };
+//! assert!(ln.contains("TCP  192.168.56.200:80 rr"));
+//! // A frame 192.168.56.1:56954 -> 192.168.56.200:80 SYN, with 64 bytes of headroom.
+//! let mut buf = vec![0u8; 64 + 54 + 1600];
+//! let frame = [
+//!     0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0x08, 0x00, // Ethernet
+//!     0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 192, 168, 56, 1, 192, 168, 56, 200, // IPv4
+//!     0xde, 0x7a, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0, // TCP SYN
+//! ];
+//! buf[64..64 + 54].copy_from_slice(&frame);
+//! match d.process(&mut buf, 64, 54, &PacketMeta::default(), now) {
+//!     Verdict::Transmit { next_hop, start, len, .. } => {
+//!         assert_eq!(next_hop.to_string(), "192.168.56.102");
+//!         // Resolve next_hop's MAC, then: lvs_fwd::set_macs(&mut buf[start..start + len], ..)
+//!         let _ = (start, len);
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
 
 mod laddr;
 mod pipeline;
@@ -47,8 +75,8 @@ use lvs_sched::{DestParams, SchedConfig, SchedError, Scheduler};
 use crate::estimator::Estimator;
 use crate::ipvsadm::{Command, DaemonConfig, DaemonState, ListError, Stats};
 use crate::service::{
-    AddressFamily, ApplyError, DestConfig, ForwardMethod, PersistMask, ServiceConfig,
-    ServiceKey, Timeouts, VirtualService,
+    AddressFamily, ApplyError, DestConfig, ForwardMethod, PersistMask, ServiceConfig, ServiceKey,
+    Timeouts, VirtualService,
 };
 
 pub use laddr::DEFAULT_LPORT_RANGE;
@@ -233,6 +261,10 @@ pub struct Director {
     pub(crate) sync_queue: Vec<SyncConn<'static>>,
     pub(crate) sync_stats: SyncStats,
 }
+
+/// Most connections queued for [`Director::poll_sync`]; more are not queued (the kernel
+/// bounds its queue by `sync_qlen_max` the same way).
+pub const SYNC_QUEUE_MAX: usize = 1 << 16;
 
 /// Connection-sync counters of a director.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -466,7 +498,8 @@ impl Director {
                 *self.vips.entry(addr.ip()).or_insert(0) += 1;
             }
             ServiceKey::Fwmark { mark, family } => {
-                self.by_mark.insert((mark, family == AddressFamily::Ipv6), idx);
+                self.by_mark
+                    .insert((mark, family == AddressFamily::Ipv6), idx);
             }
         }
         self.rebuild_sets();
@@ -508,7 +541,13 @@ impl Director {
         let i = self.svc_index(key).ok_or(ApplyError::NoSuchService)?;
         let addrs: Vec<SocketAddr> = self
             .svc(i)
-            .map(|s| s.dests.iter().filter_map(|&d| self.dest(d)).map(|d| d.config.addr).collect())
+            .map(|s| {
+                s.dests
+                    .iter()
+                    .filter_map(|&d| self.dest(d))
+                    .map(|d| d.config.addr)
+                    .collect()
+            })
             .unwrap_or_default();
         for a in addrs {
             self.delete_dest(key, a)?;
@@ -524,7 +563,8 @@ impl Director {
                 }
             }
             ServiceKey::Fwmark { mark, family } => {
-                self.by_mark.remove(&(*mark, *family == AddressFamily::Ipv6));
+                self.by_mark
+                    .remove(&(*mark, *family == AddressFamily::Ipv6));
             }
         }
         if let Some(s) = self.services.get_mut(i as usize) {
@@ -573,7 +613,8 @@ impl Director {
             let slot = match self.free_dests.pop() {
                 Some(s) => s,
                 None => {
-                    let n = u32::try_from(self.dests.len()).map_err(|_| DirectorError::TooManyDests)?;
+                    let n =
+                        u32::try_from(self.dests.len()).map_err(|_| DirectorError::TooManyDests)?;
                     if n >= self.cfg.max_dests {
                         return Err(DirectorError::TooManyDests);
                     }
@@ -641,7 +682,11 @@ impl Director {
     /// # Errors
     /// [`ApplyError::NoSuchService`], [`ApplyError::NoSuchDest`],
     /// [`ApplyError::ThresholdOrder`], [`DirectorError::Sched`].
-    pub fn edit_dest(&mut self, service: &ServiceKey, dest: DestConfig) -> Result<(), DirectorError> {
+    pub fn edit_dest(
+        &mut self,
+        service: &ServiceKey,
+        dest: DestConfig,
+    ) -> Result<(), DirectorError> {
         if dest.l_threshold > dest.u_threshold {
             return Err(ApplyError::ThresholdOrder.into());
         }
@@ -650,7 +695,8 @@ impl Director {
             .dest_slot_of(si, dest.addr, false)
             .ok_or(ApplyError::NoSuchDest)?;
         if let Some(svc) = self.services.get_mut(si as usize).and_then(Option::as_mut) {
-            svc.sched.edit_dest(lvs_sched::DestId(slot), dest_params(&dest))?;
+            svc.sched
+                .edit_dest(lvs_sched::DestId(slot), dest_params(&dest))?;
         }
         if let Some(Some(d)) = self.dests.get_mut(slot as usize) {
             d.config = dest;
@@ -666,7 +712,11 @@ impl Director {
     ///
     /// # Errors
     /// [`ApplyError::NoSuchService`], [`ApplyError::NoSuchDest`].
-    pub fn delete_dest(&mut self, service: &ServiceKey, addr: SocketAddr) -> Result<(), DirectorError> {
+    pub fn delete_dest(
+        &mut self,
+        service: &ServiceKey,
+        addr: SocketAddr,
+    ) -> Result<(), DirectorError> {
         let si = self.svc_index(service).ok_or(ApplyError::NoSuchService)?;
         let slot = self
             .dest_slot_of(si, addr, false)
@@ -707,13 +757,17 @@ impl Director {
         let live = self.dest_slot_of(si, addr, false);
         match (up, live) {
             (false, Some(slot)) => {
-                let cfg = self.dest(slot).map(|d| d.config).ok_or(ApplyError::NoSuchDest)?;
+                let cfg = self
+                    .dest(slot)
+                    .map(|d| d.config)
+                    .ok_or(ApplyError::NoSuchDest)?;
                 self.parked.insert((*service, addr), cfg);
                 if inhibit_on_failure {
                     let mut q = cfg;
                     q.weight = 0;
                     if let Some(svc) = self.services.get_mut(si as usize).and_then(Option::as_mut) {
-                        svc.sched.edit_dest(lvs_sched::DestId(slot), dest_params(&q))?;
+                        svc.sched
+                            .edit_dest(lvs_sched::DestId(slot), dest_params(&q))?;
                     }
                     Ok(())
                 } else {
@@ -724,7 +778,8 @@ impl Director {
                 if let Some(cfg) = self.parked.remove(&(*service, addr))
                     && let Some(svc) = self.services.get_mut(si as usize).and_then(Option::as_mut)
                 {
-                    svc.sched.edit_dest(lvs_sched::DestId(slot), dest_params(&cfg))?;
+                    svc.sched
+                        .edit_dest(lvs_sched::DestId(slot), dest_params(&cfg))?;
                 }
                 Ok(())
             }
@@ -748,9 +803,9 @@ impl Director {
     /// `ipvsadm --set tcp tcpfin udp` (0 keeps a value).
     pub fn set_timeouts(&mut self, t: &Timeouts) {
         self.timeouts.update(t);
-        let _ = self
-            .table
-            .set_timeouts(self.timeouts.tcp, self.timeouts.tcp_fin, self.timeouts.udp);
+        let _ =
+            self.table
+                .set_timeouts(self.timeouts.tcp, self.timeouts.tcp_fin, self.timeouts.udp);
     }
 
     /// The current `--set` timeouts.
@@ -830,7 +885,9 @@ impl Director {
             Command::SetTimeouts(t) => self.set_timeouts(t),
             Command::List(opts) => return Ok(ApplyOutput::Text(self.list(opts, now)?)),
             Command::Save { .. } => {
-                return Ok(ApplyOutput::Text(crate::ipvsadm::save(&self.virtual_services())));
+                return Ok(ApplyOutput::Text(crate::ipvsadm::save(
+                    &self.virtual_services(),
+                )));
             }
             Command::StartDaemon(d) => match d.state {
                 DaemonState::Master => self.sync_master = Some(d.clone()),

@@ -325,19 +325,25 @@ impl Director {
         let l4 = l4_info(frame, &p);
         let new_conn = is_new_conn(frame, &p);
         let frag = p.fragment().is_some();
-        if let Some(id) =
-            self.table
-                .lookup_in(flow.protocol, flow.src, flow.src_port, flow.dst, flow.dst_port)
-        {
+        if let Some(id) = self.table.lookup_in(
+            flow.protocol,
+            flow.src,
+            flow.src_port,
+            flow.dst,
+            flow.dst_port,
+        ) {
             if frag {
                 return Verdict::Drop(DropReason::Fragment);
             }
             return self.in_established(buf, start, end, &p, &flow, id, l4, new_conn, meta, now);
         }
-        if let Some(id) =
-            self.table
-                .lookup_out(flow.protocol, flow.src, flow.src_port, flow.dst, flow.dst_port)
-        {
+        if let Some(id) = self.table.lookup_out(
+            flow.protocol,
+            flow.src,
+            flow.src_port,
+            flow.dst,
+            flow.dst_port,
+        ) {
             if frag {
                 return Verdict::Drop(DropReason::Fragment);
             }
@@ -429,7 +435,12 @@ impl Director {
         if self.cfg.sysctls.conn_reuse_mode != 0 && new_conn {
             let weight_zero = dest
                 .and_then(|d| self.dest(d).map(|x| (d, x.svc)))
-                .and_then(|(d, s)| self.svc(s)?.sched.dest(lvs_sched::DestId(d)).map(|x| x.weight == 0))
+                .and_then(|(d, s)| {
+                    self.svc(s)?
+                        .sched
+                        .dest(lvs_sched::DestId(d))
+                        .map(|x| x.weight == 0)
+                })
                 .unwrap_or(false);
             if let Ok(ReuseVerdict::Reschedule(e)) =
                 self.table.reuse_check(id, true, weight_zero, now)
@@ -437,7 +448,8 @@ impl Director {
                 if let Some(d) = e.and_then(|e| e.dest) {
                     self.dest_counters_changed(d.0);
                 }
-                return match self.find_service(flow.protocol, flow.dst, flow.dst_port, meta.fwmark) {
+                return match self.find_service(flow.protocol, flow.dst, flow.dst_port, meta.fwmark)
+                {
                     Some(si) => self.schedule_new(buf, start, end, p, flow, si, l4, now),
                     None => Verdict::Local,
                 };
@@ -468,7 +480,7 @@ impl Director {
             return Verdict::Drop(DropReason::NoDest);
         };
         self.account(id, dest, Direction::Input, l4, p, now);
-        self.xmit_in(buf, start, end, p, &target)
+        self.xmit_in(buf, start, end, p, &target, None)
     }
 
     /// Counters, state transition, scheduler view, sync, for one packet of connection `id`.
@@ -505,8 +517,11 @@ impl Director {
             let _ = self
                 .table
                 .sync_after_input(id, &self.cfg.sysctls.sync, now, |c| {
-                    q.push(c);
-                    n += 1;
+                    // Bounded like the kernel's sync queue (sync_qlen_max): drop when full.
+                    if q.len() < super::SYNC_QUEUE_MAX {
+                        q.push(c);
+                        n += 1;
+                    }
                 });
             self.sync_stats.queued += n;
         }
@@ -651,7 +666,7 @@ impl Director {
                 let _ = self.table.release_unassured_template(tid);
                 self.dest_counters_changed(dest);
             }
-            return self.xmit_in(buf, start, end, p, &target);
+            return self.xmit_in(buf, start, end, p, &target, None);
         }
         let params = ConnParams {
             protocol: flow.protocol,
@@ -681,7 +696,7 @@ impl Director {
         }
         self.dest_counters_changed(dest);
         self.account(id, Some(dest), Direction::Input, l4, p, now);
-        self.xmit_in(buf, start, end, p, &target)
+        self.xmit_in(buf, start, end, p, &target, None)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -724,7 +739,10 @@ impl Director {
         }
     }
 
-    /// Rewrite an inbound packet for `t` and build the verdict.
+    /// Rewrite an inbound packet for `t` (or, with `icmp`, an ICMP error about the flow's
+    /// reply, whose quoted packet is rewritten too) and build the verdict. At TTL 1 an ICMP
+    /// error gets no time exceeded in turn (`time_exceeded` refuses it: a plain drop).
+    #[allow(clippy::too_many_arguments)]
     fn xmit_in(
         &mut self,
         buf: &mut [u8],
@@ -732,18 +750,25 @@ impl Director {
         end: usize,
         p: &Parsed,
         t: &Target,
+        icmp: Option<&IcmpErrorView>,
     ) -> Verdict {
         let Some(frame) = buf.get_mut(start..end) else {
             return Verdict::Drop(DropReason::Malformed);
         };
-        let r = match t.fwd {
-            ForwardMethod::Route => lvs_fwd::decrement_ttl(frame, p),
-            ForwardMethod::Masq => lvs_fwd::nat_in(frame, p, t.rip, t.rport),
-            ForwardMethod::FullNat => match t.local {
-                Some((lip, lport)) => lvs_fwd::fullnat_in(frame, p, lip, lport, t.rip, t.rport),
-                None => return Verdict::Drop(DropReason::NoLocalPort),
+        let r = match (t.fwd, icmp) {
+            (ForwardMethod::Route, _) => lvs_fwd::decrement_ttl(frame, p),
+            (ForwardMethod::Masq, None) => lvs_fwd::nat_in(frame, p, t.rip, t.rport),
+            (ForwardMethod::Masq, Some(e)) => lvs_fwd::nat_icmp_in(frame, p, e, t.rip, t.rport),
+            (ForwardMethod::FullNat, e) => match (t.local, e) {
+                (Some((lip, lport)), None) => {
+                    lvs_fwd::fullnat_in(frame, p, lip, lport, t.rip, t.rport)
+                }
+                (Some((lip, lport)), Some(e)) => {
+                    lvs_fwd::fullnat_icmp_in(frame, p, e, lip, lport, t.rip, t.rport)
+                }
+                (None, _) => return Verdict::Drop(DropReason::NoLocalPort),
             },
-            ForwardMethod::Tunnel(k) => {
+            (ForwardMethod::Tunnel(k), _) => {
                 return match lvs_fwd::decrement_ttl(frame, p) {
                     Ok(Outcome::Forward) => self.tunnel(buf, start, end, p, t.rip, &k),
                     Ok(Outcome::TimeExceeded) => self.time_exceeded(buf, start, end, p),
@@ -915,7 +940,7 @@ impl Director {
                 return Verdict::Drop(DropReason::NoDest);
             };
             self.icmp_stats(dest, Direction::Input, p);
-            return self.icmp_in(buf, start, end, p, &e, &t);
+            return self.xmit_in(buf, start, end, p, &t, Some(&e));
         }
         if let Some(id) = self
             .table
@@ -958,48 +983,6 @@ impl Director {
             if let Some(Some(svc)) = self.services.get_mut(s as usize) {
                 add_stats(&mut svc.stats, dir, bytes);
             }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn icmp_in(
-        &mut self,
-        buf: &mut [u8],
-        start: usize,
-        end: usize,
-        p: &Parsed,
-        e: &IcmpErrorView,
-        t: &Target,
-    ) -> Verdict {
-        let Some(frame) = buf.get_mut(start..end) else {
-            return Verdict::Drop(DropReason::Malformed);
-        };
-        let r = match t.fwd {
-            ForwardMethod::Route => lvs_fwd::decrement_ttl(frame, p),
-            ForwardMethod::Masq => lvs_fwd::nat_icmp_in(frame, p, e, t.rip, t.rport),
-            ForwardMethod::FullNat => match t.local {
-                Some((lip, lport)) => {
-                    lvs_fwd::fullnat_icmp_in(frame, p, e, lip, lport, t.rip, t.rport)
-                }
-                None => return Verdict::Drop(DropReason::NoLocalPort),
-            },
-            ForwardMethod::Tunnel(k) => {
-                return match lvs_fwd::decrement_ttl(frame, p) {
-                    Ok(Outcome::Forward) => self.tunnel(buf, start, end, p, t.rip, &k),
-                    Ok(Outcome::TimeExceeded) => Verdict::Drop(DropReason::Ttl),
-                    Err(_) => Verdict::Drop(DropReason::Malformed),
-                };
-            }
-        };
-        match r {
-            Ok(Outcome::Forward) => Verdict::Transmit {
-                next_hop: t.rip,
-                side: Side::Server,
-                start,
-                len: end - start,
-            },
-            Ok(Outcome::TimeExceeded) => Verdict::Drop(DropReason::Ttl),
-            Err(_) => Verdict::Drop(DropReason::Rewrite),
         }
     }
 }

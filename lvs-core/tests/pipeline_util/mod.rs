@@ -38,7 +38,8 @@ pub struct Frame {
 }
 
 impl Frame {
-    fn new(bytes: Vec<u8>) -> Frame {
+    /// Put `bytes` in a buffer with HEAD bytes of headroom and TAIL of tailroom.
+    pub fn new(bytes: Vec<u8>) -> Frame {
         let mut buf = vec![0u8; HEAD];
         let len = bytes.len();
         buf.extend_from_slice(&bytes);
@@ -64,7 +65,11 @@ impl Frame {
     }
 }
 
-fn builder(src: IpAddr, dst: IpAddr, ttl: u8) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+fn builder(
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
     let b = PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC);
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => b.ipv4(s.octets(), d.octets(), ttl),
@@ -141,12 +146,24 @@ pub fn seen(frame: &[u8]) -> Seen {
     let (sip, dip, ttl): (IpAddr, IpAddr, u8) = match &p.net {
         Some(NetSlice::Ipv4(v4)) => {
             let h = v4.header().to_header();
-            assert_eq!(h.calc_header_checksum(), h.header_checksum, "IPv4 header checksum");
-            (IpAddr::V4(h.source.into()), IpAddr::V4(h.destination.into()), h.time_to_live)
+            assert_eq!(
+                h.calc_header_checksum(),
+                h.header_checksum,
+                "IPv4 header checksum"
+            );
+            (
+                IpAddr::V4(h.source.into()),
+                IpAddr::V4(h.destination.into()),
+                h.time_to_live,
+            )
         }
         Some(NetSlice::Ipv6(v6)) => {
             let h = v6.header().to_header();
-            (IpAddr::V6(h.source.into()), IpAddr::V6(h.destination.into()), h.hop_limit)
+            (
+                IpAddr::V6(h.source.into()),
+                IpAddr::V6(h.destination.into()),
+                h.hop_limit,
+            )
         }
         other => panic!("not IP: {other:?}"),
     };
@@ -200,6 +217,13 @@ pub fn director(rules: &[&str], cfg: DirectorConfig, now: Instant) -> Director {
 /// Run a frame through the director.
 pub fn run(d: &mut Director, f: &mut Frame, now: Instant) -> Verdict {
     d.process(&mut f.buf, f.start, f.len, &PacketMeta::default(), now)
+}
+
+/// Run a frame through the director and parse (and checksum-verify) what it transmits.
+pub fn send(d: &mut Director, f: &mut Frame, now: Instant) -> (Verdict, Seen) {
+    let v = run(d, f, now);
+    let s = seen(f.out(&v));
+    (v, s)
 }
 
 /// The text of a list command.
