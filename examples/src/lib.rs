@@ -6,4 +6,5 @@
 //! `lvsadm`, `lvs-replay`, `lvs-realserver`, `lvs-demo`) arrive with the examples issue.
 #![forbid(unsafe_code)]
 
+pub mod ha;
 pub mod netns;
