@@ -31,7 +31,7 @@ fn failover(params: SceneParams, conns: usize, label: &str, stalls_count: bool) 
     std::thread::sleep(Duration::from_millis(1500));
     let b = scene.b.as_ref().unwrap().stats();
     assert!(
-        b.sync_imported >= conns as u64,
+        !scene.params.sync || b.sync_imported >= conns as u64,
         "{label}: backup imported {} sync entries for {conns} connections",
         b.sync_imported
     );
@@ -85,4 +85,50 @@ fn ha_v2_1s_master_killed_takeover_within_mdi_plus_50ms_and_no_connection_reset(
     // With advert_int 1 s the outage itself is Master_Down_Interval = 3.6 s, so streams stall
     // longer than 2 s by construction (TCP retransmission backoff); they must not reset.
     failover(SceneParams::v2(42), 20, "v2 advert_int 1 s", false);
+}
+
+#[test]
+fn ha_without_sync_or_sloppy_tcp_established_connections_are_lost() {
+    if !root_or_skip("ha_without_sync") {
+        return;
+    }
+    // The seeds' "高可用不可靠": without sync, the new master has no entry for the flows and a
+    // non-SYN packet does not create one (sloppy_tcp off), so every stream stalls (the
+    // director passes the packets to its host stack, which here is nobody).
+    let params = SceneParams {
+        sync: false,
+        ..SceneParams::v3_fast(43)
+    };
+    let r = run_streams(params, 20);
+    assert_eq!(r.survived(), 0, "{r:?}");
+}
+
+#[test]
+fn ha_mh_with_sloppy_tcp_keeps_unsynced_dr_connections() {
+    if !root_or_skip("ha_mh_sloppy_unsynced") {
+        return;
+    }
+    // No sync at all: the new master schedules each flow at its first packet (sloppy_tcp)
+    // and mh picks the real server the old master picked (same real-server set).
+    let params = SceneParams {
+        sync: false,
+        sloppy_tcp: true,
+        ..SceneParams::v3_fast(44)
+    };
+    let r = run_streams(params, 20);
+    println!("mh + sloppy_tcp, no sync: {r:?}");
+    assert_eq!(r.lost(), 0, "{r:?}");
+    assert_eq!(r.total, 20);
+}
+
+/// Streams `conns` connections, kills the master, streams 4 s more, reports.
+fn run_streams(params: SceneParams, conns: usize) -> lvs_examples::ha::StreamReport {
+    let mut scene = Scene::new(params).expect("scene");
+    let vip = scene.params.vip();
+    let streams = Streams::start(&scene.client, vip, conns).expect("streams");
+    std::thread::sleep(Duration::from_millis(500));
+    scene.kill_a();
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(scene.is_master(1), "B took over");
+    streams.finish().expect("streams")
 }
