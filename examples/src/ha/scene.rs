@@ -65,6 +65,9 @@ pub struct SceneParams {
     pub sync: bool,
     /// Director B on another VRID (split brain).
     pub split_brain: bool,
+    /// Start director A with the scene (false: its place is left for another VRRP peer such
+    /// as keepalived at 10.88.S.2).
+    pub start_a: bool,
 }
 
 impl SceneParams {
@@ -77,6 +80,7 @@ impl SceneParams {
             sloppy_tcp: false,
             sync: true,
             split_brain: false,
+            start_a: true,
         }
     }
     /// VRRPv2 at 1 s, sync on, sloppy_tcp off.
@@ -212,8 +216,8 @@ fn echo_server(ns: String, stop: Arc<AtomicBool>, ready: mpsc::Sender<Result<(),
 }
 
 impl Scene {
-    /// Builds the LAN, the client and the real servers, and starts both directors; waits
-    /// until A is MASTER (up to `3 * advert_int + 2 s`).
+    /// Builds the LAN, the client and the real servers, and starts both directors (A only
+    /// with [`SceneParams::start_a`]); waits until A is MASTER (up to `4 * advert_int + 2 s`).
     ///
     /// # Errors
     /// Any setup failure, as text.
@@ -249,11 +253,15 @@ impl Scene {
             servers.push(std::thread::spawn(move || echo_server(name, st, tx)));
             rx.recv().map_err(|x| x.to_string())??;
         }
-        let a = spawn_node(params.node_config(0), lan.clone())?;
+        let a = if params.start_a {
+            Some(spawn_node(params.node_config(0), lan.clone())?)
+        } else {
+            None
+        };
         let b = spawn_node(params.node_config(1), lan.clone())?;
         let scene = Scene {
             params,
-            a: Some(a),
+            a,
             b: Some(b),
             client,
             servers_stop: stop,
@@ -262,7 +270,7 @@ impl Scene {
             lan,
         };
         let limit = scene.params.advert_int * 4 + Duration::from_secs(2);
-        if !scene.wait_master(0, limit) {
+        if scene.params.start_a && !scene.wait_master(0, limit) {
             return Err(format!("director A not MASTER after {limit:?}"));
         }
         Ok(scene)
@@ -271,6 +279,21 @@ impl Scene {
     /// The LAN.
     pub fn lan(&self) -> Arc<Lan> {
         self.lan.clone()
+    }
+
+    /// A further host namespace on the LAN (`eth0` with `cidr`, up), e.g. for keepalived.
+    ///
+    /// # Errors
+    /// Namespace or link failures, as text.
+    pub fn add_host(&self, prefix: &str, port: &str, cidr: &str) -> Result<Netns, String> {
+        let e = |x: crate::netns::NetError| x.to_string();
+        let host = Netns::new(prefix).map_err(e)?;
+        let br = self.lan.netns();
+        br.add_veth(port, "eth0", &host).map_err(e)?;
+        br.set_master(port, crate::netns::LAN_BRIDGE).map_err(e)?;
+        host.add_addr("eth0", cidr).map_err(e)?;
+        host.link_up("eth0").map_err(e)?;
+        Ok(host)
     }
 
     fn node(&self, index: u8) -> Option<&NodeHandle> {
