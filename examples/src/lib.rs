@@ -6,5 +6,8 @@
 //! `lvsadm`, `lvs-replay`, `lvs-realserver`, `lvs-demo`) arrive with the examples issue.
 #![forbid(unsafe_code)]
 
+pub mod control;
+pub mod director;
 pub mod ha;
 pub mod netns;
+pub mod replay;

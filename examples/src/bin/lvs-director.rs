@@ -1,0 +1,262 @@
+//! `lvs-director`: an LVS director on one TAP (one-armed) or two TAPs (client side and server
+//! side), configured by ipvsadm rules, managed over a control socket by `lvsadm`.
+//!
+//! ```text
+//! lvs-director --tap tap0 --mac 02:00:00:00:00:01 --vip 10.0.0.100 --dip 10.0.0.1/24 \
+//!     --rules rules.txt [--tap-server tap1 --dip-server 10.1.0.1/24] [--gateway 10.0.0.254] \
+//!     [--laddr 10.0.0.50]... [--control /run/lvs-director.sock]
+//! ```
+//!
+//! The TAPs are opened by name (an existing persistent TAP, e.g. `ip tuntap add tap0 mode tap`,
+//! is attached to; otherwise one is created) and set up. One thread runs everything: it reads
+//! the TAPs without blocking, waits on the (first) TAP with a timeout bounded by the next timer
+//! and by 10 ms (1 ms with two TAPs, whose second one it cannot wait on at the same time), and
+//! accepts control connections between frames. SIGINT / SIGTERM end the loop; the control
+//! socket file is removed on exit.
+
+use std::io::ErrorKind;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use lvs_arp::MacAddr;
+use lvs_core::{Director, DirectorConfig, PacketMeta};
+use lvs_examples::control::{self, Request};
+use lvs_examples::director::{Engine, EngineConfig, IF_CLIENT, IF_SERVER, NeighMode, parse_cidr};
+use smoltcp::phy::{Device, Medium, RxToken, TunTapInterface, TxToken};
+
+/// An LVS director over TAP devices.
+#[derive(Parser, Debug)]
+#[command(name = "lvs-director", version)]
+struct Args {
+    /// The client-side (or only) TAP device.
+    #[arg(long)]
+    tap: String,
+    /// The server-side TAP device of a two-legged director.
+    #[arg(long, requires = "dip_server")]
+    tap_server: Option<String>,
+    /// The director's MAC address (both TAPs).
+    #[arg(long)]
+    mac: MacAddr,
+    /// Virtual IPs the director answers ARP for.
+    #[arg(long, num_args = 1..)]
+    vip: Vec<Ipv4Addr>,
+    /// DIP(s) on the client-side TAP, IP/PREFIX (repeatable).
+    #[arg(long, required = true, value_parser = parse_cidr)]
+    dip: Vec<(Ipv4Addr, u8)>,
+    /// DIP on the server-side TAP, IP/PREFIX.
+    #[arg(long, value_parser = parse_cidr)]
+    dip_server: Vec<(Ipv4Addr, u8)>,
+    /// Next hop for destinations outside the DIP subnets.
+    #[arg(long)]
+    gateway: Option<Ipv4Addr>,
+    /// ipvsadm -R rules to load at start.
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// keepalived.conf (not supported yet by this build).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Control socket path (default $LVS_CONTROL, $XDG_RUNTIME_DIR/lvs-director.sock or
+    /// /run/lvs-director.sock).
+    #[arg(long)]
+    control: Option<PathBuf>,
+    /// FULLNAT local addresses the director answers ARP for (server side).
+    #[arg(long)]
+    laddr: Vec<Ipv4Addr>,
+}
+
+struct Tap {
+    dev: TunTapInterface,
+    name: String,
+}
+
+impl Tap {
+    fn open(name: &str) -> Result<Tap, String> {
+        let dev = TunTapInterface::new(name, Medium::Ethernet)
+            .map_err(|e| format!("opening TAP {name}: {e}"))?;
+        let st = std::process::Command::new("ip")
+            .args(["link", "set", "dev", name, "up"])
+            .status()
+            .map_err(|e| format!("ip link set {name} up: {e}"))?;
+        if !st.success() {
+            return Err(format!("ip link set {name} up: {st}"));
+        }
+        Ok(Tap {
+            dev,
+            name: name.to_owned(),
+        })
+    }
+
+    fn try_recv(&mut self) -> Option<Vec<u8>> {
+        let (rx, _tx) = self.dev.receive(smoltcp::time::Instant::from_micros(0))?;
+        Some(rx.consume(<[u8]>::to_vec))
+    }
+
+    fn send(&mut self, frame: &[u8]) {
+        match self.dev.transmit(smoltcp::time::Instant::from_micros(0)) {
+            Some(tx) => tx.consume(frame.len(), |b| b.copy_from_slice(frame)),
+            None => tracing::warn!(tap = %self.name, "TAP not writable, frame dropped"),
+        }
+    }
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let args = Args::parse();
+    if let Err(e) = run(args) {
+        tracing::error!("{e}");
+        eprintln!("lvs-director: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    if args.config.is_some() {
+        return Err("--config (keepalived.conf) is not supported by this build yet".into());
+    }
+    let now = Instant::now();
+    let dcfg = DirectorConfig {
+        local_v4: args.dip.first().map(|d| d.0),
+        ..DirectorConfig::default()
+    };
+    let mut director = Director::new(dcfg, now);
+    if let Some(rules) = &args.rules {
+        let text =
+            std::fs::read_to_string(rules).map_err(|e| format!("{}: {e}", rules.display()))?;
+        let resp = control::execute(
+            &mut director,
+            &Request {
+                args: vec!["-R".into()],
+                stdin: Some(text),
+            },
+            now,
+        );
+        if resp.status != 0 {
+            return Err(format!("{}: {}", rules.display(), resp.stderr.trim_end()));
+        }
+    }
+    let ecfg = EngineConfig {
+        mac: args.mac,
+        vips: args.vip.clone(),
+        dips: args.dip.clone(),
+        dips_server: args.dip_server.clone(),
+        laddrs: args.laddr.clone(),
+        gateway: args.gateway,
+        neigh_mode: NeighMode::Resolve,
+    };
+    let mut engine = Engine::new(director, ecfg, now).map_err(|e| format!("addresses: {e}"))?;
+
+    let mut taps = vec![Tap::open(&args.tap)?];
+    if let Some(t) = &args.tap_server {
+        taps.push(Tap::open(t)?);
+    }
+
+    let path = args.control.clone().unwrap_or_else(control::default_path);
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| format!("signal: {e}"))?;
+    }
+    tracing::info!(
+        tap = %args.tap,
+        tap_server = ?args.tap_server,
+        control = %path.display(),
+        "director running"
+    );
+
+    let max_wait = if taps.len() > 1 {
+        Duration::from_millis(1)
+    } else {
+        Duration::from_millis(10)
+    };
+    let meta = PacketMeta::default();
+    while !stop.load(Ordering::Relaxed) {
+        let mut busy = false;
+        for (i, tap) in taps.iter_mut().enumerate() {
+            let ifindex = if i == 0 { IF_CLIENT } else { IF_SERVER };
+            // Bounded batch per TAP so the other TAP and the control socket are served.
+            for _ in 0..256 {
+                let Some(frame) = tap.try_recv() else { break };
+                busy = true;
+                let _ = engine.handle_frame(ifindex, &frame, &meta, Instant::now());
+            }
+        }
+        let now = Instant::now();
+        if engine.poll_timeout().is_some_and(|t| t <= now) {
+            engine.handle_timeout(now);
+        }
+        flush(&mut engine, &mut taps);
+        match listener.accept() {
+            Ok((conn, _)) => {
+                busy = true;
+                serve(&mut engine, &conn);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => tracing::warn!("control accept: {e}"),
+        }
+        flush(&mut engine, &mut taps);
+        if !busy {
+            let now = Instant::now();
+            let wait = engine
+                .poll_timeout()
+                .map_or(max_wait, |t| t.saturating_duration_since(now).min(max_wait));
+            let micros = u64::try_from(wait.as_micros()).unwrap_or(0);
+            if let Some(tap) = taps.first() {
+                let _ = smoltcp::phy::wait(
+                    tap.dev.as_raw_fd(),
+                    Some(smoltcp::time::Duration::from_micros(micros)),
+                );
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    let s = engine.stats();
+    tracing::info!(
+        rx = s.rx,
+        tx = s.tx,
+        drops = engine.director.drop_counts().iter().sum::<u64>(),
+        "director stopped"
+    );
+    Ok(())
+}
+
+fn flush(engine: &mut Engine, taps: &mut [Tap]) {
+    while let Some((ifindex, frame)) = engine.poll_transmit() {
+        let i = if ifindex == IF_SERVER && taps.len() > 1 {
+            1
+        } else {
+            0
+        };
+        if let Some(t) = taps.get_mut(i) {
+            t.send(&frame);
+        }
+    }
+}
+
+fn serve(engine: &mut Engine, conn: &std::os::unix::net::UnixStream) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    match control::read_request(conn) {
+        Ok(req) => {
+            let resp = control::execute(&mut engine.director, &req, Instant::now());
+            tracing::info!(args = ?req.args, status = resp.status, "control command");
+            if let Err(e) = control::write_response(conn, &resp) {
+                tracing::warn!("control reply: {e}");
+            }
+        }
+        Err(e) => tracing::warn!("control request: {e}"),
+    }
+}

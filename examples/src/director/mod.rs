@@ -1,0 +1,468 @@
+//! The director runtime without its devices: [`Engine`] takes Ethernet frames received on the
+//! director's interfaces (one TAP, or a client-side and a server-side TAP) and returns the
+//! frames to send, the way the `lvs-director` binary and `lvs-replay` both need it.
+//!
+//! Per frame (ARCHITECTURE.md, data path): [`lvs_core::classify`] sorts it; ARP goes to
+//! lvs-arp's host model ([`lvs_arp::Host::arp_input`]: replies for the VIPs, DIPs and FULLNAT
+//! local addresses, with the kernel's `arp_ignore` rules) and neighbour table
+//! ([`lvs_arp::NeighbourTable`]: learning the senders); IP goes to
+//! [`lvs_core::Director::process`], whose verdict is acted on: `Transmit` frames get their MACs
+//! from the neighbour table (an ARP request is sent and the frame queued while the next hop is
+//! unresolved, or, in [`NeighMode::Static`], the frame is dropped as "neighbour unresolved");
+//! `Icmp` errors go back out of the receiving interface; `Local` frames are counted and handed
+//! to the caller ([`FrameOutcome::local`]); drops are counted by the director.
+//!
+//! Time: `now` is an [`Instant`] (the director's clock); the neighbour table's millisecond
+//! clock is derived from it (milliseconds since the engine's creation).
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use lvs_arp::{
+    ArpFrame, ArpOp, Host, LearnState, MacAddr, NeighConfig, NeighbourTable, Resolved, Scope,
+};
+use lvs_core::{Director, FrameClass, PacketMeta, Side, Verdict};
+
+/// Headroom left before each frame for TUN encapsulation (Ethernet + IPv6 + GUE), bytes.
+pub const HEADROOM: usize = 14 + 40 + 16 + 8;
+/// Tailroom left after each frame for a generated ICMP error (Ethernet + IP + ICMP + 576), bytes.
+pub const TAILROOM: usize = 14 + 40 + 8 + 576;
+/// Largest frame the engine accepts, bytes (jumbo frames up to 9000-byte MTU).
+pub const MAX_FRAME: usize = 9018;
+
+/// Interface index of the client-side (or only) interface in the ARP host model.
+pub const IF_CLIENT: u32 = 1;
+/// Interface index of the server-side interface of a two-legged director.
+pub const IF_SERVER: u32 = 2;
+
+/// How next hops are resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeighMode {
+    /// As the kernel: ARP request, frame queued until the reply (live director).
+    Resolve,
+    /// Only entries learnt from ARP frames or given statically; an unresolved next hop drops the
+    /// frame with reason "neighbour unresolved" (`lvs-replay`).
+    Static,
+}
+
+/// The addresses of a director.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The director's MAC (both interfaces).
+    pub mac: MacAddr,
+    /// Virtual IPs (answered on the client-side interface, /32).
+    pub vips: Vec<Ipv4Addr>,
+    /// DIPs with prefix length on the client-side (or only) interface.
+    pub dips: Vec<(Ipv4Addr, u8)>,
+    /// DIPs with prefix length on the server-side interface; non-empty makes the engine
+    /// two-legged.
+    pub dips_server: Vec<(Ipv4Addr, u8)>,
+    /// FULLNAT local addresses (answered on the server side, /32).
+    pub laddrs: Vec<Ipv4Addr>,
+    /// Next hop for destinations outside every DIP subnet.
+    pub gateway: Option<Ipv4Addr>,
+    /// Resolution mode.
+    pub neigh_mode: NeighMode,
+}
+
+/// Why the engine itself dropped a frame (the director counts its own drops).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineDrop {
+    /// Next hop unresolved ([`NeighMode::Static`]), or the neighbour table refused the frame.
+    NeighbourUnresolved,
+    /// Not IP nor ARP (e.g. LLDP), or VRRP (not handled by this director).
+    NotForUs,
+    /// An ARP frame that does not parse or that the host model did not answer.
+    Arp,
+}
+
+/// What happened to one received frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameOutcome {
+    /// An ARP frame, handled (replied to and/or learnt).
+    Arp,
+    /// The director's verdict on an IP frame (or on a frame that does not parse).
+    Director(Verdict),
+    /// Dropped by the engine.
+    Dropped(EngineDrop),
+}
+
+/// Counters of the engine (the director's drop counters are in [`Director::drop_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Frames received.
+    pub rx: u64,
+    /// Frames sent (queued for transmission).
+    pub tx: u64,
+    /// ARP replies sent.
+    pub arp_replies: u64,
+    /// ARP requests sent.
+    pub arp_requests: u64,
+    /// Frames for the local stack.
+    pub local: u64,
+    /// Frames dropped by the engine (see [`EngineDrop`]).
+    pub engine_drops: u64,
+}
+
+/// The director runtime minus devices. See the module docs.
+pub struct Engine {
+    /// The packet pipeline and service table.
+    pub director: Director,
+    cfg: EngineConfig,
+    host: Host,
+    neigh: NeighbourTable<Vec<u8>>,
+    epoch: Instant,
+    scratch: Vec<u8>,
+    out: VecDeque<(u32, Vec<u8>)>,
+    stats: EngineStats,
+}
+
+fn ms_since(epoch: Instant, now: Instant) -> u64 {
+    u64::try_from(now.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Engine {
+    /// An engine around `director` with the addresses of `cfg`, clock epoch `now`.
+    ///
+    /// # Errors
+    /// The host model's refusal of an address (duplicate address, bad prefix).
+    pub fn new(
+        director: Director,
+        cfg: EngineConfig,
+        now: Instant,
+    ) -> Result<Engine, lvs_arp::HostError> {
+        let mut host = Host::new();
+        host.add_loopback("lo", 99)?;
+        host.add_interface("client", IF_CLIENT, cfg.mac)?;
+        let two = !cfg.dips_server.is_empty();
+        let server_if = if two {
+            host.add_interface("server", IF_SERVER, cfg.mac)?;
+            IF_SERVER
+        } else {
+            IF_CLIENT
+        };
+        for &(ip, p) in &cfg.dips {
+            host.add_addr(IF_CLIENT, ip, p, Scope::Global)?;
+        }
+        for &(ip, p) in &cfg.dips_server {
+            host.add_addr(IF_SERVER, ip, p, Scope::Global)?;
+        }
+        for &ip in &cfg.vips {
+            if !host.is_own_addr(ip) {
+                host.add_addr(IF_CLIENT, ip, 32, Scope::Global)?;
+            }
+        }
+        for &ip in &cfg.laddrs {
+            if !host.is_own_addr(ip) {
+                host.add_addr(server_if, ip, 32, Scope::Global)?;
+            }
+        }
+        Ok(Engine {
+            director,
+            cfg,
+            host,
+            neigh: NeighbourTable::new(NeighConfig::default()),
+            epoch: now,
+            scratch: vec![0; HEADROOM + MAX_FRAME + TAILROOM],
+            out: VecDeque::new(),
+            stats: EngineStats::default(),
+        })
+    }
+
+    /// The engine's counters.
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// True when the engine has a server-side interface ([`IF_SERVER`]).
+    pub fn two_legged(&self) -> bool {
+        !self.cfg.dips_server.is_empty()
+    }
+
+    /// The interface a [`Side`] maps to.
+    pub fn side_if(&self, side: Side) -> u32 {
+        match side {
+            Side::Server if self.two_legged() => IF_SERVER,
+            _ => IF_CLIENT,
+        }
+    }
+
+    /// Adds a permanent neighbour entry (`--neigh IP=MAC`) on every interface.
+    pub fn add_static_neigh(&mut self, ip: Ipv4Addr, mac: MacAddr) {
+        for ifindex in [IF_CLIENT, IF_SERVER] {
+            let _ = self.neigh.add_static(ifindex, IpAddr::V4(ip), mac);
+        }
+    }
+
+    /// The next frame to send: (interface index, Ethernet frame).
+    pub fn poll_transmit(&mut self) -> Option<(u32, Vec<u8>)> {
+        self.out.pop_front()
+    }
+
+    /// Process one frame received on interface `ifindex` at `now`.
+    pub fn handle_frame(
+        &mut self,
+        ifindex: u32,
+        frame: &[u8],
+        meta: &PacketMeta,
+        now: Instant,
+    ) -> FrameOutcome {
+        self.stats.rx += 1;
+        let ms = ms_since(self.epoch, now);
+        let outcome = match lvs_core::classify(frame) {
+            Ok(FrameClass::Arp) => self.handle_arp(ifindex, frame, ms),
+            Ok(FrameClass::Ip { .. }) | Err(_) => self.handle_ip(ifindex, frame, meta, now, ms),
+            Ok(_) => FrameOutcome::Dropped(EngineDrop::NotForUs),
+        };
+        if matches!(outcome, FrameOutcome::Dropped(_)) {
+            self.stats.engine_drops += 1;
+        }
+        self.drain_neigh(ms);
+        outcome
+    }
+
+    fn handle_arp(&mut self, ifindex: u32, frame: &[u8], ms: u64) -> FrameOutcome {
+        let Ok(arp) = ArpFrame::parse(frame) else {
+            return FrameOutcome::Dropped(EngineDrop::Arp);
+        };
+        let input = self.host.arp_input(ifindex, &arp);
+        if let Some(reply) = input.reply() {
+            self.push(ifindex, reply.to_bytes().to_vec());
+            self.stats.arp_replies += 1;
+        }
+        let learnt = self.neigh.learn(ms, &input.learn);
+        // lvs-replay learns real-server MACs from any ARP reply of the capture (the kernel would
+        // need arp_accept for an unsolicited one).
+        if arp.op == ArpOp::Reply
+            && self.cfg.neigh_mode == NeighMode::Static
+            && learnt == lvs_arp::UpdateOutcome::NotCreated
+        {
+            let _ = self.neigh.update(
+                ms,
+                ifindex,
+                IpAddr::V4(arp.sender_ip),
+                arp.sender_mac,
+                LearnState::Reachable,
+                true,
+                true,
+            );
+        }
+        FrameOutcome::Arp
+    }
+
+    fn handle_ip(
+        &mut self,
+        ifindex: u32,
+        frame: &[u8],
+        meta: &PacketMeta,
+        now: Instant,
+        ms: u64,
+    ) -> FrameOutcome {
+        let len = frame.len().min(MAX_FRAME);
+        let mut buf = std::mem::take(&mut self.scratch);
+        if let Some(dst) = buf.get_mut(HEADROOM..HEADROOM + len)
+            && let Some(src) = frame.get(..len)
+        {
+            dst.copy_from_slice(src);
+        }
+        let v = self.director.process(&mut buf, HEADROOM, len, meta, now);
+        let outcome = match v {
+            Verdict::Transmit {
+                next_hop,
+                side,
+                start,
+                len,
+            } => {
+                let pkt = buf
+                    .get(start..start + len)
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default();
+                let out_if = self.side_if(side);
+                if self.send_ip(out_if, next_hop, pkt, ms) {
+                    FrameOutcome::Director(v)
+                } else {
+                    FrameOutcome::Dropped(EngineDrop::NeighbourUnresolved)
+                }
+            }
+            Verdict::Icmp { start, len, .. } => {
+                if let Some(f) = buf.get(start..start + len) {
+                    self.push(ifindex, f.to_vec());
+                }
+                FrameOutcome::Director(v)
+            }
+            Verdict::Local => {
+                self.stats.local += 1;
+                FrameOutcome::Director(v)
+            }
+            Verdict::Drop(_) => FrameOutcome::Director(v),
+        };
+        self.scratch = buf;
+        outcome
+    }
+
+    /// The next hop toward `dst` out of `ifindex`: `dst` itself when it is inside a subnet of
+    /// that interface, else the gateway.
+    fn next_hop(&self, ifindex: u32, dst: IpAddr) -> IpAddr {
+        let IpAddr::V4(d) = dst else { return dst };
+        let onlink = self
+            .host
+            .interface(ifindex)
+            .is_some_and(|i| i.addrs().iter().any(|a| a.prefix_len < 32 && a.contains(d)));
+        match (onlink, self.cfg.gateway) {
+            (false, Some(gw)) => IpAddr::V4(gw),
+            _ => dst,
+        }
+    }
+
+    /// Send an IP frame (MACs still to write) toward `dst`. False when it was dropped for an
+    /// unresolved next hop.
+    fn send_ip(&mut self, ifindex: u32, dst: IpAddr, pkt: Vec<u8>, ms: u64) -> bool {
+        let nh = self.next_hop(ifindex, dst);
+        match self.cfg.neigh_mode {
+            NeighMode::Static => match self.neigh.lookup(ifindex, nh) {
+                Some((mac, _)) => {
+                    self.emit_to(ifindex, mac, pkt);
+                    true
+                }
+                None => false,
+            },
+            NeighMode::Resolve => match self.neigh.resolve(ms, ifindex, nh, None, pkt) {
+                Resolved::Ready { mac, packet } => {
+                    self.emit_to(ifindex, mac, packet);
+                    true
+                }
+                Resolved::Queued => true,
+                Resolved::Dropped(_) => false,
+            },
+        }
+    }
+
+    fn emit_to(&mut self, ifindex: u32, mac: MacAddr, mut pkt: Vec<u8>) {
+        let _ = lvs_fwd::set_macs(&mut pkt, mac.0, self.cfg.mac.0);
+        self.push(ifindex, pkt);
+    }
+
+    fn push(&mut self, ifindex: u32, frame: Vec<u8>) {
+        self.stats.tx += 1;
+        self.out.push_back((ifindex, frame));
+    }
+
+    /// ARP requests the neighbour table asks for, frames it released, failures it reports.
+    fn drain_neigh(&mut self, _ms: u64) {
+        while let Some(s) = self.neigh.poll_transmit() {
+            let IpAddr::V4(target) = s.target else {
+                continue;
+            };
+            let src = self.arp_source(s.ifindex, target);
+            let req = ArpFrame::request(self.cfg.mac, src, target, s.unicast_to);
+            self.stats.arp_requests += 1;
+            self.push(s.ifindex, req.to_bytes().to_vec());
+        }
+        while let Some(r) = self.neigh.poll_released() {
+            self.emit_to(r.ifindex, r.mac, r.packet);
+        }
+        while let Some(ev) = self.neigh.poll_event() {
+            tracing::warn!(?ev, "neighbour resolution failed");
+        }
+    }
+
+    /// Sender IP of an ARP request for `target` (arp_announce 2 style): an address of the
+    /// interface whose subnet holds the target, else its first address, else any DIP.
+    fn arp_source(&self, ifindex: u32, target: Ipv4Addr) -> Ipv4Addr {
+        let addrs = self
+            .host
+            .interface(ifindex)
+            .map(|i| i.addrs())
+            .unwrap_or(&[]);
+        addrs
+            .iter()
+            .find(|a| a.prefix_len < 32 && a.contains(target))
+            .or_else(|| addrs.iter().find(|a| a.prefix_len < 32))
+            .or_else(|| addrs.first())
+            .map_or(Ipv4Addr::UNSPECIFIED, |a| a.local)
+    }
+
+    /// Runs the director's and the neighbour table's timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.director.poll_timeout().is_some_and(|t| t <= now) {
+            self.director.handle_timeout(now);
+        }
+        let ms = ms_since(self.epoch, now);
+        if self.neigh.poll_timeout().is_some_and(|t| t <= ms) {
+            self.neigh.handle_timeout(ms);
+        }
+        self.drain_neigh(ms);
+    }
+
+    /// When [`Engine::handle_timeout`] must next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let n = self
+            .neigh
+            .poll_timeout()
+            .map(|ms| self.epoch + Duration::from_millis(ms));
+        match (self.director.poll_timeout(), n) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The real server and state of the connection a frame belongs to, looked up by its
+    /// addresses as received (inbound: client -> VIP; reply: RIP -> CIP or LIP). For
+    /// `lvs-replay`'s verdict lines. `None` when the frame is not TCP/UDP/SCTP over IP or no
+    /// connection matches.
+    pub fn conn_of(&self, frame: &[u8]) -> Option<(SocketAddr, &'static str)> {
+        let (proto, src, sport, dst, dport) = five_tuple(frame)?;
+        let t = self.director.conn_table();
+        let id = t
+            .lookup_in(proto, src, sport, dst, dport)
+            .or_else(|| t.lookup_out(proto, src, sport, dst, dport))?;
+        let c = t.get(id)?;
+        Some((
+            SocketAddr::new(c.daddr, c.dport),
+            lvs_conn::proto::state_name(c.protocol, c.state, false),
+        ))
+    }
+}
+
+/// (protocol, source, source port, destination, destination port) of a TCP/UDP/SCTP frame.
+pub fn five_tuple(frame: &[u8]) -> Option<(u8, IpAddr, u16, IpAddr, u16)> {
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    let p = SlicedPacket::from_ethernet(frame).ok()?;
+    let (src, dst, proto) = match p.net? {
+        NetSlice::Ipv4(h) => (
+            IpAddr::V4(h.header().source_addr()),
+            IpAddr::V4(h.header().destination_addr()),
+            h.header().protocol().0,
+        ),
+        NetSlice::Ipv6(h) => (
+            IpAddr::V6(h.header().source_addr()),
+            IpAddr::V6(h.header().destination_addr()),
+            h.payload().ip_number.0,
+        ),
+        NetSlice::Arp(_) => return None,
+    };
+    let (sport, dport) = match p.transport? {
+        TransportSlice::Tcp(t) => (t.source_port(), t.destination_port()),
+        TransportSlice::Udp(u) => (u.source_port(), u.destination_port()),
+        _ => return None,
+    };
+    Some((proto, src, sport, dst, dport))
+}
+
+/// Parses `IP/PREFIX` (IPv4).
+///
+/// # Errors
+/// A message naming the bad text.
+pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    let (ip, p) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s}: expected IP/PREFIX"))?;
+    let ip: Ipv4Addr = ip.parse().map_err(|_| format!("{s}: bad IPv4 address"))?;
+    let p: u8 = p
+        .parse()
+        .ok()
+        .filter(|p| *p <= 32)
+        .ok_or_else(|| format!("{s}: bad prefix length"))?;
+    Ok((ip, p))
+}
