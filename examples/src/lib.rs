@@ -9,5 +9,7 @@
 pub mod control;
 pub mod director;
 pub mod ha;
+pub mod health;
+pub mod keepalived;
 pub mod netns;
 pub mod replay;
