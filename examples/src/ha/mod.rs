@@ -25,11 +25,13 @@
 //! entry regardless (the reply rewrite, FULLNAT's local port).
 
 pub mod node;
+pub mod runtime;
 pub mod scene;
 pub mod sync;
 pub mod vrrp;
 
 pub use node::{NodeConfig, NodeHandle, NodeStats, spawn_node};
+pub use runtime::{HaRuntime, HaStats, Intercept};
 pub use scene::{DemoReport, Scene, SceneParams, StreamReport, Takeover, demo_scene};
 pub use sync::SyncTransport;
 pub use vrrp::{HaInstance, HaLog, VrrpRunner, VrrpScript};

@@ -1,47 +1,34 @@
-//! An in-process HA director runtime on one TAP: lvs-core's [`Director`] (DR / NAT / TUN
-//! pipeline and connection sync) + the [`VrrpRunner`] + the [`SyncTransport`] + a minimal ARP
-//! speaker and neighbour cache, in one thread that owns the TAP.
+//! An in-process HA director on one TAP: the `lvs-director` binary's [`Engine`] (lvs-core's
+//! Director with lvs-arp's ARP host model and neighbour table) behind the [`HaRuntime`] hook,
+//! in one thread that owns the TAP.
 //!
-//! It is the frame loop the `lvs-director` binary runs, reduced to what HA needs, so that the
-//! HA tests and the demo scene can run two directors inside one process (each in its own
-//! thread, each on its own TAP plugged into the same LAN bridge). "Killing" one
+//! It is the `lvs-director` frame loop with HA wired in, run as a thread so that the HA tests
+//! and the demo scene can run two directors inside one process (each in its own thread, each
+//! on its own TAP plugged into the same LAN bridge). "Killing" one
 //! ([`NodeHandle::kill`]) ends its thread at once without a goodbye: no priority-0 advert,
 //! and its TAP link disappears with the file descriptor, as after SIGKILL of a process.
 //!
-//! Frame policy (RFC 9568 sections 6.4.2 / 6.4.3):
-//! - VRRP frames go to the runner; its adverts and gratuitous ARPs are written out.
-//! - ARP requests are answered for the director's own address always, and for a VIP only
-//!   while an instance holding it is MASTER.
-//! - IPv4 frames addressed to this director's MAC are processed by the Director only while
-//!   MASTER for their VIP (inbound) or while MASTER of any instance (NAT replies); a BACKUP
-//!   forwards nothing and counts the frame in [`NodeStats::dropped_not_master`].
-//! - Sync: the master daemon's messages are flushed after every batch of frames; the backup
-//!   daemon imports the datagrams addressed to its group / itself.
+//! Frame policy: [`HaRuntime::intercept`] first (VRRP, sync, and the MASTER-only rule for
+//! VIPs), then frames addressed to this director's MAC (or broadcast / multicast) go to the
+//! engine. Output after every batch: the engine's frames, then HA's.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use lvs_arp::{ArpFrame, ArpOp, MacAddr};
+use lvs_arp::MacAddr;
 use lvs_core::director::{Director, DirectorConfig, PacketMeta, Verdict};
-use lvs_core::ipvsadm::{Command, parse_rule};
-use lvs_vrrp::{State, Transmit};
+use lvs_vrrp::State;
 
-use super::sync::SyncTransport;
-use super::vrrp::{HaInstance, HaLog, VrrpRunner, VrrpScript};
-use crate::netns::{Lan, LAN_BRIDGE, Tap};
+use super::runtime::{HaRuntime, Intercept};
+use super::vrrp::{HaInstance, VrrpScript};
+use crate::director::{Engine, EngineConfig, FrameOutcome, IF_CLIENT, NeighMode};
+use crate::netns::{LAN_BRIDGE, Lan, Tap};
 
-/// Headroom before a frame in the processing buffer (TUN outer headers).
-const HEADROOM: usize = 128;
-/// Buffer size: headroom, a 1514-byte frame and room for an ICMP error after it.
-const BUF_LEN: usize = HEADROOM + 2048 + 1024;
 /// Longest wait in the loop, so a kill is noticed quickly.
 const MAX_WAIT: Duration = Duration::from_millis(5);
-/// Frames queued per unresolved next hop.
-const MAX_PENDING: usize = 16;
 
 /// What one director runs.
 #[derive(Debug, Clone)]
@@ -50,6 +37,8 @@ pub struct NodeConfig {
     pub name: String,
     /// The director's own address (DIP): ARP, sync source, ICMP errors.
     pub ip: Ipv4Addr,
+    /// Prefix length of the DIP's subnet (the LAN).
+    pub prefix_len: u8,
     /// The TAP side MAC the director uses as its own.
     pub mac: [u8; 6],
     /// The `vrrp_instance`s (their `interface_addr` / `interface_mac` should be `ip` / `mac`).
@@ -72,9 +61,7 @@ pub struct NodeStats {
     pub forwarded: u64,
     /// Frames to a VIP (or NAT replies) dropped because no instance holding it is MASTER.
     pub dropped_not_master: u64,
-    /// Forwarded frames lost for want of a next-hop MAC.
-    pub unresolved: u64,
-    /// ARP replies sent (own address and VIPs).
+    /// ARP replies the engine sent (own address, and VIPs while MASTER).
     pub arp_replies: u64,
     /// VRRP adverts written.
     pub adverts_sent: u64,
@@ -220,33 +207,50 @@ pub fn spawn_node(cfg: NodeConfig, lan: Arc<Lan>) -> Result<NodeHandle, String> 
 struct Node {
     cfg: NodeConfig,
     tap: Tap,
-    director: Director,
-    vrrp: VrrpRunner,
-    sync: SyncTransport,
-    neigh: HashMap<Ipv4Addr, [u8; 6]>,
-    pending: HashMap<Ipv4Addr, Vec<Vec<u8>>>,
+    engine: Engine,
+    ha: HaRuntime,
     shared: Arc<Shared>,
     stats: NodeStats,
-    buf: Vec<u8>,
-    out: Vec<u8>,
-    was_master: bool,
 }
 
 impl Node {
     fn setup(cfg: NodeConfig, lan: &Lan, shared: Arc<Shared>) -> Result<Node, String> {
         let now = Instant::now();
         let mut director = Director::new(cfg.director.clone(), now);
-        let mut sync = SyncTransport::new(cfg.ip, cfg.mac);
-        sync.set_unicast_peer(cfg.sync_unicast_peer);
         for line in &cfg.ipvsadm {
-            let cmd = parse_rule(line).map_err(|e| format!("{line}: {e}"))?;
-            match &cmd {
-                Command::StartDaemon(d) => sync.start(d),
-                Command::StopDaemon { state, .. } => sync.stop(*state),
-                _ => {}
-            }
-            director.apply(&cmd, now).map_err(|e| format!("{line}: {e}"))?;
+            director
+                .apply_line(line, now)
+                .map_err(|e| format!("{line}: {e}"))?;
         }
+        let vips = cfg
+            .instances
+            .iter()
+            .flat_map(|i| i.config.virtual_ipaddress.iter())
+            .filter_map(|a| match a {
+                IpAddr::V4(v) => Some(*v),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let ecfg = EngineConfig {
+            mac: MacAddr(cfg.mac),
+            vips,
+            dips: vec![(cfg.ip, cfg.prefix_len)],
+            dips_server: Vec::new(),
+            laddrs: Vec::new(),
+            gateway: None,
+            neigh_mode: NeighMode::Resolve,
+        };
+        let engine = Engine::new(director, ecfg, now).map_err(|e| e.to_string())?;
+        let mut ha = HaRuntime::new(
+            cfg.instances.clone(),
+            cfg.scripts.clone(),
+            cfg.ip,
+            cfg.mac,
+            Instant::now(),
+        )
+        .map_err(|e| e.to_string())?;
+        ha.set_sync_unicast_peer(cfg.sync_unicast_peer);
+        ha.follow_director_daemons(&engine.director);
         let tap = Tap::create("ha").map_err(|e| e.to_string())?;
         let ns = lan.netns();
         ns.adopt_link(tap.name()).map_err(|e| e.to_string())?;
@@ -254,21 +258,13 @@ impl Node {
             .map_err(|e| e.to_string())?;
         ns.set_master(tap.name(), LAN_BRIDGE)
             .map_err(|e| e.to_string())?;
-        let vrrp = VrrpRunner::new(cfg.instances.clone(), cfg.scripts.clone(), Instant::now())
-            .map_err(|e| e.to_string())?;
         Ok(Node {
             cfg,
             tap,
-            director,
-            vrrp,
-            sync,
-            neigh: HashMap::new(),
-            pending: HashMap::new(),
+            engine,
+            ha,
             shared,
             stats: NodeStats::default(),
-            buf: vec![0; BUF_LEN],
-            out: vec![0; BUF_LEN],
-            was_master: false,
         })
     }
 
@@ -277,7 +273,7 @@ impl Node {
             match self.shared.stop.load(Ordering::SeqCst) {
                 0 => {}
                 2 => {
-                    self.vrrp.shutdown(Instant::now());
+                    self.ha.shutdown(Instant::now());
                     self.flush();
                     self.publish(Some(Instant::now()));
                     return;
@@ -288,7 +284,7 @@ impl Node {
                 }
             }
             let now = Instant::now();
-            let deadline = [self.vrrp.poll_timeout(), self.director.poll_timeout()]
+            let deadline = [self.ha.poll_timeout(), self.engine.poll_timeout()]
                 .into_iter()
                 .flatten()
                 .min()
@@ -305,211 +301,77 @@ impl Node {
                 }
             }
             let now = Instant::now();
-            if self.vrrp.poll_timeout().is_some_and(|t| t <= now) {
-                self.vrrp.handle_timeout(now);
-            }
-            if self.director.poll_timeout().is_some_and(|t| t <= now) {
-                self.director.handle_timeout(now);
+            self.ha.handle_timeout(now);
+            if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+                self.engine.handle_timeout(now);
             }
             self.flush();
             self.publish(None);
         }
     }
 
-    fn send(&mut self, frame: &[u8]) {
-        // A full TAP queue loses the frame, as a full NIC ring would.
-        let _ = self.tap.send(frame);
-    }
-
-    fn arp_request(&mut self, target: Ipv4Addr) {
-        let req = ArpFrame::request(MacAddr(self.cfg.mac), self.cfg.ip, target, None);
-        let bytes = req.to_bytes();
-        self.send(&bytes);
-    }
-
-    /// Writes VRRP output, sync messages and state-change bookkeeping.
+    /// Writes the engine's frames (forwarded packets, ARP), then HA's (adverts, GARPs, sync).
     fn flush(&mut self) {
-        let mut vbuf = [0u8; lvs_vrrp::wire::MAX_FRAME_LEN];
-        while let Some(t) = self.vrrp.poll_transmit(&mut vbuf) {
-            let len = t.frame_len();
-            match t {
-                Transmit::Advert { dst, dst_mac, .. } => {
-                    self.stats.adverts_sent += 1;
-                    if dst_mac.is_none() {
-                        let IpAddr::V4(peer) = dst else { continue };
-                        match self.neigh.get(&peer) {
-                            Some(m) => vbuf[..6].copy_from_slice(m),
-                            None => {
-                                self.arp_request(peer);
-                                continue;
-                            }
-                        }
-                    }
-                }
-                Transmit::GratuitousArp { .. } => self.stats.garps_sent += 1,
-                _ => {}
-            }
-            if let Some(f) = vbuf.get(..len) {
-                let f = f.to_vec();
-                self.send(&f);
+        while let Some((_, f)) = self.engine.poll_transmit() {
+            // A full TAP queue loses the frame, as a full NIC ring would.
+            let _ = self.tap.send(&f);
+        }
+        let now = Instant::now();
+        while let Some(f) = self.ha.poll_transmit(&mut self.engine.director, now) {
+            let _ = self.tap.send(&f);
+        }
+        let log = self.ha.take_log();
+        if !log.is_empty() {
+            let mut l = lock(&self.shared.log);
+            for e in log {
+                l.push(format!("{}: {e:?}", self.cfg.name));
             }
         }
-        let maxlen = self.sync.maxlen();
-        let mut msg = vec![0u8; maxlen];
-        while let Some(n) = self.director.poll_sync(&mut msg) {
-            let Some((dst, mac)) = self.sync.destination() else { break };
-            let Some(mac) = mac.or_else(|| self.neigh.get(&dst).copied()) else {
-                self.arp_request(dst);
-                continue;
-            };
-            let mut out = std::mem::take(&mut self.out);
-            if let Some(m) = msg.get(..n)
-                && let Ok(fl) = self.sync.encode(m, mac, &mut out)
-                && let Some(f) = out.get(..fl)
-            {
-                let _ = self.tap.send(f);
-                self.stats.sync_sent += 1;
-            }
-            self.out = out;
-        }
-        for l in self.vrrp.take_log() {
-            if let HaLog::State {
-                event: lvs_vrrp::Event::StateChange { to: State::Master, .. },
-                ..
-            } = &l
-            {
-                self.stats.became_master = Some(Instant::now());
-                self.stats.first_forward_as_master = None;
-            }
-            lock(&self.shared.log).push(format!("{}: {l:?}", self.cfg.name));
-        }
-        self.was_master = self.vrrp.instances().iter().any(|i| i.answers_arp());
     }
 
     fn publish(&mut self, ended: Option<Instant>) {
-        self.stats.states = self.vrrp.instances().iter().map(|i| i.state()).collect();
-        self.stats.master_down_interval_us = self
-            .vrrp
+        let v = self.ha.vrrp();
+        let h = self.ha.stats();
+        self.stats.states = v.instances().iter().map(|i| i.state()).collect();
+        self.stats.master_down_interval_us = v
             .instances()
             .iter()
             .map(|i| i.master_down_interval_us())
             .collect();
-        self.stats.unknown_vrid = self.vrrp.router_stats().unknown_vrid;
+        self.stats.unknown_vrid = v.router_stats().unknown_vrid;
+        self.stats.dropped_not_master = h.dropped_not_master;
+        self.stats.adverts_sent = h.adverts_sent;
+        self.stats.garps_sent = h.garps_sent;
+        self.stats.sync_sent = h.sync_sent;
+        self.stats.sync_imported = h.sync_imported;
+        self.stats.sync_errors = h.sync_errors;
+        self.stats.became_master = h.became_master;
+        self.stats.first_forward_as_master = h.first_forward_as_master;
+        self.stats.arp_replies = self.engine.stats().arp_replies;
         self.stats.ended = ended;
         *lock(&self.shared.stats) = self.stats.clone();
     }
 
     fn frame(&mut self, frame: &[u8]) {
         let now = Instant::now();
-        if self.vrrp.handle_frame(now, frame) {
+        match self.ha.intercept(&mut self.engine.director, frame, now) {
+            Intercept::Consumed | Intercept::Drop => return,
+            Intercept::Pass => {}
+        }
+        // Only frames for our MAC or broadcast / multicast (a NIC outside promiscuous mode).
+        let to_us = frame
+            .first()
+            .is_some_and(|b| b & 1 == 1)
+            || frame.get(..6) == Some(&self.cfg.mac[..]);
+        if !to_us {
             return;
         }
-        if let Ok(arp) = ArpFrame::parse(frame) {
-            self.arp(&arp);
-            return;
-        }
-        if let Some(msg) = self.sync.accept(frame) {
-            match self.director.handle_sync(now, msg) {
-                Ok(n) => self.stats.sync_imported += n as u64,
-                Err(_) => self.stats.sync_errors += 1,
-            }
-            return;
-        }
-        // Only frames for our MAC (a NIC outside promiscuous mode).
-        if frame.get(..6) != Some(&self.cfg.mac[..]) || frame.get(12..14) != Some(&[0x08, 0x00]) {
-            return;
-        }
-        let Some(dst) = frame
-            .get(30..34)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(Ipv4Addr::from)
-        else {
-            return;
-        };
-        if dst == self.cfg.ip {
-            return;
-        }
-        let allowed = if self.vrrp.is_vip(IpAddr::V4(dst)) {
-            self.vrrp.is_master(IpAddr::V4(dst))
-        } else {
-            self.was_master
-        };
-        if !allowed {
-            self.stats.dropped_not_master += 1;
-            return;
-        }
-        let len = frame.len();
-        let Some(slot) = self.buf.get_mut(HEADROOM..HEADROOM + len) else { return };
-        slot.copy_from_slice(frame);
-        let v = self
-            .director
-            .process(&mut self.buf, HEADROOM, len, &PacketMeta::default(), now);
-        match v {
-            Verdict::Transmit {
-                next_hop: IpAddr::V4(hop),
-                start,
-                len,
-                ..
-            } => {
-                let mut f = match self.buf.get(start..start + len) {
-                    Some(f) => f.to_vec(),
-                    None => return,
-                };
-                match self.neigh.get(&hop).copied() {
-                    Some(mac) => {
-                        let _ = lvs_fwd::set_macs(&mut f, mac, self.cfg.mac);
-                        self.send(&f);
-                        self.forwarded(now);
-                    }
-                    None => {
-                        let q = self.pending.entry(hop).or_default();
-                        if q.len() < MAX_PENDING {
-                            q.push(f);
-                        } else {
-                            self.stats.unresolved += 1;
-                        }
-                        self.arp_request(hop);
-                    }
-                }
-            }
-            Verdict::Icmp { start, len, .. } => {
-                if let Some(f) = self.buf.get(start..start + len) {
-                    let f = f.to_vec();
-                    self.send(&f);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn forwarded(&mut self, now: Instant) {
-        self.stats.forwarded += 1;
-        if self.stats.became_master.is_some() && self.stats.first_forward_as_master.is_none() {
-            self.stats.first_forward_as_master = Some(now);
-        }
-    }
-
-    fn arp(&mut self, arp: &ArpFrame) {
-        let sip = arp.sender_ip;
-        if !sip.is_unspecified() && !self.vrrp.is_vip(IpAddr::V4(sip)) && sip != self.cfg.ip {
-            self.neigh.insert(sip, arp.sender_mac.0);
-            if let Some(q) = self.pending.remove(&sip) {
-                let now = Instant::now();
-                for mut f in q {
-                    let _ = lvs_fwd::set_macs(&mut f, arp.sender_mac.0, self.cfg.mac);
-                    self.send(&f);
-                    self.forwarded(now);
-                }
-            }
-        }
-        if arp.op != ArpOp::Request || arp.is_gratuitous() {
-            return;
-        }
-        let t = arp.target_ip;
-        if t == self.cfg.ip || self.vrrp.is_master(IpAddr::V4(t)) {
-            let reply = arp.reply_to(MacAddr(self.cfg.mac)).to_bytes();
-            self.send(&reply);
-            self.stats.arp_replies += 1;
+        let o = self
+            .engine
+            .handle_frame(IF_CLIENT, frame, &PacketMeta::default(), now);
+        if let FrameOutcome::Director(Verdict::Transmit { .. }) = o {
+            self.stats.forwarded += 1;
+            self.ha.note_forwarded(now);
         }
     }
 }

@@ -143,6 +143,7 @@ impl SceneParams {
         NodeConfig {
             name: if index == 0 { "A".into() } else { "B".into() },
             ip,
+            prefix_len: 24,
             mac,
             instances: vec![HaInstance::new(vrrp)],
             scripts: Vec::new(),
