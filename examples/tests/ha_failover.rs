@@ -132,3 +132,17 @@ fn run_streams(params: SceneParams, conns: usize) -> lvs_examples::ha::StreamRep
     assert!(scene.is_master(1), "B took over");
     streams.finish().expect("streams")
 }
+
+#[test]
+fn ha_nat_v3_10cs_master_killed_backup_rewrites_replies_of_synced_connections() {
+    if !root_or_skip("ha_nat") {
+        return;
+    }
+    // NAT: the new master must rewrite the real servers' replies (RIP -> VIP) from the synced
+    // entries, and take over the real servers' gateway address with the VIP.
+    let params = SceneParams {
+        nat: true,
+        ..SceneParams::v3_fast(48)
+    };
+    failover(params, 100, "NAT v3 advert_int 10 cs", true);
+}

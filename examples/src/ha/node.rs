@@ -39,6 +39,8 @@ pub struct NodeConfig {
     pub ip: Ipv4Addr,
     /// Prefix length of the DIP's subnet (the LAN).
     pub prefix_len: u8,
+    /// Further DIPs (IP, prefix length) on the same interface, e.g. in the clients' subnet.
+    pub extra_dips: Vec<(Ipv4Addr, u8)>,
     /// The TAP side MAC the director uses as its own.
     pub mac: [u8; 6],
     /// The `vrrp_instance`s (their `interface_addr` / `interface_mac` should be `ip` / `mac`).
@@ -234,7 +236,9 @@ impl Node {
         let ecfg = EngineConfig {
             mac: MacAddr(cfg.mac),
             vips,
-            dips: vec![(cfg.ip, cfg.prefix_len)],
+            dips: std::iter::once((cfg.ip, cfg.prefix_len))
+                .chain(cfg.extra_dips.iter().copied())
+                .collect(),
             dips_server: Vec::new(),
             laddrs: Vec::new(),
             gateway: None,

@@ -68,6 +68,11 @@ pub struct SceneParams {
     /// Start director A with the scene (false: its place is left for another VRRP peer such
     /// as keepalived at 10.88.S.2).
     pub start_a: bool,
+    /// NAT (`-m`) instead of DR: the client moves to 10.89.S.10/24 (same LAN, its own
+    /// subnet, so the real servers' replies must go through the director), the real servers
+    /// route it via the second VIP 10.88.S.254 (the gateway address the pair moves with the
+    /// VIP), the directors get a DIP in the client subnet (10.89.S.2 / .3).
+    pub nat: bool,
 }
 
 impl SceneParams {
@@ -81,6 +86,7 @@ impl SceneParams {
             sync: true,
             split_brain: false,
             start_a: true,
+            nat: false,
         }
     }
     /// VRRPv2 at 1 s, sync on, sloppy_tcp off.
@@ -98,6 +104,18 @@ impl SceneParams {
     /// The VIP, 10.88.S.100.
     pub fn vip(&self) -> Ipv4Addr {
         self.addr(100)
+    }
+    /// The real servers' gateway in NAT mode: 10.88.S.254, a VIP of the instance.
+    pub fn nat_gateway(&self) -> Ipv4Addr {
+        self.addr(254)
+    }
+    /// The client's address: 10.88.S.10 (DR) or 10.89.S.10 (NAT).
+    pub fn client_addr(&self) -> Ipv4Addr {
+        if self.nat {
+            Ipv4Addr::new(10, 89, self.subnet, 10)
+        } else {
+            self.addr(10)
+        }
     }
     /// The real servers' addresses.
     pub fn rips(&self) -> [Ipv4Addr; 2] {
@@ -118,7 +136,11 @@ impl SceneParams {
             priority: if index == 0 { 150 } else { 100 },
             advert_int: self.advert_int,
             version: Some(self.version),
-            virtual_ipaddress: vec![self.vip().into()],
+            virtual_ipaddress: if self.nat {
+                vec![self.vip().into(), self.nat_gateway().into()]
+            } else {
+                vec![self.vip().into()]
+            },
             garp_master_delay: Duration::from_secs(1),
             ..VrrpConfig::default()
         };
@@ -127,9 +149,10 @@ impl SceneParams {
             format!("-A -t {vip}:{TCP_PORT} -s mh"),
             format!("-A -u {vip}:{PROBE_PORT} -s mh"),
         ];
+        let fwd = if self.nat { "-m" } else { "-g" };
         for rip in self.rips() {
-            ipvsadm.push(format!("-a -t {vip}:{TCP_PORT} -r {rip}:{TCP_PORT} -g -w 1"));
-            ipvsadm.push(format!("-a -u {vip}:{PROBE_PORT} -r {rip}:{PROBE_PORT} -g -w 1"));
+            ipvsadm.push(format!("-a -t {vip}:{TCP_PORT} -r {rip}:{TCP_PORT} {fwd} -w 1"));
+            ipvsadm.push(format!("-a -u {vip}:{PROBE_PORT} -r {rip}:{PROBE_PORT} {fwd} -w 1"));
         }
         if self.sync {
             ipvsadm.push("--start-daemon master --mcast-interface eth0 --syncid 1".into());
@@ -144,6 +167,11 @@ impl SceneParams {
             name: if index == 0 { "A".into() } else { "B".into() },
             ip,
             prefix_len: 24,
+            extra_dips: if self.nat {
+                vec![(Ipv4Addr::new(10, 89, self.subnet, 2 + index), 24)]
+            } else {
+                Vec::new()
+            },
             mac,
             instances: vec![HaInstance::new(vrrp)],
             scripts: Vec::new(),
@@ -226,21 +254,34 @@ impl Scene {
         let e = |x: crate::netns::NetError| x.to_string();
         let mut lan = Lan::new("hal").map_err(e)?;
         let client = lan
-            .add_host("hac", &[&format!("{}/24", params.addr(10))])
+            .add_host("hac", &[&format!("{}/24", params.client_addr())])
             .map_err(e)?;
         let vip = params.vip();
+        if params.nat {
+            // The VIP's subnet is on the client's link.
+            client
+                .ip(&["route", "add", &format!("10.88.{}.0/24", params.subnet), "dev", "eth0"])
+                .map_err(e)?;
+        }
         let mut rs = Vec::new();
         for (i, rip) in params.rips().iter().enumerate() {
             let ns = lan
                 .add_host(&format!("har{i}"), &[&format!("{rip}/24")])
                 .map_err(e)?;
-            // DR real server: VIP on lo /32, silent about it (arp_ignore=1, arp_announce=2).
-            ns.add_addr("lo", &format!("{vip}/32")).map_err(e)?;
-            for dev in ["all", "eth0"] {
-                ns.sysctl(&format!("net.ipv4.conf.{dev}.arp_ignore"), "1")
-                    .map_err(e)?;
-                ns.sysctl(&format!("net.ipv4.conf.{dev}.arp_announce"), "2")
-                    .map_err(e)?;
+            if params.nat {
+                // NAT real server: replies to the client go through the pair's gateway VIP.
+                let gw = params.nat_gateway().to_string();
+                ns.ip(&["route", "add", "default", "via", &gw]).map_err(e)?;
+            } else {
+                // DR real server: VIP on lo /32, silent about it (arp_ignore=1,
+                // arp_announce=2).
+                ns.add_addr("lo", &format!("{vip}/32")).map_err(e)?;
+                for dev in ["all", "eth0"] {
+                    ns.sysctl(&format!("net.ipv4.conf.{dev}.arp_ignore"), "1")
+                        .map_err(e)?;
+                    ns.sysctl(&format!("net.ipv4.conf.{dev}.arp_announce"), "2")
+                        .map_err(e)?;
+                }
             }
             rs.push(ns);
         }
