@@ -304,3 +304,101 @@ fn undefined_track_script_is_a_config_error() {
     let e = VrrpRunner::new(vec![inst], vec![], Instant::now()).unwrap_err();
     assert!(e.to_string().contains("track_script nope"), "{e}");
 }
+
+// ------------------------------------------------------------------------------------------
+// keepalived.conf -> HaRuntime
+// ------------------------------------------------------------------------------------------
+
+const KEEPALIVED_CONF: &str = r#"
+global_defs {
+    router_id LVS_A
+    lvs_sync_daemon eth0 VI_1 id 7
+}
+vrrp_script chk_true {
+    script "/bin/true"
+    interval 1
+    weight -20
+}
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 1
+    virtual_ipaddress {
+        10.0.0.100/24
+    }
+    track_script {
+        chk_true
+    }
+    notify "/bin/true"
+}
+"#;
+
+#[test]
+fn keepalived_conf_instance_scripts_and_sync_daemon_follow_the_vrrp_state() {
+    use super::runtime::HaRuntime;
+    let conf = crate::keepalived::parse_str(KEEPALIVED_CONF).unwrap();
+    let mut t = Instant::now();
+    let ip = Ipv4Addr::new(10, 0, 0, 2);
+    let mac = [2, 0, 0, 0, 0, 2];
+    let mut rt = HaRuntime::from_keepalived(&conf, ip, mac, t).unwrap();
+    let inst = &rt.vrrp().instances()[0];
+    assert_eq!(inst.config().name, "VI_1");
+    assert_eq!(inst.config().interface_addr, IpAddr::V4(ip), "filled like the kernel's");
+    assert_eq!(inst.config().interface_mac, mac);
+    assert!(inst.config().track.iter().any(|w| w.name == "chk_true" && w.weight == -20));
+    let mut d = director("mh", false, &[]);
+    // keepalived (vrrp.c): backup daemon while not MASTER, master daemon once MASTER.
+    let _ = rt.poll_transmit(&mut d, t);
+    while rt.poll_transmit(&mut d, t).is_some() {}
+    assert!(rt.sync().master().is_none());
+    // Master_Down_Interval for priority 150, advert_int 1 s: 3 s + 106/256 s.
+    while !rt.vrrp().is_master(IpAddr::V4(Ipv4Addr::from(VIP))) {
+        t += Duration::from_millis(10);
+        rt.handle_timeout(t);
+        while rt.poll_transmit(&mut d, t).is_some() {}
+        assert!(t.elapsed() < Duration::from_secs(10), "never MASTER");
+    }
+    while rt.poll_transmit(&mut d, t).is_some() {}
+    let daemons = d.snapshot().daemons;
+    assert_eq!(daemons.len(), 1, "{daemons:?}");
+    assert_eq!(daemons[0].state, lvs_core::ipvsadm::DaemonState::Master);
+    assert_eq!(daemons[0].syncid, 7);
+    assert_eq!(rt.sync().master().map(|m| m.syncid), Some(7));
+    assert!(rt.sync().backup().is_none());
+}
+
+#[test]
+fn sync_frame_parser_survives_mutated_frames() {
+    // A cheap mutation fuzz of the frame parser and the backup's accept path (the fuzz
+    // workspace does not depend on lvs-examples): every byte flip and truncation of a valid
+    // sync frame must be handled without panic.
+    use super::sync::parse_udp_frame;
+    let mut m = SyncTransport::new(Ipv4Addr::new(10, 0, 0, 2), [2, 0, 0, 0, 0, 2]);
+    let mut b = SyncTransport::new(Ipv4Addr::new(10, 0, 0, 3), [2, 0, 0, 0, 0, 3]);
+    let cmd = |l: &str| match lvs_core::ipvsadm::parse_rule(l).unwrap() {
+        lvs_core::ipvsadm::Command::StartDaemon(d) => d,
+        _ => panic!(),
+    };
+    m.start(&cmd("--start-daemon master --mcast-interface eth0"));
+    b.start(&cmd("--start-daemon backup --mcast-interface eth0"));
+    let mut buf = [0u8; 256];
+    let n = m.encode(&[1u8; 100], [1, 0, 0x5e, 0, 0, 0x51], &mut buf).unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..20_000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut f = buf[..n].to_vec();
+        for k in 0..(seed % 4) {
+            let i = ((seed >> (8 * k)) as usize) % n;
+            f[i] ^= (seed >> 32) as u8 | 1;
+        }
+        let cut = ((seed >> 40) as usize) % (n + 1);
+        let f = &f[..cut.max(1)];
+        let _ = parse_udp_frame(f);
+        let _ = b.accept(f);
+    }
+    assert!(b.accept(&buf[..n]).is_some(), "the intact frame is still accepted");
+}
