@@ -328,7 +328,7 @@ impl Node {
         if !log.is_empty() {
             let mut l = lock(&self.shared.log);
             for e in log {
-                l.push(format!("{}: {e:?}", self.cfg.name));
+                l.push(format!("{}: {e}", self.cfg.name));
             }
         }
     }
@@ -361,14 +361,6 @@ impl Node {
         match self.ha.intercept(&mut self.engine.director, frame, now) {
             Intercept::Consumed | Intercept::Drop => return,
             Intercept::Pass => {}
-        }
-        // Only frames for our MAC or broadcast / multicast (a NIC outside promiscuous mode).
-        let to_us = frame
-            .first()
-            .is_some_and(|b| b & 1 == 1)
-            || frame.get(..6) == Some(&self.cfg.mac[..]);
-        if !to_us {
-            return;
         }
         let o = self
             .engine

@@ -181,6 +181,39 @@ impl HaRuntime {
         Ok(rt)
     }
 
+    /// The runtime of the `lvs-director` binary: from keepalived.conf `config` (its
+    /// `vrrp_instance`s, `vrrp_script`s and `lvs_sync_daemon`) when given, else without VRRP
+    /// instances (sync daemons only, following the Director's `--start-daemon` rules);
+    /// `sync_peer` selects unicast sync. Call [`HaRuntime::follow_director_daemons`] after
+    /// loading rules and after each control command.
+    ///
+    /// # Errors
+    /// The file does not parse, or an instance is invalid, as text.
+    pub fn for_director(
+        config: Option<&std::path::Path>,
+        ip: Ipv4Addr,
+        mac: [u8; 6],
+        sync_peer: Option<Ipv4Addr>,
+        now: Instant,
+    ) -> Result<Self, String> {
+        let mut rt = match config {
+            Some(p) => {
+                let conf = crate::keepalived::parse_file(p).map_err(|e| e.to_string())?;
+                HaRuntime::from_keepalived(&conf, ip, mac, now)
+            }
+            None => HaRuntime::new(Vec::new(), Vec::new(), ip, mac, now),
+        }
+        .map_err(|e| e.to_string())?;
+        rt.set_sync_unicast_peer(sync_peer);
+        Ok(rt)
+    }
+
+    /// True when the runtime runs VRRP instances (a director without them answers for its
+    /// VIPs unconditionally).
+    pub fn has_instances(&self) -> bool {
+        !self.vrrp.instances().is_empty()
+    }
+
     /// The VRRP runner (instances, `is_master`, counters).
     pub fn vrrp(&self) -> &VrrpRunner {
         &self.vrrp
@@ -206,9 +239,13 @@ impl HaRuntime {
         std::mem::take(&mut self.log)
     }
 
-    /// Makes the transport run the daemons the Director runs (after `--start-daemon` /
+    /// Makes the transport run the daemons the Director runs (ignored under keepalived's
+    /// `lvs_sync_daemon`, which decides them itself) (after `--start-daemon` /
     /// `--stop-daemon` reached the Director through rules or the control socket).
     pub fn follow_director_daemons(&mut self, director: &Director) {
+        if self.follow.is_some() {
+            return;
+        }
         let daemons = director.snapshot().daemons;
         for state in [DaemonState::Master, DaemonState::Backup] {
             match daemons.iter().find(|d| d.state == state) {
@@ -256,10 +293,16 @@ impl HaRuntime {
         }
     }
 
-    /// Step 1 of the loop (module docs).
+    /// Step 1 of the loop (module docs). With VRRP instances, unicast frames addressed to
+    /// another MAC (flooded by the bridge, e.g. to the peer director) are dropped too, as a
+    /// NIC outside promiscuous mode would.
     pub fn intercept(&mut self, director: &mut Director, frame: &[u8], now: Instant) -> Intercept {
         if self.vrrp.handle_frame(now, frame) {
             return Intercept::Consumed;
+        }
+        let unicast = frame.first().is_some_and(|b| b & 1 == 0);
+        if unicast && self.has_instances() && frame.get(..6) != Some(&self.sync.local_mac()[..]) {
+            return Intercept::Drop;
         }
         if let Ok(arp) = lvs_arp::ArpFrame::parse(frame) {
             let sip = arp.sender_ip;

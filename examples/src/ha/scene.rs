@@ -17,7 +17,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,9 @@ pub struct SceneParams {
     /// Start director A with the scene (false: its place is left for another VRRP peer such
     /// as keepalived at 10.88.S.2).
     pub start_a: bool,
+    /// Start director B with the scene (false: e.g. `lvs-director` processes take both
+    /// places).
+    pub start_b: bool,
     /// NAT (`-m`) instead of DR: the client moves to 10.89.S.10/24 (same LAN, its own
     /// subnet, so the real servers' replies must go through the director), the real servers
     /// route it via the second VIP 10.88.S.254 (the gateway address the pair moves with the
@@ -86,6 +89,7 @@ impl SceneParams {
             sync: true,
             split_brain: false,
             start_a: true,
+            start_b: true,
             nat: false,
         }
     }
@@ -195,15 +199,46 @@ pub struct Scene {
     pub client: Netns,
     servers_stop: Arc<AtomicBool>,
     servers: Vec<JoinHandle<()>>,
+    arrivals: Arc<Mutex<Vec<Instant>>>,
     _rs: Vec<Netns>,
     lan: Arc<Lan>,
 }
 
-fn echo_server(ns: String, stop: Arc<AtomicBool>, ready: mpsc::Sender<Result<(), String>>) {
+/// The real server's UDP probe sink: records the arrival instant of every datagram.
+fn probe_sink(sock: UdpSocket, stop: Arc<AtomicBool>, arrivals: Arc<Mutex<Vec<Instant>>>) {
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(50)));
+    let mut b = [0u8; 64];
+    while !stop.load(Ordering::Relaxed) {
+        if sock.recv_from(&mut b).is_ok() {
+            let now = Instant::now();
+            if let Ok(mut a) = arrivals.lock() {
+                a.push(now);
+            }
+        }
+    }
+}
+
+fn echo_server(
+    ns: String,
+    stop: Arc<AtomicBool>,
+    arrivals: Arc<Mutex<Vec<Instant>>>,
+    ready: mpsc::Sender<Result<(), String>>,
+) {
     if let Err(e) = enter_netns(&ns) {
         let _ = ready.send(Err(e));
         return;
     }
+    let probe = match UdpSocket::bind(("0.0.0.0", PROBE_PORT)) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.send(Err(format!("bind UDP in {ns}: {e}")));
+            return;
+        }
+    };
+    let sink = {
+        let stop = stop.clone();
+        std::thread::spawn(move || probe_sink(probe, stop, arrivals))
+    };
     let l = match TcpListener::bind(("0.0.0.0", TCP_PORT)) {
         Ok(l) => l,
         Err(e) => {
@@ -242,6 +277,7 @@ fn echo_server(ns: String, stop: Arc<AtomicBool>, ready: mpsc::Sender<Result<(),
     for c in conns {
         let _ = c.join();
     }
+    let _ = sink.join();
 }
 
 impl Scene {
@@ -287,12 +323,14 @@ impl Scene {
         }
         let lan = Arc::new(lan);
         let stop = Arc::new(AtomicBool::new(false));
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
         let mut servers = Vec::new();
         for ns in &rs {
             let (tx, rx) = mpsc::channel();
             let name = ns.name().to_owned();
             let st = stop.clone();
-            servers.push(std::thread::spawn(move || echo_server(name, st, tx)));
+            let arr = arrivals.clone();
+            servers.push(std::thread::spawn(move || echo_server(name, st, arr, tx)));
             rx.recv().map_err(|x| x.to_string())??;
         }
         let a = if params.start_a {
@@ -300,11 +338,16 @@ impl Scene {
         } else {
             None
         };
-        let b = spawn_node(params.node_config(1), lan.clone())?;
+        let b = if params.start_b {
+            Some(spawn_node(params.node_config(1), lan.clone())?)
+        } else {
+            None
+        };
         let scene = Scene {
             params,
             a,
-            b: Some(b),
+            b,
+            arrivals,
             client,
             servers_stop: stop,
             servers,
@@ -321,6 +364,14 @@ impl Scene {
     /// The LAN.
     pub fn lan(&self) -> Arc<Lan> {
         self.lan.clone()
+    }
+
+    /// The instants the real servers received probe datagrams (sorted): an outside view of
+    /// forwarding, for directors running as processes.
+    pub fn probe_arrivals(&self) -> Vec<Instant> {
+        let mut v = self.arrivals.lock().map(|a| a.clone()).unwrap_or_default();
+        v.sort();
+        v
     }
 
     /// A further host namespace on the LAN (`eth0` with `cidr`, up), e.g. for keepalived.

@@ -271,6 +271,11 @@ impl SyncTransport {
         self.unicast_peer = peer;
     }
 
+    /// This director's MAC (the frames' source).
+    pub fn local_mac(&self) -> [u8; 6] {
+        self.local_mac
+    }
+
     /// The running master daemon, if any.
     pub fn master(&self) -> Option<&DaemonConfig> {
         self.master.as_ref()

@@ -163,6 +163,41 @@ pub enum HaLog {
     },
 }
 
+impl std::fmt::Display for HaLog {
+    /// keepalived-like log lines: `VI_1: Entering MASTER STATE (master down, priority 100)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HaLog::State { instance, event } => match event {
+                Event::StateChange { to, reason, priority, .. } => write!(
+                    f,
+                    "{instance}: Entering {} STATE ({reason:?}, priority {priority})",
+                    to.notify_name()
+                ),
+                Event::MasterRxLowerPriority { src, priority } => write!(
+                    f,
+                    "{instance}: MASTER received a lower priority ({priority}) advert from {src}"
+                ),
+                Event::OwnerConflict { src } => {
+                    write!(f, "{instance}: another address owner (priority 255) at {src}")
+                }
+                _ => write!(f, "{instance}: {event:?}"),
+            },
+            HaLog::Script { name, ok } => write!(
+                f,
+                "VRRP_Script({name}) {}",
+                if *ok { "succeeded" } else { "failed" }
+            ),
+            HaLog::Notify(argv) => write!(f, "notify: {}", argv.join(" ")),
+            HaLog::NotifyError(e) => write!(f, "notify failed: {e}"),
+            HaLog::UnknownVrid { vrid } => write!(
+                f,
+                "advert for VRID {vrid}, which no instance here runs (different \
+                 virtual_router_id: split brain)"
+            ),
+        }
+    }
+}
+
 /// The VRRP instances of one director, their scripts and their notify children. See the
 /// module docs. Time is `Instant`, converted to lvs-vrrp microseconds since construction.
 #[derive(Debug)]
