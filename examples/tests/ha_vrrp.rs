@@ -26,13 +26,22 @@ fn ha_split_brain_different_vrids_both_master_counters_and_logs_say_why() {
     assert!(scene.wait_master(1, Duration::from_secs(2)), "B MASTER too");
     assert!(scene.is_master(0), "A still MASTER");
     std::thread::sleep(Duration::from_millis(300));
-    for (node, other_vrid) in [(scene.a.as_ref().unwrap(), VRID + 1), (scene.b.as_ref().unwrap(), VRID)] {
+    for (node, other_vrid) in [
+        (scene.a.as_ref().unwrap(), VRID + 1),
+        (scene.b.as_ref().unwrap(), VRID),
+    ] {
         let s = node.stats();
-        assert!(s.unknown_vrid > 0, "{}: unknown VRID counter {s:?}", node.name());
+        assert!(
+            s.unknown_vrid > 0,
+            "{}: unknown VRID counter {s:?}",
+            node.name()
+        );
         let log = node.log().join("\n");
         println!("{log}");
         assert!(
-            log.contains(&format!("advert for VRID {other_vrid}, which no instance here runs")),
+            log.contains(&format!(
+                "advert for VRID {other_vrid}, which no instance here runs"
+            )),
             "{}: log names the other VRID: {log}",
             node.name()
         );
@@ -70,7 +79,11 @@ fn ha_director_and_keepalived_elect_by_priority_and_fail_over_both_ways() {
     }
     assert!(ka.log().contains("Entering MASTER STATE"), "{}", ka.log());
     std::thread::sleep(Duration::from_millis(600));
-    assert!(!scene.is_master(1), "ours BACKUP under keepalived 150: {:?}", b.log());
+    assert!(
+        !scene.is_master(1),
+        "ours BACKUP under keepalived 150: {:?}",
+        b.log()
+    );
     let _probe = Probe::start(&scene.client, scene.params.vip()).expect("probe");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(b.stats().forwarded, 0, "a BACKUP forwards nothing");
@@ -79,12 +92,18 @@ fn ha_director_and_keepalived_elect_by_priority_and_fail_over_both_ways() {
     ka_ns.kill_all(Signal::SIGSTOP);
     ka_ns.kill_all(Signal::SIGKILL);
     drop(ka);
-    assert!(scene.wait_master(1, Duration::from_secs(3)), "ours MASTER after the crash");
+    assert!(
+        scene.wait_master(1, Duration::from_secs(3)),
+        "ours MASTER after the crash"
+    );
     let s = b.stats();
     let mdi = Duration::from_micros(s.master_down_interval_us[0]);
     let took = s.became_master.unwrap().saturating_duration_since(t0);
     println!("keepalived -> ours: MASTER after {took:?} (Master_Down_Interval {mdi:?})");
-    assert!(took <= mdi + Duration::from_millis(50), "{took:?} vs {mdi:?}");
+    assert!(
+        took <= mdi + Duration::from_millis(50),
+        "{took:?} vs {mdi:?}"
+    );
     std::thread::sleep(Duration::from_millis(200));
     assert!(b.stats().forwarded > 0, "ours forwards as MASTER");
     // keepalived back at 150 preempts: ours returns to BACKUP at its first advert.
@@ -93,7 +112,11 @@ fn ha_director_and_keepalived_elect_by_priority_and_fail_over_both_ways() {
     while scene.is_master(1) && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(!scene.is_master(1), "ours yielded to keepalived: {:?}", b.log());
+    assert!(
+        !scene.is_master(1),
+        "ours yielded to keepalived: {:?}",
+        b.log()
+    );
     let end = Instant::now() + Duration::from_secs(3);
     while !ka.log().contains("Entering MASTER STATE") && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(20));
@@ -101,6 +124,10 @@ fn ha_director_and_keepalived_elect_by_priority_and_fail_over_both_ways() {
     assert!(ka.log().contains("Entering MASTER STATE"), "{}", ka.log());
     let fwd = b.stats().forwarded;
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(b.stats().forwarded, fwd, "ours forwards nothing once BACKUP again");
+    assert_eq!(
+        b.stats().forwarded,
+        fwd,
+        "ours forwards nothing once BACKUP again"
+    );
     println!("{}", b.log().join("\n"));
 }

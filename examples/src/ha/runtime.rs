@@ -406,7 +406,9 @@ impl HaRuntime {
                         // Unicast peer: its MAC from the ARP frames seen; unknown = lost
                         // advert (the peer's own ARP traffic teaches it quickly).
                         let IpAddr::V4(peer) = dst else { continue };
-                        let Some(m) = self.neigh.get(&peer) else { continue };
+                        let Some(m) = self.neigh.get(&peer) else {
+                            continue;
+                        };
                         if let Some(d) = vbuf.get_mut(..6) {
                             d.copy_from_slice(m);
                         }

@@ -155,8 +155,12 @@ impl SceneParams {
         ];
         let fwd = if self.nat { "-m" } else { "-g" };
         for rip in self.rips() {
-            ipvsadm.push(format!("-a -t {vip}:{TCP_PORT} -r {rip}:{TCP_PORT} {fwd} -w 1"));
-            ipvsadm.push(format!("-a -u {vip}:{PROBE_PORT} -r {rip}:{PROBE_PORT} {fwd} -w 1"));
+            ipvsadm.push(format!(
+                "-a -t {vip}:{TCP_PORT} -r {rip}:{TCP_PORT} {fwd} -w 1"
+            ));
+            ipvsadm.push(format!(
+                "-a -u {vip}:{PROBE_PORT} -r {rip}:{PROBE_PORT} {fwd} -w 1"
+            ));
         }
         if self.sync {
             ipvsadm.push("--start-daemon master --mcast-interface eth0 --syncid 1".into());
@@ -265,7 +269,11 @@ fn echo_server(
                                     return;
                                 }
                             }
-                            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    ErrorKind::WouldBlock | ErrorKind::TimedOut
+                                ) => {}
                             Err(_) => return,
                         }
                     }
@@ -296,7 +304,13 @@ impl Scene {
         if params.nat {
             // The VIP's subnet is on the client's link.
             client
-                .ip(&["route", "add", &format!("10.88.{}.0/24", params.subnet), "dev", "eth0"])
+                .ip(&[
+                    "route",
+                    "add",
+                    &format!("10.88.{}.0/24", params.subnet),
+                    "dev",
+                    "eth0",
+                ])
                 .map_err(e)?;
         }
         let mut rs = Vec::new();
@@ -390,7 +404,11 @@ impl Scene {
     }
 
     fn node(&self, index: u8) -> Option<&NodeHandle> {
-        if index == 0 { self.a.as_ref() } else { self.b.as_ref() }
+        if index == 0 {
+            self.a.as_ref()
+        } else {
+            self.b.as_ref()
+        }
     }
 
     /// True when director `index` runs and its instance is MASTER.
@@ -625,9 +643,8 @@ impl Probe {
         let ns = client.name().to_owned();
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
-            let sock = enter_netns(&ns).and_then(|()| {
-                UdpSocket::bind(("0.0.0.0", 0)).map_err(|e| e.to_string())
-            });
+            let sock = enter_netns(&ns)
+                .and_then(|()| UdpSocket::bind(("0.0.0.0", 0)).map_err(|e| e.to_string()));
             let sock = match sock {
                 Ok(s) => {
                     let _ = tx.send(Ok(()));
@@ -727,10 +744,19 @@ pub fn demo_scene(subnet: u8, conns: usize, out: &mut dyn Write) -> Result<DemoR
         let _ = writeln!(out, "{s}");
     };
     let mut scene = Scene::new(params)?;
-    w(out, format!("ha: director A is MASTER of {}", scene.params.vip()));
+    w(
+        out,
+        format!("ha: director A is MASTER of {}", scene.params.vip()),
+    );
     let _probe = Probe::start(&scene.client, scene.params.vip())?;
     let streams = Streams::start(&scene.client, scene.params.vip(), conns)?;
-    w(out, format!("ha: {conns} connections streaming through {}:{TCP_PORT}", scene.params.vip()));
+    w(
+        out,
+        format!(
+            "ha: {conns} connections streaming through {}:{TCP_PORT}",
+            scene.params.vip()
+        ),
+    );
     std::thread::sleep(Duration::from_secs(1));
     w(out, "ha: killing director A (no goodbye)".into());
     let takeover = measure_takeover(&mut scene, Duration::from_secs(5))?;
@@ -742,7 +768,10 @@ pub fn demo_scene(subnet: u8, conns: usize, out: &mut dyn Write) -> Result<DemoR
         ),
     );
     std::thread::sleep(Duration::from_secs(2));
-    w(out, "ha: restarting director A (priority 150, preempts)".into());
+    w(
+        out,
+        "ha: restarting director A (priority 150, preempts)".into(),
+    );
     let started = Instant::now();
     scene.restart_a()?;
     let failback = scene

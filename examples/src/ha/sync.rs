@@ -95,7 +95,11 @@ pub struct UdpFrame<'a> {
 ///
 /// # Errors
 /// [`SyncFrameError::BufferTooSmall`], [`SyncFrameError::TooLong`].
-pub fn encode_udp_frame(f: &UdpFrame<'_>, ip_id: u16, out: &mut [u8]) -> Result<usize, SyncFrameError> {
+pub fn encode_udp_frame(
+    f: &UdpFrame<'_>,
+    ip_id: u16,
+    out: &mut [u8],
+) -> Result<usize, SyncFrameError> {
     let udp_len = UDP_LEN + f.payload.len();
     let ip_len = IPV4_LEN + udp_len;
     let total = ETH_LEN + ip_len;
@@ -321,13 +325,25 @@ impl SyncTransport {
     ///
     /// # Errors
     /// [`SyncFrameError`]; also `TooLong` when the master daemon is off (nothing to send).
-    pub fn encode(&mut self, msg: &[u8], dst_mac: [u8; 6], out: &mut [u8]) -> Result<usize, SyncFrameError> {
+    pub fn encode(
+        &mut self,
+        msg: &[u8],
+        dst_mac: [u8; 6],
+        out: &mut [u8],
+    ) -> Result<usize, SyncFrameError> {
         let (dst, _) = self
             .destination()
             .ok_or(SyncFrameError::TooLong(msg.len()))?;
-        let d = self.master.as_ref().ok_or(SyncFrameError::TooLong(msg.len()))?;
+        let d = self
+            .master
+            .as_ref()
+            .ok_or(SyncFrameError::TooLong(msg.len()))?;
         let port = port_of(d);
-        let ttl = if d.mcast_ttl == 0 { IP_VS_SYNC_TTL } else { d.mcast_ttl };
+        let ttl = if d.mcast_ttl == 0 {
+            IP_VS_SYNC_TTL
+        } else {
+            d.mcast_ttl
+        };
         let f = UdpFrame {
             dst_mac,
             src_mac: self.local_mac,
@@ -388,7 +404,10 @@ mod tests {
     #[test]
     fn multicast_mac_of_the_sync_group_is_01_00_5e_00_00_51() {
         // RFC 1112 6.4: 01-00-5E-00-00-00 + low 23 bits of the group.
-        assert_eq!(ipv4_multicast_mac(IP_VS_SYNC_GROUP), [1, 0, 0x5e, 0, 0, 0x51]);
+        assert_eq!(
+            ipv4_multicast_mac(IP_VS_SYNC_GROUP),
+            [1, 0, 0x5e, 0, 0, 0x51]
+        );
         assert_eq!(
             ipv4_multicast_mac(Ipv4Addr::new(239, 200, 1, 2)),
             [1, 0, 0x5e, 0x48, 1, 2]
@@ -405,12 +424,16 @@ mod tests {
         let mut buf = [0u8; 1600];
         let n = t.encode(msg, mac.unwrap(), &mut buf).unwrap();
         let p = SlicedPacket::from_ethernet(&buf[..n]).unwrap();
-        let Some(NetSlice::Ipv4(ip)) = &p.net else { panic!("not IPv4") };
+        let Some(NetSlice::Ipv4(ip)) = &p.net else {
+            panic!("not IPv4")
+        };
         let h = ip.header();
         assert_eq!(h.ttl(), 1, "IP_VS_SYNC_TTL");
         assert_eq!(h.destination(), [224, 0, 0, 81]);
         assert_eq!(h.to_header().calc_header_checksum(), h.header_checksum());
-        let Some(TransportSlice::Udp(udp)) = &p.transport else { panic!("not UDP") };
+        let Some(TransportSlice::Udp(udp)) = &p.transport else {
+            panic!("not UDP")
+        };
         assert_eq!(udp.destination_port(), 8848);
         assert_eq!(udp.payload(), msg);
         let want = udp
@@ -430,15 +453,23 @@ mod tests {
         m.start(&md);
         b.start(&daemon(DaemonState::Backup));
         let mut buf = [0u8; 200];
-        let n = m.encode(b"abcd", [1, 0, 0x5e, 0, 0, 0x51], &mut buf).unwrap();
-        assert_eq!(b.accept(&buf[..n]), None, "port 9000 is not the backup's 8848");
+        let n = m
+            .encode(b"abcd", [1, 0, 0x5e, 0, 0, 0x51], &mut buf)
+            .unwrap();
+        assert_eq!(
+            b.accept(&buf[..n]),
+            None,
+            "port 9000 is not the backup's 8848"
+        );
         let mut bd = daemon(DaemonState::Backup);
         bd.mcast_port = 9000;
         b.start(&bd);
         assert_eq!(b.accept(&buf[..n]), Some(&b"abcd"[..]));
         // Its own frames (both roles at once) are not imported.
         b.start(&md);
-        let n = b.encode(b"self", [1, 0, 0x5e, 0, 0, 0x51], &mut buf).unwrap();
+        let n = b
+            .encode(b"self", [1, 0, 0x5e, 0, 0, 0x51], &mut buf)
+            .unwrap();
         assert_eq!(b.accept(&buf[..n]), None);
         assert_eq!(b.stats().frames_ignored, 1);
     }
@@ -453,7 +484,11 @@ mod tests {
         let n = m.encode(b"x", [2, 0, 0, 0, 0, 3], &mut buf).unwrap();
         let mut b = SyncTransport::new(Ipv4Addr::new(10, 0, 0, 3), [2, 0, 0, 0, 0, 3]);
         b.start(&daemon(DaemonState::Backup));
-        assert_eq!(b.accept(&buf[..n]), None, "multicast backup ignores unicast");
+        assert_eq!(
+            b.accept(&buf[..n]),
+            None,
+            "multicast backup ignores unicast"
+        );
         b.set_unicast_peer(Some(Ipv4Addr::new(10, 0, 0, 2)));
         assert_eq!(b.accept(&buf[..n]), Some(&b"x"[..]));
     }
@@ -467,7 +502,10 @@ mod tests {
         for cut in 0..n {
             let _ = parse_udp_frame(&buf[..cut]);
         }
-        assert!(parse_udp_frame(&buf[..n - 1]).is_none(), "IP total length beyond the frame");
+        assert!(
+            parse_udp_frame(&buf[..n - 1]).is_none(),
+            "IP total length beyond the frame"
+        );
         buf[14 + 8] ^= 1; // TTL changed, header checksum now wrong
         assert!(parse_udp_frame(&buf[..n]).is_none());
     }

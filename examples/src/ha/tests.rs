@@ -19,10 +19,14 @@ fn director(sched: &str, sloppy: bool, daemons: &[&str]) -> Director {
     let mut cfg = DirectorConfig::default();
     cfg.sysctls.sloppy_tcp = sloppy;
     let mut d = Director::new(cfg, now);
-    d.apply_line(&format!("-A -t 10.0.0.100:80 -s {sched}"), now).unwrap();
+    d.apply_line(&format!("-A -t 10.0.0.100:80 -s {sched}"), now)
+        .unwrap();
     for i in 1..=5 {
-        d.apply_line(&format!("-a -t 10.0.0.100:80 -r 10.0.1.{i}:80 -g -w 1"), now)
-            .unwrap();
+        d.apply_line(
+            &format!("-a -t 10.0.0.100:80 -r 10.0.1.{i}:80 -g -w 1"),
+            now,
+        )
+        .unwrap();
     }
     for l in daemons {
         d.apply_line(l, now).unwrap();
@@ -45,7 +49,13 @@ fn tcp_frame(cip: [u8; 4], cport: u16, syn: bool) -> Vec<u8> {
 fn pick(d: &mut Director, frame: &[u8]) -> Option<IpAddr> {
     let mut buf = vec![0u8; 128 + frame.len() + 1024];
     buf[128..128 + frame.len()].copy_from_slice(frame);
-    match d.process(&mut buf, 128, frame.len(), &PacketMeta::default(), Instant::now()) {
+    match d.process(
+        &mut buf,
+        128,
+        frame.len(),
+        &PacketMeta::default(),
+        Instant::now(),
+    ) {
         Verdict::Transmit { next_hop, .. } => Some(next_hop),
         _ => None,
     }
@@ -84,7 +94,10 @@ fn rr_backup_does_not_pick_the_masters_real_server_for_every_unseen_flow() {
         let b = pick(&mut backup, &tcp_frame(cip, port, false)).unwrap();
         differ += usize::from(m != b);
     }
-    assert!(differ > 0, "rr agreed on every flow: the mh test would prove nothing");
+    assert!(
+        differ > 0,
+        "rr agreed on every flow: the mh test would prove nothing"
+    );
 }
 
 #[test]
@@ -123,14 +136,20 @@ fn synced_flow_continues_on_backup_through_the_frame_transport() {
         rips.push(rip);
     }
     let unseen = tcp_frame([192, 168, 9, 9], 1, false);
-    assert_eq!(pick(&mut backup, &unseen), None, "no entry, no sloppy_tcp: not forwarded");
+    assert_eq!(
+        pick(&mut backup, &unseen),
+        None,
+        "no entry, no sloppy_tcp: not forwarded"
+    );
     let mut msg = vec![0u8; mt.maxlen()];
     let mut frame = vec![0u8; 2048];
     let mut imported = 0;
     while let Some(n) = master.poll_sync(&mut msg) {
         let (_, mac) = mt.destination().unwrap();
         let fl = mt.encode(&msg[..n], mac.unwrap(), &mut frame).unwrap();
-        let payload = bt.accept(&frame[..fl]).expect("backup accepts the group datagram");
+        let payload = bt
+            .accept(&frame[..fl])
+            .expect("backup accepts the group datagram");
         imported += backup.handle_sync(now, payload).unwrap();
     }
     assert_eq!(imported, 40);
@@ -215,7 +234,13 @@ fn higher_priority_runner_owns_the_vip_and_priority_zero_hands_it_over_in_skew_t
     let log = b.take_log();
     assert!(log.iter().any(|l| matches!(
         l,
-        HaLog::State { event: lvs_vrrp::Event::StateChange { to: State::Master, .. }, .. }
+        HaLog::State {
+            event: lvs_vrrp::Event::StateChange {
+                to: State::Master,
+                ..
+            },
+            ..
+        }
     )));
 }
 
@@ -234,7 +259,11 @@ fn different_vrids_both_become_master_and_count_unknown_vrid() {
     assert!(b.take_log().contains(&HaLog::UnknownVrid { vrid: 51 }));
 }
 
-fn wait_until(r: &mut VrrpRunner, limit: Duration, mut cond: impl FnMut(&VrrpRunner) -> bool) -> bool {
+fn wait_until(
+    r: &mut VrrpRunner,
+    limit: Duration,
+    mut cond: impl FnMut(&VrrpRunner) -> bool,
+) -> bool {
     let end = Instant::now() + limit;
     while Instant::now() < end {
         let now = Instant::now();
@@ -258,10 +287,17 @@ fn failing_weight_zero_script_puts_instance_in_fault_and_notify_gets_keepalived_
     std::fs::write(&flag, b"").unwrap();
     let out = dir.join("notify.out");
     let notify = dir.join("notify.sh");
-    std::fs::write(&notify, format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display())).unwrap();
+    std::fs::write(
+        &notify,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()),
+    )
+    .unwrap();
     let fault = dir.join("fault.sh");
-    std::fs::write(&fault, format!("#!/bin/sh\necho FAULT-NOARGS \"$#\" >> {}\n", out.display()))
-        .unwrap();
+    std::fs::write(
+        &fault,
+        format!("#!/bin/sh\necho FAULT-NOARGS \"$#\" >> {}\n", out.display()),
+    )
+    .unwrap();
     let mut script = VrrpScript::new("chk", &format!("test -e {}", flag.display()));
     script.interval = Duration::from_millis(20);
     script.fall = 2;
@@ -345,9 +381,18 @@ fn keepalived_conf_instance_scripts_and_sync_daemon_follow_the_vrrp_state() {
     let mut rt = HaRuntime::from_keepalived(&conf, ip, mac, t).unwrap();
     let inst = &rt.vrrp().instances()[0];
     assert_eq!(inst.config().name, "VI_1");
-    assert_eq!(inst.config().interface_addr, IpAddr::V4(ip), "filled like the kernel's");
+    assert_eq!(
+        inst.config().interface_addr,
+        IpAddr::V4(ip),
+        "filled like the kernel's"
+    );
     assert_eq!(inst.config().interface_mac, mac);
-    assert!(inst.config().track.iter().any(|w| w.name == "chk_true" && w.weight == -20));
+    assert!(
+        inst.config()
+            .track
+            .iter()
+            .any(|w| w.name == "chk_true" && w.weight == -20)
+    );
     let mut d = director("mh", false, &[]);
     // keepalived (vrrp.c): backup daemon while not MASTER, master daemon once MASTER.
     let _ = rt.poll_transmit(&mut d, t);
@@ -384,7 +429,9 @@ fn sync_frame_parser_survives_mutated_frames() {
     m.start(&cmd("--start-daemon master --mcast-interface eth0"));
     b.start(&cmd("--start-daemon backup --mcast-interface eth0"));
     let mut buf = [0u8; 256];
-    let n = m.encode(&[1u8; 100], [1, 0, 0x5e, 0, 0, 0x51], &mut buf).unwrap();
+    let n = m
+        .encode(&[1u8; 100], [1, 0, 0x5e, 0, 0, 0x51], &mut buf)
+        .unwrap();
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     for _ in 0..20_000 {
         seed ^= seed << 13;
@@ -400,5 +447,8 @@ fn sync_frame_parser_survives_mutated_frames() {
         let _ = parse_udp_frame(f);
         let _ = b.accept(f);
     }
-    assert!(b.accept(&buf[..n]).is_some(), "the intact frame is still accepted");
+    assert!(
+        b.accept(&buf[..n]).is_some(),
+        "the intact frame is still accepted"
+    );
 }

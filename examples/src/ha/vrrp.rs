@@ -16,7 +16,9 @@ use std::net::IpAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lvs_vrrp::{ConfigError, Event, Router, State, TrackWeight, Transmit, VrrpConfig, VrrpInstance};
+use lvs_vrrp::{
+    ConfigError, Event, Router, State, TrackWeight, Transmit, VrrpConfig, VrrpInstance,
+};
 
 /// IP protocol number of VRRP (RFC 9568 section 5.1.1.4).
 pub const IPPROTO_VRRP: u8 = 112;
@@ -168,7 +170,12 @@ impl std::fmt::Display for HaLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             HaLog::State { instance, event } => match event {
-                Event::StateChange { to, reason, priority, .. } => write!(
+                Event::StateChange {
+                    to,
+                    reason,
+                    priority,
+                    ..
+                } => write!(
                     f,
                     "{instance}: Entering {} STATE ({reason:?}, priority {priority})",
                     to.notify_name()
@@ -178,7 +185,10 @@ impl std::fmt::Display for HaLog {
                     "{instance}: MASTER received a lower priority ({priority}) advert from {src}"
                 ),
                 Event::OwnerConflict { src } => {
-                    write!(f, "{instance}: another address owner (priority 255) at {src}")
+                    write!(
+                        f,
+                        "{instance}: another address owner (priority 255) at {src}"
+                    )
                 }
                 _ => write!(f, "{instance}: {event:?}"),
             },
@@ -233,7 +243,11 @@ impl VrrpRunner {
     ///
     /// # Errors
     /// [`HaConfigError`] for an invalid instance or an undefined tracked script.
-    pub fn new(instances: Vec<HaInstance>, scripts: Vec<VrrpScript>, now: Instant) -> Result<Self, HaConfigError> {
+    pub fn new(
+        instances: Vec<HaInstance>,
+        scripts: Vec<VrrpScript>,
+        now: Instant,
+    ) -> Result<Self, HaConfigError> {
         let mut router = Router::new();
         let mut specs = Vec::with_capacity(instances.len());
         for mut spec in instances {
@@ -310,11 +324,11 @@ impl VrrpRunner {
             return false;
         }
         let us = self.micros(now);
-        if let Err(lvs_vrrp::RouterDrop::UnknownVrid(vrid)) = self.router.handle_frame(us, frame) {
-            if !self.unknown_vrid_logged.contains(&vrid) {
-                self.unknown_vrid_logged.push(vrid);
-                self.log.push(HaLog::UnknownVrid { vrid });
-            }
+        if let Err(lvs_vrrp::RouterDrop::UnknownVrid(vrid)) = self.router.handle_frame(us, frame)
+            && !self.unknown_vrid_logged.contains(&vrid)
+        {
+            self.unknown_vrid_logged.push(vrid);
+            self.log.push(HaLog::UnknownVrid { vrid });
         }
         self.drain_events();
         true
@@ -480,7 +494,9 @@ impl VrrpRunner {
     fn drain_events(&mut self) {
         let mut calls: Vec<Vec<String>> = Vec::new();
         for (idx, inst) in self.router.instances_mut().iter_mut().enumerate() {
-            let Some(spec) = self.specs.get(idx) else { continue };
+            let Some(spec) = self.specs.get(idx) else {
+                continue;
+            };
             while let Some(ev) = inst.poll_event() {
                 let name = spec.config.name.clone();
                 if let Event::StateChange { to, .. } = ev {
