@@ -153,3 +153,17 @@ fn ha_nat_v3_10cs_master_killed_backup_rewrites_replies_of_synced_connections() 
     };
     failover(params, 100, "NAT v3 advert_int 10 cs", true);
 }
+
+#[test]
+fn ha_unicast_sync_v3_10cs_master_killed_dr_connections_survive() {
+    if !root_or_skip("ha_unicast_sync") {
+        return;
+    }
+    // Sync datagrams to the peer director's address instead of 224.0.0.81 (each resolves the
+    // other's MAC by ARP first).
+    let params = SceneParams {
+        sync_unicast: true,
+        ..SceneParams::v3_fast(50)
+    };
+    failover(params, 20, "unicast sync, v3 advert_int 10 cs", true);
+}

@@ -80,6 +80,9 @@ pub struct HaRuntime {
     sync: SyncTransport,
     follow: Option<FollowInstance>,
     neigh: HashMap<Ipv4Addr, [u8; 6]>,
+    /// Unicast peers (VRRP `unicast_peer`, sync peer) whose MAC is unknown, with the time of
+    /// the last ARP request sent for each.
+    arp_asked: HashMap<Ipv4Addr, Instant>,
     out: VecDeque<Vec<u8>>,
     log: Vec<HaLog>,
     msg: Vec<u8>,
@@ -104,6 +107,7 @@ impl HaRuntime {
             sync: SyncTransport::new(ip, mac),
             follow: None,
             neigh: HashMap::new(),
+            arp_asked: HashMap::new(),
             out: VecDeque::new(),
             log: Vec::new(),
             msg: Vec::new(),
@@ -150,6 +154,14 @@ impl HaRuntime {
                 }
                 if config.interface_mac == [0; 6] {
                     config.interface_mac = mac;
+                }
+                // track_interface: weight 0 (FAULT while down) unless given; the loop
+                // reports link states with VrrpRunner::set_tracked.
+                for t in &i.track_interfaces {
+                    config.track.push(lvs_vrrp::TrackWeight {
+                        name: t.name.clone(),
+                        weight: t.weight.unwrap_or(0),
+                    });
                 }
                 for t in &i.track_scripts {
                     if let Some(w) = t.weight {
@@ -217,6 +229,12 @@ impl HaRuntime {
     /// The VRRP runner (instances, `is_master`, counters).
     pub fn vrrp(&self) -> &VrrpRunner {
         &self.vrrp
+    }
+
+    /// The VRRP runner, to report tracked objects ([`VrrpRunner::set_tracked`]) and link
+    /// states ([`VrrpRunner::set_interface_up`]).
+    pub fn vrrp_mut(&mut self) -> &mut VrrpRunner {
+        &mut self.vrrp
     }
 
     /// The sync transport (daemons, counters).
@@ -389,6 +407,26 @@ impl HaRuntime {
         }
     }
 
+    /// The MAC of unicast peer `ip`, or `None` after queueing an ARP request for it (at most
+    /// one per second per peer); the frame that needed it is lost, as the kernel loses a
+    /// datagram whose neighbour entry fails.
+    fn peer_mac(&mut self, ip: Ipv4Addr, now: Instant) -> Option<[u8; 6]> {
+        if let Some(m) = self.neigh.get(&ip) {
+            return Some(*m);
+        }
+        let due = self
+            .arp_asked
+            .get(&ip)
+            .is_none_or(|t| now.saturating_duration_since(*t) >= std::time::Duration::from_secs(1));
+        if due {
+            self.arp_asked.insert(ip, now);
+            let mac = lvs_arp::MacAddr(self.sync.local_mac());
+            let req = lvs_arp::ArpFrame::request(mac, self.sync.local_ip(), ip, None);
+            self.out.push_back(req.to_bytes().to_vec());
+        }
+        None
+    }
+
     /// Step 3: the next frame to write (adverts and gratuitous ARPs first, then sync
     /// messages drained from `director`), or `None`.
     pub fn poll_transmit(&mut self, director: &mut Director, now: Instant) -> Option<Vec<u8>> {
@@ -403,14 +441,13 @@ impl HaRuntime {
                 Transmit::Advert { dst, dst_mac, .. } => {
                     self.stats.adverts_sent += 1;
                     if dst_mac.is_none() {
-                        // Unicast peer: its MAC from the ARP frames seen; unknown = lost
-                        // advert (the peer's own ARP traffic teaches it quickly).
+                        // Unicast peer: its MAC from the ARP frames seen, else ask.
                         let IpAddr::V4(peer) = dst else { continue };
-                        let Some(m) = self.neigh.get(&peer) else {
+                        let Some(m) = self.peer_mac(peer, now) else {
                             continue;
                         };
                         if let Some(d) = vbuf.get_mut(..6) {
-                            d.copy_from_slice(m);
+                            d.copy_from_slice(&m);
                         }
                     }
                 }
@@ -427,9 +464,18 @@ impl HaRuntime {
         if self.msg.len() != maxlen {
             self.msg.resize(maxlen, 0);
         }
+        if let Some((dst, None)) = self.sync.destination()
+            && !self.neigh.contains_key(&dst)
+        {
+            // Resolve the unicast sync peer before there is anything to send.
+            let _ = self.peer_mac(dst, now);
+        }
+        if let Some(f) = self.out.pop_front() {
+            return Some(f);
+        }
         while let Some(n) = director.poll_sync(&mut self.msg) {
             let (dst, mac) = self.sync.destination()?;
-            let Some(mac) = mac.or_else(|| self.neigh.get(&dst).copied()) else {
+            let Some(mac) = mac.or_else(|| self.peer_mac(dst, now)) else {
                 continue;
             };
             let Some(m) = self.msg.get(..n) else { continue };
@@ -438,6 +484,6 @@ impl HaRuntime {
                 return self.frame.get(..fl).map(<[u8]>::to_vec);
             }
         }
-        None
+        self.out.pop_front()
     }
 }

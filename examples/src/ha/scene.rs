@@ -68,6 +68,8 @@ pub struct SceneParams {
     /// Start director A with the scene (false: its place is left for another VRRP peer such
     /// as keepalived at 10.88.S.2).
     pub start_a: bool,
+    /// Sync to the other director by unicast instead of the multicast group.
+    pub sync_unicast: bool,
     /// Start director B with the scene (false: e.g. `lvs-director` processes take both
     /// places).
     pub start_b: bool,
@@ -91,6 +93,7 @@ impl SceneParams {
             start_a: true,
             start_b: true,
             nat: false,
+            sync_unicast: false,
         }
     }
     /// VRRPv2 at 1 s, sync on, sloppy_tcp off.
@@ -184,7 +187,7 @@ impl SceneParams {
             instances: vec![HaInstance::new(vrrp)],
             scripts: Vec::new(),
             ipvsadm,
-            sync_unicast_peer: None,
+            sync_unicast_peer: self.sync_unicast.then(|| self.addr(3 - index)),
             director,
         }
     }

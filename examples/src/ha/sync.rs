@@ -275,6 +275,11 @@ impl SyncTransport {
         self.unicast_peer = peer;
     }
 
+    /// This director's address (the frames' source).
+    pub fn local_ip(&self) -> Ipv4Addr {
+        self.local_ip
+    }
+
     /// This director's MAC (the frames' source).
     pub fn local_mac(&self) -> [u8; 6] {
         self.local_mac
