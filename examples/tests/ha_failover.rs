@@ -31,9 +31,9 @@ fn failover(params: SceneParams, conns: usize, label: &str, stalls_count: bool) 
     std::thread::sleep(Duration::from_millis(1500));
     let b = scene.b.as_ref().unwrap().stats();
     assert!(
-        !scene.params.sync || b.sync_imported >= conns as u64,
+        !scene.params.sync || b.ha.sync_imported >= conns as u64,
         "{label}: backup imported {} sync entries for {conns} connections",
-        b.sync_imported
+        b.ha.sync_imported
     );
     assert_eq!(b.forwarded, 0, "{label}: the BACKUP forwarded nothing");
     let t = measure_takeover(&mut scene, Duration::from_secs(8)).expect("takeover");

@@ -98,7 +98,7 @@ fn ha_director_and_keepalived_elect_by_priority_and_fail_over_both_ways() {
     );
     let s = b.stats();
     let mdi = Duration::from_micros(s.master_down_interval_us[0]);
-    let took = s.became_master.unwrap().saturating_duration_since(t0);
+    let took = s.ha.became_master.unwrap().saturating_duration_since(t0);
     println!("keepalived -> ours: MASTER after {took:?} (Master_Down_Interval {mdi:?})");
     assert!(
         took <= mdi + Duration::from_millis(50),

@@ -22,7 +22,7 @@ use lvs_arp::MacAddr;
 use lvs_core::director::{Director, DirectorConfig, PacketMeta, Verdict};
 use lvs_vrrp::State;
 
-use super::runtime::{HaRuntime, Intercept};
+use super::runtime::{HaRuntime, HaStats, Intercept};
 use super::vrrp::{HaInstance, VrrpScript};
 use crate::director::{Engine, EngineConfig, FrameOutcome, IF_CLIENT, NeighMode};
 use crate::netns::{LAN_BRIDGE, Lan, Tap};
@@ -61,24 +61,11 @@ pub struct NodeConfig {
 pub struct NodeStats {
     /// Frames the Director forwarded (Transmit verdicts written out).
     pub forwarded: u64,
-    /// Frames to a VIP (or NAT replies) dropped because no instance holding it is MASTER.
-    pub dropped_not_master: u64,
     /// ARP replies the engine sent (own address, and VIPs while MASTER).
     pub arp_replies: u64,
-    /// VRRP adverts written.
-    pub adverts_sent: u64,
-    /// Gratuitous ARPs written.
-    pub garps_sent: u64,
-    /// Sync frames written (master daemon).
-    pub sync_sent: u64,
-    /// Connections imported from sync messages (backup daemon).
-    pub sync_imported: u64,
-    /// Sync messages the Director refused.
-    pub sync_errors: u64,
-    /// The last time an instance became MASTER.
-    pub became_master: Option<Instant>,
-    /// The first forwarded frame after [`NodeStats::became_master`].
-    pub first_forward_as_master: Option<Instant>,
+    /// The HA runtime's counters and instants (MASTER transition, first forwarded frame as
+    /// MASTER, sync).
+    pub ha: HaStats,
     /// Each instance's state.
     pub states: Vec<State>,
     /// Each instance's Master_Down_Interval, microseconds.
@@ -343,14 +330,7 @@ impl Node {
             .map(|i| i.master_down_interval_us())
             .collect();
         self.stats.unknown_vrid = v.router_stats().unknown_vrid;
-        self.stats.dropped_not_master = h.dropped_not_master;
-        self.stats.adverts_sent = h.adverts_sent;
-        self.stats.garps_sent = h.garps_sent;
-        self.stats.sync_sent = h.sync_sent;
-        self.stats.sync_imported = h.sync_imported;
-        self.stats.sync_errors = h.sync_errors;
-        self.stats.became_master = h.became_master;
-        self.stats.first_forward_as_master = h.first_forward_as_master;
+        self.stats.ha = h;
         self.stats.arp_replies = self.engine.stats().arp_replies;
         self.stats.ended = ended;
         *lock(&self.shared.stats) = self.stats.clone();

@@ -703,7 +703,7 @@ pub fn measure_takeover(scene: &mut Scene, limit: Duration) -> Result<Takeover, 
     let end = Instant::now() + limit;
     loop {
         let s = b.stats();
-        if let (Some(m), Some(f)) = (s.became_master, s.first_forward_as_master)
+        if let (Some(m), Some(f)) = (s.ha.became_master, s.ha.first_forward_as_master)
             && m >= died
         {
             let mdi = s.master_down_interval_us.first().copied().unwrap_or(0);
@@ -783,7 +783,7 @@ pub fn demo_scene(subnet: u8, conns: usize, out: &mut dyn Write) -> Result<DemoR
             scene
                 .a
                 .as_ref()
-                .and_then(|a| a.stats().became_master)
+                .and_then(|a| a.stats().ha.became_master)
                 .map(|m| m.saturating_duration_since(started))
         })
         .flatten();
