@@ -98,9 +98,47 @@ fn benches(c: &mut Criterion) {
         ),
     );
 
+    // 6in6: a 64-byte IPv6 TCP packet in an IPv6 outer header.
+    {
+        let b = etherparse::PacketBuilder::ipv6(
+            "2001:db8::2"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+            "2001:db8::100"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+            64,
+        )
+        .tcp(40000, 8080, 1, 65535);
+        let mut inner6 = Vec::new();
+        b.write(&mut inner6, &[0x61; 4]).unwrap();
+        assert_eq!(inner6.len(), 64);
+        let cfg = TunnelConfig::new(
+            TunType::Ipip,
+            TunAddrs::V6 {
+                src: "2001:db8:1::1".parse().unwrap(),
+                dst: "2001:db8:2::2".parse().unwrap(),
+            },
+        );
+        let mut buf = vec![0u8; HEADROOM + inner6.len()];
+        buf[HEADROOM..].copy_from_slice(&inner6);
+        let meta = EncapMeta::default();
+        let mut g = c.benchmark_group("fwd_tun");
+        g.throughput(Throughput::Elements(1));
+        g.bench_function("encap_ipip_6in6_64B", |b| {
+            b.iter(|| black_box(encapsulate(black_box(&mut buf), HEADROOM, &cfg, &meta).unwrap()))
+        });
+        g.finish();
+    }
+
     // Decapsulation of the IPIP and GRE (with checksum) packets.
     for (name, cfg) in [
-        ("decap_ipip_v4_64B", TunnelConfig::new(TunType::Ipip, v4_addrs())),
+        (
+            "decap_ipip_v4_64B",
+            TunnelConfig::new(TunType::Ipip, v4_addrs()),
+        ),
         (
             "decap_gre_csum_v4_64B",
             TunnelConfig::new(TunType::Gre { csum: true }, v4_addrs()),

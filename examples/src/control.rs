@@ -53,6 +53,11 @@ impl Response {
     }
 }
 
+/// The one request that is not an ipvsadm command line (an lvs-rs extension): the director's
+/// drop counters, one `reason count` line each (the director's [`lvs_core::DropReason`]s in
+/// lower-case words, then `engine` for frames the director's runtime dropped itself).
+pub const DROPS_ARG: &str = "--lvs-drops";
+
 /// Exit status of a command line that does not parse.
 pub const EXIT_PARSE: i32 = 2;
 /// Exit status of a command the director refuses.
@@ -68,6 +73,19 @@ pub fn default_path() -> PathBuf {
         Some(d) => Path::new(&d).join("lvs-director.sock"),
         None => PathBuf::from("/run/lvs-director.sock"),
     }
+}
+
+/// The text of a [`DROPS_ARG`] response (without the `engine` line).
+pub fn drops_text(director: &Director) -> String {
+    let mut out = String::new();
+    for r in lvs_core::DropReason::ALL {
+        out.push_str(&format!(
+            "{} {}\n",
+            crate::replay::reason_text(r),
+            director.drops(r)
+        ));
+    }
+    out
 }
 
 /// Run one ipvsadm command line on `director` at `now`.

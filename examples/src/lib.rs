@@ -12,4 +12,5 @@ pub mod ha;
 pub mod health;
 pub mod keepalived;
 pub mod netns;
+pub mod realserver;
 pub mod replay;

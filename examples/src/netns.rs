@@ -529,6 +529,22 @@ impl Tap {
         Ok(Tap { dev, name })
     }
 
+    /// Opens TAP link `name` exactly as given (no [`unique_name`]): attaches to an existing
+    /// TAP of the caller's namespace (a persistent one made with `ip tuntap add NAME mode tap`,
+    /// possibly already up on a bridge), or creates a non-persistent one (link down). Used by
+    /// `lvs-realserver --tap NAME`.
+    ///
+    /// Errors: [`NetError::NameTooLong`], [`NetError::Io`] (no permission, busy).
+    pub fn open(name: &str) -> Result<Tap> {
+        check_link_name(name)?;
+        let dev = TunTapInterface::new(name, Medium::Ethernet)
+            .map_err(io_err(format!("opening TAP {name}")))?;
+        Ok(Tap {
+            dev,
+            name: name.to_string(),
+        })
+    }
+
     /// The link's name.
     pub fn name(&self) -> &str {
         &self.name

@@ -132,6 +132,7 @@ pub fn replay<R: Read, W: Write>(
         laddrs: opts.laddrs.clone(),
         gateway: None,
         neigh_mode: NeighMode::Static,
+        local_stack: false,
     };
     let mut engine = Engine::new(director, cfg, epoch)?;
     for &(ip, mac) in &opts.neigh {

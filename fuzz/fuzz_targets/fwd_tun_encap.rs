@@ -64,6 +64,19 @@ fuzz_target!(|data: &[u8]| {
     let headroom = usize::from(p[5] % 64);
     let mut buf = vec![0xEEu8; headroom + inner.len() + 2];
     buf[headroom..headroom + inner.len()].copy_from_slice(inner);
+    // Half of the inputs get their IP length field fixed up to the bytes given, so that most of
+    // them encapsulate and the success path is exercised as much as the refusals.
+    if p[3] & 8 != 0 && inner.len() >= 40 {
+        let pkt = &mut buf[headroom..headroom + inner.len()];
+        let n = pkt.len().min(0xffff);
+        if p[3] & 16 == 0 {
+            pkt[0] = 0x45;
+            pkt[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+        } else {
+            pkt[0] = 0x60 | (pkt[0] & 0x0f);
+            pkt[4..6].copy_from_slice(&((n - 40) as u16).to_be_bytes());
+        }
+    }
     let before = buf.clone();
     let Ok(r) = encapsulate(&mut buf, headroom, &cfg, &meta) else {
         assert_eq!(buf, before, "nothing written on error");

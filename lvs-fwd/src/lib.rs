@@ -35,6 +35,6 @@ pub use parse::{
     tcp_flags,
 };
 pub use rewrite::{
-    Outcome, decrement_ttl, dr, fullnat_in, fullnat_out, nat_in, nat_out, set_macs,
-    verify_checksums,
+    Outcome, decrement_ttl, dr, fullnat_in, fullnat_out, nat_in, nat_out, recompute_checksums,
+    set_macs, verify_checksums,
 };

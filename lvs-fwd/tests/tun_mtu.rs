@@ -554,3 +554,61 @@ fn tunnel_xmit_sends_fragments_replies_or_drops() {
         })
     ));
 }
+
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// check_mtu against the rule written out (ensure_mtu_is_adequate): budget = MTU -
+        /// overhead; fits iff length <= budget; otherwise IPv6 -> packet too big, IPv4 with DF
+        /// and pmtu_disc -> fragmentation needed, other IPv4 -> fragmented. And it agrees with
+        /// encapsulate: Fits iff the outer packet is at most the MTU.
+        #[test]
+        fn check_mtu_follows_the_kernel_rule(
+            payload_len in 0usize..1600,
+            egress_mtu in 1280u32..1700,
+            inner_v6 in any::<bool>(),
+            outer_v6 in any::<bool>(),
+            df in any::<bool>(),
+            pmtu_disc in any::<bool>(),
+            kind in 0..4u8,
+        ) {
+            let tun_type = match kind {
+                0 => TunType::Ipip,
+                1 => TunType::Gue { port: 6080, csum: GueCsum::Csum },
+                2 => TunType::Gre { csum: false },
+                _ => TunType::Gre { csum: true },
+            };
+            let addrs = if outer_v6 { v6_addrs() } else { v4_addrs() };
+            let mut cfg = TunnelConfig::new(tun_type, addrs);
+            cfg.pmtu_disc = pmtu_disc;
+            let inner = if inner_v6 {
+                udp_v6(&vec![1u8; payload_len], 0, 64)
+            } else {
+                tcp_v4(&vec![1u8; payload_len], 0, 64, df)
+            };
+            let overhead = cfg.overhead(false) as i64;
+            let budget = i64::from(egress_mtu) - overhead;
+            let min = if outer_v6 { 1280 } else { 68 };
+            let got = check_mtu(&inner, &cfg, false, egress_mtu);
+            if budget < min {
+                prop_assert_eq!(got, Err(TunError::MtuTooSmall { budget, min: min as u32 }));
+                return Ok(());
+            }
+            let want = if inner.len() as i64 <= budget {
+                MtuVerdict::Fits
+            } else if inner_v6 || (df && pmtu_disc) {
+                MtuVerdict::TooBig { mtu: budget as u32 }
+            } else {
+                MtuVerdict::Fragment
+            };
+            prop_assert_eq!(got, Ok(want));
+            let mut buf = with_headroom(&inner, overhead as usize, 0);
+            let r = encapsulate(&mut buf, overhead as usize, &cfg, &EncapMeta::default()).unwrap();
+            prop_assert_eq!(r.len() as u32 <= egress_mtu, want == MtuVerdict::Fits);
+        }
+    }
+}

@@ -28,7 +28,9 @@ use lvs_arp::MacAddr;
 use lvs_core::{Director, DirectorConfig, PacketMeta};
 use lvs_examples::control::{self, Request};
 use lvs_examples::director::{Engine, EngineConfig, IF_CLIENT, IF_SERVER, NeighMode, parse_cidr};
-use smoltcp::phy::{Device, Medium, RxToken, TunTapInterface, TxToken};
+use lvs_examples::health::VirtualServerHealth;
+use lvs_examples::keepalived;
+use lvs_examples::netns::{self, Tap};
 
 /// An LVS director over TAP devices.
 #[derive(Parser, Debug)]
@@ -43,8 +45,8 @@ struct Args {
     /// The director's MAC address (both TAPs).
     #[arg(long)]
     mac: MacAddr,
-    /// Virtual IPs the director answers ARP for.
-    #[arg(long, num_args = 1..)]
+    /// Virtual IPs the director answers ARP for (the services' VIPs are added anyway).
+    #[arg(long)]
     vip: Vec<Ipv4Addr>,
     /// DIP(s) on the client-side TAP, IP/PREFIX (repeatable).
     #[arg(long, required = true, value_parser = parse_cidr)]
@@ -58,7 +60,8 @@ struct Args {
     /// ipvsadm -R rules to load at start.
     #[arg(long)]
     rules: Option<PathBuf>,
-    /// keepalived.conf (not supported yet by this build).
+    /// keepalived.conf: its virtual_server blocks configure the services and their health
+    /// checks (TCP_CHECK, HTTP_GET), run over the director's own IP presence.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Control socket path (default $LVS_CONTROL, $XDG_RUNTIME_DIR/lvs-director.sock or
@@ -70,39 +73,10 @@ struct Args {
     laddr: Vec<Ipv4Addr>,
 }
 
-struct Tap {
-    dev: TunTapInterface,
-    name: String,
-}
-
-impl Tap {
-    fn open(name: &str) -> Result<Tap, String> {
-        let dev = TunTapInterface::new(name, Medium::Ethernet)
-            .map_err(|e| format!("opening TAP {name}: {e}"))?;
-        let st = std::process::Command::new("ip")
-            .args(["link", "set", "dev", name, "up"])
-            .status()
-            .map_err(|e| format!("ip link set {name} up: {e}"))?;
-        if !st.success() {
-            return Err(format!("ip link set {name} up: {st}"));
-        }
-        Ok(Tap {
-            dev,
-            name: name.to_owned(),
-        })
-    }
-
-    fn try_recv(&mut self) -> Option<Vec<u8>> {
-        let (rx, _tx) = self.dev.receive(smoltcp::time::Instant::from_micros(0))?;
-        Some(rx.consume(<[u8]>::to_vec))
-    }
-
-    fn send(&mut self, frame: &[u8]) {
-        match self.dev.transmit(smoltcp::time::Instant::from_micros(0)) {
-            Some(tx) => tx.consume(frame.len(), |b| b.copy_from_slice(frame)),
-            None => tracing::warn!(tap = %self.name, "TAP not writable, frame dropped"),
-        }
-    }
+fn open_tap(name: &str) -> Result<Tap, String> {
+    let tap = Tap::open(name).map_err(|e| e.to_string())?;
+    netns::ip(&["link", "set", "dev", name, "up"]).map_err(|e| e.to_string())?;
+    Ok(tap)
 }
 
 fn main() {
@@ -119,9 +93,6 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    if args.config.is_some() {
-        return Err("--config (keepalived.conf) is not supported by this build yet".into());
-    }
     let now = Instant::now();
     let dcfg = DirectorConfig {
         local_v4: args.dip.first().map(|d| d.0),
@@ -143,6 +114,23 @@ fn run(args: Args) -> Result<(), String> {
             return Err(format!("{}: {}", rules.display(), resp.stderr.trim_end()));
         }
     }
+    let mut healths = Vec::new();
+    if let Some(path) = &args.config {
+        let conf = keepalived::parse_file(path).map_err(|e| e.to_string())?;
+        for vs in &conf.virtual_servers {
+            let h = VirtualServerHealth::new(vs, now);
+            let add = lvs_core::ipvsadm::Command::AddService {
+                key: vs.key,
+                config: vs.config.clone(),
+            };
+            for c in std::iter::once(add).chain(h.initial_dest_commands()) {
+                director.apply(&c, now).map_err(|e| {
+                    format!("{}: virtual_server line {}: {e}", path.display(), vs.line)
+                })?;
+            }
+            healths.push(h);
+        }
+    }
     let ecfg = EngineConfig {
         mac: args.mac,
         vips: args.vip.clone(),
@@ -151,12 +139,16 @@ fn run(args: Args) -> Result<(), String> {
         laddrs: args.laddr.clone(),
         gateway: args.gateway,
         neigh_mode: NeighMode::Resolve,
+        local_stack: true,
     };
     let mut engine = Engine::new(director, ecfg, now).map_err(|e| format!("addresses: {e}"))?;
+    for h in healths {
+        engine.add_health(h);
+    }
 
-    let mut taps = vec![Tap::open(&args.tap)?];
+    let mut taps = vec![open_tap(&args.tap)?];
     if let Some(t) = &args.tap_server {
-        taps.push(Tap::open(t)?);
+        taps.push(open_tap(t)?);
     }
 
     let path = args.control.clone().unwrap_or_else(control::default_path);
@@ -195,7 +187,7 @@ fn run(args: Args) -> Result<(), String> {
             }
         }
         let now = Instant::now();
-        if engine.poll_timeout().is_some_and(|t| t <= now) {
+        if engine.poll_timeout(now).is_some_and(|t| t <= now) {
             engine.handle_timeout(now);
         }
         flush(&mut engine, &mut taps);
@@ -211,12 +203,12 @@ fn run(args: Args) -> Result<(), String> {
         if !busy {
             let now = Instant::now();
             let wait = engine
-                .poll_timeout()
+                .poll_timeout(now)
                 .map_or(max_wait, |t| t.saturating_duration_since(now).min(max_wait));
             let micros = u64::try_from(wait.as_micros()).unwrap_or(0);
             if let Some(tap) = taps.first() {
                 let _ = smoltcp::phy::wait(
-                    tap.dev.as_raw_fd(),
+                    tap.as_raw_fd(),
                     Some(smoltcp::time::Duration::from_micros(micros)),
                 );
             }
@@ -240,8 +232,10 @@ fn flush(engine: &mut Engine, taps: &mut [Tap]) {
         } else {
             0
         };
-        if let Some(t) = taps.get_mut(i) {
-            t.send(&frame);
+        if let Some(t) = taps.get_mut(i)
+            && let Err(e) = t.send(&frame)
+        {
+            tracing::warn!("TAP {}: {e}", t.name());
         }
     }
 }
@@ -251,7 +245,17 @@ fn serve(engine: &mut Engine, conn: &std::os::unix::net::UnixStream) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
     match control::read_request(conn) {
         Ok(req) => {
-            let resp = control::execute(&mut engine.director, &req, Instant::now());
+            let resp = if req.args.len() == 1 && req.args[0] == control::DROPS_ARG {
+                let mut stdout = control::drops_text(&engine.director);
+                stdout.push_str(&format!("engine {}\n", engine.stats().engine_drops));
+                control::Response {
+                    status: 0,
+                    stdout,
+                    stderr: String::new(),
+                }
+            } else {
+                control::execute(&mut engine.director, &req, Instant::now())
+            };
             tracing::info!(args = ?req.args, status = resp.status, "control command");
             if let Err(e) = control::write_response(conn, &resp) {
                 tracing::warn!("control reply: {e}");

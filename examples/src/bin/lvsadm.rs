@@ -35,7 +35,9 @@ fn main() {
             i += 1;
         }
     }
+    let drops = words.len() == 1 && words[0] == control::DROPS_ARG;
     let cmd = match parse_args(&words) {
+        _ if drops => Command::List(Default::default()),
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");

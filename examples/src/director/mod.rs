@@ -15,6 +15,8 @@
 //! Time: `now` is an [`Instant`] (the director's clock); the neighbour table's millisecond
 //! clock is derived from it (milliseconds since the engine's creation).
 
+pub mod local;
+
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -64,6 +66,9 @@ pub struct EngineConfig {
     pub gateway: Option<Ipv4Addr>,
     /// Resolution mode.
     pub neigh_mode: NeighMode,
+    /// Run the director's own IP presence ([`local::LocalStack`]: ICMP echo, health checks) on
+    /// the server-side (or only) interface.
+    pub local_stack: bool,
 }
 
 /// Why the engine itself dropped a frame (the director counts its own drops).
@@ -116,6 +121,7 @@ pub struct Engine {
     scratch: Vec<u8>,
     out: VecDeque<(u32, Vec<u8>)>,
     stats: EngineStats,
+    local: Option<local::LocalStack>,
 }
 
 fn ms_since(epoch: Instant, now: Instant) -> u64 {
@@ -148,16 +154,41 @@ impl Engine {
         for &(ip, p) in &cfg.dips_server {
             host.add_addr(IF_SERVER, ip, p, Scope::Global)?;
         }
-        for &ip in &cfg.vips {
+        // The VIPs and FULLNAT local addresses of the configured services are ours too.
+        let mut vips = cfg.vips.clone();
+        let mut laddrs = cfg.laddrs.clone();
+        for s in director.virtual_services() {
+            if let lvs_core::service::ServiceKey::Addr {
+                addr: SocketAddr::V4(a),
+                ..
+            } = s.key
+            {
+                vips.push(*a.ip());
+            }
+            laddrs.extend(s.config.local_addrs.iter().filter_map(|a| match a {
+                IpAddr::V4(v) => Some(*v),
+                IpAddr::V6(_) => None,
+            }));
+        }
+        for &ip in &vips {
             if !host.is_own_addr(ip) {
                 host.add_addr(IF_CLIENT, ip, 32, Scope::Global)?;
             }
         }
-        for &ip in &cfg.laddrs {
+        for &ip in &laddrs {
             if !host.is_own_addr(ip) {
                 host.add_addr(server_if, ip, 32, Scope::Global)?;
             }
         }
+        let local = cfg.local_stack.then(|| {
+            let mut addrs: Vec<(Ipv4Addr, u8)> = if two {
+                cfg.dips_server.clone()
+            } else {
+                cfg.dips.clone()
+            };
+            addrs.extend(vips.iter().map(|v| (*v, 32)));
+            local::LocalStack::new(cfg.mac, &addrs, cfg.gateway, now)
+        });
         Ok(Engine {
             director,
             cfg,
@@ -167,6 +198,7 @@ impl Engine {
             scratch: vec![0; HEADROOM + MAX_FRAME + TAILROOM],
             out: VecDeque::new(),
             stats: EngineStats::default(),
+            local,
         })
     }
 
@@ -218,8 +250,84 @@ impl Engine {
         if matches!(outcome, FrameOutcome::Dropped(_)) {
             self.stats.engine_drops += 1;
         }
+        if matches!(
+            outcome,
+            FrameOutcome::Director(Verdict::Local) | FrameOutcome::Arp
+        ) {
+            self.poll_local(now);
+        }
         self.drain_neigh(ms);
         outcome
+    }
+
+    /// Adds the health checks of one virtual server (keepalived `virtual_server` block) to the
+    /// local stack; ignored without one.
+    pub fn add_health(&mut self, h: crate::health::VirtualServerHealth) {
+        if let Some(l) = self.local.as_mut() {
+            l.add_health(h);
+        }
+    }
+
+    /// Runs the local stack: its frames go out, its health events change the pool through
+    /// the director's health hook ([`Director::set_dest_health`]).
+    fn poll_local(&mut self, now: Instant) {
+        let Some(mut l) = self.local.take() else {
+            return;
+        };
+        l.poll(now);
+        let out_if = self.side_if(Side::Server);
+        let ms = ms_since(self.epoch, now);
+        while let Some(ip) = l.pop_tx() {
+            let dst = match ip.first().map(|b| b >> 4) {
+                Some(4) => ip
+                    .get(16..20)
+                    .and_then(|d| <[u8; 4]>::try_from(d).ok())
+                    .map(|d| IpAddr::from(d)),
+                _ => None,
+            };
+            let Some(dst) = dst else { continue };
+            let mut f = Vec::with_capacity(14 + ip.len());
+            f.extend_from_slice(&[0; 12]);
+            f.extend_from_slice(&[0x08, 0x00]);
+            f.extend_from_slice(&ip);
+            let _ = self.send_ip(out_if, dst, f, ms);
+        }
+        while let Some(ev) = l.pop_event() {
+            self.apply_health(&ev, now);
+        }
+        self.local = Some(l);
+    }
+
+    fn apply_health(&mut self, ev: &crate::health::HealthEvent, now: Instant) {
+        use crate::health::HealthAction;
+        let (up, inhibit) = match ev.action {
+            HealthAction::Remove => (false, false),
+            HealthAction::Weight0 => (false, true),
+            HealthAction::Restore => (true, false),
+            HealthAction::RestoreWeight(_) => (true, true),
+        };
+        let hook = if ev.sorry_server {
+            Err(())
+        } else {
+            self.director
+                .set_dest_health(&ev.service, ev.real_server, up, inhibit, now)
+                .map_err(drop)
+        };
+        let r = match (hook, ev.action) {
+            (Ok(()), HealthAction::RestoreWeight(_)) | (Err(()), _) => self
+                .director
+                .apply(&ev.command(), now)
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            (Ok(()), _) => Ok(()),
+        };
+        tracing::info!(
+            real_server = %ev.real_server,
+            up = ev.up,
+            action = ?ev.action,
+            result = ?r,
+            "health check changed the pool"
+        );
     }
 
     fn handle_arp(&mut self, ifindex: u32, frame: &[u8], ms: u64) -> FrameOutcome {
@@ -293,6 +401,11 @@ impl Engine {
             }
             Verdict::Local => {
                 self.stats.local += 1;
+                if ifindex == self.side_if(Side::Server)
+                    && let Some(l) = self.local.as_mut()
+                {
+                    l.push_frame(frame);
+                }
                 FrameOutcome::Director(v)
             }
             Verdict::Drop(_) => FrameOutcome::Director(v),
@@ -393,18 +506,27 @@ impl Engine {
             self.neigh.handle_timeout(ms);
         }
         self.drain_neigh(ms);
+        if self
+            .local
+            .as_mut()
+            .is_some_and(|l| l.poll_at(now).is_some_and(|t| t <= now))
+        {
+            self.poll_local(now);
+            self.drain_neigh(ms);
+        }
     }
 
     /// When [`Engine::handle_timeout`] must next run.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
         let n = self
             .neigh
             .poll_timeout()
             .map(|ms| self.epoch + Duration::from_millis(ms));
-        match (self.director.poll_timeout(), n) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let l = self.local.as_mut().and_then(|l| l.poll_at(now));
+        [self.director.poll_timeout(), n, l]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The real server and state of the connection a frame belongs to, looked up by its

@@ -89,6 +89,8 @@ pub struct Decapsulated {
 pub fn decapsulate(buf: &mut [u8], cfg: &DecapConfig) -> Result<Decapsulated, TunError> {
     let outer = parse_outer(buf)?;
     let end = outer.end;
+    // Everything below reads within the outer packet, never from link padding after it.
+    let pkt = range(buf, 0, end)?;
     let mut gre = GreInfo::default();
     let mut remcsum = None;
     let (kind, inner_off, expect_v6) = match outer.proto {
@@ -96,7 +98,7 @@ pub fn decapsulate(buf: &mut [u8], cfg: &DecapConfig) -> Result<Decapsulated, Tu
         IPPROTO_IPV6 => (TunKind::Ipip, outer.payload, Some(true)),
         IPPROTO_UDP => {
             let u = outer.payload;
-            let udp = arr::<8>(buf, u)?;
+            let udp = arr::<8>(pkt, u)?;
             let dport = u16::from_be_bytes([udp[2], udp[3]]);
             if cfg.gue_port != Some(dport) {
                 return Err(TunError::NotTunnel(IPPROTO_UDP));
@@ -116,23 +118,23 @@ pub fn decapsulate(buf: &mut [u8], cfg: &DecapConfig) -> Result<Decapsulated, Tu
                     }
                     _ => return Err(FwdError::FamilyMismatch.into()),
                 };
-                if fold(ones_complement_add(pseudo, range(buf, u, end)?)) != 0xffff {
+                if fold(ones_complement_add(pseudo, range(pkt, u, end)?)) != 0xffff {
                     return Err(TunError::BadUdpChecksum);
                 }
             }
-            let (off, v6, rc) = parse_gue(buf, u + UDP_HEADER_LEN, end)?;
+            let (off, v6, rc) = parse_gue(pkt, u + UDP_HEADER_LEN, end)?;
             remcsum = rc;
             (TunKind::Gue, off, v6)
         }
         IPPROTO_GRE => {
-            let (off, v6, info) = parse_gre(buf, outer.payload, end)?;
+            let (off, v6, info) = parse_gre(pkt, outer.payload, end)?;
             gre = info;
             (TunKind::Gre, off, Some(v6))
         }
         p => return Err(TunError::NotTunnel(p)),
     };
 
-    let inner = range(buf, inner_off, end)?;
+    let inner = range(pkt, inner_off, end)?;
     let first = arr::<1>(inner, 0)?[0] >> 4;
     let inner_v6 = match (first, expect_v6) {
         (4, None | Some(false)) => false,
@@ -178,10 +180,7 @@ pub fn decapsulate(buf: &mut [u8], cfg: &DecapConfig) -> Result<Decapsulated, Tu
         EcnDecap::Forward { ecn, alarm } => (ecn, alarm),
     };
 
-    let inner = buf.get_mut(inner_off..end).ok_or(FwdError::Truncated {
-        needed: end,
-        got: 0,
-    })?;
+    let inner = crate::bytes::range_mut(buf, inner_off, end)?;
     if let Some((start, field)) = remcsum {
         // skb_remcsum_process / remcsum_adjust (include/linux/skbuff.h, include/net/checksum.h):
         // the field holds the pseudo-header seed; the checksum is the complemented fold of the

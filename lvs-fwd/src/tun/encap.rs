@@ -130,52 +130,18 @@ pub fn encapsulate(
         TunType::Ipip => inner_proto,
         TunType::Gue { port, csum } => {
             let sport = gue_source_port(meta.flow_hash, cfg.local_port_range);
-            let udp_len = (total - ip_len) as u16;
-            let udp = arr_mut::<8>(pkt, ip_len)?;
-            udp[0..2].copy_from_slice(&sport.to_be_bytes());
-            udp[2..4].copy_from_slice(&port.to_be_bytes());
-            udp[4..6].copy_from_slice(&udp_len.to_be_bytes());
-            udp[6..8].copy_from_slice(&[0, 0]);
-            let gue = arr_mut::<4>(pkt, ip_len + 8)?;
-            let opt_words: u8 = if partial.is_some() { 2 } else { 0 };
-            gue[0] = opt_words; // version 0 (bits 7-6), C 0 (bit 5), hlen (bits 4-0)
-            gue[1] = inner_proto;
-            let flags = if partial.is_some() { GUE_FLAG_PRIV } else { 0 };
-            gue[2..4].copy_from_slice(&flags.to_be_bytes());
-            if let Some(p) = partial {
-                let opt = arr_mut::<8>(pkt, ip_len + 12)?;
-                opt[0..4].copy_from_slice(&GUE_PFLAG_REMCSUM.to_be_bytes());
-                opt[4..6].copy_from_slice(&p.csum_start.to_be_bytes());
-                let field = p.csum_start.wrapping_add(p.csum_offset);
-                opt[6..8].copy_from_slice(&field.to_be_bytes());
-            }
-            if csum != GueCsum::NoCsum {
-                let pseudo = match cfg.addrs {
-                    TunAddrs::V4 { src, dst } => pseudo_header_v4(src, dst, IPPROTO_UDP, udp_len),
-                    TunAddrs::V6 { src, dst } => {
-                        pseudo_header_v6(&src, &dst, IPPROTO_UDP, u32::from(udp_len))
-                    }
-                };
-                let dgram = range(pkt, ip_len, total)?;
-                let mut c = !fold(ones_complement_add(pseudo, dgram));
-                if c == 0 {
-                    c = 0xffff;
-                }
-                arr_mut::<2>(pkt, ip_len + 6)?.copy_from_slice(&c.to_be_bytes());
-            }
+            let gue = GueHeader {
+                sport,
+                dport: port,
+                csum,
+                inner_proto,
+                partial,
+            };
+            write_gue(pkt, ip_len, &gue, &cfg.addrs)?;
             IPPROTO_UDP
         }
         TunType::Gre { csum } => {
-            let gre = arr_mut::<4>(pkt, ip_len)?;
-            let flags = if csum { GRE_FLAG_C } else { 0 };
-            gre[0..2].copy_from_slice(&flags.to_be_bytes());
-            let ptype = if inner.v6 { ETH_P_IPV6 } else { ETH_P_IP };
-            gre[2..4].copy_from_slice(&ptype.to_be_bytes());
-            if csum {
-                arr_mut::<4>(pkt, ip_len + 4)?.copy_from_slice(&[0; 4]);
-                let c = checksum(range(pkt, ip_len, total)?);
-                arr_mut::<2>(pkt, ip_len + 4)?.copy_from_slice(&c.to_be_bytes());
-            }
+            write_gre(pkt, ip_len, csum, inner.v6)?;
             IPPROTO_GRE
         }
     };
@@ -225,6 +191,94 @@ pub fn encapsulate(
         }
     }
     Ok(start..end)
+}
+
+/// What [`write_gue`] writes.
+struct GueHeader {
+    sport: u16,
+    dport: u16,
+    csum: GueCsum,
+    inner_proto: u8,
+    partial: Option<PartialCsum>,
+}
+
+/// Writes UDP + GUE (+ remote checksum offload option) at `pkt[ip_len..]` (`ipvs_gue_encap`,
+/// `udp_set_csum` / `udp6_set_csum`); `pkt` is the whole outer packet, its inner packet in place.
+/// Kept out of line so the IPIP path stays small.
+#[inline(never)]
+fn write_gue(
+    pkt: &mut [u8],
+    ip_len: usize,
+    g: &GueHeader,
+    addrs: &TunAddrs,
+) -> Result<(), TunError> {
+    let total = pkt.len();
+    let udp_len = (total - ip_len) as u16;
+    let opt_words: u8 = if g.partial.is_some() { 2 } else { 0 };
+    let flags = if g.partial.is_some() {
+        GUE_FLAG_PRIV
+    } else {
+        0
+    };
+    let (sp, dp, ul, fl) = (
+        g.sport.to_be_bytes(),
+        g.dport.to_be_bytes(),
+        udp_len.to_be_bytes(),
+        flags.to_be_bytes(),
+    );
+    // UDP: ports, length, checksum 0 for now; GUE: version 0, C 0, hlen (bits 4-0),
+    // proto_ctype, flags.
+    *arr_mut::<12>(pkt, ip_len)? = [
+        sp[0],
+        sp[1],
+        dp[0],
+        dp[1],
+        ul[0],
+        ul[1],
+        0,
+        0,
+        opt_words,
+        g.inner_proto,
+        fl[0],
+        fl[1],
+    ];
+    if let Some(p) = g.partial {
+        let opt = arr_mut::<8>(pkt, ip_len + 12)?;
+        opt[0..4].copy_from_slice(&GUE_PFLAG_REMCSUM.to_be_bytes());
+        opt[4..6].copy_from_slice(&p.csum_start.to_be_bytes());
+        let field = p.csum_start.wrapping_add(p.csum_offset);
+        opt[6..8].copy_from_slice(&field.to_be_bytes());
+    }
+    if g.csum != GueCsum::NoCsum {
+        let pseudo = match *addrs {
+            TunAddrs::V4 { src, dst } => pseudo_header_v4(src, dst, IPPROTO_UDP, udp_len),
+            TunAddrs::V6 { src, dst } => {
+                pseudo_header_v6(&src, &dst, IPPROTO_UDP, u32::from(udp_len))
+            }
+        };
+        let mut c = !fold(ones_complement_add(pseudo, range(pkt, ip_len, total)?));
+        if c == 0 {
+            c = 0xffff;
+        }
+        *arr_mut::<2>(pkt, ip_len + 6)? = c.to_be_bytes();
+    }
+    Ok(())
+}
+
+/// Writes the GRE header at `pkt[ip_len..]` (`ipvs_gre_encap` / `gre_build_header`), with the
+/// RFC 2784 checksum over GRE header + payload when `csum`. Kept out of line like [`write_gue`].
+#[inline(never)]
+fn write_gre(pkt: &mut [u8], ip_len: usize, csum: bool, inner_v6: bool) -> Result<(), TunError> {
+    let flags = if csum { GRE_FLAG_C } else { 0 };
+    let ptype = if inner_v6 { ETH_P_IPV6 } else { ETH_P_IP };
+    let (f, t) = (flags.to_be_bytes(), ptype.to_be_bytes());
+    *arr_mut::<4>(pkt, ip_len)? = [f[0], f[1], t[0], t[1]];
+    if csum {
+        *arr_mut::<4>(pkt, ip_len + 4)? = [0; 4];
+        let c = checksum(range(pkt, ip_len, pkt.len())?);
+        *arr_mut::<2>(pkt, ip_len + 4)? = c.to_be_bytes();
+    }
+    Ok(())
 }
 
 /// The remote checksum offload field must lie inside the inner packet, at even offsets (the

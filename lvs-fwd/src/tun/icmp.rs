@@ -122,8 +122,15 @@ fn is_icmpv4_error(p: &[u8]) -> Result<bool, TunError> {
     }
     Ok(match range(p, 0, total)?.get(w.l4) {
         None => true,
-        Some(&t) => t > 18 || matches!(t, 3 | 4 | 5 | 11 | 12),
+        Some(&t) => icmp_type_is_error(t),
     })
+}
+
+/// `icmp_pointers[type].error` of net/ipv4/icmp.c, with its rule that an unknown type (above
+/// `NR_ICMP_TYPES`, 18) counts as an error: destination unreachable, source quench, redirect,
+/// time exceeded, parameter problem.
+fn icmp_type_is_error(t: u8) -> bool {
+    t > 18 || matches!(t, 3 | 4 | 5 | 11 | 12)
 }
 
 /// `icmp_send`'s own refusals (net/ipv4/icmp.c) plus RFC 1812 section 4.3.2.7: only about the
@@ -236,7 +243,8 @@ pub fn build_icmpv4_error(
 /// Builds into `out` an ICMPv6 error about the IPv6 packet `offending` (from its IPv6 header; it
 /// may be a truncated quote) as `icmp6_send` (net/ipv6/icmp.c) does, and returns its length.
 ///
-/// IPv6 header: traffic class 0, flow label 0, next header 58, hop limit `params.ttl`, source
+/// IPv6 header: traffic class 0, flow label 0 (the kernel, with `net.ipv6.auto_flowlabels` = 1,
+/// puts a flow hash there, RFC 6437; receivers must not interpret it), next header 58, hop limit `params.ttl`, source
 /// `params.src`, destination = offending source. ICMPv6 header: type, code, checksum (with the
 /// RFC 8200 section 8.1 pseudo-header), `info` in network byte order (the MTU for packet too big,
 /// RFC 4443 section 3.2). Then the offending packet, as much as keeps the reply within 1280 bytes
@@ -500,7 +508,7 @@ pub fn translate_tunnel_icmp(
     if oh[9] == 1 {
         let ohl = usize::from(oh[0] & 0x0f) * 4;
         match original.get(ohl) {
-            Some(&ty) if ty <= 18 && !matches!(ty, 3 | 4 | 5 | 11 | 12) => {}
+            Some(&ty) if !icmp_type_is_error(ty) => {}
             _ => return Ok(None),
         }
     }

@@ -25,6 +25,34 @@
 //!   [`build_icmpv6_error`] build the reply for the client, and [`translate_tunnel_icmp`]
 //!   relays an ICMP error about the tunnel to the client.
 //!
+//! ```
+//! use lvs_fwd::tun::{
+//!     DecapConfig, EncapMeta, GueCsum, TunAddrs, TunKind, TunType, TunnelConfig, decapsulate,
+//!     encapsulate,
+//! };
+//! // `-a -t 207.175.44.110:8080 -r 172.16.0.2:8080 -i --tun-type gue --tun-port 6080 --tun-csum`
+//! let cfg = TunnelConfig::new(
+//!     TunType::Gue { port: 6080, csum: GueCsum::Csum },
+//!     TunAddrs::V4 { src: [172, 16, 0, 1].into(), dst: [172, 16, 0, 2].into() },
+//! );
+//! // A 20-byte IPv4 packet (no payload; checksum 0x34c5) from 10.0.0.2 to the VIP, received
+//! // with room for the tunnel headers in front of it.
+//! let inner = [
+//!     0x45, 0, 0, 20, 0, 0, 0x40, 0, 64, 6, 0x34, 0xc5, 10, 0, 0, 2, 207, 175, 44, 110,
+//! ];
+//! let headroom = cfg.overhead(false); // 20 + 8 + 4
+//! let mut buf = vec![0u8; headroom + inner.len()];
+//! buf[headroom..].copy_from_slice(&inner);
+//! let meta = EncapMeta { flow_hash: 0x1234_5678, ip_id: 0, partial_csum: None };
+//! let outer = encapsulate(&mut buf, headroom, &cfg, &meta).unwrap();
+//! assert_eq!(outer, 0..52);
+//!
+//! // On the real server:
+//! let d = decapsulate(&mut buf[outer], &DecapConfig { gue_port: Some(6080) }).unwrap();
+//! assert_eq!(d.kind, TunKind::Gue);
+//! assert_eq!(&buf[d.inner], &inner[..]);
+//! ```
+//!
 //! Order of operations as in the kernel (`__ip_vs_get_out_rt`): the caller first decrements
 //! the inner TTL / hop limit (lvs-fwd's TTL rewrite, ICMP time exceeded at TTL <= 1), then calls
 //! [`check_mtu`], then [`encapsulate`]; the outer TTL copies the already decremented inner TTL.
