@@ -277,32 +277,6 @@ fn several_checkers_must_all_be_up() {
 }
 
 #[test]
-fn quorum_loss_brings_in_the_sorry_server_and_takes_it_out_on_regain() {
-    let c = cfg(&tcp(0), "", "sorry_server 192.168.56.250 80\n quorum 2\n");
-    let mut sim = Sim::new(&c);
-    sim.kill(RS1, 10, 30);
-    sim.run(45);
-    let rs1: SocketAddr = RS1.parse().unwrap();
-    let rs2: SocketAddr = "192.168.56.103:80".parse().unwrap();
-    let sorry: SocketAddr = "192.168.56.250:80".parse().unwrap();
-    // At 15 RS1 fails: alive weight 1 < quorum 2: RS1 removed, the remaining alive RS2 taken
-    // out, the sorry server added. Checks at 21 (fails at 24) and 30: RS1 is back at 30,
-    // weight 2 >= 2: sorry server removed first, then both real servers come back.
-    assert_eq!(
-        sim.event_times(),
-        vec![
-            (15, rs1, HealthAction::Remove),
-            (15, rs2, HealthAction::Remove),
-            (15, sorry, HealthAction::Restore),
-            (30, sorry, HealthAction::Remove),
-            (30, rs1, HealthAction::Restore),
-            (30, rs2, HealthAction::Restore),
-        ]
-    );
-    assert!(sim.events[2].1.sorry_server);
-}
-
-#[test]
 fn hysteresis_delays_quorum_regain() {
     // quorum 2, hysteresis 1: lost below 1 (i.e. at 0), regained at 3.
     let c = parse_str(
@@ -419,4 +393,79 @@ fn no_probe_while_one_is_outstanding_and_stray_results_are_ignored() {
     h.on_probe_result(t0, b, ProbeResult::Success);
     assert_eq!(h.poll_probe(t0 + 5 * S), None);
     assert!(h.poll_probe(t0 + 6 * S).is_some());
+}
+
+#[test]
+fn monitor_drives_every_virtual_server() {
+    let c = parse_str(
+        "virtual_server 10.0.0.1 80 {\n lb_kind DR\n real_server 10.0.0.2 80 {\n TCP_CHECK {\n }\n }\n}\n\
+         virtual_server 10.0.0.1 443 {\n lb_kind DR\n real_server 10.0.0.3 443 {\n TCP_CHECK {\n }\n }\n}\n",
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let mut m = lvs_examples::health::HealthMonitor::new(&c, t0);
+    let mut ids = Vec::new();
+    while let Some((id, p)) = m.poll_probe(t0) {
+        ids.push((id.virtual_server, p));
+    }
+    assert_eq!(ids.len(), 2);
+    assert_eq!(m.poll_timeout(), None);
+    // The second service's real server fails its first check: removed at once.
+    m.on_probe_result(
+        t0 + 5 * S,
+        lvs_examples::health::MonitorProbeId {
+            virtual_server: 1,
+            probe: ProbeId {
+                real_server: 0,
+                checker: 0,
+            },
+        },
+        ProbeResult::Failure,
+    );
+    let e = m.poll_event().unwrap();
+    assert_eq!(
+        e.command().to_string(),
+        "-d -t 10.0.0.1:443 -r 10.0.0.3:443"
+    );
+    assert_eq!(m.poll_event(), None);
+    // The first service's probe is still outstanding; the second's next check is delay_loop
+    // (60 s) after the failure.
+    assert_eq!(m.poll_timeout(), Some(t0 + 65 * S));
+}
+
+#[test]
+fn quorum_loss_brings_in_the_sorry_server_and_takes_it_out_on_regain() {
+    // At 15 RS1 fails: RS1 removed; alive weight 1 < quorum 2: the sorry server added, then
+    // the remaining alive RS2 taken out (ipwrapper.c order, the pool is never empty). Checks at 21 (fails at 24) and 30: RS1 is back at 30,
+    // weight 2 >= 2: sorry server out first, then both real servers come back. With
+    // sorry_server_inhibit the sorry server stays in the table, weight 0 while quorum is up.
+    let rs1: SocketAddr = RS1.parse().unwrap();
+    let rs2: SocketAddr = "192.168.56.103:80".parse().unwrap();
+    let sorry: SocketAddr = "192.168.56.250:80".parse().unwrap();
+    for (inhibit, sorry_in, sorry_out) in [
+        ("", HealthAction::Restore, HealthAction::Remove),
+        (
+            "sorry_server_inhibit",
+            HealthAction::RestoreWeight(1),
+            HealthAction::Weight0,
+        ),
+    ] {
+        let vs = format!("sorry_server 192.168.56.250 80\n {inhibit}\n quorum 2\n");
+        let mut sim = Sim::new(&cfg(&tcp(0), "", &vs));
+        sim.kill(RS1, 10, 30);
+        sim.run(45);
+        assert_eq!(
+            sim.event_times(),
+            vec![
+                (15, rs1, HealthAction::Remove),
+                (15, sorry, sorry_in),
+                (15, rs2, HealthAction::Remove),
+                (30, sorry, sorry_out),
+                (30, rs1, HealthAction::Restore),
+                (30, rs2, HealthAction::Restore),
+            ],
+            "{inhibit}"
+        );
+        assert!(sim.events[1].1.sorry_server);
+    }
 }

@@ -54,6 +54,11 @@ vrrp_script chk_http {
     user nobody
 }
 
+vrrp_script chk_other {
+    script /bin/true
+    weight 7
+}
+
 vrrp_instance VI_1 {
     state MASTER
     interface eth0
@@ -77,6 +82,7 @@ vrrp_instance VI_1 {
     track_script {
         chk_http
         chk_other weight -5
+        chk_missing
     }
     notify_master "/etc/keepalived/notify.sh master"
     notify_backup /etc/keepalived/notify.sh backup
@@ -114,6 +120,7 @@ virtual_server 10.0.0.100 80 {
     lb_kind NAT
     persistence_timeout 600
     persistence_granularity 255.255.255.0
+    persistence_engine sip
     protocol TCP
     quorum 2
     hysteresis 1
@@ -312,6 +319,11 @@ fn vrrp_instance_keywords() {
             },
         ]
     );
+    // chk_missing names no vrrp_script: ignored with a warning.
+    assert!(c.warnings.iter().any(|w| w.keyword == "chk_missing"
+        && w.block == "vrrp_instance VI_1 > track_script"
+        && w.message == "no such vrrp_script, ignored"));
+    assert_eq!(vi.track_scripts.len(), 3, "as written");
     assert_eq!(
         vi.notify_master.as_deref(),
         Some("/etc/keepalived/notify.sh master")
@@ -368,6 +380,7 @@ fn virtual_server_nat_with_checkers() {
             netmask: PersistMask::V4("255.255.255.0".parse().unwrap())
         })
     );
+    assert_eq!(vs.config.pe_name.as_deref(), Some("sip"));
     assert_eq!((vs.quorum, vs.hysteresis), (2, 1));
     assert_eq!(vs.quorum_up.as_deref(), Some("/bin/up.sh"));
     assert_eq!(vs.quorum_down.as_deref(), Some("/bin/down.sh"));
@@ -573,7 +586,7 @@ fn commands_for_the_full_config_build_the_start_table() {
     // with weight 0, 10.0.0.12 is absent; the alive weight is 0 < quorum 2 - 1, so the sorry
     // server is in.
     assert!(
-        rules.contains("-A -t 10.0.0.100:80 -s wrr -p 600 -M 255.255.255.0\n"),
+        rules.contains("-A -t 10.0.0.100:80 -s wrr -p 600 -M 255.255.255.0 --pe sip\n"),
         "{rules}"
     );
     assert!(
@@ -625,9 +638,17 @@ fn checker_defaults_follow_keepalived() {
         "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n TCP_CHECK {\n }\n HTTP_GET {\n url {\n path /\n }\n }\n MISC_CHECK {\n misc_path /bin/true\n }\n }\n}\n",
     );
     let vs = &c.virtual_servers[0];
-    // lb_kind default NAT (U), lb_algo default wlc (U), protocol TCP.
+    // lb_kind default NAT, lb_algo default wlc, each with keepalived's warning; protocol TCP.
     assert_eq!(vs.config.scheduler, SchedulerKind::Wlc);
     assert_eq!(vs.real_servers[0].dest.forward, ForwardMethod::Masq);
+    let msgs: Vec<&str> = c.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert_eq!(
+        msgs,
+        vec![
+            "no scheduler set, setting default 'wlc'",
+            "no forwarding method set, setting default NAT"
+        ]
+    );
     let ck = &vs.real_servers[0].checkers;
     // delay_loop 60, connect_timeout 5, retry 1 (MISC 0), delay_before_retry 1 s (HTTP 3 s).
     let got: Vec<_> = ck
@@ -719,6 +740,7 @@ fn unknown_keywords_warn_with_their_line_and_are_skipped_with_their_block() {
     let w: Vec<(usize, &str, &str)> = c
         .warnings
         .iter()
+        .filter(|w| w.message.contains("unknown keyword"))
         .map(|w| (w.line, w.block.as_str(), w.keyword.as_str()))
         .collect();
     assert_eq!(
@@ -735,7 +757,7 @@ fn unknown_keywords_warn_with_their_line_and_are_skipped_with_their_block() {
         ]
     );
     assert_eq!(
-        c.warnings[3].to_string(),
+        c.warnings.last().unwrap().to_string(),
         "line 12: virtual_server 10.0.0.1 80 > real_server 10.0.0.2 80 > TCP_CHECK: wibble: unknown keyword, ignored"
     );
     // The rest of the file still counts.
@@ -800,6 +822,14 @@ fn errors_name_the_line_the_block_and_the_keyword() {
         (
             "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n uthreshold 5\n lthreshold 9\n }\n}\n",
             "line 2: virtual_server 10.0.0.1 80: real_server: lthreshold 9 above uthreshold 5 (the kernel refuses it, ERANGE)",
+        ),
+        (
+            "virtual_server 10.0.0.1 80 {\n persistence_engine \"s i p\"\n}\n",
+            "line 2: virtual_server 10.0.0.1 80: persistence_engine: 's i p' is not one of a persistence engine name (1-16 letters, digits, _)",
+        ),
+        (
+            "virtual_server 10.0.0.1 80 {\n lb_kind FNAT\n laddr 2001:db8::1\n}\n",
+            "line 1: virtual_server: a local address (laddr) is not in the virtual server's address family",
         ),
         (
             "virtual_server group nope {\n}\n",
@@ -871,8 +901,87 @@ fn include_expands_relative_globs_and_reports_the_included_file() {
     let e = parse_file(&dir.join("keepalived.conf")).unwrap_err();
     assert_eq!(e.line, 4);
     assert_eq!(e.file.as_deref(), Some(sub.join("b.conf").as_path()));
+    // A file that cannot be read.
+    let missing = dir.join("nope.conf");
+    let e = parse_file(&missing).unwrap_err();
+    assert!(matches!(e.kind, ErrorKind::Include(_)));
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}: include: ", missing.display())),
+        "{e}"
+    );
     // parse_str does not read files: include is a warning there.
     let c = parse_str("include x.conf\n").unwrap();
     assert_eq!(c.warnings[0].keyword, "include");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn virtual_server_inhibit_is_the_default_and_duplicate_real_servers_are_dropped() {
+    let c = ok(
+        "virtual_server 10.0.0.1 80 {\n lb_algo rr\n lb_kind NAT\n inhibit_on_failure\n real_server 10.0.0.2 80 {\n weight 2\n }\n real_server 10.0.0.3 80 {\n inhibit_on_failure false\n }\n real_server 10.0.0.2 80 {\n weight 9\n }\n}\n",
+    );
+    let rs = &c.virtual_servers[0].real_servers;
+    assert_eq!(rs.len(), 2);
+    assert!(rs[0].inhibit_on_failure);
+    assert_eq!(rs[0].dest.weight, 2, "the first of two duplicates is kept");
+    assert!(!rs[1].inhibit_on_failure);
+    assert_eq!(c.warnings.len(), 1);
+    assert_eq!(c.warnings[0].line, 11);
+    assert_eq!(
+        c.warnings[0].message,
+        "real server is duplicated - removing second rs"
+    );
+}
+
+#[test]
+fn remaining_instance_and_virtual_server_keywords() {
+    let c = ok(
+        "global_defs {\n vrrp_lower_prio_no_advert\n vrrp_check_unicast_src\n}\n\
+vrrp_instance V {\n virtual_router_id 3\n use_vmac\n garp_master_repeat 9\n garp_master_refresh 30\n \
+garp_lower_prio_delay 2\n garp_lower_prio_repeat 1\n virtual_ipaddress_excluded {\n 10.1.1.1/16\n }\n \
+lower_prio_no_advert false\n}\n\
+virtual_server fwmark 5 {\n ip_family inet6\n lb_kind DR\n sorry_server 2001:db8::99 80\n sorry_server_inhibit\n \
+sorry_server_lvs_method NAT\n real_server 2001:db8::5 80 {\n TCP_CHECK {\n nb_sock_retry 6\n bind_port 4000\n bindto 2001:db8::1\n }\n }\n}\n",
+    );
+    let v = &c.vrrp_instances[0];
+    assert!(v.config.use_vmac);
+    assert_eq!(v.config.garp_master_repeat, 9);
+    assert_eq!(v.config.garp_master_refresh, Duration::from_secs(30));
+    assert_eq!(v.config.garp_lower_prio_delay, Some(Duration::from_secs(2)));
+    assert_eq!(v.config.garp_lower_prio_repeat, Some(1));
+    assert_eq!(v.vips_excluded[0].addr, ip("10.1.1.1"));
+    assert_eq!(v.vips_excluded[0].prefix, 16);
+    assert!(
+        v.config.virtual_ipaddress.is_empty(),
+        "excluded VIPs are not advertised"
+    );
+    // Instance `lower_prio_no_advert false` wins over global_defs; check_unicast_src comes
+    // from global_defs.
+    assert!(!v.config.lower_prio_no_advert);
+    assert!(v.config.check_unicast_src);
+    let vs = &c.virtual_servers[0];
+    assert_eq!(
+        vs.key,
+        ServiceKey::Fwmark {
+            mark: 5,
+            family: AddressFamily::Ipv6
+        }
+    );
+    let sorry = vs.sorry_server.unwrap();
+    assert!(sorry.inhibit);
+    // fwmark: the sorry server's port is cleared (check_data.c), NAT by sorry_server_lvs_method.
+    assert_eq!(sorry.dest.addr, sa("[2001:db8::99]:0"));
+    assert_eq!(sorry.dest.forward, ForwardMethod::Masq);
+    let ck = &vs.real_servers[0].checkers[0];
+    assert_eq!(ck.retry, 6);
+    let CheckKind::Tcp(co) = &ck.kind else {
+        panic!()
+    };
+    assert_eq!(co.bind(), Some(sa("[2001:db8::1]:4000")));
+    // Start table: quorum up (weight 1 >= 1), the inhibited sorry server is in with weight 0.
+    assert_eq!(
+        c.rules(),
+        "-A -f 5 -6 -s wlc\n-a -f 5 -6 -r [2001:db8::5]:80 -g -w 1\n-a -f 5 -6 -r [2001:db8::99]:0 -m -w 0\n"
+    );
 }

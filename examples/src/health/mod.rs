@@ -12,6 +12,10 @@
 //! - A checker probes every `delay_loop`. On a failure it retries up to `retry` times, spaced by
 //!   `delay_before_retry`; an UP checker goes DOWN on the `retry + 1`-th consecutive failure,
 //!   then waits `delay_loop` again. One success brings it UP (check_tcp.c `tcp_epilog()`).
+//!   A DOWN checker keeps the same rhythm: its failures also count retries spaced by
+//!   `delay_before_retry` before the next `delay_loop` wait (tcp_epilog()'s unconditional
+//!   retry branch; the newer UDP_CHECK / PING_CHECK epilogues wait `delay_loop` instead, a
+//!   difference that only shifts when a DOWN real server's recovery is noticed).
 //! - At start every checker is UP and its retry counter is already exhausted, so a failure on
 //!   the very first check marks it DOWN at once (check_data.c: `checker->retry_it =
 //!   checker->retry`). With `alpha` the checker starts DOWN instead and needs one success.
@@ -530,7 +534,7 @@ impl VirtualServerHealth {
         };
         let sum = h.alive_weight();
         h.quorum_up = !(sum == 0 || sum < u64::from(h.quorum.saturating_sub(h.hysteresis)));
-        h.sync_pool();
+        h.sync_pool(None);
         h.events.clear();
         h
     }
@@ -608,7 +612,7 @@ impl VirtualServerHealth {
         }
         r.alive = r.checkers.iter().all(Checker::is_up);
         self.update_quorum();
-        self.sync_pool();
+        self.sync_pool(Some(id.real_server));
     }
 
     /// The earliest time a probe is due (`None` when every checker has a probe outstanding or
@@ -646,32 +650,41 @@ impl VirtualServerHealth {
     }
 
     /// Bring every real server (and the sorry server) to its target pool state, queueing one
-    /// event per change: sorry server first when it leaves, last when it enters (keepalived's
-    /// order in `update_quorum_state()`).
-    fn sync_pool(&mut self) {
+    /// event per change, in keepalived's order (ipwrapper.c): the real server whose state
+    /// changed (`first`) is handled first (`perform_svr_state()`), then the quorum
+    /// (`update_quorum_state()`): on loss the sorry server comes in before the remaining
+    /// alive real servers leave, on regain it leaves before they come back.
+    fn sync_pool(&mut self, first: Option<usize>) {
         let sorry_active = !self.quorum_up && self.sorry.is_some();
         if !sorry_active {
             self.sync_sorry(false);
         }
-        for i in 0..self.rs.len() {
-            let Some(r) = self.rs.get(i) else { continue };
-            let target = if r.alive && !sorry_active {
-                Pool::Active(r.weight())
-            } else if r.inhibit {
-                Pool::Weight0
-            } else {
-                Pool::Absent
-            };
-            let (from, dest, alive) = (r.pool, r.dest, r.alive);
-            if let Some(ev) = self.transition(dest, from, target, alive, false) {
-                self.events.push_back(ev);
-            }
-            if let Some(r) = self.rs.get_mut(i) {
-                r.pool = target;
-            }
+        if let Some(i) = first {
+            self.sync_rs(i, sorry_active);
         }
         if sorry_active {
             self.sync_sorry(true);
+        }
+        for i in 0..self.rs.len() {
+            self.sync_rs(i, sorry_active);
+        }
+    }
+
+    fn sync_rs(&mut self, i: usize, sorry_active: bool) {
+        let Some(r) = self.rs.get(i) else { return };
+        let target = if r.alive && !sorry_active {
+            Pool::Active(r.weight())
+        } else if r.inhibit {
+            Pool::Weight0
+        } else {
+            Pool::Absent
+        };
+        let (from, dest, alive) = (r.pool, r.dest, r.alive);
+        if let Some(ev) = self.transition(dest, from, target, alive, false) {
+            self.events.push_back(ev);
+        }
+        if let Some(r) = self.rs.get_mut(i) {
+            r.pool = target;
         }
     }
 
@@ -716,5 +729,77 @@ impl VirtualServerHealth {
             sorry_server,
             dest: DestConfig { weight, ..dest },
         })
+    }
+}
+
+/// Identifies a checker inside a [`HealthMonitor`]: the virtual server's index in
+/// [`crate::keepalived::KeepalivedConfig::virtual_servers`] and the [`ProbeId`] inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MonitorProbeId {
+    /// Index of the virtual server.
+    pub virtual_server: usize,
+    /// The checker within it.
+    pub probe: ProbeId,
+}
+
+/// The health of every virtual server of a keepalived configuration: one
+/// [`VirtualServerHealth`] each, driven together.
+#[derive(Debug, Clone)]
+pub struct HealthMonitor {
+    servers: Vec<VirtualServerHealth>,
+}
+
+impl HealthMonitor {
+    /// The health state of every virtual server of `cfg`, first probes due at `now`.
+    pub fn new(cfg: &crate::keepalived::KeepalivedConfig, now: Instant) -> Self {
+        HealthMonitor {
+            servers: cfg
+                .virtual_servers
+                .iter()
+                .map(|vs| VirtualServerHealth::new(vs, now))
+                .collect(),
+        }
+    }
+
+    /// The per-virtual-server states, in configuration order.
+    pub fn virtual_servers(&self) -> &[VirtualServerHealth] {
+        &self.servers
+    }
+
+    /// The next probe due at `now`; call until `None`.
+    pub fn poll_probe(&mut self, now: Instant) -> Option<(MonitorProbeId, Probe)> {
+        self.servers.iter_mut().enumerate().find_map(|(i, s)| {
+            s.poll_probe(now).map(|(probe, p)| {
+                (
+                    MonitorProbeId {
+                        virtual_server: i,
+                        probe,
+                    },
+                    p,
+                )
+            })
+        })
+    }
+
+    /// Feed a probe's outcome (unknown ids are ignored).
+    pub fn on_probe_result(&mut self, now: Instant, id: MonitorProbeId, result: ProbeResult) {
+        if let Some(s) = self.servers.get_mut(id.virtual_server) {
+            s.on_probe_result(now, id.probe, result);
+        }
+    }
+
+    /// The earliest time a probe is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.servers
+            .iter()
+            .filter_map(VirtualServerHealth::poll_timeout)
+            .min()
+    }
+
+    /// The next pool change, virtual servers in configuration order.
+    pub fn poll_event(&mut self) -> Option<HealthEvent> {
+        self.servers
+            .iter_mut()
+            .find_map(VirtualServerHealth::poll_event)
     }
 }

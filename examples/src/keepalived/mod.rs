@@ -21,10 +21,10 @@
 //! FULLNAT follows the Alibaba LVS / DPVS keepalived: `lb_kind FNAT`, and local addresses from
 //! `local_address_group NAME { IP | IP-RANGE ... }` named by `laddr_group_name NAME` in the
 //! virtual server; a plain `laddr IP` (repeatable) is accepted too. Real servers' ports under
-//! DR and TUN are forced to the virtual port with a warning, as keepalived does.
-//!
-//! Defaults where keepalived's source was not at hand are marked (U): `lb_algo` defaults to
-//! `wlc` and `lb_kind` to NAT.
+//! DR and TUN are forced to the virtual port with a warning, as keepalived does; a missing
+//! `lb_algo` / `lb_kind` defaults to `wlc` / NAT with a warning, a duplicated real server is
+//! dropped with a warning (check_data.c `validate_check_config()`), and `inhibit_on_failure`
+//! written in the virtual server is every real server's default.
 
 mod lexer;
 mod parse;
@@ -306,7 +306,10 @@ fn write_location(
     if let Some(p) = file {
         write!(f, "{}: ", p.display())?;
     }
-    write!(f, "line {line}: ")?;
+    // Line 0: about the file as a whole (it could not be read).
+    if line != 0 {
+        write!(f, "line {line}: ")?;
+    }
     if !block.is_empty() {
         write!(f, "{block}: ")?;
     }

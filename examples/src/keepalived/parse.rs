@@ -147,6 +147,33 @@ impl Ctx {
         u16::try_from(v).map_err(|_| self.err(n, block, ErrorKind::NotANumber(v.to_string())))
     }
 
+    /// The value of word `i` looked up in `options` (exact, case-sensitive, as keepalived's
+    /// `strcmp`s).
+    fn choice<T: Copy>(
+        &self,
+        n: &Node,
+        block: &str,
+        i: usize,
+        options: &[(&str, T)],
+        expected: &'static str,
+    ) -> R<T> {
+        let v = self.arg(n, block, i)?;
+        options
+            .iter()
+            .find(|(k, _)| *k == v)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| {
+                self.err(
+                    n,
+                    block,
+                    ErrorKind::BadValue {
+                        value: v.to_string(),
+                        expected,
+                    },
+                )
+            })
+    }
+
     fn block<'a>(&self, n: &'a Node, block: &str) -> R<&'a [Node]> {
         n.block
             .as_deref()
@@ -220,7 +247,7 @@ pub(crate) fn parse(text: &str, file: Option<&Path>) -> R<KeepalivedConfig> {
             _ => ctx.unknown(n, ""),
         }
     }
-    resolve_vrrp(&mut cfg, sets);
+    resolve_vrrp(&mut ctx, &mut cfg, sets);
     cfg.warnings = ctx.warnings;
     Ok(cfg)
 }
@@ -534,20 +561,16 @@ fn vrrp_instance(ctx: &mut Ctx, n: &Node) -> R<(VrrpInstance, InstanceSet)> {
     for e in ctx.block(n, "")? {
         match e.keyword() {
             "state" => {
-                c.state = match ctx.arg(e, b, 1)? {
-                    "MASTER" => InitialState::Master,
-                    "BACKUP" => InitialState::Backup,
-                    v => {
-                        return Err(ctx.err(
-                            e,
-                            b,
-                            ErrorKind::BadValue {
-                                value: v.to_string(),
-                                expected: "MASTER, BACKUP",
-                            },
-                        ));
-                    }
-                }
+                c.state = ctx.choice(
+                    e,
+                    b,
+                    1,
+                    &[
+                        ("MASTER", InitialState::Master),
+                        ("BACKUP", InitialState::Backup),
+                    ],
+                    "MASTER, BACKUP",
+                )?
             }
             "interface" => c.interface = ctx.arg(e, b, 1)?.to_string(),
             "virtual_router_id" => {
@@ -629,32 +652,25 @@ fn vrrp_instance(ctx: &mut Ctx, n: &Node) -> R<(VrrpInstance, InstanceSet)> {
     Ok((inst, set))
 }
 
-fn authentication(ctx: &Ctx, n: &Node, parent: &str) -> R<Authentication> {
+fn authentication(ctx: &mut Ctx, n: &Node, parent: &str) -> R<Authentication> {
     let b = path(parent, n);
     let mut t = AuthType::Pass;
     let mut pass = String::new();
     for e in ctx.block(n, parent)? {
         match e.keyword() {
             "auth_type" => {
-                t = match ctx.arg(e, &b, 1)? {
-                    "PASS" => AuthType::Pass,
-                    "AH" => AuthType::Ah,
-                    v => {
-                        return Err(ctx.err(
-                            e,
-                            &b,
-                            ErrorKind::BadValue {
-                                value: v.to_string(),
-                                expected: "PASS, AH",
-                            },
-                        ));
-                    }
-                }
+                t = ctx.choice(
+                    e,
+                    &b,
+                    1,
+                    &[("PASS", AuthType::Pass), ("AH", AuthType::Ah)],
+                    "PASS, AH",
+                )?
             }
             // keepalived keeps the first 8 bytes.
             "auth_pass" => pass = ctx.arg(e, &b, 1)?.chars().take(8).collect(),
             _ => {
-                return Err(ctx.err(e, &b, ErrorKind::Invalid("unknown keyword".into())));
+                ctx.unknown(e, &b);
             }
         }
     }
@@ -740,7 +756,7 @@ fn track_refs(ctx: &Ctx, n: &Node, parent: &str) -> R<Vec<TrackRef>> {
 }
 
 /// Apply global_defs defaults and track weights to every instance.
-fn resolve_vrrp(cfg: &mut KeepalivedConfig, sets: Vec<InstanceSet>) {
+fn resolve_vrrp(ctx: &mut Ctx, cfg: &mut KeepalivedConfig, sets: Vec<InstanceSet>) {
     let g = &cfg.global;
     for (inst, set) in cfg.vrrp_instances.iter_mut().zip(sets) {
         let c = &mut inst.config;
@@ -786,14 +802,23 @@ fn resolve_vrrp(cfg: &mut KeepalivedConfig, sets: Vec<InstanceSet>) {
                 name: t.name.clone(),
                 weight: t.weight.unwrap_or(0),
             })
-            .chain(inst.track_scripts.iter().map(|t| TrackWeight {
-                name: t.name.clone(),
-                weight: t.weight.unwrap_or_else(|| {
-                    cfg.vrrp_scripts
-                        .iter()
-                        .find(|s| s.name == t.name)
-                        .map_or(0, |s| s.weight)
-                }),
+            .chain(inst.track_scripts.iter().filter_map(|t| {
+                // vrrp_parser.c: a track_script naming no vrrp_script is ignored with a
+                // warning.
+                let Some(script) = cfg.vrrp_scripts.iter().find(|s| s.name == t.name) else {
+                    ctx.warnings.push(Warning {
+                        line: inst.line,
+                        file: None,
+                        block: format!("vrrp_instance {} > track_script", inst.name),
+                        keyword: t.name.clone(),
+                        message: "no such vrrp_script, ignored".into(),
+                    });
+                    return None;
+                };
+                Some(TrackWeight {
+                    name: t.name.clone(),
+                    weight: t.weight.unwrap_or(script.weight),
+                })
             }))
             .collect();
     }
@@ -935,39 +960,27 @@ impl Tun {
     fn keyword(&mut self, ctx: &Ctx, e: &Node, b: &str) -> R<bool> {
         match e.keyword() {
             "tun_type" => {
-                self.kind = Some(match ctx.arg(e, b, 1)? {
-                    "ipip" => "ipip",
-                    "gue" => "gue",
-                    "gre" => "gre",
-                    v => {
-                        return Err(ctx.err(
-                            e,
-                            b,
-                            ErrorKind::BadValue {
-                                value: v.to_string(),
-                                expected: "ipip, gue, gre",
-                            },
-                        ));
-                    }
-                })
+                self.kind = Some(ctx.choice(
+                    e,
+                    b,
+                    1,
+                    &[("ipip", "ipip"), ("gue", "gue"), ("gre", "gre")],
+                    "ipip, gue, gre",
+                )?)
             }
             "tun_port" => self.port = Some(ctx.port(e, b, 1)?),
             "tun_flags" => {
-                self.csum = Some(match ctx.arg(e, b, 1)? {
-                    "nocsum" => TunnelCsum::NoCsum,
-                    "csum" => TunnelCsum::Csum,
-                    "remcsum" => TunnelCsum::RemCsum,
-                    v => {
-                        return Err(ctx.err(
-                            e,
-                            b,
-                            ErrorKind::BadValue {
-                                value: v.to_string(),
-                                expected: "nocsum, csum, remcsum",
-                            },
-                        ));
-                    }
-                })
+                self.csum = Some(ctx.choice(
+                    e,
+                    b,
+                    1,
+                    &[
+                        ("nocsum", TunnelCsum::NoCsum),
+                        ("csum", TunnelCsum::Csum),
+                        ("remcsum", TunnelCsum::RemCsum),
+                    ],
+                    "nocsum, csum, remcsum",
+                )?)
             }
             _ => return Ok(false),
         }
@@ -1059,6 +1072,8 @@ fn virtual_server(
     let mut persistence_timeout: Option<u32> = None;
     let mut granularity: Option<(&Node, &str)> = None;
     let mut quorum = 1u32;
+    let mut inhibit_vs: Option<bool> = None;
+    let mut algo_set = false;
     let mut hysteresis = 0u32;
     let mut sorry: Option<(SocketAddr, bool, Option<ForwardMethod>)> = None;
     let mut omega = false;
@@ -1072,6 +1087,7 @@ fn virtual_server(
         }
         match e.keyword() {
             "lb_algo" => {
+                algo_set = true;
                 let v = ctx.arg(e, b, 1)?;
                 config.scheduler = SchedulerKind::from_str(v).map_err(|_| {
                     ctx.err(
@@ -1093,23 +1109,39 @@ fn virtual_server(
                 })
             }
             "persistence_granularity" => granularity = Some((e, ctx.arg(e, b, 1)?)),
-            "persistence_engine" => config.pe_name = Some(ctx.arg(e, b, 1)?.to_string()),
-            "protocol" => {
-                protocol = match ctx.arg(e, b, 1)? {
-                    "TCP" | "tcp" => Protocol::Tcp,
-                    "UDP" | "udp" => Protocol::Udp,
-                    "SCTP" | "sctp" => Protocol::Sctp,
-                    v => {
-                        return Err(ctx.err(
-                            e,
-                            b,
-                            ErrorKind::BadValue {
-                                value: v.to_string(),
-                                expected: "TCP, UDP, SCTP",
-                            },
-                        ));
-                    }
+            "persistence_engine" => {
+                // As ipvsadm --pe: a kernel module name, IP_VS_PENAME_MAXLEN = 16.
+                let v = ctx.arg(e, b, 1)?;
+                if v.is_empty()
+                    || v.len() > 16
+                    || !v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+                {
+                    return Err(ctx.err(
+                        e,
+                        b,
+                        ErrorKind::BadValue {
+                            value: v.to_string(),
+                            expected: "a persistence engine name (1-16 letters, digits, _)",
+                        },
+                    ));
                 }
+                config.pe_name = Some(v.to_string());
+            }
+            "protocol" => {
+                protocol = ctx.choice(
+                    e,
+                    b,
+                    1,
+                    &[
+                        ("TCP", Protocol::Tcp),
+                        ("tcp", Protocol::Tcp),
+                        ("UDP", Protocol::Udp),
+                        ("udp", Protocol::Udp),
+                        ("SCTP", Protocol::Sctp),
+                        ("sctp", Protocol::Sctp),
+                    ],
+                    "TCP, UDP, SCTP",
+                )?
             }
             "ops" => config.one_packet = true,
             "sh-port" | "mh-port" | "flag-2" => config.sched_flags.0 |= SchedFlags::SCHED2,
@@ -1156,6 +1188,7 @@ fn virtual_server(
                 }
             }
             "omega" => omega = true,
+            "inhibit_on_failure" => inhibit_vs = Some(bool_opt(ctx, e, b)?),
             "ip_family" => family6 = ctx.arg(e, b, 1)? == "inet6",
             "laddr" => {
                 let ip = ctx.ip(e, b, 1)?;
@@ -1183,6 +1216,14 @@ fn virtual_server(
             _ => ctx.unknown(e, b),
         }
     }
+    // check_data.c validate_check_config(): missing lb_algo / lb_kind default to wlc / NAT
+    // with a warning.
+    if !algo_set {
+        ctx.warn(n, "", "no scheduler set, setting default 'wlc'");
+    }
+    if fwd.is_none() && !rs_nodes.is_empty() {
+        ctx.warn(n, "", "no forwarding method set, setting default NAT");
+    }
     let fwd_vs = tun.apply(ctx, n, "", fwd.unwrap_or(ForwardMethod::Masq))?;
     let delay_loop = inherit.delay_loop.unwrap_or(DEFAULT_DELAY_LOOP);
     let inherit = Inherit {
@@ -1200,7 +1241,22 @@ fn virtual_server(
         };
         let mut real_servers = Vec::new();
         for rn in &rs_nodes {
-            real_servers.push(real_server(ctx, rn, b, key, fwd_vs, tun, inherit)?);
+            let defaults = RsDefaults {
+                fwd: fwd_vs,
+                tun,
+                inherit,
+                inhibit: inhibit_vs,
+            };
+            let rs = real_server(ctx, rn, b, key, defaults)?;
+            // check_data.c: a duplicated real server is removed (second one dropped).
+            if real_servers
+                .iter()
+                .any(|r: &RealServer| r.dest.addr == rs.dest.addr)
+            {
+                ctx.warn(rn, b, "real server is duplicated - removing second rs");
+                continue;
+            }
+            real_servers.push(rs);
         }
         let key = match key {
             ServiceKey::Fwmark { mark, .. } => ServiceKey::Fwmark {
@@ -1215,6 +1271,19 @@ fn virtual_server(
         };
         let mut config = config.clone();
         let fam = key.family();
+        if config
+            .local_addrs
+            .iter()
+            .any(|a| AddressFamily::of(*a) != fam)
+        {
+            return Err(ctx.err(
+                n,
+                "",
+                ErrorKind::Invalid(
+                    "a local address (laddr) is not in the virtual server's address family".into(),
+                ),
+            ));
+        }
         match persistence_timeout {
             Some(0) | None => {
                 if let Some((g, _)) = granularity {
@@ -1308,14 +1377,21 @@ fn virtual_server(
     Ok(())
 }
 
+/// What a real server inherits from its virtual server.
+#[derive(Debug, Clone, Copy)]
+struct RsDefaults {
+    fwd: ForwardMethod,
+    tun: Tun,
+    inherit: Inherit,
+    inhibit: Option<bool>,
+}
+
 fn real_server(
     ctx: &mut Ctx,
     n: &Node,
     parent: &str,
     key: ServiceKey,
-    fwd_vs: ForwardMethod,
-    tun_vs: Tun,
-    inherit_vs: Inherit,
+    vs: RsDefaults,
 ) -> R<RealServer> {
     let b = path(parent, n);
     let ip = ctx.ip(n, parent, 1)?;
@@ -1328,7 +1404,7 @@ fn real_server(
     let mut fwd = None;
     let mut tun = Tun::default();
     let mut inherit = Inherit::default();
-    let mut inhibit = false;
+    let mut inhibit = vs.inhibit.unwrap_or(false);
     let mut notify_up = None;
     let mut notify_down = None;
     let mut checker_nodes = Vec::new();
@@ -1360,8 +1436,8 @@ fn real_server(
         ));
     }
     dest.forward = match fwd {
-        Some(f) => tun.over(tun_vs).apply(ctx, n, parent, f)?,
-        None => fwd_vs,
+        Some(f) => tun.over(vs.tun).apply(ctx, n, parent, f)?,
+        None => vs.fwd,
     };
     // check_data.c validate_check_config(): DR/TUN real servers use the virtual port.
     if key.is_fwmark() {
@@ -1386,7 +1462,7 @@ fn real_server(
             ErrorKind::Invalid("real server and virtual server address families differ".into()),
         ));
     }
-    let inh = inherit.over(inherit_vs);
+    let inh = inherit.over(vs.inherit);
     let mut checkers = Vec::new();
     for c in checker_nodes {
         checkers.push(checker(ctx, c, &b, inh)?);
