@@ -230,6 +230,7 @@ impl Node {
             laddrs: Vec::new(),
             gateway: None,
             neigh_mode: NeighMode::Resolve,
+            local_stack: false,
         };
         let engine = Engine::new(director, ecfg, now).map_err(|e| e.to_string())?;
         let mut ha = HaRuntime::new(
@@ -275,7 +276,7 @@ impl Node {
                 }
             }
             let now = Instant::now();
-            let deadline = [self.ha.poll_timeout(), self.engine.poll_timeout()]
+            let deadline = [self.ha.poll_timeout(), self.engine.poll_timeout(now)]
                 .into_iter()
                 .flatten()
                 .min()
@@ -293,7 +294,7 @@ impl Node {
             }
             let now = Instant::now();
             self.ha.handle_timeout(now);
-            if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+            if self.engine.poll_timeout(now).is_some_and(|t| t <= now) {
                 self.engine.handle_timeout(now);
             }
             self.flush();
