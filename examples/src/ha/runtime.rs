@@ -3,7 +3,8 @@
 //! use):
 //!
 //! 1. every received frame first goes to [`HaRuntime::intercept`]: VRRP adverts and sync
-//!    datagrams are consumed; ARP requests for a VIP and IPv4 frames to a VIP are dropped
+//!    datagrams are consumed; ARP requests and IPv6 Neighbor Solicitations for a VIP and
+//!    IPv4 / IPv6 frames to a VIP are dropped
 //!    unless an instance holding the VIP is MASTER (RFC 9568 section 6.4.2: a Backup "MUST
 //!    NOT respond to ARP requests for the IPvX address(es) associated with the virtual
 //!    router" and "MUST discard packets with a destination link-layer MAC address equal to
@@ -30,6 +31,25 @@ use lvs_vrrp::{Event, State, Transmit};
 use super::sync::SyncTransport;
 use super::vrrp::{HaConfigError, HaInstance, HaLog, VrrpRunner, VrrpScript};
 use crate::keepalived::KeepalivedConfig;
+
+/// The address an IP frame asks this host about: the IPv4 / IPv6 destination, or for an
+/// IPv6 Neighbor Solicitation (RFC 4861 section 4.3, ICMPv6 type 135, sent to the
+/// solicited-node group) its target address. `None` for anything else. Never panics.
+fn vip_target(frame: &[u8]) -> Option<IpAddr> {
+    match frame.get(12..14)? {
+        [0x08, 0x00] => {
+            let b: [u8; 4] = frame.get(30..34)?.try_into().ok()?;
+            Some(IpAddr::V4(Ipv4Addr::from(b)))
+        }
+        [0x86, 0xdd] => {
+            let ns = *frame.get(20)? == 58 && *frame.get(54)? == 135;
+            let at = if ns { 62 } else { 38 };
+            let b: [u8; 16] = frame.get(at..at + 16)?.try_into().ok()?;
+            Some(IpAddr::V6(std::net::Ipv6Addr::from(b)))
+        }
+        _ => None,
+    }
+}
 
 /// What the loop does with a received frame after [`HaRuntime::intercept`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,18 +365,12 @@ impl HaRuntime {
             }
             return Intercept::Consumed;
         }
-        if frame.get(12..14) == Some(&[0x08, 0x00]) {
-            let dst = frame
-                .get(30..34)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map(|b| IpAddr::V4(Ipv4Addr::from(b)));
-            if let Some(dst) = dst
-                && self.vrrp.is_vip(dst)
-                && !self.vrrp.is_master(dst)
-            {
-                self.stats.dropped_not_master += 1;
-                return Intercept::Drop;
-            }
+        if let Some(dst) = vip_target(frame)
+            && self.vrrp.is_vip(dst)
+            && !self.vrrp.is_master(dst)
+        {
+            self.stats.dropped_not_master += 1;
+            return Intercept::Drop;
         }
         Intercept::Pass
     }

@@ -452,3 +452,82 @@ fn sync_frame_parser_survives_mutated_frames() {
         "the intact frame is still accepted"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// HaRuntime::intercept: the MASTER-only rule for VIPs
+// ------------------------------------------------------------------------------------------
+
+fn arp_request(target: [u8; 4]) -> Vec<u8> {
+    let f = lvs_arp::ArpFrame::request(
+        lvs_arp::MacAddr([2, 0, 0, 0, 0, 9]),
+        Ipv4Addr::new(10, 0, 0, 9),
+        Ipv4Addr::from(target),
+        None,
+    );
+    f.to_bytes().to_vec()
+}
+
+#[test]
+fn intercept_backup_is_silent_for_the_vip_master_answers_and_forwards() {
+    use super::runtime::{HaRuntime, Intercept};
+    // RFC 9568 6.4.2 (Backup): MUST NOT respond to ARP requests for the VIPs, MUST discard
+    // packets addressed to them; 6.4.3 (Master): MUST respond, MUST forward.
+    let mut t = Instant::now();
+    let mut cfg = vconf(2, 100);
+    cfg.advert_int = Duration::from_millis(100);
+    let mut rt = HaRuntime::new(
+        vec![HaInstance::new(cfg)],
+        vec![],
+        Ipv4Addr::new(10, 0, 0, 2),
+        [2, 0, 0, 0, 0, 2],
+        t,
+    )
+    .unwrap();
+    let mut d = director("mh", false, &[]);
+    let mut to_vip = tcp_frame([192, 168, 0, 1], 1234, true);
+    to_vip[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    let mut to_other = to_vip.clone();
+    to_other[..6].copy_from_slice(&[2, 0, 0, 0, 0, 3]);
+    assert_eq!(rt.intercept(&mut d, &arp_request(VIP), t), Intercept::Drop);
+    assert_eq!(
+        rt.intercept(&mut d, &arp_request([10, 0, 0, 2]), t),
+        Intercept::Pass,
+        "DIP"
+    );
+    assert_eq!(rt.intercept(&mut d, &to_vip, t), Intercept::Drop);
+    assert_eq!(
+        rt.intercept(&mut d, &to_other, t),
+        Intercept::Drop,
+        "another MAC"
+    );
+    assert_eq!(rt.stats().dropped_not_master, 2);
+    // An advert from a lower-priority peer (alone, it became MASTER) is VRRP's.
+    let mut peer = VrrpRunner::new(vec![HaInstance::new(vconf(3, 50))], vec![], t).unwrap();
+    let mut tt = t;
+    while !peer.is_master(IpAddr::V4(Ipv4Addr::from(VIP))) {
+        tt += Duration::from_millis(10);
+        peer.handle_timeout(tt);
+    }
+    let mut buf = [0u8; lvs_vrrp::wire::MAX_FRAME_LEN];
+    let advert = loop {
+        match peer.poll_transmit(&mut buf).unwrap() {
+            Transmit::Advert { len, .. } => break buf[..len].to_vec(),
+            _ => continue,
+        }
+    };
+    assert_eq!(rt.intercept(&mut d, &advert, t), Intercept::Consumed);
+    // The peer has priority 50: ours (100) preempts after Master_Down_Interval.
+    while !rt.vrrp().is_master(IpAddr::V4(Ipv4Addr::from(VIP))) {
+        t += Duration::from_millis(10);
+        rt.handle_timeout(t);
+        while rt.poll_transmit(&mut d, t).is_some() {}
+        assert!(t.elapsed() < Duration::from_secs(5), "never MASTER");
+    }
+    assert_eq!(rt.intercept(&mut d, &arp_request(VIP), t), Intercept::Pass);
+    assert_eq!(rt.intercept(&mut d, &to_vip, t), Intercept::Pass);
+    assert_eq!(
+        rt.intercept(&mut d, &to_other, t),
+        Intercept::Drop,
+        "still another MAC"
+    );
+}
