@@ -16,7 +16,7 @@ fn ha_demo_scene_kill_and_restart_master_keeps_every_connection() {
         return;
     }
     let mut out = Vec::new();
-    let r = demo_scene(47, 100, &mut out).expect("demo scene");
+    let r = demo_scene(47, 100, false, &mut out).expect("demo scene");
     let text = String::from_utf8_lossy(&out);
     println!("{text}");
     assert!(text.contains("connections survived"), "{text}");
@@ -27,5 +27,20 @@ fn ha_demo_scene_kill_and_restart_master_keeps_every_connection() {
     );
     assert!(r.failback.is_some(), "A preempted back after its restart");
     assert_eq!(r.streams.total, 100);
+    assert_eq!(r.streams.lost(), 0, "{:?}", r.streams);
+}
+
+#[test]
+fn ha_demo_scene_nopreempt_restarted_master_stays_backup() {
+    if !root_or_skip("ha_demo_scene_nopreempt") {
+        return;
+    }
+    let mut out = Vec::new();
+    let r = demo_scene(52, 20, true, &mut out).expect("demo scene");
+    println!("{}", String::from_utf8_lossy(&out));
+    assert_eq!(
+        r.failback, None,
+        "nopreempt: A stays BACKUP after its restart"
+    );
     assert_eq!(r.streams.lost(), 0, "{:?}", r.streams);
 }

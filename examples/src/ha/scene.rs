@@ -70,6 +70,8 @@ pub struct SceneParams {
     pub start_a: bool,
     /// Sync to the other director by unicast instead of the multicast group.
     pub sync_unicast: bool,
+    /// `nopreempt` on both instances: a restarted higher-priority director stays BACKUP.
+    pub nopreempt: bool,
     /// Start director B with the scene (false: e.g. `lvs-director` processes take both
     /// places).
     pub start_b: bool,
@@ -94,6 +96,7 @@ impl SceneParams {
             start_b: true,
             nat: false,
             sync_unicast: false,
+            nopreempt: false,
         }
     }
     /// VRRPv2 at 1 s, sync on, sloppy_tcp off.
@@ -149,6 +152,7 @@ impl SceneParams {
                 vec![self.vip().into()]
             },
             garp_master_delay: Duration::from_secs(1),
+            nopreempt: self.nopreempt,
             ..VrrpConfig::default()
         };
         let vip = self.vip();
@@ -725,7 +729,8 @@ pub fn measure_takeover(scene: &mut Scene, limit: Duration) -> Result<Takeover, 
 pub struct DemoReport {
     /// A killed, B takes over.
     pub takeover: Takeover,
-    /// A restarted; from its start to its MASTER transition (preemption), if it happened.
+    /// A restarted; from its start to its MASTER transition (preemption), if it happened
+    /// (never with `nopreempt`: A stays BACKUP, B keeps the VIP).
     pub failback: Option<Duration>,
     /// The connections over the whole scene.
     pub streams: StreamReport,
@@ -733,14 +738,21 @@ pub struct DemoReport {
 
 /// The `lvs-demo` HA scene (root only): two directors (VRRPv3, advert_int 10 cs, sync both
 /// ways, mh with `sloppy_tcp`), `conns` long-lived TCP connections streaming through the VIP
-/// in DR mode, A killed (no goodbye), B takes over, A restarted and preempting back. Prints
-/// each step to standard output (`out`), and returns the takeover time and the survivors.
+/// in DR mode, A killed (no goodbye), B takes over, A restarted: it preempts back, or with
+/// `nopreempt` stays BACKUP. Prints each step to `out` (e.g. standard output), and returns
+/// the takeover time and the survivors. `subnet` picks 10.88.`subnet`.0/24.
 ///
 /// # Errors
 /// Setup failures, or a takeover that does not happen.
-pub fn demo_scene(subnet: u8, conns: usize, out: &mut dyn Write) -> Result<DemoReport, String> {
+pub fn demo_scene(
+    subnet: u8,
+    conns: usize,
+    nopreempt: bool,
+    out: &mut dyn Write,
+) -> Result<DemoReport, String> {
     let params = SceneParams {
         sloppy_tcp: true,
+        nopreempt,
         ..SceneParams::v3_fast(subnet)
     };
     let w = |out: &mut dyn Write, s: String| {
@@ -773,12 +785,21 @@ pub fn demo_scene(subnet: u8, conns: usize, out: &mut dyn Write) -> Result<DemoR
     std::thread::sleep(Duration::from_secs(2));
     w(
         out,
-        "ha: restarting director A (priority 150, preempts)".into(),
+        format!(
+            "ha: restarting director A (priority 150, {})",
+            if nopreempt { "nopreempt" } else { "preempts" }
+        ),
     );
     let started = Instant::now();
     scene.restart_a()?;
+    // nopreempt: watch 5 Master_Down_Intervals for a (wrong) takeover.
+    let watch = if nopreempt {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_secs(5)
+    };
     let failback = scene
-        .wait_master(0, Duration::from_secs(5))
+        .wait_master(0, watch)
         .then(|| {
             scene
                 .a
@@ -787,7 +808,10 @@ pub fn demo_scene(subnet: u8, conns: usize, out: &mut dyn Write) -> Result<DemoR
                 .map(|m| m.saturating_duration_since(started))
         })
         .flatten();
-    w(out, format!("ha: A MASTER again after {failback:?}"));
+    match failback {
+        Some(d) => w(out, format!("ha: A MASTER again after {d:?}")),
+        None => w(out, "ha: A stays BACKUP, B keeps the VIP".into()),
+    }
     std::thread::sleep(Duration::from_secs(2));
     let report = streams.finish()?;
     w(
