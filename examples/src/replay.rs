@@ -69,6 +69,9 @@ pub enum ReplayError {
     /// Writing the verdicts failed.
     #[error("verdicts: {0}")]
     Io(#[from] std::io::Error),
+    /// The input capture is not of Ethernet frames (its pcap link type).
+    #[error("input link type {0:?} is not Ethernet")]
+    LinkType(pcap_file::DataLink),
     /// The host model refused an address.
     #[error("addresses: {0}")]
     Host(#[from] lvs_arp::HostError),
@@ -139,6 +142,10 @@ pub fn replay<R: Read, W: Write>(
         engine.add_static_neigh(ip, mac);
     }
     let mut reader = PcapReader::new(input)?;
+    let datalink = reader.header().datalink;
+    if datalink != pcap_file::DataLink::ETHERNET {
+        return Err(ReplayError::LinkType(datalink));
+    }
     let mut writer = PcapWriter::new(output)?;
     let meta = PacketMeta::default();
     let mut first: Option<Duration> = None;

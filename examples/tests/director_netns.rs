@@ -342,7 +342,10 @@ fn dr_bytes_arrive_intact_and_rr_alternates() {
     // Live -E to sh (ip_vs_sh.c): the source-address hash sends one client to one server.
     assert_eq!(t.lvsadm(&["-E", "-t", "10.9.0.100:80", "-s", "sh"]).0, 0);
     let s = spread(&t, 6);
-    assert!(s.iter().all(|x| *x == s[0]), "sh is sticky per client: {s:?}");
+    assert!(
+        s.iter().all(|x| *x == s[0]),
+        "sh is sticky per client: {s:?}"
+    );
     let st = t.stop_director();
     assert!(
         st.success() || st.code().is_some(),
@@ -603,6 +606,15 @@ while True:
     if a[0]==sys.argv[1] and d[h]==0 and d[h+8:]==b'lvs-ping': sys.exit(0)
 "#;
 
+/// One echo request from `ns` to `ip`: true on the reply.
+fn ping(ns: &Netns, ip: &str) -> bool {
+    ns.command("python3")
+        .args(["-c", PING_PY, ip])
+        .status()
+        .expect("python3")
+        .success()
+}
+
 #[test]
 fn director_answers_ping_on_its_dip_and_vip() {
     if !netns::root_or_skip("director_answers_ping_on_its_dip_and_vip") {
@@ -614,16 +626,8 @@ fn director_answers_ping_on_its_dip_and_vip() {
         "-A -t {VIP}:80 -s rr\n-a -t {VIP}:80 -r {RS1}:80 -g -w 1\n",
     );
     for ip in ["10.9.0.1", t.vip] {
-        let st = t
-            .client
-            .command("python3")
-            .args(["-c", PING_PY, ip])
-            .status()
-            .expect("python3");
-        assert!(
-            st.success(),
-            "ping {ip}: smoltcp's echo reply through the director"
-        );
+        let st = ping(&t.client, ip);
+        assert!(st, "ping {ip}: smoltcp's echo reply through the director");
     }
 }
 
@@ -636,10 +640,36 @@ fn health_check_takes_a_dead_real_server_out_and_back() {
     if !netns::root_or_skip("health_check_takes_a_dead_real_server_out_and_back") {
         return;
     }
+    health_case(false);
+}
+
+/// As above with `inhibit_on_failure` (ipwrapper.c `perform_svr_state()`): the dead real
+/// server stays listed with weight 0 instead of leaving, and gets weight 1 back.
+#[test]
+fn health_check_with_inhibit_on_failure_sets_weight_zero_and_back() {
+    if !netns::root_or_skip("health_check_with_inhibit_on_failure_sets_weight_zero_and_back") {
+        return;
+    }
+    health_case(true);
+}
+
+/// The weight column of real server `rip` in `-Ln`, `None` when not listed.
+fn weight_of(t: &Topo, rip: &str) -> Option<String> {
+    let out = t.lvsadm(&["-Ln"]).1;
+    let row = out.lines().find(|l| l.contains(rip))?;
+    row.split_whitespace().nth(3).map(str::to_owned)
+}
+
+fn health_case(inhibit: bool) {
     let rs = |ip: &str| {
         format!(
-            "    real_server {ip} 80 {{\n        weight 1\n        TCP_CHECK {{\n            \
-             connect_timeout 1\n            retry 1\n            delay_before_retry 1\n        }}\n    }}\n"
+            "    real_server {ip} 80 {{\n        weight 1\n{}        TCP_CHECK {{\n            \
+             connect_timeout 1\n            retry 1\n            delay_before_retry 1\n        }}\n    }}\n",
+            if inhibit {
+                "        inhibit_on_failure\n"
+            } else {
+                ""
+            }
         )
     };
     let conf = format!(
@@ -649,8 +679,10 @@ fn health_check_takes_a_dead_real_server_out_and_back() {
         rs("10.9.0.12")
     );
     let mut t = Topo::with(Mode::Dr, 2, "", Some(&conf), false);
-    let listed = |t: &Topo, rip: &str| t.lvsadm(&["-Ln"]).1.contains(rip);
-    assert!(listed(&t, "10.9.0.11:80") && listed(&t, "10.9.0.12:80"));
+    let up = Some("1".to_owned());
+    let down = if inhibit { Some("0".to_owned()) } else { None };
+    assert_eq!(weight_of(&t, "10.9.0.11:80"), up);
+    assert_eq!(weight_of(&t, "10.9.0.12:80"), up);
     // Let the first probes pass, then kill rs1's listener (servers[0] is rs1's TCP socat).
     std::thread::sleep(Duration::from_millis(1500));
     let killed = Instant::now();
@@ -658,7 +690,7 @@ fn health_check_takes_a_dead_real_server_out_and_back() {
         .terminate(Duration::from_secs(2))
         .expect("kill rs1");
     let bound = Duration::from_secs(5) + Duration::from_millis(1500);
-    while listed(&t, "10.9.0.11:80") {
+    while weight_of(&t, "10.9.0.11:80") != down {
         assert!(
             killed.elapsed() < bound,
             "rs1 still in the pool after {:?}",
@@ -676,7 +708,7 @@ fn health_check_takes_a_dead_real_server_out_and_back() {
     let back = tcp_server(&t.rs[0], "rs1", &file);
     t.servers.push(back);
     let restarted = Instant::now();
-    while !listed(&t, "10.9.0.11:80") {
+    while weight_of(&t, "10.9.0.11:80") != up {
         assert!(restarted.elapsed() < Duration::from_secs(4), "rs1 not back");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -702,6 +734,10 @@ fn two_legged_nat_and_fullnat_carry_bytes_intact() {
     bytes_arrive_intact(&t);
     let s = spread(&t, 4);
     assert_eq!(s.iter().filter(|x| *x == "rs1").count(), 2, "{s:?}");
+    // The director's own presence answers on the client side too (its DIP and the VIP), and
+    // a real server reaches its server-side DIP.
+    assert!(ping(&t.client, "10.9.1.1") && ping(&t.client, t.vip));
+    assert!(ping(&t.rs[0], "10.9.0.1"));
     drop(t);
     let t = Topo::with(
         Mode::FullNat,
@@ -773,4 +809,59 @@ fn tun_to_lvs_realserver_echoes_bytes_intact_over_ipip_gue_gre() {
         http.starts_with("HTTP/1.1 200") && http.ends_with("rs1\n"),
         "HTTP over GRE: {http}"
     );
+}
+
+/// keepalived's HTTP_GET (check_http.c) over the director's own TCP: each real server runs an
+/// HTTP server on port 8000 (`connect_port`); rs1's url `/` answers 200 and stays, rs2's url
+/// `/missing` answers 404, not the `status_code 200` asked for, so rs2 leaves the pool (a
+/// failure on the very first check marks it down at once: keepalived starts with the retries
+/// spent) while rs1 is kept.
+#[test]
+fn http_get_health_check_keeps_200_and_drops_404() {
+    if !netns::root_or_skip("http_get_health_check_keeps_200_and_drops_404") {
+        return;
+    }
+    let rs = |ip: &str, path: &str| {
+        format!(
+            "    real_server {ip} 80 {{\n        weight 1\n        HTTP_GET {{\n            \
+             url {{\n                path {path}\n                status_code 200\n            }}\n            \
+             connect_port 8000\n            connect_timeout 1\n            retry 1\n            \
+             delay_before_retry 1\n        }}\n    }}\n"
+        )
+    };
+    let conf = format!(
+        "virtual_server {{VIP}} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    \
+         protocol TCP\n{}{}}}\n",
+        rs("10.9.0.11", "/"),
+        rs("10.9.0.12", "/missing")
+    );
+    let mut t = Topo::with(Mode::Dr, 2, "", Some(&conf), false);
+    for r in 0..2 {
+        let mut c = t.rs[r].command("python3");
+        c.args([
+            "-m",
+            "http.server",
+            "8000",
+            "--bind",
+            "0.0.0.0",
+            "--directory",
+            "/",
+        ]);
+        c.stderr(Stdio::null());
+        t.servers
+            .push(ChildGuard::spawn(&mut c, "http.server").expect("http.server"));
+    }
+    let listed = |t: &Topo, rip: &str| t.lvsadm(&["-Ln"]).1.contains(rip);
+    let start = Instant::now();
+    while listed(&t, "10.9.0.12:80") {
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "rs2 (404) still in the pool"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Several more check rounds: rs1 (200) stays.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(listed(&t, "10.9.0.11:80"), "{}", t.lvsadm(&["-Ln"]).1);
+    assert!(!listed(&t, "10.9.0.12:80"));
 }

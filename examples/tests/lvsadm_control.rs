@@ -235,3 +235,19 @@ fn refusals_have_ipvsadm_messages_and_status_255() {
     assert_eq!(st, 1);
     assert_eq!(err, "line 2: Service already exists\n");
 }
+
+#[test]
+fn lvs_control_environment_variable_picks_the_socket() {
+    let s = serve("env");
+    assert_eq!(lvsadm(&s.path, &["-A", "-t", "10.0.0.1:80"], None).0, 0);
+    let out = Command::new(env!("CARGO_BIN_EXE_lvsadm"))
+        .env("LVS_CONTROL", &s.path)
+        .args(["-S", "-n"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "-A -t 10.0.0.1:80 -s wlc\n"
+    );
+}

@@ -398,6 +398,20 @@ fn tun_gre_round_trip() {
     tun_round_trip(TunType::Gre { csum: true }, Decap::Gre);
 }
 
+/// The outer IP packet (DIP -> RIP, `tun_type`) carrying a UDP datagram 10.0.0.50:5000 ->
+/// VIP:7 with payload "hello".
+fn tunnelled_udp(tun_type: TunType) -> Vec<u8> {
+    let head = 64;
+    let mut buf = vec![0u8; head];
+    etherparse::PacketBuilder::ipv4(Ipv4Addr::new(10, 0, 0, 50).octets(), VIP.octets(), 64)
+        .udp(5000, 7)
+        .write(&mut buf, b"hello")
+        .unwrap();
+    let cfg = TunnelConfig::new(tun_type, TunAddrs::V4 { src: DIP, dst: RIP });
+    let outer = encapsulate(&mut buf, head, &cfg, &EncapMeta::default()).unwrap();
+    buf[outer].to_vec()
+}
+
 /// A tunnel type not enabled is not decapsulated: an IPIP packet to a server with only GRE
 /// enabled is handed to smoltcp as is, which answers ICMP protocol unreachable (type 3 code 2),
 /// as a kernel without the ipip module does.
@@ -406,19 +420,7 @@ fn ipip_not_enabled_gets_protocol_unreachable() {
     let mut rs =
         RealServer::new(rs_config(vec![Decap::Gre], None), Instant::from_millis(0)).unwrap();
     // A UDP datagram client -> VIP inside IPIP DIP -> RIP, DIP on-link: the ICMP goes to DIP.
-    let inner = {
-        let b =
-            etherparse::PacketBuilder::ipv4(Ipv4Addr::new(10, 0, 0, 50).octets(), VIP.octets(), 64)
-                .udp(5000, 7);
-        let mut v = Vec::new();
-        b.write(&mut v, b"hello").unwrap();
-        v
-    };
-    let mut buf = vec![0u8; 20];
-    buf.extend_from_slice(&inner);
-    let cfg = TunnelConfig::new(TunType::Ipip, TunAddrs::V4 { src: DIP, dst: RIP });
-    let outer = encapsulate(&mut buf, 20, &cfg, &EncapMeta::default()).unwrap();
-    let frame = eth(RS_MAC, DIRECTOR_MAC, 0x0800, &buf[outer]);
+    let frame = eth(RS_MAC, DIRECTOR_MAC, 0x0800, &tunnelled_udp(TunType::Ipip));
     rs.receive(&frame);
     // smoltcp drops the answer while it resolves the DIP (it queues nothing): answer its ARP
     // request, then send the packet again.
@@ -451,22 +453,7 @@ fn ipip_not_enabled_gets_protocol_unreachable() {
 fn corrupt_gre_is_counted_and_dropped() {
     let mut rs =
         RealServer::new(rs_config(vec![Decap::Gre], None), Instant::from_millis(0)).unwrap();
-    let inner = {
-        let b =
-            etherparse::PacketBuilder::ipv4(Ipv4Addr::new(10, 0, 0, 50).octets(), VIP.octets(), 64)
-                .udp(5000, 7);
-        let mut v = Vec::new();
-        b.write(&mut v, b"hello").unwrap();
-        v
-    };
-    let mut buf = vec![0u8; 40];
-    buf.extend_from_slice(&inner);
-    let cfg = TunnelConfig::new(
-        TunType::Gre { csum: true },
-        TunAddrs::V4 { src: DIP, dst: RIP },
-    );
-    let outer = encapsulate(&mut buf, 40, &cfg, &EncapMeta::default()).unwrap();
-    let mut pkt = buf[outer].to_vec();
+    let mut pkt = tunnelled_udp(TunType::Gre { csum: true });
     let last = pkt.len() - 1;
     pkt[last] ^= 0xff; // payload byte: the GRE checksum no longer verifies
     rs.receive(&eth(RS_MAC, DIRECTOR_MAC, 0x0800, &pkt));

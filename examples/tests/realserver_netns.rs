@@ -135,19 +135,25 @@ fn dr_kernel_client_http_echo_and_arp_policy() {
     br.sysctl("net.ipv6.conf.rs0.disable_ipv6", "1").unwrap();
     br.set_master("rs0", netns::LAN_BRIDGE).unwrap();
 
+    let logs = netns::TempDir::new("rslog").unwrap();
+    let log_path = logs.join("rs.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
     let mut server = ChildGuard::spawn(
-        br.command(env!("CARGO_BIN_EXE_lvs-realserver")).args([
-            "--tap",
-            "rs0",
-            "--mac",
-            RS_MAC,
-            "--rip",
-            "10.77.8.10/24",
-            "--vip",
-            "10.77.8.100",
-            "--name",
-            "rs1",
-        ]),
+        br.command(env!("CARGO_BIN_EXE_lvs-realserver"))
+            .env("RUST_LOG", "debug")
+            .stderr(log_file)
+            .args([
+                "--tap",
+                "rs0",
+                "--mac",
+                RS_MAC,
+                "--rip",
+                "10.77.8.10/24",
+                "--vip",
+                "10.77.8.100",
+                "--name",
+                "rs1",
+            ]),
         "lvs-realserver",
     )
     .unwrap();
@@ -225,8 +231,31 @@ fn dr_kernel_client_http_echo_and_arp_policy() {
     }
 
     let status = server.terminate(Duration::from_secs(5)).unwrap();
-    // (The server logs its counters on exit: arp_ignored counts the requests for the VIP.)
-    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}\n{log}");
+    // The server's own account: lvs-arp's reason for staying silent about the VIP.
+    assert!(
+        log.lines().any(|l| l.contains("who-has 10.77.8.100")
+            && l.contains("no reply")
+            && l.contains("arp_ignore=1")),
+        "{log}"
+    );
+    assert!(log.contains("real server stopped"), "{log}");
+}
+
+/// Sets `stop` and joins the thread when dropped.
+struct StopOnDrop {
+    stop: Arc<AtomicBool>,
+    join: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(j) = self.join.take() {
+            let _ = j.join();
+        }
+    }
 }
 
 /// The test's one-armed LVS-TUN director on its own TAP: answers ARP for the DIP, encapsulates
@@ -311,7 +340,8 @@ fn tun_kernel_client_ipip_gue_gre() {
         .ip(&["route", "add", "192.0.2.100/32", "via", "10.77.9.1"])
         .unwrap();
 
-    // The director on its own TAP, in a thread (a Tap is not Send: it is created there).
+    // The director on its own TAP, in a thread (a Tap is not Send: it is created there),
+    // stopped and joined when the guard drops, before the LAN is deleted (also on panic).
     let stop = Arc::new(AtomicBool::new(false));
     let mode = Arc::new(AtomicU8::new(0));
     let (tx, rx) = std::sync::mpsc::channel();
@@ -322,6 +352,10 @@ fn tun_kernel_client_ipip_gue_gre() {
             tx.send(tap.name().to_owned()).unwrap();
             director(&mut tap, &stop, &mode, dip, rip, vip, gue_port);
         })
+    };
+    let director_guard = StopOnDrop {
+        stop: Arc::clone(&stop),
+        join: Some(director_thread),
     };
     let dir_tap = rx.recv().unwrap();
     let attach = |name: &str| {
@@ -357,8 +391,7 @@ fn tun_kernel_client_ipip_gue_gre() {
     assert_eq!(socat(&client, "UDP:192.0.2.100:7", &dgram), dgram);
 
     let stats = rs.stop().unwrap();
-    stop.store(true, Ordering::Relaxed);
-    director_thread.join().unwrap();
+    drop(director_guard);
     assert!(stats.decap_ipip > 0, "{stats:?}");
     assert!(stats.decap_gue > 0, "{stats:?}");
     assert!(stats.decap_gre > 0, "{stats:?}");

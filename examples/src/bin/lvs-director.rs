@@ -80,7 +80,11 @@ fn open_tap(name: &str) -> Result<Tap, String> {
 }
 
 fn main() {
+    // RUST_LOG=debug shows every drop and health probe decision; info by default.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

@@ -2,15 +2,16 @@
 //! director's interfaces (one TAP, or a client-side and a server-side TAP) and returns the
 //! frames to send, the way the `lvs-director` binary and `lvs-replay` both need it.
 //!
-//! Per frame (ARCHITECTURE.md, data path): [`lvs_core::classify`] sorts it; ARP goes to
+//! Per frame (ARCHITECTURE.md, data path): [`lvs_core::classify()`] sorts it; ARP goes to
 //! lvs-arp's host model ([`lvs_arp::Host::arp_input`]: replies for the VIPs, DIPs and FULLNAT
 //! local addresses, with the kernel's `arp_ignore` rules) and neighbour table
 //! ([`lvs_arp::NeighbourTable`]: learning the senders); IP goes to
 //! [`lvs_core::Director::process`], whose verdict is acted on: `Transmit` frames get their MACs
 //! from the neighbour table (an ARP request is sent and the frame queued while the next hop is
 //! unresolved, or, in [`NeighMode::Static`], the frame is dropped as "neighbour unresolved");
-//! `Icmp` errors go back out of the receiving interface; `Local` frames are counted and handed
-//! to the caller ([`FrameOutcome::local`]); drops are counted by the director.
+//! `Icmp` errors go back out of the receiving interface; `Local` frames are counted and go to
+//! the director's own IP presence ([`local::LocalStack`]: ICMP echo, health checks) when it
+//! runs; drops are counted by the director.
 //!
 //! Time: `now` is an [`Instant`] (the director's clock); the neighbour table's millisecond
 //! clock is derived from it (milliseconds since the engine's creation).
@@ -66,8 +67,8 @@ pub struct EngineConfig {
     pub gateway: Option<Ipv4Addr>,
     /// Resolution mode.
     pub neigh_mode: NeighMode,
-    /// Run the director's own IP presence ([`local::LocalStack`]: ICMP echo, health checks) on
-    /// the server-side (or only) interface.
+    /// Run the director's own IP presence ([`local::LocalStack`]: ICMP echo on every DIP and
+    /// VIP, health checks toward the real servers).
     pub local_stack: bool,
 }
 
@@ -181,11 +182,8 @@ impl Engine {
             }
         }
         let local = cfg.local_stack.then(|| {
-            let mut addrs: Vec<(Ipv4Addr, u8)> = if two {
-                cfg.dips_server.clone()
-            } else {
-                cfg.dips.clone()
-            };
+            let mut addrs: Vec<(Ipv4Addr, u8)> = cfg.dips_server.clone();
+            addrs.extend(cfg.dips.iter().copied());
             addrs.extend(vips.iter().map(|v| (*v, 32)));
             local::LocalStack::new(cfg.mac, &addrs, cfg.gateway, now)
         });
@@ -247,8 +245,25 @@ impl Engine {
             Ok(FrameClass::Ip { .. }) | Err(_) => self.handle_ip(ifindex, frame, meta, now, ms),
             Ok(_) => FrameOutcome::Dropped(EngineDrop::NotForUs),
         };
-        if matches!(outcome, FrameOutcome::Dropped(_)) {
-            self.stats.engine_drops += 1;
+        match outcome {
+            FrameOutcome::Dropped(why) => {
+                self.stats.engine_drops += 1;
+                tracing::debug!(
+                    ifindex,
+                    ?why,
+                    len = frame.len(),
+                    "frame dropped by the runtime"
+                );
+            }
+            FrameOutcome::Director(Verdict::Drop(reason)) => {
+                tracing::debug!(
+                    ifindex,
+                    ?reason,
+                    len = frame.len(),
+                    "frame dropped by the director"
+                );
+            }
+            _ => {}
         }
         if matches!(
             outcome,
@@ -275,14 +290,13 @@ impl Engine {
             return;
         };
         l.poll(now);
-        let out_if = self.side_if(Side::Server);
         let ms = ms_since(self.epoch, now);
         while let Some(ip) = l.pop_tx() {
             let dst = match ip.first().map(|b| b >> 4) {
                 Some(4) => ip
                     .get(16..20)
                     .and_then(|d| <[u8; 4]>::try_from(d).ok())
-                    .map(|d| IpAddr::from(d)),
+                    .map(IpAddr::from),
                 _ => None,
             };
             let Some(dst) = dst else { continue };
@@ -290,6 +304,7 @@ impl Engine {
             f.extend_from_slice(&[0; 12]);
             f.extend_from_slice(&[0x08, 0x00]);
             f.extend_from_slice(&ip);
+            let out_if = self.if_for(dst);
             let _ = self.send_ip(out_if, dst, f, ms);
         }
         while let Some(ev) = l.pop_event() {
@@ -401,9 +416,7 @@ impl Engine {
             }
             Verdict::Local => {
                 self.stats.local += 1;
-                if ifindex == self.side_if(Side::Server)
-                    && let Some(l) = self.local.as_mut()
-                {
+                if let Some(l) = self.local.as_mut() {
                     l.push_frame(frame);
                 }
                 FrameOutcome::Director(v)
@@ -412,6 +425,31 @@ impl Engine {
         };
         self.scratch = buf;
         outcome
+    }
+
+    /// The interface toward `dst` for the director's own packets: the one with a subnet
+    /// holding it (or holding the gateway), else the server side.
+    fn if_for(&self, dst: IpAddr) -> u32 {
+        let IpAddr::V4(d) = dst else {
+            return self.side_if(Side::Server);
+        };
+        let holds = |ifindex: u32, ip: Ipv4Addr| {
+            self.host.interface(ifindex).is_some_and(|i| {
+                i.addrs()
+                    .iter()
+                    .any(|a| a.prefix_len < 32 && a.contains(ip))
+            })
+        };
+        let server = self.side_if(Side::Server);
+        for ip in std::iter::once(d).chain(self.cfg.gateway) {
+            if holds(IF_CLIENT, ip) {
+                return IF_CLIENT;
+            }
+            if holds(server, ip) {
+                return server;
+            }
+        }
+        server
     }
 
     /// The next hop toward `dst` out of `ifindex`: `dst` itself when it is inside a subnet of
