@@ -333,8 +333,19 @@ impl HaRuntime {
 
     /// Step 1 of the loop (module docs). With VRRP instances, unicast frames addressed to
     /// another MAC (flooded by the bridge, e.g. to the peer director) are dropped too, as a
-    /// NIC outside promiscuous mode would.
+    /// NIC outside promiscuous mode would. Without instances only sync datagrams are taken;
+    /// every other frame (VRRP included) passes to the director unchanged.
     pub fn intercept(&mut self, director: &mut Director, frame: &[u8], now: Instant) -> Intercept {
+        if !self.has_instances() {
+            // Sync only (or nothing): the director sees everything else as without HA.
+            return match self.sync.accept(frame) {
+                Some(msg) => {
+                    self.import(director, msg, now);
+                    Intercept::Consumed
+                }
+                None => Intercept::Pass,
+            };
+        }
         if self.vrrp.handle_frame(now, frame) {
             return Intercept::Consumed;
         }
@@ -359,10 +370,7 @@ impl HaRuntime {
             return Intercept::Pass;
         }
         if let Some(msg) = self.sync.accept(frame) {
-            match director.handle_sync(now, msg) {
-                Ok(n) => self.stats.sync_imported += n as u64,
-                Err(_) => self.stats.sync_errors += 1,
-            }
+            self.import(director, msg, now);
             return Intercept::Consumed;
         }
         if let Some(dst) = vip_target(frame)
@@ -373,6 +381,13 @@ impl HaRuntime {
             return Intercept::Drop;
         }
         Intercept::Pass
+    }
+
+    fn import(&mut self, director: &mut Director, msg: &[u8], now: Instant) {
+        match director.handle_sync(now, msg) {
+            Ok(n) => self.stats.sync_imported += n as u64,
+            Err(_) => self.stats.sync_errors += 1,
+        }
     }
 
     /// The loop reports a frame the director forwarded at `now` (for the takeover timing).
