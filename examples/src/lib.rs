@@ -15,6 +15,7 @@
 pub mod control;
 pub mod demo;
 pub mod director;
+pub mod ha;
 pub mod health;
 pub mod keepalived;
 pub mod netns;

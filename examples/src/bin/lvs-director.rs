@@ -4,8 +4,13 @@
 //! ```text
 //! lvs-director --tap tap0 --mac 02:00:00:00:00:01 --vip 10.0.0.100 --dip 10.0.0.1/24 \
 //!     --rules rules.txt [--tap-server tap1 --dip-server 10.1.0.1/24] [--gateway 10.0.0.254] \
-//!     [--laddr 10.0.0.50]... [--control /run/lvs-director.sock]
+//!     [--laddr 10.0.0.50]... [--control /run/lvs-director.sock] \
+//!     [--ha-config keepalived.conf] [--sync-peer 10.0.0.2]
 //! ```
+//!
+//! High availability (lvs_examples::ha): `--ha-config` runs the file's `vrrp_instance`s (a
+//! BACKUP stays silent for the VIPs), `vrrp_script`s, notify scripts and `lvs_sync_daemon`;
+//! `--start-daemon` rules run the sync daemons too. SIGTERM sends the priority-0 advert.
 //!
 //! The TAPs are opened by name (an existing persistent TAP, e.g. `ip tuntap add tap0 mode tap`,
 //! is attached to; otherwise one is created) and set up. One thread runs everything: it reads
@@ -28,6 +33,7 @@ use lvs_arp::MacAddr;
 use lvs_core::{Director, DirectorConfig, PacketMeta};
 use lvs_examples::control::{self, Request};
 use lvs_examples::director::{Engine, EngineConfig, IF_CLIENT, IF_SERVER, NeighMode, parse_cidr};
+use lvs_examples::ha::{HaRuntime, Intercept};
 use lvs_examples::health::VirtualServerHealth;
 use lvs_examples::keepalived;
 use lvs_examples::netns::{self, Tap};
@@ -71,6 +77,14 @@ struct Args {
     /// FULLNAT local addresses the director answers ARP for (server side).
     #[arg(long)]
     laddr: Vec<Ipv4Addr>,
+    /// High availability: a keepalived.conf whose `vrrp_instance`s, `vrrp_script`s and
+    /// `lvs_sync_daemon` run on the (first) TAP (lvs_examples::ha). Without it, sync daemons
+    /// started by `--start-daemon` rules still run.
+    #[arg(long)]
+    ha_config: Option<PathBuf>,
+    /// Connection sync to this unicast peer instead of the multicast group.
+    #[arg(long)]
+    sync_peer: Option<Ipv4Addr>,
 }
 
 fn open_tap(name: &str) -> Result<Tap, String> {
@@ -149,6 +163,15 @@ fn run(args: Args) -> Result<(), String> {
     for h in healths {
         engine.add_health(h);
     }
+    let dip = args.dip.first().map_or(Ipv4Addr::UNSPECIFIED, |d| d.0);
+    let mut ha = HaRuntime::for_director(
+        args.ha_config.as_deref(),
+        dip,
+        args.mac.0,
+        args.sync_peer,
+        now,
+    )?;
+    ha.follow_director_daemons(&engine.director);
 
     let mut taps = vec![open_tap(&args.tap)?];
     if let Some(t) = &args.tap_server {
@@ -187,18 +210,25 @@ fn run(args: Args) -> Result<(), String> {
             for _ in 0..256 {
                 let Some(frame) = tap.try_recv() else { break };
                 busy = true;
-                let _ = engine.handle_frame(ifindex, &frame, &meta, Instant::now());
+                let now = Instant::now();
+                if i == 0 && ha.intercept(&mut engine.director, &frame, now) != Intercept::Pass {
+                    continue;
+                }
+                let _ = engine.handle_frame(ifindex, &frame, &meta, now);
             }
         }
         let now = Instant::now();
         if engine.poll_timeout(now).is_some_and(|t| t <= now) {
             engine.handle_timeout(now);
         }
+        ha.handle_timeout(now);
         flush(&mut engine, &mut taps);
+        flush_ha(&mut ha, &mut engine, &mut taps);
         match listener.accept() {
             Ok((conn, _)) => {
                 busy = true;
                 serve(&mut engine, &conn);
+                ha.follow_director_daemons(&engine.director);
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
             Err(e) => tracing::warn!("control accept: {e}"),
@@ -206,8 +236,10 @@ fn run(args: Args) -> Result<(), String> {
         flush(&mut engine, &mut taps);
         if !busy {
             let now = Instant::now();
-            let wait = engine
-                .poll_timeout(now)
+            let wait = [engine.poll_timeout(now), ha.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
                 .map_or(max_wait, |t| t.saturating_duration_since(now).min(max_wait));
             let micros = u64::try_from(wait.as_micros()).unwrap_or(0);
             if let Some(tap) = taps.first() {
@@ -218,6 +250,9 @@ fn run(args: Args) -> Result<(), String> {
             }
         }
     }
+    // SIGTERM: a MASTER's priority-0 advert, so the backup takes over after Skew_Time.
+    ha.shutdown(Instant::now());
+    flush_ha(&mut ha, &mut engine, &mut taps);
     let _ = std::fs::remove_file(&path);
     let s = engine.stats();
     tracing::info!(
@@ -241,6 +276,21 @@ fn flush(engine: &mut Engine, taps: &mut [Tap]) {
         {
             tracing::warn!("TAP {}: {e}", t.name());
         }
+    }
+}
+
+/// HA output (adverts, gratuitous ARPs, sync frames) goes out of the first TAP; HA's log
+/// lines go to the log.
+fn flush_ha(ha: &mut HaRuntime, engine: &mut Engine, taps: &mut [Tap]) {
+    while let Some(frame) = ha.poll_transmit(&mut engine.director, Instant::now()) {
+        if let Some(t) = taps.first_mut()
+            && let Err(e) = t.send(&frame)
+        {
+            tracing::warn!("TAP {}: {e}", t.name());
+        }
+    }
+    for l in ha.take_log() {
+        tracing::info!("{l}");
     }
 }
 

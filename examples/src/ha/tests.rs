@@ -1,0 +1,533 @@
+//! Unit tests of the HA pieces that need no root: scheduler agreement between two independent
+//! directors, sync over the frame transport, and the VRRP runner (election, priority-0
+//! shutdown, scripts, notify) over an in-memory wire.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use etherparse::PacketBuilder;
+use lvs_core::director::{Director, DirectorConfig, PacketMeta, Verdict};
+use lvs_vrrp::{State, Transmit, Version, VrrpConfig};
+
+use super::sync::SyncTransport;
+use super::vrrp::{HaInstance, HaLog, VrrpRunner, VrrpScript};
+
+const VIP: [u8; 4] = [10, 0, 0, 100];
+
+fn director(sched: &str, sloppy: bool, daemons: &[&str]) -> Director {
+    let now = Instant::now();
+    let mut cfg = DirectorConfig::default();
+    cfg.sysctls.sloppy_tcp = sloppy;
+    let mut d = Director::new(cfg, now);
+    d.apply_line(&format!("-A -t 10.0.0.100:80 -s {sched}"), now)
+        .unwrap();
+    for i in 1..=5 {
+        d.apply_line(
+            &format!("-a -t 10.0.0.100:80 -r 10.0.1.{i}:80 -g -w 1"),
+            now,
+        )
+        .unwrap();
+    }
+    for l in daemons {
+        d.apply_line(l, now).unwrap();
+    }
+    d
+}
+
+/// A TCP frame from client `cip:cport` to VIP:80, SYN or ACK.
+fn tcp_frame(cip: [u8; 4], cport: u16, syn: bool) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 9], [2, 0, 0, 0, 0, 1])
+        .ipv4(cip, VIP, 64)
+        .tcp(cport, 80, 1000, 64000);
+    let b = if syn { b.syn() } else { b.ack(1) };
+    let mut v = Vec::new();
+    b.write(&mut v, &[]).unwrap();
+    v
+}
+
+/// The real server a director sends the frame to, if it forwards it.
+fn pick(d: &mut Director, frame: &[u8]) -> Option<IpAddr> {
+    let mut buf = vec![0u8; 128 + frame.len() + 1024];
+    buf[128..128 + frame.len()].copy_from_slice(frame);
+    match d.process(
+        &mut buf,
+        128,
+        frame.len(),
+        &PacketMeta::default(),
+        Instant::now(),
+    ) {
+        Verdict::Transmit { next_hop, .. } => Some(next_hop),
+        _ => None,
+    }
+}
+
+fn flows() -> impl Iterator<Item = ([u8; 4], u16)> {
+    (0..200u16).map(|i| ([192, 168, (i / 50) as u8, (i % 50) as u8 + 1], 40000 + i))
+}
+
+#[test]
+fn mh_backup_picks_the_masters_real_server_for_flows_it_never_saw() {
+    // Issue 10: "with the same real-server set, the backup's scheduler picks the same real
+    // server for a flow it has never seen (mh gives this for free)". Two independent
+    // directors, no sync: the master schedules on SYN, the backup (sloppy_tcp) on the next ACK.
+    let mut master = director("mh", false, &[]);
+    let mut backup = director("mh", true, &[]);
+    for (cip, port) in flows() {
+        let m = pick(&mut master, &tcp_frame(cip, port, true)).expect("master schedules SYN");
+        let b = pick(&mut backup, &tcp_frame(cip, port, false)).expect("backup schedules ACK");
+        assert_eq!(m, b, "flow {cip:?}:{port}");
+    }
+}
+
+#[test]
+fn rr_backup_does_not_pick_the_masters_real_server_for_every_unseen_flow() {
+    // The contrast that makes the mh test meaningful: rr's pick depends on its cursor, which
+    // a backup that saw other flows first does not share.
+    let mut master = director("rr", false, &[]);
+    let mut backup = director("rr", true, &[]);
+    let mut differ = 0;
+    for (i, (cip, port)) in flows().enumerate() {
+        let m = pick(&mut master, &tcp_frame(cip, port, true)).unwrap();
+        if i % 3 == 0 {
+            continue; // the backup never sees this flow; its cursor drifts from the master's
+        }
+        let b = pick(&mut backup, &tcp_frame(cip, port, false)).unwrap();
+        differ += usize::from(m != b);
+    }
+    assert!(
+        differ > 0,
+        "rr agreed on every flow: the mh test would prove nothing"
+    );
+}
+
+#[test]
+fn synced_flow_continues_on_backup_through_the_frame_transport() {
+    // The sync path end to end without root: the master's kernel-format sync message goes
+    // through SyncTransport frames to the backup, which then forwards the flow's next ACK
+    // (sloppy_tcp off: only the synced entry can make it forward) to the same real server,
+    // even with rr, whose pick the backup could not reproduce.
+    let master_d = ["--start-daemon master --mcast-interface eth0 --syncid 9"];
+    let backup_d = ["--start-daemon backup --mcast-interface eth0 --syncid 9"];
+    let mut master = director("rr", false, &master_d);
+    let mut backup = director("rr", false, &backup_d);
+    let mut mt = SyncTransport::new(Ipv4Addr::new(10, 0, 0, 2), [2, 0, 0, 0, 0, 2]);
+    let mut bt = SyncTransport::new(Ipv4Addr::new(10, 0, 0, 3), [2, 0, 0, 0, 0, 3]);
+    let now = Instant::now();
+    for l in master_d {
+        let lvs_core::ipvsadm::Command::StartDaemon(d) = lvs_core::ipvsadm::parse_rule(l).unwrap()
+        else {
+            panic!()
+        };
+        mt.start(&d);
+    }
+    for l in backup_d {
+        let lvs_core::ipvsadm::Command::StartDaemon(d) = lvs_core::ipvsadm::parse_rule(l).unwrap()
+        else {
+            panic!()
+        };
+        bt.start(&d);
+    }
+    let mut rips = Vec::new();
+    for (cip, port) in flows().take(40) {
+        let rip = pick(&mut master, &tcp_frame(cip, port, true)).unwrap();
+        // sync_threshold 3: the connection is queued at its third packet.
+        pick(&mut master, &tcp_frame(cip, port, false)).unwrap();
+        pick(&mut master, &tcp_frame(cip, port, false)).unwrap();
+        rips.push(rip);
+    }
+    let unseen = tcp_frame([192, 168, 9, 9], 1, false);
+    assert_eq!(
+        pick(&mut backup, &unseen),
+        None,
+        "no entry, no sloppy_tcp: not forwarded"
+    );
+    let mut msg = vec![0u8; mt.maxlen()];
+    let mut frame = vec![0u8; 2048];
+    let mut imported = 0;
+    while let Some(n) = master.poll_sync(&mut msg) {
+        let (_, mac) = mt.destination().unwrap();
+        let fl = mt.encode(&msg[..n], mac.unwrap(), &mut frame).unwrap();
+        let payload = bt
+            .accept(&frame[..fl])
+            .expect("backup accepts the group datagram");
+        imported += backup.handle_sync(now, payload).unwrap();
+    }
+    assert_eq!(imported, 40);
+    for ((cip, port), rip) in flows().take(40).zip(rips) {
+        assert_eq!(pick(&mut backup, &tcp_frame(cip, port, false)), Some(rip));
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// VRRP runner over an in-memory wire
+// ------------------------------------------------------------------------------------------
+
+fn vconf(last: u8, priority: u8) -> VrrpConfig {
+    VrrpConfig {
+        name: format!("VI_{last}"),
+        interface: "eth0".into(),
+        interface_addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)),
+        interface_mac: [2, 0, 0, 0, 0, last],
+        virtual_router_id: 51,
+        priority,
+        advert_int: Duration::from_millis(100),
+        version: Some(Version::V3),
+        virtual_ipaddress: vec![IpAddr::V4(Ipv4Addr::from(VIP))],
+        ..VrrpConfig::default()
+    }
+}
+
+/// Delivers every frame each runner sends to the others; returns the adverts' priorities.
+fn exchange(runners: &mut [&mut VrrpRunner], now: Instant) -> Vec<u8> {
+    let mut prios = Vec::new();
+    let mut buf = [0u8; lvs_vrrp::wire::MAX_FRAME_LEN];
+    for i in 0..runners.len() {
+        while let Some(t) = runners[i].poll_transmit(&mut buf) {
+            if let Transmit::Advert { priority, .. } = t {
+                prios.push(priority);
+            }
+            let f = buf[..t.frame_len()].to_vec();
+            for (j, r) in runners.iter_mut().enumerate() {
+                if j != i {
+                    r.handle_frame(now, &f);
+                }
+            }
+        }
+    }
+    prios
+}
+
+/// Runs both runners on a simulated clock from `t` for `d` in 1 ms steps.
+fn run(a: &mut VrrpRunner, b: &mut VrrpRunner, t: &mut Instant, d: Duration) {
+    let end = *t + d;
+    while *t < end {
+        *t += Duration::from_millis(1);
+        for r in [&mut *a, &mut *b] {
+            if r.poll_timeout().is_some_and(|x| x <= *t) {
+                r.handle_timeout(*t);
+            }
+        }
+        exchange(&mut [a, b], *t);
+    }
+}
+
+#[test]
+fn higher_priority_runner_owns_the_vip_and_priority_zero_hands_it_over_in_skew_time() {
+    let mut t = Instant::now();
+    let mut a = VrrpRunner::new(vec![HaInstance::new(vconf(2, 150))], vec![], t).unwrap();
+    let mut b = VrrpRunner::new(vec![HaInstance::new(vconf(3, 100))], vec![], t).unwrap();
+    let vip = IpAddr::V4(Ipv4Addr::from(VIP));
+    // Master_Down_Interval of A = 3 * 10 cs + (256 - 150) * 10 / 256 cs = 341.4 ms.
+    run(&mut a, &mut b, &mut t, Duration::from_millis(400));
+    assert!(a.is_master(vip) && !b.is_master(vip));
+    assert!(b.is_vip(vip));
+    // RFC 9568 6.4.3: on Shutdown a Master sends an advert with priority 0; the backup then
+    // sets Master_Down_Timer to Skew_Time ((256 - 100) * 10 / 256 cs = 60.9 ms), far below
+    // its Master_Down_Interval (360.9 ms).
+    a.shutdown(t);
+    let prios = exchange(&mut [&mut a, &mut b], t);
+    assert_eq!(prios, vec![0]);
+    run(&mut a, &mut b, &mut t, Duration::from_millis(55));
+    assert!(!b.is_master(vip), "not before Skew_Time");
+    run(&mut a, &mut b, &mut t, Duration::from_millis(10));
+    assert!(b.is_master(vip), "backup took over at Skew_Time");
+    let log = b.take_log();
+    assert!(log.iter().any(|l| matches!(
+        l,
+        HaLog::State {
+            event: lvs_vrrp::Event::StateChange {
+                to: State::Master,
+                ..
+            },
+            ..
+        }
+    )));
+}
+
+#[test]
+fn different_vrids_both_become_master_and_count_unknown_vrid() {
+    // The seeds' split brain: virtual_router_id differs, each side ignores the other's adverts.
+    let mut t = Instant::now();
+    let mut cb = vconf(3, 100);
+    cb.virtual_router_id = 52;
+    let mut a = VrrpRunner::new(vec![HaInstance::new(vconf(2, 150))], vec![], t).unwrap();
+    let mut b = VrrpRunner::new(vec![HaInstance::new(cb)], vec![], t).unwrap();
+    run(&mut a, &mut b, &mut t, Duration::from_millis(800));
+    let vip = IpAddr::V4(Ipv4Addr::from(VIP));
+    assert!(a.is_master(vip) && b.is_master(vip));
+    assert!(a.router_stats().unknown_vrid > 0 && b.router_stats().unknown_vrid > 0);
+    assert!(b.take_log().contains(&HaLog::UnknownVrid { vrid: 51 }));
+}
+
+fn wait_until(
+    r: &mut VrrpRunner,
+    limit: Duration,
+    mut cond: impl FnMut(&VrrpRunner) -> bool,
+) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        let now = Instant::now();
+        if r.poll_timeout().is_some_and(|x| x <= now) {
+            r.handle_timeout(now);
+        }
+        let mut buf = [0u8; lvs_vrrp::wire::MAX_FRAME_LEN];
+        while r.poll_transmit(&mut buf).is_some() {}
+        if cond(r) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+#[test]
+fn failing_weight_zero_script_puts_instance_in_fault_and_notify_gets_keepalived_arguments() {
+    let dir = crate::netns::TempDir::new("hanotify").unwrap();
+    let flag = dir.join("healthy");
+    std::fs::write(&flag, b"").unwrap();
+    let out = dir.join("notify.out");
+    let notify = dir.join("notify.sh");
+    std::fs::write(
+        &notify,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()),
+    )
+    .unwrap();
+    let fault = dir.join("fault.sh");
+    std::fs::write(
+        &fault,
+        format!("#!/bin/sh\necho FAULT-NOARGS \"$#\" >> {}\n", out.display()),
+    )
+    .unwrap();
+    let mut script = VrrpScript::new("chk", &format!("test -e {}", flag.display()));
+    script.interval = Duration::from_millis(20);
+    script.fall = 2;
+    script.rise = 2;
+    let mut inst = HaInstance::new(vconf(2, 150));
+    inst.config.name = "VI_X".into();
+    inst.notify = Some(format!("/bin/sh {}", notify.display()));
+    inst.notify_fault = Some(format!("/bin/sh {}", fault.display()));
+    inst.track_script = vec!["chk".into()];
+    let mut r = VrrpRunner::new(vec![inst], vec![script], Instant::now()).unwrap();
+    let vip = IpAddr::V4(Ipv4Addr::from(VIP));
+    assert!(wait_until(&mut r, Duration::from_secs(3), |r| r.is_master(vip)));
+    std::fs::remove_file(&flag).unwrap();
+    assert!(wait_until(&mut r, Duration::from_secs(3), |r| {
+        r.instances()[0].state() == State::Fault
+    }));
+    assert!(!r.is_master(vip), "FAULT gives the VIP up");
+    std::fs::write(&flag, b"").unwrap();
+    assert!(wait_until(&mut r, Duration::from_secs(3), |r| r.is_master(vip)));
+    r.shutdown(Instant::now());
+    drop(r); // waits for the notify children
+    let text = std::fs::read_to_string(&out).unwrap();
+    // keepalived: notify gets "INSTANCE <name> <state> <priority>", notify_fault nothing.
+    let lines: Vec<&str> = text.lines().collect();
+    for want in [
+        "INSTANCE VI_X BACKUP 150",
+        "INSTANCE VI_X MASTER 150",
+        "INSTANCE VI_X FAULT 150",
+        "FAULT-NOARGS 0",
+        "INSTANCE VI_X STOP 150",
+    ] {
+        assert!(lines.contains(&want), "{want:?} not in {lines:?}");
+    }
+}
+
+#[test]
+fn undefined_track_script_is_a_config_error() {
+    let mut inst = HaInstance::new(vconf(2, 150));
+    inst.track_script = vec!["nope".into()];
+    let e = VrrpRunner::new(vec![inst], vec![], Instant::now()).unwrap_err();
+    assert!(e.to_string().contains("track_script nope"), "{e}");
+}
+
+// ------------------------------------------------------------------------------------------
+// keepalived.conf -> HaRuntime
+// ------------------------------------------------------------------------------------------
+
+const KEEPALIVED_CONF: &str = r#"
+global_defs {
+    router_id LVS_A
+    lvs_sync_daemon eth0 VI_1 id 7
+}
+vrrp_script chk_true {
+    script "/bin/true"
+    interval 1
+    weight -20
+}
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 1
+    virtual_ipaddress {
+        10.0.0.100/24
+    }
+    track_script {
+        chk_true
+    }
+    notify "/bin/true"
+}
+"#;
+
+#[test]
+fn keepalived_conf_instance_scripts_and_sync_daemon_follow_the_vrrp_state() {
+    use super::runtime::HaRuntime;
+    let conf = crate::keepalived::parse_str(KEEPALIVED_CONF).unwrap();
+    let mut t = Instant::now();
+    let ip = Ipv4Addr::new(10, 0, 0, 2);
+    let mac = [2, 0, 0, 0, 0, 2];
+    let mut rt = HaRuntime::from_keepalived(&conf, ip, mac, t).unwrap();
+    let inst = &rt.vrrp().instances()[0];
+    assert_eq!(inst.config().name, "VI_1");
+    assert_eq!(
+        inst.config().interface_addr,
+        IpAddr::V4(ip),
+        "filled like the kernel's"
+    );
+    assert_eq!(inst.config().interface_mac, mac);
+    assert!(
+        inst.config()
+            .track
+            .iter()
+            .any(|w| w.name == "chk_true" && w.weight == -20)
+    );
+    let mut d = director("mh", false, &[]);
+    // keepalived (vrrp.c): backup daemon while not MASTER, master daemon once MASTER.
+    let _ = rt.poll_transmit(&mut d, t);
+    while rt.poll_transmit(&mut d, t).is_some() {}
+    assert!(rt.sync().master().is_none());
+    // Master_Down_Interval for priority 150, advert_int 1 s: 3 s + 106/256 s.
+    while !rt.vrrp().is_master(IpAddr::V4(Ipv4Addr::from(VIP))) {
+        t += Duration::from_millis(10);
+        rt.handle_timeout(t);
+        while rt.poll_transmit(&mut d, t).is_some() {}
+        assert!(t.elapsed() < Duration::from_secs(10), "never MASTER");
+    }
+    while rt.poll_transmit(&mut d, t).is_some() {}
+    let daemons = d.snapshot().daemons;
+    assert_eq!(daemons.len(), 1, "{daemons:?}");
+    assert_eq!(daemons[0].state, lvs_core::ipvsadm::DaemonState::Master);
+    assert_eq!(daemons[0].syncid, 7);
+    assert_eq!(rt.sync().master().map(|m| m.syncid), Some(7));
+    assert!(rt.sync().backup().is_none());
+}
+
+#[test]
+fn sync_frame_parser_survives_mutated_frames() {
+    // A cheap mutation fuzz of the frame parser and the backup's accept path (the fuzz
+    // workspace does not depend on lvs-examples): every byte flip and truncation of a valid
+    // sync frame must be handled without panic.
+    use super::sync::parse_udp_frame;
+    let mut m = SyncTransport::new(Ipv4Addr::new(10, 0, 0, 2), [2, 0, 0, 0, 0, 2]);
+    let mut b = SyncTransport::new(Ipv4Addr::new(10, 0, 0, 3), [2, 0, 0, 0, 0, 3]);
+    let cmd = |l: &str| match lvs_core::ipvsadm::parse_rule(l).unwrap() {
+        lvs_core::ipvsadm::Command::StartDaemon(d) => d,
+        _ => panic!(),
+    };
+    m.start(&cmd("--start-daemon master --mcast-interface eth0"));
+    b.start(&cmd("--start-daemon backup --mcast-interface eth0"));
+    let mut buf = [0u8; 256];
+    let n = m
+        .encode(&[1u8; 100], [1, 0, 0x5e, 0, 0, 0x51], &mut buf)
+        .unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..20_000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut f = buf[..n].to_vec();
+        for k in 0..(seed % 4) {
+            let i = ((seed >> (8 * k)) as usize) % n;
+            f[i] ^= (seed >> 32) as u8 | 1;
+        }
+        let cut = ((seed >> 40) as usize) % (n + 1);
+        let f = &f[..cut.max(1)];
+        let _ = parse_udp_frame(f);
+        let _ = b.accept(f);
+    }
+    assert!(
+        b.accept(&buf[..n]).is_some(),
+        "the intact frame is still accepted"
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// HaRuntime::intercept: the MASTER-only rule for VIPs
+// ------------------------------------------------------------------------------------------
+
+fn arp_request(target: [u8; 4]) -> Vec<u8> {
+    let f = lvs_arp::ArpFrame::request(
+        lvs_arp::MacAddr([2, 0, 0, 0, 0, 9]),
+        Ipv4Addr::new(10, 0, 0, 9),
+        Ipv4Addr::from(target),
+        None,
+    );
+    f.to_bytes().to_vec()
+}
+
+#[test]
+fn intercept_backup_is_silent_for_the_vip_master_answers_and_forwards() {
+    use super::runtime::{HaRuntime, Intercept};
+    // RFC 9568 6.4.2 (Backup): MUST NOT respond to ARP requests for the VIPs, MUST discard
+    // packets addressed to them; 6.4.3 (Master): MUST respond, MUST forward.
+    let mut t = Instant::now();
+    let mut cfg = vconf(2, 100);
+    cfg.advert_int = Duration::from_millis(100);
+    let mut rt = HaRuntime::new(
+        vec![HaInstance::new(cfg)],
+        vec![],
+        Ipv4Addr::new(10, 0, 0, 2),
+        [2, 0, 0, 0, 0, 2],
+        t,
+    )
+    .unwrap();
+    let mut d = director("mh", false, &[]);
+    let mut to_vip = tcp_frame([192, 168, 0, 1], 1234, true);
+    to_vip[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    let mut to_other = to_vip.clone();
+    to_other[..6].copy_from_slice(&[2, 0, 0, 0, 0, 3]);
+    assert_eq!(rt.intercept(&mut d, &arp_request(VIP), t), Intercept::Drop);
+    assert_eq!(
+        rt.intercept(&mut d, &arp_request([10, 0, 0, 2]), t),
+        Intercept::Pass,
+        "DIP"
+    );
+    assert_eq!(rt.intercept(&mut d, &to_vip, t), Intercept::Drop);
+    assert_eq!(
+        rt.intercept(&mut d, &to_other, t),
+        Intercept::Drop,
+        "another MAC"
+    );
+    assert_eq!(rt.stats().dropped_not_master, 2);
+    // An advert from a lower-priority peer (alone, it became MASTER) is VRRP's.
+    let mut peer = VrrpRunner::new(vec![HaInstance::new(vconf(3, 50))], vec![], t).unwrap();
+    let mut tt = t;
+    while !peer.is_master(IpAddr::V4(Ipv4Addr::from(VIP))) {
+        tt += Duration::from_millis(10);
+        peer.handle_timeout(tt);
+    }
+    let mut buf = [0u8; lvs_vrrp::wire::MAX_FRAME_LEN];
+    let advert = loop {
+        match peer.poll_transmit(&mut buf).unwrap() {
+            Transmit::Advert { len, .. } => break buf[..len].to_vec(),
+            _ => continue,
+        }
+    };
+    assert_eq!(rt.intercept(&mut d, &advert, t), Intercept::Consumed);
+    // The peer has priority 50: ours (100) preempts after Master_Down_Interval.
+    while !rt.vrrp().is_master(IpAddr::V4(Ipv4Addr::from(VIP))) {
+        t += Duration::from_millis(10);
+        rt.handle_timeout(t);
+        while rt.poll_transmit(&mut d, t).is_some() {}
+        assert!(t.elapsed() < Duration::from_secs(5), "never MASTER");
+    }
+    assert_eq!(rt.intercept(&mut d, &arp_request(VIP), t), Intercept::Pass);
+    assert_eq!(rt.intercept(&mut d, &to_vip, t), Intercept::Pass);
+    assert_eq!(
+        rt.intercept(&mut d, &to_other, t),
+        Intercept::Drop,
+        "still another MAC"
+    );
+}

@@ -1,0 +1,554 @@
+//! The VRRP side of a director: the `vrrp_instance`s of its configuration driven by lvs-vrrp
+//! in real time, with keepalived's `vrrp_script` trackers and notify scripts as child
+//! processes.
+//!
+//! [`VrrpRunner`] is fed the director's frame loop: every received frame that is VRRP (IP
+//! protocol 112) goes to [`VrrpRunner::handle_frame`]; at [`VrrpRunner::poll_timeout`] the
+//! loop calls [`VrrpRunner::handle_timeout`]; after either it drains
+//! [`VrrpRunner::poll_transmit`] (adverts, gratuitous ARPs, unsolicited NAs: whole Ethernet
+//! frames to write on the TAP). [`VrrpRunner::is_master`] tells, per VIP, whether this
+//! director owns it now: only then does it answer ARP for it and forward traffic to it
+//! (RFC 9568 section 6.4.3; a Backup "MUST NOT respond to ARP requests for the IPvX
+//! address(es)" and "MUST discard packets with a destination link-layer MAC address equal to
+//! the virtual router MAC address", section 6.4.2).
+
+use std::net::IpAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lvs_vrrp::{
+    ConfigError, Event, Router, State, TrackWeight, Transmit, VrrpConfig, VrrpInstance,
+};
+
+/// IP protocol number of VRRP (RFC 9568 section 5.1.1.4).
+pub const IPPROTO_VRRP: u8 = 112;
+
+/// True when `frame` is an Ethernet II frame carrying IPv4 or IPv6 with protocol / next
+/// header 112 (VRRP). Never panics.
+pub fn is_vrrp_frame(frame: &[u8]) -> bool {
+    match frame.get(12..14) {
+        Some([0x08, 0x00]) => frame.get(14 + 9) == Some(&IPPROTO_VRRP),
+        Some([0x86, 0xdd]) => frame.get(14 + 6) == Some(&IPPROTO_VRRP),
+        _ => false,
+    }
+}
+
+/// A keepalived `vrrp_script NAME { script ...; interval ...; timeout ...; rise ...; fall ...;
+/// weight ... }` block (keepalived 2.2.7 defaults: interval 1 s, timeout = interval, rise 1,
+/// fall 1, weight 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VrrpScript {
+    /// The block's name, referenced by `track_script`.
+    pub name: String,
+    /// The command line, split on whitespace and executed without a shell (keepalived does
+    /// the same); exit status 0 = success.
+    pub script: String,
+    /// Run period.
+    pub interval: Duration,
+    /// A run longer than this is killed (SIGKILL) and counts as a failure.
+    pub timeout: Duration,
+    /// Consecutive successes to go from failed to OK.
+    pub rise: u32,
+    /// Consecutive failures to go from OK to failed.
+    pub fall: u32,
+    /// keepalived's weight, -253..=253: > 0 is added to the priority while OK, < 0 is
+    /// subtracted while failed, 0 puts the tracking instances in FAULT while failed.
+    pub weight: i32,
+}
+
+impl VrrpScript {
+    /// A script with keepalived's defaults.
+    pub fn new(name: &str, script: &str) -> Self {
+        VrrpScript {
+            name: name.into(),
+            script: script.into(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            rise: 1,
+            fall: 1,
+            weight: 0,
+        }
+    }
+}
+
+/// One `vrrp_instance` with the keepalived keywords lvs-vrrp's [`VrrpConfig`] leaves to the
+/// caller: notify scripts and tracked scripts.
+#[derive(Debug, Clone, Default)]
+pub struct HaInstance {
+    /// The protocol configuration (`name` is the instance name in notify arguments).
+    pub config: VrrpConfig,
+    /// `notify`: called on every state change with `INSTANCE <name> <MASTER|BACKUP|FAULT|STOP>
+    /// <priority>` appended.
+    pub notify: Option<String>,
+    /// `notify_master`: called without arguments on becoming MASTER.
+    pub notify_master: Option<String>,
+    /// `notify_backup`: called without arguments on becoming BACKUP.
+    pub notify_backup: Option<String>,
+    /// `notify_fault`: called without arguments on entering FAULT.
+    pub notify_fault: Option<String>,
+    /// `notify_stop`: called without arguments on stopping.
+    pub notify_stop: Option<String>,
+    /// `track_script { NAME [weight W] }`: names of [`VrrpScript`]s; the script's weight is
+    /// used unless `config.track` already lists the name with its own weight.
+    pub track_script: Vec<String>,
+}
+
+impl HaInstance {
+    /// An instance without scripts.
+    pub fn new(config: VrrpConfig) -> Self {
+        HaInstance {
+            config,
+            ..HaInstance::default()
+        }
+    }
+}
+
+/// Why a [`VrrpRunner`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HaConfigError {
+    /// lvs-vrrp refused an instance's configuration.
+    #[error("vrrp_instance {name}: {source}")]
+    Vrrp {
+        /// Instance name.
+        name: String,
+        /// The reason.
+        source: ConfigError,
+    },
+    /// `track_script` names a script that is not defined.
+    #[error("vrrp_instance {instance}: track_script {script} is not defined")]
+    UnknownScript {
+        /// Instance name.
+        instance: String,
+        /// The missing script.
+        script: String,
+    },
+}
+
+#[derive(Debug)]
+struct ScriptState {
+    def: VrrpScript,
+    ok: bool,
+    successes: u32,
+    failures: u32,
+    next_run: Instant,
+    running: Option<(Child, Instant)>,
+}
+
+/// What one runner did, for logs and tests: state changes with their reasons, script results,
+/// notify invocations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HaLog {
+    /// An instance changed state (lvs-vrrp's event, with the instance name).
+    State {
+        /// Instance name.
+        instance: String,
+        /// The event.
+        event: Event,
+    },
+    /// A tracked script changed between OK and failed.
+    Script {
+        /// Script name.
+        name: String,
+        /// New result.
+        ok: bool,
+    },
+    /// A notify script was started with these arguments (program first).
+    Notify(Vec<String>),
+    /// A notify script could not be started.
+    NotifyError(String),
+    /// An advert for a VRID this director does not run (split brain: different
+    /// `virtual_router_id`s on the two directors).
+    UnknownVrid {
+        /// The VRID heard.
+        vrid: u8,
+    },
+}
+
+impl std::fmt::Display for HaLog {
+    /// keepalived-like log lines: `VI_1: Entering MASTER STATE (master down, priority 100)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HaLog::State { instance, event } => match event {
+                Event::StateChange {
+                    to,
+                    reason,
+                    priority,
+                    ..
+                } => write!(
+                    f,
+                    "{instance}: Entering {} STATE ({reason:?}, priority {priority})",
+                    to.notify_name()
+                ),
+                Event::MasterRxLowerPriority { src, priority } => write!(
+                    f,
+                    "{instance}: MASTER received a lower priority ({priority}) advert from {src}"
+                ),
+                Event::OwnerConflict { src } => {
+                    write!(
+                        f,
+                        "{instance}: another address owner (priority 255) at {src}"
+                    )
+                }
+                _ => write!(f, "{instance}: {event:?}"),
+            },
+            HaLog::Script { name, ok } => write!(
+                f,
+                "VRRP_Script({name}) {}",
+                if *ok { "succeeded" } else { "failed" }
+            ),
+            HaLog::Notify(argv) => write!(f, "notify: {}", argv.join(" ")),
+            HaLog::NotifyError(e) => write!(f, "notify failed: {e}"),
+            HaLog::UnknownVrid { vrid } => write!(
+                f,
+                "advert for VRID {vrid}, which no instance here runs (different \
+                 virtual_router_id: split brain)"
+            ),
+        }
+    }
+}
+
+/// The VRRP instances of one director, their scripts and their notify children. See the
+/// module docs. Time is `Instant`, converted to lvs-vrrp microseconds since construction.
+#[derive(Debug)]
+pub struct VrrpRunner {
+    router: Router,
+    specs: Vec<HaInstance>,
+    scripts: Vec<ScriptState>,
+    epoch: Instant,
+    notify_children: Vec<Child>,
+    log: Vec<HaLog>,
+    unknown_vrid_logged: Vec<u8>,
+}
+
+fn split_cmd(line: &str) -> Vec<String> {
+    line.split_whitespace().map(str::to_owned).collect()
+}
+
+fn spawn_quiet(argv: &[String]) -> std::io::Result<Child> {
+    let (prog, args) = argv
+        .split_first()
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+}
+
+impl VrrpRunner {
+    /// Builds and starts the instances at `now`; every script is considered OK until it has
+    /// failed `fall` times (keepalived's default initial state).
+    ///
+    /// # Errors
+    /// [`HaConfigError`] for an invalid instance or an undefined tracked script.
+    pub fn new(
+        instances: Vec<HaInstance>,
+        scripts: Vec<VrrpScript>,
+        now: Instant,
+    ) -> Result<Self, HaConfigError> {
+        let mut router = Router::new();
+        let mut specs = Vec::with_capacity(instances.len());
+        for mut spec in instances {
+            for name in &spec.track_script {
+                let Some(s) = scripts.iter().find(|s| &s.name == name) else {
+                    return Err(HaConfigError::UnknownScript {
+                        instance: spec.config.name.clone(),
+                        script: name.clone(),
+                    });
+                };
+                if !spec.config.track.iter().any(|t| &t.name == name) {
+                    spec.config.track.push(TrackWeight {
+                        name: name.clone(),
+                        weight: s.weight,
+                    });
+                }
+            }
+            let inst = VrrpInstance::new(spec.config.clone(), 0).map_err(|source| {
+                HaConfigError::Vrrp {
+                    name: spec.config.name.clone(),
+                    source,
+                }
+            })?;
+            router.push(inst);
+            specs.push(spec);
+        }
+        let scripts = scripts
+            .into_iter()
+            .map(|def| ScriptState {
+                ok: true,
+                successes: def.rise,
+                failures: 0,
+                next_run: now,
+                running: None,
+                def,
+            })
+            .collect();
+        let mut r = VrrpRunner {
+            router,
+            specs,
+            scripts,
+            epoch: now,
+            notify_children: Vec::new(),
+            log: Vec::new(),
+            unknown_vrid_logged: Vec::new(),
+        };
+        r.drain_events();
+        Ok(r)
+    }
+
+    /// `now` as lvs-vrrp microseconds.
+    pub fn micros(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn instant(&self, us: u64) -> Instant {
+        self.epoch + Duration::from_micros(us)
+    }
+
+    /// The lvs-vrrp instances (state, counters, Master_Down_Interval).
+    pub fn instances(&self) -> &[VrrpInstance] {
+        self.router.instances()
+    }
+
+    /// The router's counters (unknown VRID = the split-brain signature).
+    pub fn router_stats(&self) -> lvs_vrrp::RouterStats {
+        *self.router.stats()
+    }
+
+    /// Feeds a received frame. Returns false (and does nothing) when it is not VRRP; true when
+    /// it was VRRP, accepted or dropped (drops are counted in the instance / router stats).
+    pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) -> bool {
+        if !is_vrrp_frame(frame) {
+            return false;
+        }
+        let us = self.micros(now);
+        if let Err(lvs_vrrp::RouterDrop::UnknownVrid(vrid)) = self.router.handle_frame(us, frame)
+            && !self.unknown_vrid_logged.contains(&vrid)
+        {
+            self.unknown_vrid_logged.push(vrid);
+            self.log.push(HaLog::UnknownVrid { vrid });
+        }
+        self.drain_events();
+        true
+    }
+
+    /// The earliest instant something is due: an instance timer or a script run / timeout.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let vrrp = self.router.poll_timeout().map(|us| self.instant(us));
+        let scripts = self
+            .scripts
+            .iter()
+            .map(|s| match &s.running {
+                Some((_, started)) => (*started + s.def.timeout).min(s.next_run.max(*started)),
+                None => s.next_run,
+            })
+            .min();
+        // A running script is polled every 10 ms for its exit.
+        let poll = self
+            .scripts
+            .iter()
+            .any(|s| s.running.is_some())
+            .then(|| Instant::now() + Duration::from_millis(10));
+        [vrrp, scripts, poll].into_iter().flatten().min()
+    }
+
+    /// Runs the instance timers due at `now`, starts / reaps / times out scripts and feeds
+    /// their results to the instances, reaps finished notify children.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.run_scripts(now);
+        let us = self.micros(now);
+        self.router.handle_timeout(us);
+        self.drain_events();
+        self.notify_children
+            .retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_)) | Err(_)));
+    }
+
+    fn run_scripts(&mut self, now: Instant) {
+        let mut changes = Vec::new();
+        for s in &mut self.scripts {
+            if let Some((child, started)) = &mut s.running {
+                let result = match child.try_wait() {
+                    Ok(Some(status)) => Some(status.success()),
+                    Ok(None) if now >= *started + s.def.timeout => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        Some(false)
+                    }
+                    Ok(None) => None,
+                    Err(_) => Some(false),
+                };
+                if let Some(success) = result {
+                    s.running = None;
+                    if success {
+                        s.failures = 0;
+                        s.successes = s.successes.saturating_add(1);
+                        if !s.ok && s.successes >= s.def.rise.max(1) {
+                            s.ok = true;
+                            changes.push((s.def.name.clone(), true));
+                        }
+                    } else {
+                        s.successes = 0;
+                        s.failures = s.failures.saturating_add(1);
+                        if s.ok && s.failures >= s.def.fall.max(1) {
+                            s.ok = false;
+                            changes.push((s.def.name.clone(), false));
+                        }
+                    }
+                }
+            }
+            if s.running.is_none() && now >= s.next_run {
+                s.next_run = now + s.def.interval.max(Duration::from_millis(10));
+                match spawn_quiet(&split_cmd(&s.def.script)) {
+                    Ok(child) => s.running = Some((child, now)),
+                    Err(_) => {
+                        // A script that cannot start has failed this run.
+                        s.successes = 0;
+                        s.failures = s.failures.saturating_add(1);
+                        if s.ok && s.failures >= s.def.fall.max(1) {
+                            s.ok = false;
+                            changes.push((s.def.name.clone(), false));
+                        }
+                    }
+                }
+            }
+        }
+        let us = self.micros(now);
+        for (name, ok) in changes {
+            self.log.push(HaLog::Script {
+                name: name.clone(),
+                ok,
+            });
+            self.set_track(us, &name, ok);
+        }
+    }
+
+    fn set_track(&mut self, us: u64, name: &str, up: bool) {
+        for inst in self.router.instances_mut() {
+            inst.set_track_by_name(us, name, up);
+        }
+        self.drain_events();
+    }
+
+    /// Reports a tracked object's state (`track_interface` link state, a `track_file`, ...)
+    /// to every instance tracking `name`: weight 0 objects put them in FAULT while down.
+    pub fn set_tracked(&mut self, now: Instant, name: &str, up: bool) {
+        let us = self.micros(now);
+        self.set_track(us, name, up);
+    }
+
+    /// Reports the VRRP interface's link state (down = FAULT for every instance).
+    pub fn set_interface_up(&mut self, now: Instant, up: bool) {
+        let us = self.micros(now);
+        for inst in self.router.instances_mut() {
+            inst.set_interface_up(us, up);
+        }
+        self.drain_events();
+    }
+
+    /// Next frame to write on the interface, at `buf[..len]` (size `buf` as
+    /// [`lvs_vrrp::wire::MAX_FRAME_LEN`]). Unicast adverts come with a zero destination MAC
+    /// (see [`Transmit::Advert`]) for the caller to fill.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        self.router
+            .instances_mut()
+            .iter_mut()
+            .find_map(|i| i.poll_transmit(buf))
+    }
+
+    /// True when an instance listing `vip` in `virtual_ipaddress` is MASTER: answer ARP / NS
+    /// for it and forward its traffic.
+    pub fn is_master(&self, vip: IpAddr) -> bool {
+        self.router
+            .instances()
+            .iter()
+            .any(|i| i.answers_arp() && i.config().virtual_ipaddress.contains(&vip))
+    }
+
+    /// True when `ip` is a VIP of any instance (MASTER or not): traffic to it is the VRRP
+    /// pair's, to drop silently unless [`VrrpRunner::is_master`].
+    pub fn is_vip(&self, ip: IpAddr) -> bool {
+        self.router
+            .instances()
+            .iter()
+            .any(|i| i.config().virtual_ipaddress.contains(&ip))
+    }
+
+    /// Shutdown (SIGTERM path): every instance leaves; a MASTER queues its priority-0 advert
+    /// (drain [`VrrpRunner::poll_transmit`] and write it) so the backup takes over after
+    /// Skew_Time instead of Master_Down_Interval. Runs the STOP notifications.
+    pub fn shutdown(&mut self, now: Instant) {
+        let us = self.micros(now);
+        for inst in self.router.instances_mut() {
+            inst.shutdown(us);
+        }
+        self.drain_events();
+    }
+
+    /// Drains the log.
+    pub fn take_log(&mut self) -> Vec<HaLog> {
+        std::mem::take(&mut self.log)
+    }
+
+    fn drain_events(&mut self) {
+        let mut calls: Vec<Vec<String>> = Vec::new();
+        for (idx, inst) in self.router.instances_mut().iter_mut().enumerate() {
+            let Some(spec) = self.specs.get(idx) else {
+                continue;
+            };
+            while let Some(ev) = inst.poll_event() {
+                let name = spec.config.name.clone();
+                if let Event::StateChange { to, .. } = ev {
+                    let specific = match to {
+                        State::Master => &spec.notify_master,
+                        State::Backup => &spec.notify_backup,
+                        State::Fault => &spec.notify_fault,
+                        _ => &spec.notify_stop,
+                    };
+                    if let Some(s) = specific {
+                        calls.push(split_cmd(s));
+                    }
+                    if let (Some(s), Some(args)) = (&spec.notify, ev.notify_args(&name)) {
+                        let mut argv = split_cmd(s);
+                        argv.extend(args);
+                        calls.push(argv);
+                    }
+                }
+                self.log.push(HaLog::State {
+                    instance: name,
+                    event: ev,
+                });
+            }
+        }
+        for argv in calls {
+            match spawn_quiet(&argv) {
+                Ok(c) => {
+                    self.notify_children.push(c);
+                    self.log.push(HaLog::Notify(argv));
+                }
+                Err(e) => self
+                    .log
+                    .push(HaLog::NotifyError(format!("{}: {e}", argv.join(" ")))),
+            }
+        }
+    }
+}
+
+impl Drop for VrrpRunner {
+    fn drop(&mut self) {
+        for s in &mut self.scripts {
+            if let Some((c, _)) = &mut s.running {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        // Notify scripts get up to 1 s to finish; a hung one is left to init.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        for c in &mut self.notify_children {
+            while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
