@@ -21,3 +21,8 @@ pub mod keepalived;
 pub mod netns;
 pub mod realserver;
 pub mod replay;
+
+/// The README's "Embed it" example, compiled and run as a doctest so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
