@@ -11,6 +11,10 @@
 //! High availability (lvs_examples::ha): `--ha-config` runs the file's `vrrp_instance`s (a
 //! BACKUP stays silent for the VIPs), `vrrp_script`s, notify scripts and `lvs_sync_daemon`;
 //! `--start-daemon` rules run the sync daemons too. SIGTERM sends the priority-0 advert.
+//! The link state of every `track_interface` and of each instance's `interface` (when it
+//! exists in the director's namespace at start) is read from `/sys/class/net/IFNAME` every
+//! 150 ms (lvs_examples::ha::link): down (operstate down / lowerlayerdown, carrier 0, or the
+//! interface missing) puts the instance in FAULT (weight 0) or changes its priority.
 //!
 //! The TAPs are opened by name (an existing persistent TAP, e.g. `ip tuntap add tap0 mode tap`,
 //! is attached to; otherwise one is created) and set up. One thread runs everything: it reads
@@ -33,6 +37,7 @@ use lvs_arp::MacAddr;
 use lvs_core::{Director, DirectorConfig, PacketMeta};
 use lvs_examples::control::{self, Request};
 use lvs_examples::director::{Engine, EngineConfig, IF_CLIENT, IF_SERVER, NeighMode, parse_cidr};
+use lvs_examples::ha::link::{LinkWatch, read_link};
 use lvs_examples::ha::{HaRuntime, Intercept};
 use lvs_examples::health::VirtualServerHealth;
 use lvs_examples::keepalived;
@@ -178,6 +183,24 @@ fn run(args: Args) -> Result<(), String> {
         taps.push(open_tap(t)?);
     }
 
+    // Link state of the instances' `interface` and `track_interface`s, polled from sysfs.
+    // An instance's own interface missing at start is not watched: the VRRP of this binary
+    // runs on its TAP whatever the name says (keepalived would refuse to start).
+    let mut links = LinkWatch::new(
+        ha.link_names().into_iter().filter_map(|(name, own)| {
+            if own && !std::path::Path::new("/sys/class/net").join(&name).exists() {
+                tracing::warn!(
+                    "vrrp_instance interface {name} not found in this network namespace: \
+                     its link state is not tracked (VRRP runs on TAP {})",
+                    args.tap
+                );
+                return None;
+            }
+            Some(name)
+        }),
+        now,
+    );
+
     let path = args.control.clone().unwrap_or_else(control::default_path);
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -222,6 +245,9 @@ fn run(args: Args) -> Result<(), String> {
             engine.handle_timeout(now);
         }
         ha.handle_timeout(now);
+        for (ifname, up) in links.poll(now, read_link) {
+            ha.set_link(now, &ifname, up);
+        }
         flush(&mut engine, &mut taps);
         flush_ha(&mut ha, &mut engine, &mut taps);
         match listener.accept() {
@@ -236,11 +262,15 @@ fn run(args: Args) -> Result<(), String> {
         flush(&mut engine, &mut taps);
         if !busy {
             let now = Instant::now();
-            let wait = [engine.poll_timeout(now), ha.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .min()
-                .map_or(max_wait, |t| t.saturating_duration_since(now).min(max_wait));
+            let wait = [
+                engine.poll_timeout(now),
+                ha.poll_timeout(),
+                links.poll_timeout(),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(max_wait, |t| t.saturating_duration_since(now).min(max_wait));
             let micros = u64::try_from(wait.as_micros()).unwrap_or(0);
             if let Some(tap) = taps.first() {
                 let _ = smoltcp::phy::wait(

@@ -6,6 +6,8 @@
 //!   `vrrp_script` trackers, notify scripts with keepalived's arguments, `is_master(vip)`.
 //! - [`sync`]: [`SyncTransport`], the sync daemons' Ethernet + IPv4 + UDP frames
 //!   (224.0.0.81:8848, TTL 1 by default, or a unicast peer), both roles at once.
+//! - [`link`]: link state of `track_interface`s and the instances' own `interface`
+//!   (sysfs polling in `lvs-director`, FAULT / priority updates).
 //! - [`node`]: an in-process director runtime on a TAP (Director + VrrpRunner +
 //!   SyncTransport + ARP), used by the tests and the demo scene.
 //! - [`scene`]: the root-only two-director topology, the streaming client, the takeover
@@ -24,6 +26,7 @@
 //! the real server depends on) the connection continues. NAT and FULLNAT need the synced
 //! entry regardless (the reply rewrite, FULLNAT's local port).
 
+pub mod link;
 pub mod node;
 pub mod runtime;
 pub mod scene;

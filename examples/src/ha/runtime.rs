@@ -409,6 +409,22 @@ impl HaRuntime {
         }
     }
 
+    /// A watched link (an instance's own `interface` or a `track_interface`) is now `up` or
+    /// down, e.g. from a [`super::link::LinkWatch`] poll: every instance running on or
+    /// tracking `ifname` is updated ([`VrrpRunner::set_link`]: own interface down or weight-0
+    /// tracked interface down = FAULT, other weights change the priority). The log line
+    /// ("Kernel is reporting: interface X DOWN") and state changes come out of
+    /// [`HaRuntime::take_log`] after the next [`HaRuntime::poll_transmit`].
+    pub fn set_link(&mut self, now: Instant, ifname: &str, up: bool) {
+        self.vrrp.set_link(now, ifname, up);
+    }
+
+    /// The interfaces whose link state matters, `(name, own)`: each instance's own
+    /// `interface` (`own = true`) and its `track_interface` entries.
+    pub fn link_names(&self) -> Vec<(String, bool)> {
+        self.vrrp.link_names()
+    }
+
     /// SIGTERM: every instance shuts down (a MASTER's priority-0 advert is queued for
     /// [`HaRuntime::poll_transmit`]).
     pub fn shutdown(&mut self, now: Instant) {

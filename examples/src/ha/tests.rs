@@ -531,3 +531,188 @@ fn intercept_backup_is_silent_for_the_vip_master_answers_and_forwards() {
         "still another MAC"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// Link state (track_interface, the instance's own interface), simulated time
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn link_is_up_reads_operstate_and_carrier_like_the_kernel_reports_them() {
+    use super::link::link_is_up;
+    // (operstate, carrier, up): sysfs text as the kernel writes it (net-sysfs.c operstates[]);
+    // dummy / TAP report "unknown" while up; carrier is unreadable (EINVAL) while admin down.
+    let table: [(Option<&str>, Option<&str>, bool); 9] = [
+        (None, None, false), // interface missing: down, as keepalived
+        (Some("up\n"), Some("1\n"), true),
+        (Some("unknown\n"), Some("1\n"), true),
+        (Some("unknown\n"), None, true),
+        (Some("down\n"), None, false),
+        (Some("down\n"), Some("0\n"), false),
+        (Some("lowerlayerdown\n"), Some("0\n"), false),
+        (Some("notpresent\n"), None, false),
+        (Some("up\n"), Some("0\n"), false), // carrier lost
+    ];
+    for (op, carrier, up) in table {
+        assert_eq!(link_is_up(op, carrier), up, "{op:?} {carrier:?}");
+    }
+}
+
+#[test]
+fn link_watch_polls_every_period_and_reports_only_changes() {
+    use super::link::LinkWatch;
+    let t0 = Instant::now();
+    let mut w = LinkWatch::new(["eth9".to_string(), "eth0".into(), "eth9".into()], t0);
+    assert_eq!(w.names().collect::<Vec<_>>(), ["eth9", "eth0"]);
+    assert_eq!(w.poll_timeout(), Some(t0));
+    let mut reads = 0;
+    // Every link starts up: the first poll reports only what is down.
+    let c = w.poll(t0, |n| {
+        reads += 1;
+        n != "eth9"
+    });
+    assert_eq!(c, vec![("eth9".to_string(), false)]);
+    assert_eq!(reads, 2);
+    assert_eq!(w.poll_timeout(), Some(t0 + LinkWatch::PERIOD));
+    // Not due: nothing is read.
+    let c = w.poll(t0 + Duration::from_millis(100), |_| {
+        reads += 1;
+        true
+    });
+    assert!(c.is_empty());
+    assert_eq!(reads, 2);
+    let t1 = t0 + LinkWatch::PERIOD;
+    assert!(
+        w.poll(t1, |n| n != "eth9").is_empty(),
+        "no change, no report"
+    );
+    let c = w.poll(t1 + LinkWatch::PERIOD, |_| true);
+    assert_eq!(c, vec![("eth9".to_string(), true)]);
+    assert_eq!(LinkWatch::new(Vec::new(), t0).poll_timeout(), None);
+}
+
+#[test]
+fn link_updates_map_an_interface_to_own_interface_and_track_interface_entries() {
+    use super::link::{LinkUpdate, link_updates};
+    let mut a = HaInstance::new(vconf(2, 150));
+    a.config.track.push(lvs_vrrp::TrackWeight {
+        name: "eth9".into(),
+        weight: 0,
+    });
+    // A script that happens to share an interface's name is not an interface.
+    let mut b = HaInstance::new(vconf(3, 100));
+    b.config.interface = "eth9".into();
+    b.track_script.push("eth0".into());
+    b.config.track.push(lvs_vrrp::TrackWeight {
+        name: "eth0".into(),
+        weight: -10,
+    });
+    let specs = [a, b];
+    assert_eq!(
+        link_updates(&specs, "eth9", false),
+        vec![
+            LinkUpdate::Tracked {
+                instance: 0,
+                up: false
+            },
+            LinkUpdate::Interface {
+                instance: 1,
+                up: false
+            },
+        ]
+    );
+    assert_eq!(
+        link_updates(&specs, "eth0", true),
+        vec![LinkUpdate::Interface {
+            instance: 0,
+            up: true
+        }]
+    );
+    assert!(link_updates(&specs, "eth7", false).is_empty());
+}
+
+fn tracking(weight: i32, t: Instant) -> VrrpRunner {
+    let mut inst = HaInstance::new(vconf(2, 150));
+    inst.config.track.push(lvs_vrrp::TrackWeight {
+        name: "eth9".into(),
+        weight,
+    });
+    VrrpRunner::new(vec![inst], vec![], t).unwrap()
+}
+
+fn state(r: &VrrpRunner) -> State {
+    r.instances()[0].state()
+}
+
+#[test]
+fn weight_zero_track_interface_down_faults_the_master_and_link_up_preempts_back() {
+    let mut t = Instant::now();
+    let mut a = tracking(0, t);
+    let mut b = VrrpRunner::new(vec![HaInstance::new(vconf(3, 100))], vec![], t).unwrap();
+    run(&mut a, &mut b, &mut t, Duration::from_millis(400));
+    assert_eq!((state(&a), state(&b)), (State::Master, State::Backup));
+    let _ = a.take_log();
+    // keepalived vrrp_track.c: a weight-0 tracked interface going down is a FAULT; leaving
+    // MASTER sends the priority-0 advert (RFC 9568 6.4.3), so B waits only Skew_Time
+    // ((256 - 100) * 10 / 256 cs = 60.9 ms).
+    a.set_link(t, "eth9", false);
+    assert_eq!(state(&a), State::Fault);
+    let log: Vec<String> = a.take_log().iter().map(ToString::to_string).collect();
+    assert_eq!(log[0], "Kernel is reporting: interface eth9 DOWN");
+    assert!(log[1].starts_with("VI_2: Entering FAULT STATE"), "{log:?}");
+    run(&mut a, &mut b, &mut t, Duration::from_millis(55));
+    assert_eq!(state(&b), State::Backup, "not before Skew_Time");
+    run(&mut a, &mut b, &mut t, Duration::from_millis(10));
+    assert_eq!(state(&b), State::Master);
+    // A FAULT instance sends nothing: B stays MASTER.
+    run(&mut a, &mut b, &mut t, Duration::from_secs(1));
+    assert_eq!((state(&a), state(&b)), (State::Fault, State::Master));
+    // Link up: A leaves FAULT as BACKUP, discards B's lower-priority adverts (preempt) and
+    // takes over at its Master_Down_Interval (3 * 10 + 106 * 10 / 256 cs = 341.4 ms).
+    a.set_link(t, "eth9", true);
+    assert_eq!(state(&a), State::Backup);
+    run(&mut a, &mut b, &mut t, Duration::from_millis(330));
+    assert_eq!(state(&a), State::Backup);
+    run(&mut a, &mut b, &mut t, Duration::from_millis(30));
+    assert_eq!((state(&a), state(&b)), (State::Master, State::Backup));
+}
+
+#[test]
+fn own_interface_down_faults_without_an_advert_and_the_peer_waits_master_down_interval() {
+    let mut t = Instant::now();
+    let mut a = tracking(0, t);
+    let mut b = VrrpRunner::new(vec![HaInstance::new(vconf(3, 100))], vec![], t).unwrap();
+    run(&mut a, &mut b, &mut t, Duration::from_millis(400));
+    assert_eq!(state(&a), State::Master);
+    // Last advert from A at most 100 ms ago; B's Master_Down_Interval is
+    // 3 * 10 + 156 * 10 / 256 cs = 360.9 ms from it. The interface is down: no release.
+    a.set_link(t, "eth0", false);
+    assert_eq!(state(&a), State::Fault);
+    assert!(exchange(&mut [&mut a, &mut b], t).is_empty(), "no advert");
+    run(&mut a, &mut b, &mut t, Duration::from_millis(250));
+    assert_eq!(state(&b), State::Backup, "no Skew_Time shortcut");
+    run(&mut a, &mut b, &mut t, Duration::from_millis(120));
+    assert_eq!(state(&b), State::Master);
+    // A tracked interface of another name changes nothing.
+    a.set_link(t, "eth7", true);
+    assert_eq!(state(&a), State::Fault);
+}
+
+#[test]
+fn weighted_track_interface_down_lowers_priority_and_the_peer_preempts() {
+    let mut t = Instant::now();
+    let mut a = tracking(-60, t);
+    let mut b = VrrpRunner::new(vec![HaInstance::new(vconf(3, 100))], vec![], t).unwrap();
+    run(&mut a, &mut b, &mut t, Duration::from_millis(400));
+    assert_eq!(state(&a), State::Master);
+    // keepalived: a negative weight is subtracted while the interface is down (150 - 60 =
+    // 90 < 100): no FAULT, B preempts the lower-priority master.
+    a.set_link(t, "eth9", false);
+    assert_eq!(state(&a), State::Master);
+    assert_eq!(a.instances()[0].effective_priority(), 90);
+    run(&mut a, &mut b, &mut t, Duration::from_secs(1));
+    assert_eq!((state(&a), state(&b)), (State::Backup, State::Master));
+    a.set_link(t, "eth9", true);
+    assert_eq!(a.instances()[0].effective_priority(), 150);
+    run(&mut a, &mut b, &mut t, Duration::from_secs(1));
+    assert_eq!((state(&a), state(&b)), (State::Master, State::Backup));
+}

@@ -163,6 +163,13 @@ pub enum HaLog {
         /// The VRID heard.
         vrid: u8,
     },
+    /// A watched interface (own `interface` or `track_interface`) changed link state.
+    Link {
+        /// Interface name.
+        ifname: String,
+        /// New state.
+        up: bool,
+    },
 }
 
 impl std::fmt::Display for HaLog {
@@ -203,6 +210,11 @@ impl std::fmt::Display for HaLog {
                 f,
                 "advert for VRID {vrid}, which no instance here runs (different \
                  virtual_router_id: split brain)"
+            ),
+            HaLog::Link { ifname, up } => write!(
+                f,
+                "Kernel is reporting: interface {ifname} {}",
+                if *up { "UP" } else { "DOWN" }
             ),
         }
     }
@@ -445,6 +457,49 @@ impl VrrpRunner {
             inst.set_interface_up(us, up);
         }
         self.drain_events();
+    }
+
+    /// A watched link changed (see [`super::link`]): logs [`HaLog::Link`] and applies
+    /// [`super::link::link_updates`]: the instances running on `ifname` go to FAULT while it
+    /// is down, those tracking it (`track_interface`) update that tracked object.
+    pub fn set_link(&mut self, now: Instant, ifname: &str, up: bool) {
+        let us = self.micros(now);
+        self.log.push(HaLog::Link {
+            ifname: ifname.to_owned(),
+            up,
+        });
+        let updates = super::link::link_updates(&self.specs, ifname, up);
+        let instances = self.router.instances_mut();
+        for u in updates {
+            match u {
+                super::link::LinkUpdate::Interface { instance, up } => {
+                    if let Some(i) = instances.get_mut(instance) {
+                        i.set_interface_up(us, up);
+                    }
+                }
+                super::link::LinkUpdate::Tracked { instance, up } => {
+                    if let Some(i) = instances.get_mut(instance) {
+                        i.set_track_by_name(us, ifname, up);
+                    }
+                }
+            }
+        }
+        self.drain_events();
+    }
+
+    /// The interface names the instances depend on: each instance's own `interface`
+    /// (`own = true`) and its `track_interface` entries (`own = false`), as configured.
+    pub fn link_names(&self) -> Vec<(String, bool)> {
+        let mut out = Vec::new();
+        for spec in &self.specs {
+            out.push((spec.config.interface.clone(), true));
+            for t in &spec.config.track {
+                if !spec.track_script.iter().any(|s| *s == t.name) {
+                    out.push((t.name.clone(), false));
+                }
+            }
+        }
+        out
     }
 
     /// Next frame to write on the interface, at `buf[..len]` (size `buf` as
