@@ -15,11 +15,14 @@ use std::time::{Duration, Instant};
 use lvs_examples::ha::scene::{PROBE_PORT, Probe, Scene, SceneParams, Streams, TCP_PORT, VRID};
 use lvs_examples::netns::{self, ChildGuard, Signal, TempDir, root_or_skip, unique_name};
 
-fn conf(params: &SceneParams, priority: u8) -> String {
+fn conf(params: &SceneParams, priority: u8, track: Option<&str>) -> String {
+    let track = track.map_or(String::new(), |t| {
+        format!("  track_interface {{\n    {t}\n  }}\n")
+    });
     format!(
         "global_defs {{\n  router_id LVS_{priority}\n  lvs_sync_daemon eth0 VI_1 id 1\n}}\n\
          vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {VRID}\n  \
-         priority {priority}\n  advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    {}/24\n  }}\n}}\n",
+         priority {priority}\n  advert_int 0.1\n  version 3\n{track}  virtual_ipaddress {{\n    {}/24\n  }}\n}}\n",
         params.vip()
     )
 }
@@ -48,12 +51,17 @@ impl Proc {
 /// Starts `lvs-director` index `i` (0 = A .2 priority 150, 1 = B .3 priority 100) and plugs
 /// its TAP into the scene's bridge once the binary has brought it up.
 fn start(scene: &Scene, dir: &Path, i: u8) -> Proc {
+    start_tracking(scene, dir, i, None)
+}
+
+/// [`start`] with `track_interface { TRACK }` in the instance.
+fn start_tracking(scene: &Scene, dir: &Path, i: u8, track: Option<&str>) -> Proc {
     let p = &scene.params;
     let prio = if i == 0 { 150 } else { 100 };
     let tap = unique_name(&format!("hd{i}"));
     let conf_path = dir.join(format!("keepalived{i}.conf"));
     let rules_path = dir.join(format!("rules{i}"));
-    std::fs::write(&conf_path, conf(p, prio)).unwrap();
+    std::fs::write(&conf_path, conf(p, prio, track)).unwrap();
     std::fs::write(&rules_path, rules(p)).unwrap();
     let log = dir.join(format!("director{i}.log"));
     let out = std::fs::File::create(&log).unwrap();
@@ -221,5 +229,138 @@ fn ha_lvs_director_sigterm_sends_priority_zero_and_backup_takes_over_in_skew_tim
     assert!(
         outage < Duration::from_millis(61 + 100),
         "{outage:?}: not Skew_Time"
+    );
+}
+
+/// A veth pair in the test's (and the directors') namespace (the kernel here may lack the
+/// dummy driver), both ends up; the first end is the tracked one. Deleted on drop (deleting
+/// one end deletes the pair).
+struct Dummy(String);
+
+impl Dummy {
+    fn new() -> Dummy {
+        let name = unique_name("htr");
+        let peer = format!("{name}p");
+        netns::ip(&["link", "add", &name, "type", "veth", "peer", "name", &peer]).unwrap();
+        let d = Dummy(name);
+        netns::ip(&["link", "set", "dev", &peer, "up"]).unwrap();
+        netns::ip(&["link", "set", "dev", &d.0, "up"]).unwrap();
+        d
+    }
+
+    fn set(&self, up: bool) {
+        netns::ip(&[
+            "link",
+            "set",
+            "dev",
+            &self.0,
+            if up { "up" } else { "down" },
+        ])
+        .unwrap();
+    }
+}
+
+impl Drop for Dummy {
+    fn drop(&mut self) {
+        let _ = netns::ip(&["link", "del", &self.0]);
+    }
+}
+
+#[test]
+fn ha_lvs_director_track_interface_down_faults_master_backup_takes_over_and_link_up_preempts_back()
+{
+    if !root_or_skip("ha_director_track_interface") {
+        return;
+    }
+    let params = SceneParams {
+        start_a: false,
+        start_b: false,
+        ..SceneParams::v3_fast(53)
+    };
+    let scene = Scene::new(params).expect("scene");
+    let dir = TempDir::new("hadirk").unwrap();
+    let dummy = Dummy::new();
+    assert!(lvs_examples::ha::link::read_link(&dummy.0), "veth up");
+    // A (priority 150) tracks the dummy with keepalived's default weight 0: FAULT while down.
+    let a = start_tracking(&scene, dir.path(), 0, Some(&dummy.0));
+    let b = start(&scene, dir.path(), 1);
+    assert!(
+        wait_log(&a, "Entering MASTER STATE", Duration::from_secs(3)),
+        "A: {}",
+        a.log()
+    );
+    assert!(
+        wait_log(&b, "Entering BACKUP STATE", Duration::from_secs(1)),
+        "B: {}",
+        b.log()
+    );
+    let _probe = Probe::start(&scene.client, scene.params.vip()).expect("probe");
+    std::thread::sleep(Duration::from_millis(500));
+    let down = Instant::now();
+    dummy.set(false);
+    assert!(
+        wait_log(
+            &a,
+            &format!("Kernel is reporting: interface {} DOWN", dummy.0),
+            Duration::from_secs(1)
+        ),
+        "A: {}",
+        a.log()
+    );
+    let seen_down = down.elapsed();
+    assert!(
+        wait_log(&a, "VI_1: Entering FAULT STATE", Duration::from_secs(1)),
+        "A: {}",
+        a.log()
+    );
+    assert!(
+        wait_log(&b, "Entering MASTER STATE", Duration::from_secs(2)),
+        "B: {}",
+        b.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let arrivals = scene.probe_arrivals();
+    let resumed = arrivals
+        .windows(2)
+        .find(|w| w[1] > down && w[1] - w[0] > Duration::from_millis(20))
+        .map(|w| w[1])
+        .expect("an outage then a resumption of the probe");
+    let outage = resumed - down;
+    // Detection within one 150 ms sysfs poll; A leaves MASTER with a priority-0 advert, so
+    // B waits Skew_Time (60.9 ms) rather than Master_Down_Interval (360.9 ms).
+    let mdi = Duration::from_micros(360_937);
+    // Link up: A leaves FAULT as BACKUP and, preempt being keepalived's default, takes the
+    // VIP back after its own Master_Down_Interval (341.4 ms) plus one poll.
+    let up = Instant::now();
+    dummy.set(true);
+    let end = up + Duration::from_secs(3);
+    while a.log().matches("Entering MASTER STATE").count() < 2 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let back = up.elapsed();
+    assert!(
+        wait_log(&b, "Entering BACKUP STATE", Duration::from_secs(1)),
+        "B: {}",
+        b.log()
+    );
+    println!(
+        "track_interface down -> seen by A {seen_down:?}, first probe forwarded by B {outage:?} \
+         (poll 150 ms + Skew_Time 60.9 ms; Master_Down_Interval {mdi:?}); link up -> A MASTER \
+         again {back:?} (poll 150 ms + A's Master_Down_Interval 341.4 ms)"
+    );
+    println!("A's log:\n{}\nB's log:\n{}", a.log(), b.log());
+    assert!(seen_down < Duration::from_millis(150 + 50), "{seen_down:?}");
+    assert!(outage < mdi + Duration::from_millis(100), "{outage:?}");
+    assert_eq!(
+        a.log().matches("Entering MASTER STATE").count(),
+        2,
+        "A preempted back: {}",
+        a.log()
+    );
+    assert!(back < Duration::from_millis(150 + 342 + 100), "{back:?}");
+    assert!(
+        b.log().matches("Entering BACKUP STATE").count() >= 2,
+        "{}",
+        b.log()
     );
 }
