@@ -53,11 +53,30 @@ pub fn link_updates(instances: &[HaInstance], ifname: &str, up: bool) -> Vec<Lin
         if spec.config.interface == ifname {
             out.push(LinkUpdate::Interface { instance, up });
         }
-        let tracked = spec.config.track.iter().any(|t| t.name == ifname)
-            && !spec.track_script.iter().any(|s| s == ifname);
-        if tracked {
+        if tracked_interfaces(spec).any(|t| t == ifname) {
             out.push(LinkUpdate::Tracked { instance, up });
         }
+    }
+    out
+}
+
+/// The `track_interface` names of one instance: its tracked objects that are not scripts.
+fn tracked_interfaces(spec: &HaInstance) -> impl Iterator<Item = &str> {
+    spec.config
+        .track
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|n| !spec.track_script.iter().any(|s| s == n))
+}
+
+/// The interfaces whose link state `instances` depend on, `(name, own)`: each instance's
+/// own `interface` (`own = true`) then its `track_interface` entries, in instance order
+/// (duplicates kept; [`LinkWatch::new`] folds them).
+pub fn link_names(instances: &[HaInstance]) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    for spec in instances {
+        out.push((spec.config.interface.clone(), true));
+        out.extend(tracked_interfaces(spec).map(|n| (n.to_owned(), false)));
     }
     out
 }

@@ -628,6 +628,14 @@ fn link_updates_map_an_interface_to_own_interface_and_track_interface_entries() 
         }]
     );
     assert!(link_updates(&specs, "eth7", false).is_empty());
+    assert_eq!(
+        super::link::link_names(&specs),
+        vec![
+            ("eth0".to_string(), true),
+            ("eth9".to_string(), false),
+            ("eth9".to_string(), true),
+        ]
+    );
 }
 
 fn tracking(weight: i32, t: Instant) -> VrrpRunner {

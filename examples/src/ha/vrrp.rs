@@ -490,16 +490,7 @@ impl VrrpRunner {
     /// The interface names the instances depend on: each instance's own `interface`
     /// (`own = true`) and its `track_interface` entries (`own = false`), as configured.
     pub fn link_names(&self) -> Vec<(String, bool)> {
-        let mut out = Vec::new();
-        for spec in &self.specs {
-            out.push((spec.config.interface.clone(), true));
-            for t in &spec.config.track {
-                if !spec.track_script.iter().any(|s| *s == t.name) {
-                    out.push((t.name.clone(), false));
-                }
-            }
-        }
-        out
+        super::link::link_names(&self.specs)
     }
 
     /// Next frame to write on the interface, at `buf[..len]` (size `buf` as
