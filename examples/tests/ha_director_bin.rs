@@ -117,6 +117,15 @@ fn wait_log(p: &Proc, what: &str, limit: Duration) -> bool {
     false
 }
 
+/// [`wait_log`], panicking with the log when `what` does not come.
+fn expect_log(p: &Proc, what: &str, limit: Duration) {
+    assert!(
+        wait_log(p, what, limit),
+        "no {what:?} within {limit:?}:\n{}",
+        p.log()
+    );
+}
+
 #[test]
 fn ha_two_lvs_director_processes_sigkill_master_takeover_and_100_dr_connections_survive() {
     if !root_or_skip("ha_director_processes") {
@@ -131,16 +140,8 @@ fn ha_two_lvs_director_processes_sigkill_master_takeover_and_100_dr_connections_
     let dir = TempDir::new("hadir").unwrap();
     let a = start(&scene, dir.path(), 0);
     let b = start(&scene, dir.path(), 1);
-    assert!(
-        wait_log(&a, "Entering MASTER STATE", Duration::from_secs(3)),
-        "A: {}",
-        a.log()
-    );
-    assert!(
-        wait_log(&b, "Entering BACKUP STATE", Duration::from_secs(1)),
-        "B: {}",
-        b.log()
-    );
+    expect_log(&a, "Entering MASTER STATE", Duration::from_secs(3));
+    expect_log(&b, "Entering BACKUP STATE", Duration::from_secs(1));
     let vip = scene.params.vip();
     let _probe = Probe::start(&scene.client, vip).expect("probe");
     let streams = Streams::start(&scene.client, vip, 100).expect("streams");
@@ -196,11 +197,7 @@ fn ha_lvs_director_sigterm_sends_priority_zero_and_backup_takes_over_in_skew_tim
     let dir = TempDir::new("hadirt").unwrap();
     let mut a = start(&scene, dir.path(), 0);
     let b = start(&scene, dir.path(), 1);
-    assert!(
-        wait_log(&a, "Entering MASTER STATE", Duration::from_secs(3)),
-        "A: {}",
-        a.log()
-    );
+    expect_log(&a, "Entering MASTER STATE", Duration::from_secs(3));
     let _probe = Probe::start(&scene.client, scene.params.vip()).expect("probe");
     std::thread::sleep(Duration::from_millis(500));
     // SIGTERM: keepalived's clean stop, a priority-0 advert (RFC 9568 6.4.3), after which
@@ -284,40 +281,20 @@ fn ha_lvs_director_track_interface_down_faults_master_backup_takes_over_and_link
     // A (priority 150) tracks the dummy with keepalived's default weight 0: FAULT while down.
     let a = start_tracking(&scene, dir.path(), 0, Some(&dummy.0));
     let b = start(&scene, dir.path(), 1);
-    assert!(
-        wait_log(&a, "Entering MASTER STATE", Duration::from_secs(3)),
-        "A: {}",
-        a.log()
-    );
-    assert!(
-        wait_log(&b, "Entering BACKUP STATE", Duration::from_secs(1)),
-        "B: {}",
-        b.log()
-    );
+    expect_log(&a, "Entering MASTER STATE", Duration::from_secs(3));
+    expect_log(&b, "Entering BACKUP STATE", Duration::from_secs(1));
     let _probe = Probe::start(&scene.client, scene.params.vip()).expect("probe");
     std::thread::sleep(Duration::from_millis(500));
     let down = Instant::now();
     dummy.set(false);
-    assert!(
-        wait_log(
-            &a,
-            &format!("Kernel is reporting: interface {} DOWN", dummy.0),
-            Duration::from_secs(1)
-        ),
-        "A: {}",
-        a.log()
+    expect_log(
+        &a,
+        &format!("Kernel is reporting: interface {} DOWN", dummy.0),
+        Duration::from_secs(1),
     );
     let seen_down = down.elapsed();
-    assert!(
-        wait_log(&a, "VI_1: Entering FAULT STATE", Duration::from_secs(1)),
-        "A: {}",
-        a.log()
-    );
-    assert!(
-        wait_log(&b, "Entering MASTER STATE", Duration::from_secs(2)),
-        "B: {}",
-        b.log()
-    );
+    expect_log(&a, "VI_1: Entering FAULT STATE", Duration::from_secs(1));
+    expect_log(&b, "Entering MASTER STATE", Duration::from_secs(2));
     std::thread::sleep(Duration::from_millis(500));
     let arrivals = scene.probe_arrivals();
     let resumed = arrivals
@@ -338,11 +315,7 @@ fn ha_lvs_director_track_interface_down_faults_master_backup_takes_over_and_link
         std::thread::sleep(Duration::from_millis(5));
     }
     let back = up.elapsed();
-    assert!(
-        wait_log(&b, "Entering BACKUP STATE", Duration::from_secs(1)),
-        "B: {}",
-        b.log()
-    );
+    expect_log(&b, "Entering BACKUP STATE", Duration::from_secs(1));
     println!(
         "track_interface down -> seen by A {seen_down:?}, first probe forwarded by B {outage:?} \
          (poll 150 ms + Skew_Time 60.9 ms; Master_Down_Interval {mdi:?}); link up -> A MASTER \
