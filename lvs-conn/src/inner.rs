@@ -645,10 +645,14 @@ impl<A: Addr> Inner<A> {
         self.buckets.get(b).copied().unwrap_or(NIL)
     }
 
-    /// Read the first word of entry `idx` (cache warming).
+    /// Read the first word of entry `idx` and its per-packet counters (cache warming: an
+    /// entry spans two cache lines at most slab positions, and the packet that follows a
+    /// lookup updates the counters and deadline in the second one).
     #[inline]
     pub(crate) fn touch(&self, idx: u32) -> u64 {
-        self.slab.get(idx as usize).map_or(0, |e| e.caddr.fold())
+        self.slab
+            .get(idx as usize)
+            .map_or(0, |e| e.caddr.fold() ^ e.in_bytes ^ u64::from(e.deadline))
     }
 
     /// The head of the inbound-index bucket of entry `idx` (a plain load, used to warm the

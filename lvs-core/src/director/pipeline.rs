@@ -20,6 +20,10 @@ use super::{Director, fwd_of, laddr};
 use crate::ipvsadm::Stats;
 use crate::service::{ForwardMethod, TunnelCsum, TunnelKind};
 
+/// Frames per cache-warming chunk of [`Director::process_batch`] (lvs-conn's
+/// `lookup_in_batch` overlaps up to 16 lookups).
+const WARM_BATCH: usize = 16;
+
 /// Which side of a two-legged director a frame leaves by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Side {
@@ -286,12 +290,72 @@ impl Director {
         now: Instant,
         verdicts: &mut [Verdict],
     ) -> usize {
-        let mut n = 0;
-        for (((buf, &(s, l)), m), v) in bufs.iter_mut().zip(frames).zip(meta).zip(verdicts) {
-            *v = self.process(buf, s, l, m, now);
-            n += 1;
+        let n = bufs
+            .len()
+            .min(frames.len())
+            .min(meta.len())
+            .min(verdicts.len());
+        let (Some(bufs), Some(frames), Some(meta), Some(verdicts)) = (
+            bufs.get_mut(..n),
+            frames.get(..n),
+            meta.get(..n),
+            verdicts.get_mut(..n),
+        ) else {
+            return 0;
+        };
+        for (((bc, fc), mc), vc) in bufs
+            .chunks_mut(WARM_BATCH)
+            .zip(frames.chunks(WARM_BATCH))
+            .zip(meta.chunks(WARM_BATCH))
+            .zip(verdicts.chunks_mut(WARM_BATCH))
+        {
+            self.warm_batch(bc, fc);
+            for (((buf, &(s, l)), m), v) in bc.iter_mut().zip(fc).zip(mc).zip(vc.iter_mut()) {
+                *v = self.process(buf, s, l, m, now);
+            }
         }
         n
+    }
+
+    /// Cache warming ahead of a chunk of [`Director::process_batch`]: the inbound lookups
+    /// of the chunk's frames run together ([`lvs_conn::ConnTable::lookup_in_batch`]), so
+    /// their hash-bucket and entry cache misses overlap instead of adding up. The results
+    /// are not used (an earlier frame of the chunk may change the table), so behaviour is
+    /// that of `process` frame by frame.
+    fn warm_batch(&self, bufs: &[&mut [u8]], frames: &[(usize, usize)]) {
+        let mut keys = [lvs_conn::InKey {
+            protocol: 0,
+            caddr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            cport: 0,
+            vaddr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            vport: 0,
+        }; WARM_BATCH];
+        let mut k = 0;
+        for (buf, &(s, l)) in bufs.iter().zip(frames) {
+            let Some(frame) = s.checked_add(l).and_then(|e| buf.get(s..e)) else {
+                continue;
+            };
+            let Ok(p) = lvs_fwd::parse(frame) else {
+                continue;
+            };
+            if p.is_icmp_error() {
+                continue;
+            }
+            if let (Some(f), Some(slot)) = (p.flow(), keys.get_mut(k)) {
+                *slot = lvs_conn::InKey {
+                    protocol: f.protocol,
+                    caddr: f.src,
+                    cport: f.src_port,
+                    vaddr: f.dst,
+                    vport: f.dst_port,
+                };
+                k += 1;
+            }
+        }
+        let mut out = [None; WARM_BATCH];
+        if let Some(keys) = keys.get(..k) {
+            self.table.lookup_in_batch(keys, &mut out);
+        }
     }
 
     fn process_inner(
