@@ -13,6 +13,7 @@
 //! Logs go to standard error (`RUST_LOG=debug` shows every ARP decision with its reason).
 
 use clap::Parser;
+use lvs_examples::director::parse_cidr;
 use lvs_examples::netns::Tap;
 use lvs_examples::realserver::{Decap, RealServerConfig, run_on_tap};
 use std::net::Ipv4Addr;
@@ -64,19 +65,6 @@ fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     s.parse::<lvs_arp::MacAddr>()
         .map(|m| m.0)
         .map_err(|e| e.to_string())
-}
-
-fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
-    let (ip, len) = s
-        .split_once('/')
-        .ok_or_else(|| format!("{s:?}: expected IP/PREFIX"))?;
-    let ip: Ipv4Addr = ip.parse().map_err(|e| format!("{ip:?}: {e}"))?;
-    let len: u8 = len
-        .parse()
-        .ok()
-        .filter(|l| *l <= 32)
-        .ok_or_else(|| format!("{len:?}: prefix length must be 0..=32"))?;
-    Ok((ip, len))
 }
 
 fn main() -> ExitCode {
