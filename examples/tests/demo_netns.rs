@@ -61,7 +61,9 @@ fn netns_demo_every_mode_passes_and_removes_its_namespaces() {
     let text = reader.join().unwrap();
     assert!(st.success(), "{text}");
     assert!(text.contains("all modes passed: yes"), "{text}");
-    assert_eq!(text.matches("result: PASS").count(), 5, "{text}");
+    // Five modes and the HA scene.
+    assert_eq!(text.matches("result: PASS").count(), 6, "{text}");
+    assert!(text.contains("ha: 100 of 100 connections survived"), "{text}");
     assert_eq!(leftovers(pid), Vec::<String>::new());
 }
 
