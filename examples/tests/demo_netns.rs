@@ -63,7 +63,10 @@ fn netns_demo_every_mode_passes_and_removes_its_namespaces() {
     assert!(text.contains("all modes passed: yes"), "{text}");
     // Five modes and the HA scene.
     assert_eq!(text.matches("result: PASS").count(), 6, "{text}");
-    assert!(text.contains("ha: 100 of 100 connections survived"), "{text}");
+    assert!(
+        text.contains("ha: 100 of 100 connections survived"),
+        "{text}"
+    );
     assert_eq!(leftovers(pid), Vec::<String>::new());
 }
 
