@@ -6,6 +6,7 @@
 //! - `new_tcp_dr`: SYN -> wlc -> insert -> DR for ever new clients, with time advancing so
 //!   the table holds ~1M embryonic entries that expire (expiry cost included);
 //! - `nat_both_directions`: established NAT flows among 256K, client packet then reply;
+//! - the `_batch32` forms: the same frames through `process_batch`, 32 per call;
 //! - `workers`: one vs two threads, each with its own Director and 512K DR flows.
 //!
 //! Run: `cargo bench -p lvs-benches --bench pipeline -- --warm-up-time 1 --measurement-time 3`.
@@ -13,6 +14,10 @@
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
+
+/// jemalloc with transparent huge pages (see .cargo/config.toml).
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use etherparse::PacketBuilder;
@@ -109,6 +114,31 @@ fn ack_of(
     d.process(buf, HEAD, FRAME_LEN, &PacketMeta::default(), now)
 }
 
+/// Process `frames` (each copied into its scratch buffer first) through `process_batch` in
+/// one call; returns how many were transmitted.
+fn batch(
+    d: &mut Director,
+    bufs: &mut [[u8; HEAD + SLOT + 64]; 32],
+    frames: &[[u8; SLOT]; 32],
+    now: Instant,
+    verdicts: &mut [Verdict; 32],
+) -> usize {
+    for (b, f) in bufs.iter_mut().zip(frames) {
+        b[HEAD..HEAD + SLOT].copy_from_slice(f);
+    }
+    let mut refs: [&mut [u8]; 32] = {
+        let mut it = bufs.iter_mut();
+        std::array::from_fn(|_| it.next().map_or(&mut [][..], |b| &mut b[..]))
+    };
+    let ranges = [(HEAD, FRAME_LEN); 32];
+    let meta = [PacketMeta::default(); 32];
+    d.process_batch(&mut refs, &ranges, &meta, now, verdicts);
+    verdicts
+        .iter()
+        .filter(|v| matches!(v, Verdict::Transmit { .. }))
+        .count()
+}
+
 /// A director with `n` established flows and their ACK frames.
 fn established(method: &str, n: u32, now: Instant) -> (Director, Vec<[u8; SLOT]>) {
     let mut d = director(&rules(method), n + (n >> 1), now);
@@ -160,36 +190,25 @@ fn bench_dr_established(c: &mut Criterion) {
             }
         })
     });
-    // The batch form (process_batch, 32 frames per call: its lookups warm the cache
-    // together), same flows and walk.
-    let mut bufs = vec![[0u8; HEAD + SLOT + 64]; 32];
-    let frames = [(HEAD, FRAME_LEN); 32];
-    let meta = [PacketMeta::default(); 32];
+    // The batch form (process_batch, 32 frames per call: their lookups overlap), same
+    // flows and walk. `last` is what the last measured batch transmitted (all 32).
+    let mut bufs = [[0u8; HEAD + SLOT + 64]; 32];
+    let mut frames = [tmpl; 32];
     let mut verdicts = [Verdict::Local; 32];
+    let mut last = 32;
     g.bench_function("dr_established_1m_batch32", |b| {
         b.iter(|| {
             for _ in 0..BATCH / 32 {
-                for buf in bufs.iter_mut() {
+                for f in frames.iter_mut() {
                     let (a, p) = client(w.next() as u32);
-                    buf[HEAD..HEAD + SLOT].copy_from_slice(&tmpl);
-                    buf[HEAD + 26..HEAD + 30].copy_from_slice(&a.octets());
-                    buf[HEAD + 34..HEAD + 36].copy_from_slice(&p.to_be_bytes());
+                    f[26..30].copy_from_slice(&a.octets());
+                    f[34..36].copy_from_slice(&p.to_be_bytes());
                 }
-                let mut refs: [&mut [u8]; 32] = {
-                    let mut it = bufs.iter_mut();
-                    std::array::from_fn(|_| it.next().map_or(&mut [][..], |b| &mut b[..]))
-                };
-                let n = d.process_batch(&mut refs, &frames, &meta, now, &mut verdicts);
-                black_box((n, &verdicts));
+                last = black_box(batch(&mut d, &mut bufs, &frames, now, &mut verdicts));
             }
         })
     });
-    assert!(
-        verdicts
-            .iter()
-            .all(|v| matches!(v, Verdict::Transmit { .. })),
-        "{verdicts:?}"
-    );
+    assert_eq!(last, 32, "{verdicts:?}");
     g.finish();
 }
 
@@ -229,6 +248,27 @@ fn bench_new_conns(c: &mut Criterion) {
             d.handle_timeout(now);
         })
     });
+    // The batch form: 32 SYNs per process_batch call (their lookups overlap).
+    let mut bufs = [[0u8; HEAD + SLOT + 64]; 32];
+    let mut frames = [[0u8; SLOT]; 32];
+    let mut verdicts = [Verdict::Local; 32];
+    let mut last = 32;
+    g.bench_function("new_tcp_dr_batch32", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH / 32 {
+                for f in frames.iter_mut() {
+                    *f = syns[(n & 0xffff) as usize];
+                    let port = 1024 + (n >> 16) as u16;
+                    f[34..36].copy_from_slice(&port.to_be_bytes());
+                    n = n.wrapping_add(1);
+                }
+                now += step * 32;
+                last = black_box(batch(&mut d, &mut bufs, &frames, now, &mut verdicts));
+            }
+            d.handle_timeout(now);
+        })
+    });
+    assert_eq!(last, 32, "{verdicts:?}");
     g.finish();
     let f = frame((Ipv4Addr::new(203, 0, 113, 1), 1), VIP, true, false);
     assert!(
@@ -282,6 +322,24 @@ fn bench_nat(c: &mut Criterion) {
             }
         })
     });
+    // The batch form: 16 flows per call, each as client packet then reply.
+    let mut bufs = [[0u8; HEAD + SLOT + 64]; 32];
+    let mut frames = [[0u8; SLOT]; 32];
+    let mut verdicts = [Verdict::Local; 32];
+    let mut last = 32;
+    g.bench_function("nat_both_directions_256k_batch32", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH / 32 {
+                for pair in frames.chunks_mut(2) {
+                    let i = w.next();
+                    pair[0] = acks[i];
+                    pair[1] = replies[i];
+                }
+                last = black_box(batch(&mut d, &mut bufs, &frames, now, &mut verdicts));
+            }
+        })
+    });
+    assert_eq!(last, 32, "{verdicts:?}");
     g.finish();
 }
 

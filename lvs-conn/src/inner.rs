@@ -268,7 +268,16 @@ pub(crate) struct Inner<A> {
     shed_head: [u32; SHED_CLASSES],
     shed_tail: [u32; SHED_CLASSES],
     pub(crate) shed_len: [u32; SHED_CLASSES],
+    /// Bumped whenever an entry enters or leaves the indices (see `ConnTable::index_epoch`).
+    pub(crate) epoch: u64,
 }
+
+/// Keys per round of the staged batch walks (`find_in_batch`, `find_out_batch`).
+pub(crate) const WALK_BATCH: usize = 32;
+
+/// One key of a batch walk: protocol, packet source address and port, destination address
+/// and port (inbound: CIP:cport -> VIP:vport; reply: RIP:rport -> CIP:cport or LIP:lport).
+pub(crate) type WalkKey<A> = (u8, A, u16, A, u16);
 
 const INITIAL_BUCKETS: usize = 4096;
 
@@ -290,6 +299,7 @@ impl<A: Addr> Inner<A> {
             shed_head: [NIL; SHED_CLASSES],
             shed_tail: [NIL; SHED_CLASSES],
             shed_len: [0; SHED_CLASSES],
+            epoch: 0,
         }
     }
 
@@ -500,6 +510,7 @@ impl<A: Addr> Inner<A> {
             idx
         };
         self.len += 1;
+        self.epoch = self.epoch.wrapping_add(1);
         self.hash_in(hasher, idx);
         if self.slab.get(idx as usize).is_some_and(Entry::is_fullnat) {
             self.fullnat_len += 1;
@@ -634,25 +645,153 @@ impl<A: Addr> Inner<A> {
         }
     }
 
-    /// The head of the inbound-index bucket for (proto, caddr, cport): a plain load used to
-    /// warm the cache ahead of a batch of lookups.
+    /// Staged chain walk for up to [`WALK_BATCH`] keys at once: `cur[i]` starts at key i's
+    /// chain head; each round reads one entry per unfinished key (the loads of different
+    /// keys are independent, so their cache misses overlap instead of adding up), records a
+    /// match in `out[i]` and follows `next` otherwise. The matched entry's per-packet
+    /// counters and deadline are read too, to warm the line the packet's update writes.
     #[inline]
-    pub(crate) fn bucket_head(&self, hasher: &Hasher, proto: u8, caddr: A, cport: u16) -> u32 {
-        if self.buckets.is_empty() {
-            return NIL;
+    fn walk_batch(
+        &self,
+        cur: &mut [u32; WALK_BATCH],
+        out: &mut [u32],
+        matches: impl Fn(usize, &Entry<A>) -> bool,
+        next: impl Fn(&Entry<A>) -> u32,
+    ) {
+        loop {
+            // Issue this round's loads first, in a loop short enough for the CPU to have
+            // them all in flight at once (both cache lines an entry may span: the compared
+            // fields and the per-packet counters); the comparisons below then hit the cache.
+            let mut warm = 0u64;
+            for &c in cur.iter() {
+                if let Some(e) = self.slab.get(c as usize) {
+                    warm ^= u64::from(e.cport) ^ e.in_bytes;
+                }
+            }
+            std::hint::black_box(warm);
+            let mut pending = false;
+            for (i, (c, o)) in cur.iter_mut().zip(out.iter_mut()).enumerate() {
+                if *c == NIL {
+                    continue;
+                }
+                match self.slab.get(*c as usize) {
+                    Some(e) if matches(i, e) => {
+                        *o = *c;
+                        *c = NIL;
+                    }
+                    Some(e) => {
+                        *c = next(e);
+                        pending |= *c != NIL;
+                    }
+                    None => *c = NIL,
+                }
+            }
+            if !pending {
+                break;
+            }
         }
-        let b = self.bucket_of(hasher.hash(proto, caddr, cport));
-        self.buckets.get(b).copied().unwrap_or(NIL)
     }
 
-    /// Read the first word of entry `idx` and its per-packet counters (cache warming: an
-    /// entry spans two cache lines at most slab positions, and the packet that follows a
-    /// lookup updates the counters and deadline in the second one).
+    /// Chain heads of `buckets[b[i]]` (hash indices computed first, then the loads issued
+    /// back to back so their misses overlap).
     #[inline]
-    pub(crate) fn touch(&self, idx: u32) -> u64 {
-        self.slab
-            .get(idx as usize)
-            .map_or(0, |e| e.caddr.fold() ^ e.in_bytes ^ u64::from(e.deadline))
+    fn heads(buckets: &[u32], b: &[usize; WALK_BATCH], n: usize, cur: &mut [u32; WALK_BATCH]) {
+        for (c, &b) in cur.iter_mut().zip(b).take(n) {
+            if b != usize::MAX {
+                *c = buckets.get(b).copied().unwrap_or(NIL);
+            }
+        }
+    }
+
+    /// [`Inner::find_in`] for `keys` (at most [`WALK_BATCH`]), `out[i]` = index or NIL.
+    pub(crate) fn find_in_batch(&self, hasher: &Hasher, keys: &[WalkKey<A>], out: &mut [u32]) {
+        let mut cur = [NIL; WALK_BATCH];
+        if !self.buckets.is_empty() {
+            let mut b = [usize::MAX; WALK_BATCH];
+            for (b, &(proto, caddr, cport, _, _)) in b.iter_mut().zip(keys) {
+                *b = self.bucket_of(hasher.hash(proto, caddr, cport));
+            }
+            Self::heads(&self.buckets, &b, keys.len(), &mut cur);
+        }
+        for o in out.iter_mut() {
+            *o = NIL;
+        }
+        self.walk_batch(
+            &mut cur,
+            out,
+            |i, e| {
+                keys.get(i)
+                    .is_some_and(|&(proto, caddr, cport, vaddr, vport)| {
+                        e.cport == cport
+                            && e.vport == vport
+                            && e.caddr == caddr
+                            && e.vaddr == vaddr
+                            && e.proto == proto
+                            && !e.is_template()
+                    })
+            },
+            |e| e.hnext,
+        );
+    }
+
+    /// [`Inner::find_out`] for the keys whose `out[i]` is NIL (at most [`WALK_BATCH`]); the
+    /// others are left alone (already resolved by an inbound walk).
+    pub(crate) fn find_out_batch(&self, hasher: &Hasher, keys: &[WalkKey<A>], out: &mut [u32]) {
+        let todo = |i: usize| out.get(i).is_some_and(|&o| o == NIL);
+        let mut cur = [NIL; WALK_BATCH];
+        let mut b = [usize::MAX; WALK_BATCH];
+        if self.fullnat_len > 0 && !self.obuckets.is_empty() {
+            for (i, (b, &(proto, _, _, daddr, dport))) in b.iter_mut().zip(keys).enumerate() {
+                if todo(i) {
+                    *b = (hasher.hash(proto, daddr, dport) as usize) & (self.obuckets.len() - 1);
+                }
+            }
+            Self::heads(&self.obuckets, &b, keys.len(), &mut cur);
+            self.walk_batch(
+                &mut cur,
+                out,
+                |i, e| {
+                    keys.get(i)
+                        .is_some_and(|&(proto, saddr, sport, daddr, dport)| {
+                            e.lport == dport
+                                && e.dport == sport
+                                && e.laddr == daddr
+                                && e.daddr == saddr
+                                && e.proto == proto
+                        })
+                },
+                |e| e.onext,
+            );
+        }
+        if self.buckets.is_empty() {
+            return;
+        }
+        for (i, (b, &(proto, _, _, daddr, dport))) in b.iter_mut().zip(keys).enumerate() {
+            *b = if out.get(i).is_some_and(|&o| o == NIL) {
+                self.bucket_of(hasher.hash(proto, daddr, dport))
+            } else {
+                usize::MAX
+            };
+        }
+        cur = [NIL; WALK_BATCH];
+        Self::heads(&self.buckets, &b, keys.len(), &mut cur);
+        self.walk_batch(
+            &mut cur,
+            out,
+            |i, e| {
+                keys.get(i)
+                    .is_some_and(|&(proto, saddr, sport, daddr, dport)| {
+                        e.cport == dport
+                            && e.dport == sport
+                            && e.caddr == daddr
+                            && e.daddr == saddr
+                            && e.proto == proto
+                            && !e.is_template()
+                            && !e.is_fullnat()
+                    })
+            },
+            |e| e.hnext,
+        );
     }
 
     /// The head of the inbound-index bucket of entry `idx` (a plain load, used to warm the
@@ -743,6 +882,7 @@ impl<A: Addr> Inner<A> {
             dest: e.dest,
             control: e.control,
         };
+        self.epoch = self.epoch.wrapping_add(1);
         self.unhash_in(hasher, idx);
         if self.fullnat_len > 0 {
             self.unhash_out(hasher, idx);

@@ -76,7 +76,8 @@ pub use list::{LNC_HEADER, PROC_HEADER, expires_secs, write_lnc_row, write_proc_
 pub use proto::{Direction, L4Info, SctpEvent, SctpState, TcpState, Timeouts};
 pub use shard::{MAX_SHARDS, ShardConfig, ShardedConnTable};
 pub use table::{
-    ConnConfig, ConnId, ConnParams, ConnStats, ConnTable, ConnView, DestCounters, DestId,
-    ExpiredConn, FTPPORT, InKey, NodestVerdict, PacketOutcome, PersistService, ReuseVerdict,
-    TemplateKey, is_new_conn_expected, one_packet_eligible, template_dest_usable,
+    ConnAddrs, ConnConfig, ConnId, ConnParams, ConnStats, ConnTable, ConnView, DestCounters,
+    DestId, ExpiredConn, FTPPORT, FlowKey, FlowMatch, InKey, NodestVerdict, PacketOutcome,
+    PersistService, ReuseVerdict, TemplateKey, is_new_conn_expected, one_packet_eligible,
+    template_dest_usable,
 };

@@ -98,6 +98,89 @@ fn check(t: &ConnTable) {
     }
     for v in &views {
         assert_eq!(v.n_control, children.get(&v.id).copied().unwrap_or(0));
+        // The fast-path accessor agrees with the full view.
+        let a = t.addrs(v.id).expect("live entry");
+        assert_eq!(
+            (a.protocol, a.caddr, a.cport, a.vaddr, a.vport),
+            (v.protocol, v.caddr, v.cport, v.vaddr, v.vport)
+        );
+        assert_eq!(
+            (a.daddr, a.dport, a.local, a.fwd, a.dest),
+            (v.daddr, v.dport, v.local, v.fwd, v.dest)
+        );
+    }
+}
+
+/// Batched lookups ([`ConnTable::lookup_flows_batch`], [`ConnTable::lookup_in_batch`])
+/// equal one-by-one `lookup_in`-then-`lookup_out` for every live entry's inbound and reply
+/// flows, templates' keys and near misses, in one batch longer than a walk round.
+fn check_batch(t: &ConnTable) {
+    let mut keys = Vec::new();
+    for v in t.iter() {
+        let k = crate::FlowKey {
+            protocol: v.protocol,
+            saddr: v.caddr,
+            sport: v.cport,
+            daddr: v.vaddr,
+            dport: v.vport,
+        };
+        keys.push(k);
+        keys.push(crate::FlowKey {
+            sport: k.sport ^ 1,
+            ..k
+        });
+        let (ra, rp) = v.local.unwrap_or((v.caddr, v.cport));
+        keys.push(crate::FlowKey {
+            protocol: v.protocol,
+            saddr: v.daddr,
+            sport: v.dport,
+            daddr: ra,
+            dport: rp,
+        });
+        keys.push(crate::FlowKey {
+            protocol: v.protocol,
+            saddr: v.daddr,
+            sport: v.dport,
+            daddr: v.caddr,
+            dport: v.cport,
+        });
+    }
+    let want: Vec<crate::FlowMatch> = keys
+        .iter()
+        .map(
+            |k| match t.lookup_in(k.protocol, k.saddr, k.sport, k.daddr, k.dport) {
+                Some(id) => crate::FlowMatch::Inbound(id),
+                None => match t.lookup_out(k.protocol, k.saddr, k.sport, k.daddr, k.dport) {
+                    Some(id) => crate::FlowMatch::Reply(id),
+                    None => crate::FlowMatch::None,
+                },
+            },
+        )
+        .collect();
+    // Pre-filled with a wrong answer: the batch must overwrite every slot.
+    let Some(any) = t.iter().next().map(|v| v.id) else {
+        return;
+    };
+    let mut got = vec![crate::FlowMatch::Reply(any); keys.len()];
+    t.lookup_flows_batch(&keys, &mut got);
+    assert_eq!(got, want);
+    let in_keys: Vec<crate::InKey> = keys
+        .iter()
+        .map(|k| crate::InKey {
+            protocol: k.protocol,
+            caddr: k.saddr,
+            cport: k.sport,
+            vaddr: k.daddr,
+            vport: k.dport,
+        })
+        .collect();
+    let mut got_in = vec![Some(any); keys.len()];
+    t.lookup_in_batch(&in_keys, &mut got_in);
+    for (g, w) in got_in.iter().zip(&want) {
+        match w {
+            crate::FlowMatch::Inbound(id) => assert_eq!(*g, Some(*id)),
+            _ => assert_eq!(*g, None),
+        }
     }
 }
 
@@ -115,6 +198,8 @@ proptest! {
         let mut now = t0;
         let mut ids: Vec<ConnId> = Vec::new();
         for op in ops {
+            let (epoch, len) = (t.index_epoch(), t.len());
+            let is_packet = matches!(op, Op::Packet { .. });
             match op {
                 Op::Insert { proto, client, cport, dest, fwd, v6, templ } => {
                     let fwd = [FwdMethod::Masq, FwdMethod::DirectRoute, FwdMethod::Tunnel,
@@ -168,6 +253,14 @@ proptest! {
                 Op::SecureTcp(on) => t.set_secure_tcp(on),
             }
             check(&t);
+            check_batch(&t);
+            // Packets never change the indices; inserts and removals always change the epoch.
+            if is_packet {
+                prop_assert_eq!(t.index_epoch(), epoch);
+            }
+            if t.len() != len {
+                prop_assert_ne!(t.index_epoch(), epoch);
+            }
             ids.retain(|id| t.get(*id).is_some());
         }
         // Everything expires eventually (templates once their children are gone).
@@ -233,6 +326,7 @@ fn index_growth_keeps_every_entry_reachable_once() {
         );
     }
     assert_eq!(out.iter().filter(|o| o.is_some()).count(), 500);
+    check_batch(&t);
     for (id, p) in &ids {
         assert_eq!(
             t.lookup_in(p.protocol, p.caddr, p.cport, p.vaddr, p.vport),

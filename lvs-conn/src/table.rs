@@ -7,7 +7,7 @@ use crate::error::ConnError;
 use crate::flags::{FwdMethod, conn_flags as cf};
 use crate::inner::{
     Addr, Entry, Freed, Hasher, Inner, MAX_INDEX, NIL, SHED_CLASSES, TICK_MS, TICKS_PER_SEC,
-    new_entry,
+    WALK_BATCH, WalkKey, new_entry,
 };
 use crate::proto::{
     Direction, L4Info, SctpState, TableDir, TcpState, Timeouts, ipproto, sctp_next_state,
@@ -144,6 +144,62 @@ pub struct InKey {
     pub vaddr: IpAddr,
     /// Virtual port.
     pub vport: u16,
+}
+
+/// A packet's flow as seen on the wire (protocol, source address:port -> destination
+/// address:port, ports in host order), for [`ConnTable::lookup_flows_batch`]: an inbound
+/// packet is CIP:cport -> VIP:vport, a NAT reply RIP:rport -> CIP:cport, a FULLNAT reply
+/// RIP:rport -> LIP:lport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    /// IP protocol number.
+    pub protocol: u8,
+    /// Source address.
+    pub saddr: IpAddr,
+    /// Source port.
+    pub sport: u16,
+    /// Destination address.
+    pub daddr: IpAddr,
+    /// Destination port.
+    pub dport: u16,
+}
+
+/// The addresses of a connection ([`ConnTable::addrs`]); fields as in [`ConnView`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnAddrs {
+    /// IP protocol number.
+    pub protocol: u8,
+    /// CIP.
+    pub caddr: IpAddr,
+    /// Client port.
+    pub cport: u16,
+    /// VIP.
+    pub vaddr: IpAddr,
+    /// Virtual port.
+    pub vport: u16,
+    /// RIP.
+    pub daddr: IpAddr,
+    /// Real-server port.
+    pub dport: u16,
+    /// FULLNAT local address and port (LIP:lport).
+    pub local: Option<(IpAddr, u16)>,
+    /// Forwarding method (`None` for bits the kernel does not define).
+    pub fwd: Option<FwdMethod>,
+    /// Real server, if bound.
+    pub dest: Option<DestId>,
+}
+
+/// Result of [`ConnTable::lookup_flows_batch`] for one packet: what
+/// [`ConnTable::lookup_in`] then, on a miss, [`ConnTable::lookup_out`] return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum FlowMatch {
+    /// The connection whose inbound direction (client -> VIP) the packet belongs to.
+    Inbound(ConnId),
+    /// The NAT / FULLNAT connection whose reply direction the packet belongs to.
+    Reply(ConnId),
+    /// Neither.
+    #[default]
+    None,
 }
 
 /// Key of a persistence template: <protocol, client address masked, cport 0, VIP (or
@@ -364,12 +420,23 @@ pub(crate) struct Shared {
     pub(crate) epoch: Instant,
     pub(crate) dests: Vec<DestCounters>,
     pub(crate) stats: ConnStats,
+    /// The last `now` converted by `ticks_cached` and its tick (packets of one batch share
+    /// their `now`, so the conversion runs once per batch).
+    last_now: (Instant, u64),
 }
 
 impl Shared {
     #[inline]
     pub(crate) fn ticks(&self, now: Instant) -> u64 {
         (now.saturating_duration_since(self.epoch).as_millis() as u64) / TICK_MS
+    }
+    /// [`Shared::ticks`], remembering the last conversion.
+    #[inline]
+    pub(crate) fn ticks_cached(&mut self, now: Instant) -> u64 {
+        if self.last_now.0 != now {
+            self.last_now = (now, self.ticks(now));
+        }
+        self.last_now.1
     }
     fn instant(&self, ticks: u64) -> Instant {
         let d = Duration::from_millis(ticks.saturating_mul(TICK_MS));
@@ -661,6 +728,50 @@ fn packet<A: Addr>(
     }
 }
 
+/// The batch walks of one family: `keys[..n]` are `out[at[j]]`'s keys.
+#[allow(clippy::too_many_arguments)]
+fn walk_family<A: Addr>(
+    inner: &Inner<A>,
+    hasher: &Hasher,
+    keys: &[WalkKey<A>; WALK_BATCH],
+    n: usize,
+    at: &[usize; WALK_BATCH],
+    out: &mut [FlowMatch],
+    replies: bool,
+    v6: bool,
+) {
+    let Some(keys) = keys.get(..n) else {
+        return;
+    };
+    if n == 0 {
+        return;
+    }
+    let mut idx = [NIL; WALK_BATCH];
+    let Some(found) = idx.get_mut(..n) else {
+        return;
+    };
+    inner.find_in_batch(hasher, keys, found);
+    for (&i, &f) in at.iter().zip(found.iter()) {
+        if f != NIL
+            && let Some(o) = out.get_mut(i)
+        {
+            *o = FlowMatch::Inbound(make_id(inner, v6, f));
+        }
+    }
+    if !replies || found.iter().all(|&f| f != NIL) {
+        return;
+    }
+    inner.find_out_batch(hasher, keys, found);
+    for (&i, &f) in at.iter().zip(found.iter()) {
+        if f != NIL
+            && let Some(o) = out.get_mut(i)
+            && *o == FlowMatch::None
+        {
+            *o = FlowMatch::Reply(make_id(inner, v6, f));
+        }
+    }
+}
+
 fn view<A: Addr>(inner: &Inner<A>, sh: &Shared, v6: bool, idx: u32) -> Option<ConnView> {
     let e = inner.get(idx)?;
     let fwd = FwdMethod::from_bits(e.kflags());
@@ -715,6 +826,7 @@ impl ConnTable {
                 cfg,
                 hasher,
                 epoch,
+                last_now: (epoch, 0),
                 dests: Vec::new(),
                 stats: ConnStats::default(),
             },
@@ -1021,38 +1133,98 @@ impl ConnTable {
     }
 
     /// [`ConnTable::lookup_in`] for a batch of inbound packets, `out[i]` for `keys[i]`
-    /// (extra `out` slots are left alone). Same results, but the hash buckets and then the
-    /// entries of up to 16 keys are loaded before any is compared, so the cache misses of a
-    /// batch overlap instead of adding up: for a director that processes frames in batches.
+    /// (extra `out` slots are left alone). Same results, but the chains of up to 32 keys are
+    /// walked together, one entry per key per round, so the cache misses of a batch (hash
+    /// bucket, then entry) overlap instead of adding up: for a director that processes
+    /// frames in batches.
     pub fn lookup_in_batch(&self, keys: &[InKey], out: &mut [Option<ConnId>]) {
-        const B: usize = 16;
-        for (kc, oc) in keys.chunks(B).zip(out.chunks_mut(B)) {
-            let mut heads = [NIL; B];
-            for (h, k) in heads.iter_mut().zip(kc) {
-                *h = match (k.caddr, k.vaddr) {
-                    (IpAddr::V4(c), IpAddr::V4(_)) => {
-                        self.v4
-                            .bucket_head(&self.sh.hasher, k.protocol, c.to_bits(), k.cport)
-                    }
-                    (IpAddr::V6(c), IpAddr::V6(_)) => {
-                        self.v6
-                            .bucket_head(&self.sh.hasher, k.protocol, c.octets(), k.cport)
-                    }
-                    _ => NIL,
+        let mut flows = [FlowKey {
+            protocol: 0,
+            saddr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            sport: 0,
+            daddr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            dport: 0,
+        }; WALK_BATCH];
+        let mut found = [FlowMatch::None; WALK_BATCH];
+        for (kc, oc) in keys.chunks(WALK_BATCH).zip(out.chunks_mut(WALK_BATCH)) {
+            for (f, k) in flows.iter_mut().zip(kc) {
+                *f = FlowKey {
+                    protocol: k.protocol,
+                    saddr: k.caddr,
+                    sport: k.cport,
+                    daddr: k.vaddr,
+                    dport: k.vport,
                 };
             }
-            let mut touch = 0u64;
-            for (h, k) in heads.iter().zip(kc) {
-                touch ^= match k.caddr {
-                    IpAddr::V4(_) => self.v4.touch(*h),
-                    IpAddr::V6(_) => self.v6.touch(*h),
+            let n = kc.len();
+            self.walk_flows(flows.get(..n).unwrap_or(&[]), &mut found, false);
+            for (o, f) in oc.iter_mut().zip(&found) {
+                *o = match *f {
+                    FlowMatch::Inbound(id) => Some(id),
+                    _ => None,
                 };
-            }
-            std::hint::black_box(touch);
-            for (o, k) in oc.iter_mut().zip(kc) {
-                *o = self.lookup_in(k.protocol, k.caddr, k.cport, k.vaddr, k.vport);
             }
         }
+    }
+
+    /// For each packet of a batch, what [`ConnTable::lookup_in`] and then, on a miss,
+    /// [`ConnTable::lookup_out`] return (`out[i]` for `keys[i]`; extra `out` slots are left
+    /// alone). The chains of up to 32 keys are walked together (inbound first, then the
+    /// reply indices for the misses), so the cache misses of the batch overlap. The results
+    /// stay exact until the next insert or removal, which [`ConnTable::index_epoch`] tells.
+    pub fn lookup_flows_batch(&self, keys: &[FlowKey], out: &mut [FlowMatch]) {
+        for (kc, oc) in keys.chunks(WALK_BATCH).zip(out.chunks_mut(WALK_BATCH)) {
+            self.walk_flows(kc, oc, true);
+        }
+    }
+
+    /// A counter that changes whenever an entry is inserted into or removed from the lookup
+    /// indices (connections and templates, both families): lookup results taken at one
+    /// epoch stay exact while the epoch is unchanged (packets of existing connections do not
+    /// change it). Wrapping; compare for equality only.
+    #[inline]
+    pub fn index_epoch(&self) -> u64 {
+        self.v4.epoch.wrapping_add(self.v6.epoch)
+    }
+
+    /// One chunk (at most [`WALK_BATCH`] keys) of the batch lookups, per family.
+    fn walk_flows(&self, keys: &[FlowKey], out: &mut [FlowMatch], replies: bool) {
+        let mut k4 = [(0u8, 0u32, 0u16, 0u32, 0u16); WALK_BATCH];
+        let mut k6 = [(0u8, [0u8; 16], 0u16, [0u8; 16], 0u16); WALK_BATCH];
+        let mut at4 = [0usize; WALK_BATCH];
+        let mut at6 = [0usize; WALK_BATCH];
+        let (mut n4, mut n6) = (0, 0);
+        for (i, (k, o)) in keys.iter().zip(out.iter_mut()).enumerate() {
+            *o = FlowMatch::None;
+            match (k.saddr, k.daddr) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => {
+                    if let (Some(slot), Some(at)) = (k4.get_mut(n4), at4.get_mut(n4)) {
+                        *slot = (k.protocol, s.to_bits(), k.sport, d.to_bits(), k.dport);
+                        *at = i;
+                        n4 += 1;
+                    }
+                }
+                (IpAddr::V6(s), IpAddr::V6(d)) => {
+                    if let (Some(slot), Some(at)) = (k6.get_mut(n6), at6.get_mut(n6)) {
+                        *slot = (k.protocol, s.octets(), k.sport, d.octets(), k.dport);
+                        *at = i;
+                        n6 += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        walk_family(
+            &self.v4,
+            &self.sh.hasher,
+            &k4,
+            n4,
+            &at4,
+            out,
+            replies,
+            false,
+        );
+        walk_family(&self.v6, &self.sh.hasher, &k6, n6, &at6, out, replies, true);
     }
 
     /// Find the connection of a reply packet `saddr:sport -> daddr:dport`: FULLNAT replies
@@ -1155,7 +1327,7 @@ impl ConnTable {
         bytes: u32,
         now: Instant,
     ) -> Result<PacketOutcome, ConnError> {
-        let now_t = self.sh.ticks(now);
+        let now_t = self.sh.ticks_cached(now);
         let sh = &mut self.sh;
         with_inner!(self, id, |inner| {
             let idx = resolve(inner, id).ok_or(ConnError::NoSuchConn)?;
@@ -1168,6 +1340,30 @@ impl ConnTable {
         with_inner_ref!(self, id, |inner| {
             let idx = resolve(inner, id)?;
             view(inner, &self.sh, id.v6(), idx)
+        })
+    }
+
+    /// The addresses, forwarding method and real server of connection `id`: the part of
+    /// [`ConnTable::get`] a packet's rewrite needs, without the timer and counter fields
+    /// (the fast-path accessor for replies and FULLNAT).
+    #[inline]
+    pub fn addrs(&self, id: ConnId) -> Option<ConnAddrs> {
+        with_inner_ref!(self, id, |inner| {
+            let e = inner.get(resolve(inner, id)?)?;
+            let fwd = FwdMethod::from_bits(e.kflags());
+            Some(ConnAddrs {
+                protocol: e.proto,
+                caddr: e.caddr.to_ip(),
+                cport: e.cport,
+                vaddr: e.vaddr.to_ip(),
+                vport: e.vport,
+                daddr: e.daddr.to_ip(),
+                dport: e.dport,
+                local: (fwd == Some(FwdMethod::FullNat) && !e.is_template())
+                    .then(|| (e.laddr.to_ip(), e.lport)),
+                fwd,
+                dest: (e.dest != NIL).then_some(DestId(e.dest)),
+            })
         })
     }
 

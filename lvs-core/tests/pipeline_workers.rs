@@ -85,7 +85,7 @@ fn batch_gives_the_same_verdicts_as_one_by_one() {
     }
 }
 
-/// `process_batch` warms the cache with the lookups of 16 frames at a time before
+/// `process_batch` looks up the flows of 32 frames at a time before
 /// processing them; frames of one chunk that depend on each other (a SYN creating the
 /// connection the next ACK and FIN of the chunk belong to, a malformed frame range, an
 /// unknown flow) must still give exactly what `process` gives frame by frame: same
@@ -138,6 +138,96 @@ fn batch_with_dependent_frames_across_chunks_matches_one_by_one() {
             .count()
             >= 39
     );
+    for (x, y) in one.iter().zip(&batch) {
+        assert_eq!(x.buf, y.buf);
+    }
+    assert_eq!(a.drop_counts(), b.drop_counts());
+    assert_eq!(a.conn_table().len(), b.conn_table().len());
+    assert_eq!(a.snapshot(), b.snapshot());
+}
+
+/// The batch path uses its batched lookup results only while the connection index is
+/// unchanged: a chunk mixing established client packets, NAT and FULLNAT replies (found by
+/// the reply lookup), new SYNs, a connection closed by RST and re-opened by a SYN in the same
+/// chunk (an insert after the batch lookup), and an ICMP error about a flow must give exactly
+/// what `process` gives frame by frame (verdicts, bytes, table, counters).
+#[test]
+fn batch_with_replies_and_index_changes_matches_one_by_one() {
+    let t0 = Instant::now();
+    let mut a = director(RULES, DirectorConfig::default(), t0);
+    let mut b = director(RULES, DirectorConfig::default(), t0);
+    let clients: Vec<String> = (0..30u16)
+        .map(|i| format!("192.0.2.{}:{}", i % 7 + 1, 5000 + i))
+        .collect();
+    for d in [&mut a, &mut b] {
+        for c in &clients {
+            assert!(matches!(
+                run(d, &mut tcp(c, "10.0.0.100:80", SYN), t0),
+                Verdict::Transmit { .. }
+            ));
+        }
+    }
+    let make = |d: &lvs_core::Director| -> Vec<Frame> {
+        let mut v = Vec::new();
+        for (i, c) in clients.iter().enumerate() {
+            let cip = sa(c);
+            let conn = d
+                .conn_table()
+                .iter()
+                .find(|x| x.caddr == cip.ip() && x.cport == cip.port() && !x.is_template())
+                .expect("connection");
+            let rs = format!("{}:{}", conn.daddr, conn.dport);
+            // A reply to the client (NAT) or to the local address (FULLNAT).
+            let to = match conn.local {
+                Some((lip, lport)) => format!("{lip}:{lport}"),
+                None => c.clone(),
+            };
+            v.push(tcp(&rs, &to, SYN | ACK));
+            v.push(tcp(c, "10.0.0.100:80", ACK));
+            if i % 5 == 0 {
+                // Closed by the client, then re-opened from the same port in the chunk.
+                v.push(tcp(c, "10.0.0.100:80", RST));
+                v.push(tcp(c, "10.0.0.100:80", SYN));
+                v.push(tcp(c, "10.0.0.100:80", ACK));
+            }
+            if i % 4 == 1 {
+                let quoted = tcp(&to, &rs, ACK);
+                let to_ip = to.split(':').next().unwrap_or_default();
+                v.push(icmp_unreach("198.51.100.1", to_ip, &quoted));
+                v.push(tcp(
+                    &format!("198.18.0.{}:{}", i + 1, 7000 + i),
+                    "10.0.0.100:80",
+                    SYN,
+                ));
+            }
+        }
+        v
+    };
+    let mut one = make(&a);
+    let mut batch = make(&b);
+    let want: Vec<Verdict> = one.iter_mut().map(|f| run(&mut a, f, t0)).collect();
+    let n = batch.len();
+    assert!(n > 64, "several chunks");
+    let frames: Vec<(usize, usize)> = batch.iter().map(|f| (f.start, f.len)).collect();
+    let meta = vec![PacketMeta::default(); n];
+    let mut bufs: Vec<&mut [u8]> = batch.iter_mut().map(|f| f.buf.as_mut_slice()).collect();
+    let mut got = vec![Verdict::Local; n];
+    assert_eq!(b.process_batch(&mut bufs, &frames, &meta, t0, &mut got), n);
+    assert_eq!(got, want);
+    // The replies were found and rewritten toward the clients.
+    let to_clients = want
+        .iter()
+        .filter(|v| {
+            matches!(
+                v,
+                Verdict::Transmit {
+                    side: lvs_core::Side::Client,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(to_clients >= 30, "{to_clients} frames to clients");
     for (x, y) in one.iter().zip(&batch) {
         assert_eq!(x.buf, y.buf);
     }

@@ -23,6 +23,12 @@
 //! accepts control connections between frames. SIGINT / SIGTERM end the loop; the control
 //! socket file is removed on exit.
 
+/// jemalloc built with transparent huge pages (`thp:always`, see .cargo/config.toml): the
+/// connection table's slab and hash index are mapped with 2 MiB pages, so a lookup among
+/// millions of connections does not also pay a TLB miss per cache miss.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::io::ErrorKind;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;

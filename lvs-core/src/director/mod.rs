@@ -80,7 +80,7 @@ use crate::service::{
 };
 
 pub use laddr::DEFAULT_LPORT_RANGE;
-pub use pipeline::{DropReason, PacketMeta, Side, Verdict};
+pub use pipeline::{DropReason, PROCESS_BATCH, PacketMeta, Side, Verdict};
 pub use snapshot::merge_snapshots;
 
 /// The IPVS sysctls the director uses (`net.ipv4.vs.*`, Documentation/networking/

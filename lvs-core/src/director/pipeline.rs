@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use lvs_conn::proto::ipproto;
 use lvs_conn::{
-    ConnError, ConnId, ConnParams, Direction, FwdMethod, L4Info, NodestVerdict, ReuseVerdict,
-    SctpEvent, TemplateKey, template_dest_usable,
+    ConnError, ConnId, ConnParams, Direction, FlowKey, FlowMatch, FwdMethod, L4Info, NodestVerdict,
+    ReuseVerdict, SctpEvent, TemplateKey, template_dest_usable,
 };
 use lvs_fwd::tun::{
     EncapMeta, GueCsum, TunAddrs, TunType, TunnelConfig, XmitOutcome, XmitParams, tunnel_xmit,
@@ -20,9 +20,9 @@ use super::{Director, fwd_of, laddr};
 use crate::ipvsadm::Stats;
 use crate::service::{ForwardMethod, TunnelCsum, TunnelKind};
 
-/// Frames per cache-warming chunk of [`Director::process_batch`] (lvs-conn's
-/// `lookup_in_batch` overlaps up to 16 lookups).
-const WARM_BATCH: usize = 16;
+/// Frames per chunk of [`Director::process_batch`]: parsed together, their connection
+/// lookups walked together (lvs-conn's batch walk takes 32 keys per round).
+pub const PROCESS_BATCH: usize = 32;
 
 /// Which side of a two-legged director a frame leaves by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -268,20 +268,19 @@ impl Director {
         now: Instant,
     ) -> Verdict {
         let v = self.process_inner(buf, start, len, meta, now);
-        match v {
-            Verdict::Drop(r) | Verdict::Icmp { reason: r, .. } => {
-                if let Some(c) = self.drops.get_mut(r as usize) {
-                    *c += 1;
-                }
-            }
-            _ => {}
-        }
-        v
+        self.count(v)
     }
 
     /// [`Director::process`] over a batch: `frames[i]` is `(start, len)` of frame i in
     /// `bufs[i]`; verdicts are written to `verdicts[i]` (the shortest of the three slices
     /// bounds the batch). Returns the number processed.
+    ///
+    /// Same verdicts and side effects as calling `process` frame by frame, in order, but
+    /// faster: each chunk of up to [`PROCESS_BATCH`] frames is parsed once, its connection
+    /// lookups run together ([`lvs_conn::ConnTable::lookup_flows_batch`], so their cache
+    /// misses overlap), and each frame then uses its lookup result unless an earlier frame
+    /// of the chunk inserted or removed a connection (the table's
+    /// [`lvs_conn::ConnTable::index_epoch`] changed), in which case it looks up again.
     pub fn process_batch(
         &mut self,
         bufs: &mut [&mut [u8]],
@@ -303,59 +302,92 @@ impl Director {
         ) else {
             return 0;
         };
+        let none = FlowKey {
+            protocol: 0,
+            saddr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            sport: 0,
+            daddr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            dport: 0,
+        };
+        let mut parsed: [Option<Parsed>; PROCESS_BATCH] = [None; PROCESS_BATCH];
+        let mut keys = [none; PROCESS_BATCH];
+        let mut key_of = [usize::MAX; PROCESS_BATCH];
+        let mut found = [FlowMatch::None; PROCESS_BATCH];
         for (((bc, fc), mc), vc) in bufs
-            .chunks_mut(WARM_BATCH)
-            .zip(frames.chunks(WARM_BATCH))
-            .zip(meta.chunks(WARM_BATCH))
-            .zip(verdicts.chunks_mut(WARM_BATCH))
+            .chunks_mut(PROCESS_BATCH)
+            .zip(frames.chunks(PROCESS_BATCH))
+            .zip(meta.chunks(PROCESS_BATCH))
+            .zip(verdicts.chunks_mut(PROCESS_BATCH))
         {
-            self.warm_batch(bc, fc);
-            for (((buf, &(s, l)), m), v) in bc.iter_mut().zip(fc).zip(mc).zip(vc.iter_mut()) {
-                *v = self.process(buf, s, l, m, now);
+            // Parse every frame once; collect the flows to look up.
+            let mut k = 0;
+            for (i, (buf, &(s, l))) in bc.iter().zip(fc).enumerate() {
+                let (Some(p), Some(ko)) = (parsed.get_mut(i), key_of.get_mut(i)) else {
+                    break;
+                };
+                *p = None;
+                *ko = usize::MAX;
+                let Some(frame) = s.checked_add(l).and_then(|e| buf.get(s..e)) else {
+                    continue;
+                };
+                let Ok(pp) = lvs_fwd::parse(frame) else {
+                    continue;
+                };
+                *p = Some(pp);
+                if pp.is_icmp_error() {
+                    continue;
+                }
+                if let (Some(f), Some(slot)) = (pp.flow(), keys.get_mut(k)) {
+                    *slot = FlowKey {
+                        protocol: f.protocol,
+                        saddr: f.src,
+                        sport: f.src_port,
+                        daddr: f.dst,
+                        dport: f.dst_port,
+                    };
+                    *ko = k;
+                    k += 1;
+                }
+            }
+            let epoch = self.table.index_epoch();
+            if let (Some(keys), Some(found)) = (keys.get(..k), found.get_mut(..k)) {
+                self.table.lookup_flows_batch(keys, found);
+            }
+            for (i, ((buf, &(s, l)), (m, v))) in bc
+                .iter_mut()
+                .zip(fc)
+                .zip(mc.iter().zip(vc.iter_mut()))
+                .enumerate()
+            {
+                let p = parsed.get(i).copied().flatten();
+                let hint = key_of
+                    .get(i)
+                    .and_then(|&j| found.get(j))
+                    .copied()
+                    .filter(|_| self.table.index_epoch() == epoch);
+                let r = match p {
+                    Some(p) => match s.checked_add(l) {
+                        Some(e) => self.process_parsed(buf, s, e, &p, hint, m, now),
+                        None => Verdict::Drop(DropReason::Malformed),
+                    },
+                    // Unparsed: `process` gives the exact verdict (Local or Malformed).
+                    None => self.process_inner(buf, s, l, m, now),
+                };
+                *v = self.count(r);
             }
         }
         n
     }
 
-    /// Cache warming ahead of a chunk of [`Director::process_batch`]: the inbound lookups
-    /// of the chunk's frames run together ([`lvs_conn::ConnTable::lookup_in_batch`]), so
-    /// their hash-bucket and entry cache misses overlap instead of adding up. The results
-    /// are not used (an earlier frame of the chunk may change the table), so behaviour is
-    /// that of `process` frame by frame.
-    fn warm_batch(&self, bufs: &[&mut [u8]], frames: &[(usize, usize)]) {
-        let mut keys = [lvs_conn::InKey {
-            protocol: 0,
-            caddr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-            cport: 0,
-            vaddr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-            vport: 0,
-        }; WARM_BATCH];
-        let mut k = 0;
-        for (buf, &(s, l)) in bufs.iter().zip(frames) {
-            let Some(frame) = s.checked_add(l).and_then(|e| buf.get(s..e)) else {
-                continue;
-            };
-            let Ok(p) = lvs_fwd::parse(frame) else {
-                continue;
-            };
-            if p.is_icmp_error() {
-                continue;
-            }
-            if let (Some(f), Some(slot)) = (p.flow(), keys.get_mut(k)) {
-                *slot = lvs_conn::InKey {
-                    protocol: f.protocol,
-                    caddr: f.src,
-                    cport: f.src_port,
-                    vaddr: f.dst,
-                    vport: f.dst_port,
-                };
-                k += 1;
-            }
+    /// Count a drop verdict ([`Director::drops`]) and pass the verdict on.
+    #[inline]
+    fn count(&mut self, v: Verdict) -> Verdict {
+        if let Verdict::Drop(r) | Verdict::Icmp { reason: r, .. } = v
+            && let Some(c) = self.drops.get_mut(r as usize)
+        {
+            *c += 1;
         }
-        let mut out = [None; WARM_BATCH];
-        if let Some(keys) = keys.get(..k) {
-            self.table.lookup_in_batch(keys, &mut out);
-        }
+        v
     }
 
     fn process_inner(
@@ -377,8 +409,28 @@ impl Director {
             Err(FwdError::UnsupportedEtherType(_)) => return Verdict::Local,
             Err(_) => return Verdict::Drop(DropReason::Malformed),
         };
+        self.process_parsed(buf, start, end, &p, None, meta, now)
+    }
+
+    /// The pipeline after parsing: `p` is `buf[start..end]` parsed; `found`, when given, is
+    /// the exact result of the connection lookups for its flow (from a batch lookup at an
+    /// unchanged index epoch).
+    #[allow(clippy::too_many_arguments)]
+    fn process_parsed(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        p: &Parsed,
+        found: Option<FlowMatch>,
+        meta: &PacketMeta,
+        now: Instant,
+    ) -> Verdict {
+        let Some(frame) = buf.get(start..end) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
         if p.is_icmp_error() {
-            return self.icmp_error(buf, start, end, &p, now);
+            return self.icmp_error(buf, start, end, p, now);
         }
         let Some(flow) = p.flow() else {
             if p.fragment().is_some() && self.vips.contains_key(&p.dst()) {
@@ -386,32 +438,40 @@ impl Director {
             }
             return Verdict::Local;
         };
-        let l4 = l4_info(frame, &p);
-        let new_conn = is_new_conn(frame, &p);
+        let l4 = l4_info(frame, p);
+        let new_conn = is_new_conn(frame, p);
         let frag = p.fragment().is_some();
-        if let Some(id) = self.table.lookup_in(
-            flow.protocol,
-            flow.src,
-            flow.src_port,
-            flow.dst,
-            flow.dst_port,
-        ) {
-            if frag {
+        let found = found.unwrap_or_else(|| {
+            match self.table.lookup_in(
+                flow.protocol,
+                flow.src,
+                flow.src_port,
+                flow.dst,
+                flow.dst_port,
+            ) {
+                Some(id) => FlowMatch::Inbound(id),
+                None => match self.table.lookup_out(
+                    flow.protocol,
+                    flow.src,
+                    flow.src_port,
+                    flow.dst,
+                    flow.dst_port,
+                ) {
+                    Some(id) => FlowMatch::Reply(id),
+                    None => FlowMatch::None,
+                },
+            }
+        });
+        match found {
+            FlowMatch::Inbound(_) | FlowMatch::Reply(_) if frag => {
                 return Verdict::Drop(DropReason::Fragment);
             }
-            return self.in_established(buf, start, end, &p, &flow, id, l4, new_conn, meta, now);
-        }
-        if let Some(id) = self.table.lookup_out(
-            flow.protocol,
-            flow.src,
-            flow.src_port,
-            flow.dst,
-            flow.dst_port,
-        ) {
-            if frag {
-                return Verdict::Drop(DropReason::Fragment);
+            FlowMatch::Inbound(id) => {
+                return self
+                    .in_established(buf, start, end, p, &flow, id, l4, new_conn, meta, now);
             }
-            return self.out_reply(buf, start, end, &p, id, l4, now);
+            FlowMatch::Reply(id) => return self.out_reply(buf, start, end, p, id, l4, now),
+            FlowMatch::None => {}
         }
         let Some(si) = self.find_service(flow.protocol, flow.dst, flow.dst_port, meta.fwmark)
         else {
@@ -420,7 +480,7 @@ impl Director {
         if frag {
             return Verdict::Drop(DropReason::Fragment);
         }
-        self.schedule_new(buf, start, end, &p, &flow, si, l4, now)
+        self.schedule_new(buf, start, end, p, &flow, si, l4, now)
     }
 
     /// `ip_vs_service_find()`: fwmark first, then protocol + VIP:port, then VIP:0 (port-zero
@@ -453,7 +513,7 @@ impl Director {
     fn target_of(&self, id: ConnId, dest: Option<u32>, flow_dport: u16) -> Option<Target> {
         if let Some(d) = dest.and_then(|d| self.dest(d)) {
             let local = if d.config.forward == ForwardMethod::FullNat {
-                self.table.get(id)?.local
+                self.table.addrs(id)?.local
             } else {
                 None
             };
@@ -466,7 +526,7 @@ impl Director {
             });
         }
         // A synced entry without a real server here: its own fields.
-        let v = self.table.get(id)?;
+        let v = self.table.addrs(id)?;
         let fwd = match v.fwd? {
             FwdMethod::Masq => ForwardMethod::Masq,
             FwdMethod::Tunnel => ForwardMethod::Tunnel(TunnelKind::Ipip),
@@ -774,7 +834,7 @@ impl Director {
         l4: L4Info,
         now: Instant,
     ) -> Verdict {
-        let Some(v) = self.table.get(id) else {
+        let Some(v) = self.table.addrs(id) else {
             return Verdict::Local;
         };
         let Some(frame) = buf.get_mut(start..end) else {
