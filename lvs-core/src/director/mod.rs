@@ -59,6 +59,7 @@
 //! }
 //! ```
 
+mod icmp;
 mod laddr;
 mod pipeline;
 mod snapshot;
