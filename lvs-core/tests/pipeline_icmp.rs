@@ -301,28 +301,27 @@ fn non_persistent_port_zero_service_answers_port_unreachable() {
 // (ensure_mtu_is_adequate), so the too-big reply quotes the decremented TTL.
 // ---------------------------------------------------------------------------------------
 
-#[test]
-fn tun_frag_needed_quotes_the_decremented_ttl() {
-    let t0 = Instant::now();
+/// A director with one IPIP real server 10.1.0.1 behind a path of MTU 200.
+fn ipip_mtu_200(t0: Instant) -> lvs_core::Director {
     let cfg = DirectorConfig {
         tun_mtu: 200,
         ..DirectorConfig::default()
     };
-    let mut d = director(
+    director(
         &[
             "-A -t 10.0.0.100:80 -s rr",
             "-a -t 10.0.0.100:80 -r 10.1.0.1 -i",
         ],
         cfg,
         t0,
-    );
-    let mut f = tcp_ttl("192.0.2.1:40000", "10.0.0.100:80", ACK, 64, &[7u8; 300]);
-    // A SYN first so the ACK belongs to a connection (a SYN with 300 bytes would do too).
-    let mut syn = tcp("192.0.2.1:40000", "10.0.0.100:80", SYN);
-    assert!(matches!(
-        run(&mut d, &mut syn, t0),
-        Verdict::Transmit { .. }
-    ));
+    )
+}
+
+#[test]
+fn tun_frag_needed_quotes_the_decremented_ttl() {
+    let t0 = Instant::now();
+    let mut d = ipip_mtu_200(t0);
+    let mut f = tcp_ttl("192.0.2.1:40000", "10.0.0.100:80", SYN, 64, &[7u8; 300]);
     let v = run(&mut d, &mut f, t0);
     let Verdict::Icmp { reason, .. } = v else {
         panic!("{v:?}")
@@ -394,18 +393,7 @@ fn tun_packet_too_big_v6_quotes_the_decremented_hop_limit() {
 fn tun_too_big_at_ttl_1_gets_time_exceeded_not_frag_needed() {
     // decrement_ttl() fails first (icmp_send(ICMP_TIME_EXCEEDED)), the MTU is never checked.
     let t0 = Instant::now();
-    let cfg = DirectorConfig {
-        tun_mtu: 200,
-        ..DirectorConfig::default()
-    };
-    let mut d = director(
-        &[
-            "-A -t 10.0.0.100:80 -s rr",
-            "-a -t 10.0.0.100:80 -r 10.1.0.1 -i",
-        ],
-        cfg,
-        t0,
-    );
+    let mut d = ipip_mtu_200(t0);
     let mut f = tcp_ttl("192.0.2.1:40000", "10.0.0.100:80", SYN, 1, &[7u8; 300]);
     let v = run(&mut d, &mut f, t0);
     let Verdict::Icmp { reason, .. } = v else {
@@ -562,14 +550,7 @@ fn gre_frag_needed_subtracts_the_gre_header_too() {
 fn host_unreachable_for_the_tunnel_is_relayed_when_local_v4_is_unset() {
     // Without local_v4 the outer source is the VIP; errors come back to the VIP.
     let t0 = Instant::now();
-    let mut d = director(
-        &[
-            "-A -t 10.0.0.100:80 -s rr",
-            "-a -t 10.0.0.100:80 -r 10.1.0.1 -i",
-        ],
-        DirectorConfig::default(),
-        t0,
-    );
+    let mut d = ipip_mtu_200(t0);
     let mut f = tcp("192.0.2.1:40000", "10.0.0.100:80", SYN);
     let pkt = tunnelled(&mut d, &mut f, t0);
     assert_eq!(&pkt[12..16], &v4("10.0.0.100"));

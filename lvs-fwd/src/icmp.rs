@@ -444,30 +444,8 @@ pub fn error_reply(
         available: room,
     })?;
     let built = match src {
-        IpAddr::V4(s) => build_icmpv4_error(
-            ip_out,
-            offending,
-            icmp_type,
-            code,
-            0,
-            &IcmpReplyParams {
-                src: s,
-                ttl: ICMP_TTL,
-                ip_id: 0,
-            },
-        ),
-        IpAddr::V6(s) => build_icmpv6_error(
-            ip_out,
-            offending,
-            icmp_type,
-            code,
-            0,
-            &IcmpReplyParams {
-                src: s,
-                ttl: ICMP_TTL,
-                ip_id: 0,
-            },
-        ),
+        IpAddr::V4(s) => build_icmpv4_error(ip_out, offending, icmp_type, code, 0, &params(s)),
+        IpAddr::V6(s) => build_icmpv6_error(ip_out, offending, icmp_type, code, 0, &params(s)),
     };
     let n = built.map_err(|e| match e {
         TunError::Fwd(FwdError::NoHeadroom { needed, .. }) => FwdError::NoHeadroom {
@@ -494,6 +472,15 @@ pub fn error_reply(
         },
     )?;
     Ok(l3 + n)
+}
+
+/// The header values of the errors we originate: source `src`, TTL / hop limit 64, ID 0.
+fn params<A>(src: A) -> IcmpReplyParams<A> {
+    IcmpReplyParams {
+        src,
+        ttl: ICMP_TTL,
+        ip_id: 0,
+    }
 }
 
 /// Builds an ICMP Time Exceeded (IPv4 type 11 code 0, RFC 792) or ICMPv6 Time Exceeded (type

@@ -56,7 +56,8 @@ pub enum DropReason {
     /// port-zero service got a packet for another port). As the kernel's `ip_vs_leave` does,
     /// the director answers with an ICMP / ICMPv6 port unreachable from the VIP
     /// ([`Verdict::Icmp`]) when there is room and RFC 1122 3.2.2 allows one, else plainly
-    /// drops.
+    /// drops. Rate limiting the errors (the kernel's `icmp_ratelimit`, `icmp_msgs_per_sec`)
+    /// is the caller's.
     NoRealServer = 2,
     /// TTL / hop limit exhausted (an ICMP time exceeded is returned when there is room).
     Ttl = 3,
