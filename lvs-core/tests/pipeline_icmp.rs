@@ -636,3 +636,44 @@ fn tunnel_icmp_with_a_bad_checksum_is_dropped() {
         Verdict::Drop(DropReason::Malformed)
     );
 }
+
+#[test]
+fn tunnel_errors_are_steered_to_the_worker_of_their_client() {
+    // With N workers (Director::steer by client hash), a router's error about a tunnel packet
+    // must reach the worker whose table holds the client's connection, for IPIP and GUE.
+    let t0 = Instant::now();
+    let n = 4usize;
+    for tunnel in ["", "--tun-type gue --tun-port 6080", "--tun-type gre"] {
+        let mut ws: Vec<_> = (0..n as u16)
+            .map(|i| {
+                let cfg = DirectorConfig {
+                    local_v4: Some(LOCAL.parse().unwrap()),
+                    worker: (i, n as u16),
+                    ..DirectorConfig::default()
+                };
+                director(
+                    &[
+                        "-A -t 10.0.0.100:80 -s rr",
+                        &format!("-a -t 10.0.0.100:80 -r 10.1.0.1 -i {tunnel}"),
+                    ],
+                    cfg,
+                    t0,
+                )
+            })
+            .collect();
+        let mut workers_seen = std::collections::HashSet::new();
+        for c in 1..=24u8 {
+            let client = format!("192.0.2.{c}:40000");
+            let mut f = tcp(&client, "10.0.0.100:80", SYN);
+            let w = ws[0].steer(f.bytes(), n);
+            workers_seen.insert(w);
+            let pkt = tunnelled(&mut ws[w], &mut f, t0);
+            let mut e = router_error(LOCAL, frag_needed(1400), &pkt);
+            let we = ws[0].steer(e.bytes(), n);
+            assert_eq!(we, w, "{tunnel:?} {client}");
+            let v = run(&mut ws[we], &mut e, t0);
+            assert_eq!(next_hop(&v), ip(&client[..client.len() - 6]));
+        }
+        assert!(workers_seen.len() > 1, "the clients spread over workers");
+    }
+}

@@ -57,6 +57,43 @@ enum QuotedTunnel {
     Gre,
 }
 
+impl QuotedTunnel {
+    /// The GUE port to hand to [`parse_tunnel_icmp`].
+    fn gue_port(self) -> Option<u16> {
+        match self {
+            QuotedTunnel::Gue(port) => Some(port),
+            _ => None,
+        }
+    }
+}
+
+/// The outer header an IPv4 ICMP error (the IP packet `packet`, from its header) quotes, when
+/// it can be one of our tunnel packets: its source, its destination (the RIP) and the tunnel
+/// its protocol names (IPIP, UDP with the destination port, GRE).
+fn quoted_outer(packet: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr, QuotedTunnel)> {
+    let ihl = usize::from(packet.first()? & 0x0f) * 4;
+    let q = packet.get(ihl + 8..)?;
+    let qh: [u8; 20] = q.get(..20)?.try_into().ok()?;
+    if qh[0] >> 4 != 4 || qh[0] & 0x0f < 5 {
+        return None;
+    }
+    let qhl = usize::from(qh[0] & 0x0f) * 4;
+    let kind = match qh[9] {
+        4 => QuotedTunnel::Ipip,
+        17 => {
+            let d = q.get(qhl + 2..qhl + 4)?;
+            QuotedTunnel::Gue(u16::from_be_bytes([*d.first()?, *d.get(1)?]))
+        }
+        47 => QuotedTunnel::Gre,
+        _ => return None,
+    };
+    Some((
+        Ipv4Addr::new(qh[12], qh[13], qh[14], qh[15]),
+        Ipv4Addr::new(qh[16], qh[17], qh[18], qh[19]),
+        kind,
+    ))
+}
+
 impl Director {
     /// `ip_vs_leave` for a new connection the service `si` cannot schedule (its scheduler
     /// found no real server): no cache_bypass here (the sysctl is not modelled: fwmark
@@ -93,6 +130,31 @@ impl Director {
             },
             None => Verdict::Drop(DropReason::NoRealServer),
         }
+    }
+
+    /// For [`Director::steer`]: the client address of the packet behind the tunnel headers an
+    /// IPv4 ICMP error quotes, when the quoted outer header is from us (`local_v4` or a VIP)
+    /// to one of our RIPs; `None` otherwise. Steering needs only the key the connection was
+    /// steered by, so the tunnel type is not matched against the real server here.
+    pub(super) fn tunnel_icmp_client(&self, frame: &[u8], p: &Parsed) -> Option<IpAddr> {
+        if !matches!(
+            p.transport(),
+            Transport::Icmp {
+                icmp_type: 3 | 4 | 11,
+                ..
+            }
+        ) {
+            return None;
+        }
+        let packet = frame.get(p.l3_offset()..p.end())?;
+        let (qsrc, rip, kind) = quoted_outer(packet)?;
+        if !self.own_v4(qsrc) || !self.rips.contains(&IpAddr::V4(rip)) {
+            return None;
+        }
+        let t = parse_tunnel_icmp(packet, kind.gue_port()).ok()?;
+        lvs_fwd::quoted_flow(packet.get(t.original)?)
+            .ok()
+            .map(|f| f.src)
     }
 
     /// Whether an address is the director's own for tunnel purposes: `local_v4` (the outer
@@ -158,36 +220,12 @@ impl Director {
         };
         let l3 = p.l3_offset();
         let packet = buf.get(start..end)?.get(l3..p.end())?;
-        // The quoted outer header: after our IPv4 header and the 8-byte ICMP header.
-        let ihl = usize::from(packet.first()? & 0x0f) * 4;
-        let q = packet.get(ihl + 8..)?;
-        let qh: [u8; 20] = q.get(..20)?.try_into().ok()?;
-        if qh[0] >> 4 != 4 || qh[0] & 0x0f < 5 {
-            return None;
-        }
-        let qsrc = Ipv4Addr::new(qh[12], qh[13], qh[14], qh[15]);
-        let rip = Ipv4Addr::new(qh[16], qh[17], qh[18], qh[19]);
+        let (qsrc, rip, want) = quoted_outer(packet)?;
         // "Error for our tunnel must arrive at LOCAL_IN": to us, about a packet from us.
-        if !self.own_v4(to) || !self.own_v4(qsrc) {
+        if !self.own_v4(to) || !self.own_v4(qsrc) || !self.tunnel_dest_exists(rip, want) {
             return None;
         }
-        let qhl = usize::from(qh[0] & 0x0f) * 4;
-        let want = match qh[9] {
-            4 => QuotedTunnel::Ipip,
-            17 => {
-                let d = q.get(qhl + 2..qhl + 4)?;
-                QuotedTunnel::Gue(u16::from_be_bytes([*d.first()?, *d.get(1)?]))
-            }
-            47 => QuotedTunnel::Gre,
-            _ => return None,
-        };
-        if !self.tunnel_dest_exists(rip, want) {
-            return None;
-        }
-        let gue_port = match want {
-            QuotedTunnel::Gue(port) => Some(port),
-            _ => None,
-        };
+        let gue_port = want.gue_port();
         let t = match parse_tunnel_icmp(packet, gue_port) {
             Ok(t) => t,
             Err(TunError::BadIcmpChecksum) => return Some(Verdict::Drop(DropReason::Malformed)),

@@ -241,6 +241,10 @@ pub(crate) fn steer(d: &Director, frame: &[u8], workers: usize) -> usize {
         return 0;
     };
     let by_client = |a: IpAddr| (flow_hash(d.cfg.seed, a) % workers as u64) as usize;
+    if let Some(client) = d.tunnel_icmp_client(frame, &p) {
+        // An error about one of our tunnel packets goes where its client's flow went.
+        return by_client(client);
+    }
     let (src, sport, dst, dport, swapped) = if p.is_icmp_error() {
         match lvs_fwd::parse_icmp_error(frame, &p) {
             // The quoted packet travels the other way: its destination is our sender.
