@@ -37,6 +37,16 @@ fn icmpv4(frame: &[u8]) -> (Ipv4Header, Icmpv4Type, Vec<u8>) {
     (h, i.icmp_type(), i.payload().to_vec())
 }
 
+/// Asserts `v` is an ICMP error verdict counted under `reason`; returns its start.
+fn assert_icmp(v: &Verdict, reason: DropReason) -> usize {
+    match *v {
+        Verdict::Icmp {
+            start, reason: r, ..
+        } if r == reason => start,
+        _ => panic!("expected an ICMP error for {reason:?}, got {v:?}"),
+    }
+}
+
 /// The IPv4 header at the start of a quote, with its own checksum verified.
 fn quoted_v4(quote: &[u8]) -> Ipv4Header {
     let (h, _) = Ipv4Header::from_slice(quote).expect("quote starts with an IPv4 header");
@@ -75,11 +85,11 @@ fn syn_to_a_service_with_only_weight_zero_servers_gets_port_unreachable_v4() {
     let mut f = tcp("192.0.2.1:40000", "10.0.0.100:80", SYN);
     let orig = f.bytes().to_vec();
     let v = run(&mut d, &mut f, t0);
-    let Verdict::Icmp { start, reason, .. } = v else {
-        panic!("{v:?}")
-    };
-    assert_eq!(reason, DropReason::NoRealServer);
-    assert_eq!(start, f.start + f.len, "built in the tailroom");
+    assert_eq!(
+        assert_icmp(&v, DropReason::NoRealServer),
+        f.start + f.len,
+        "built in the tailroom"
+    );
     let out = f.out(&v);
     // Back to the client's MAC from the MAC it addressed.
     assert_eq!(&out[..6], &CLIENT_MAC);
@@ -116,10 +126,7 @@ fn syn_to_a_service_whose_servers_were_removed_gets_port_unreachable_v6() {
     let mut f = tcp("[2001:db8:9::1]:40000", "[2001:db8::100]:443", SYN);
     let orig = f.bytes().to_vec();
     let v = run(&mut d, &mut f, t0);
-    let Verdict::Icmp { reason, .. } = v else {
-        panic!("{v:?}")
-    };
-    assert_eq!(reason, DropReason::NoRealServer);
+    assert_icmp(&v, DropReason::NoRealServer);
     let out = f.out(&v);
     assert_eq!(
         (&out[..6], &out[6..12]),
@@ -323,10 +330,7 @@ fn tun_frag_needed_quotes_the_decremented_ttl() {
     let mut d = ipip_mtu_200(t0);
     let mut f = tcp_ttl("192.0.2.1:40000", "10.0.0.100:80", SYN, 64, &[7u8; 300]);
     let v = run(&mut d, &mut f, t0);
-    let Verdict::Icmp { reason, .. } = v else {
-        panic!("{v:?}")
-    };
-    assert_eq!(reason, DropReason::TooBig);
+    assert_icmp(&v, DropReason::TooBig);
     let (h, ty, quote) = icmpv4(f.out(&v));
     // Budget: MTU 200 - 20 (outer IPv4 header) = 180 (__ip_vs_get_out_rt, IPIP).
     assert_eq!(
@@ -366,10 +370,7 @@ fn tun_packet_too_big_v6_quotes_the_decremented_hop_limit() {
         &[7u8; 1400],
     );
     let v = run(&mut d, &mut f, t0);
-    let Verdict::Icmp { reason, .. } = v else {
-        panic!("{v:?}")
-    };
-    assert_eq!(reason, DropReason::TooBig);
+    assert_icmp(&v, DropReason::TooBig);
     let out = f.out(&v);
     let p = SlicedPacket::from_ethernet(out).unwrap();
     let Some(NetSlice::Ipv6(ip6)) = &p.net else {
@@ -396,10 +397,7 @@ fn tun_too_big_at_ttl_1_gets_time_exceeded_not_frag_needed() {
     let mut d = ipip_mtu_200(t0);
     let mut f = tcp_ttl("192.0.2.1:40000", "10.0.0.100:80", SYN, 1, &[7u8; 300]);
     let v = run(&mut d, &mut f, t0);
-    let Verdict::Icmp { reason, .. } = v else {
-        panic!("{v:?}")
-    };
-    assert_eq!(reason, DropReason::Ttl);
+    assert_icmp(&v, DropReason::Ttl);
     let (_, ty, quote) = icmpv4(f.out(&v));
     assert_eq!(
         ty,
