@@ -1,8 +1,9 @@
 //! Frames into a configured Director (DR, NAT, TUN and FULLNAT real servers, IPv4 and IPv6,
 //! TCP / UDP / SCTP, persistence, one-packet, fwmark): sequences of client packets, real
-//! server replies, ICMP errors and raw bytes, with time advancing. Must never panic, and every
-//! Transmit verdict for a frame whose checksums verified must yield a frame whose checksums
-//! verify.
+//! server replies, ICMP errors (about the last frame, tunnel packets included) and raw bytes,
+//! with time advancing. Must never panic; every Transmit verdict for a frame whose checksums
+//! verified must yield a frame whose checksums verify, and every ICMP error the director
+//! builds must verify.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -130,9 +131,23 @@ fuzz_target!(|data: &[u8]| {
             0 | 1 => build(&b, payload),
             2 => Some(payload.to_vec()),
             _ => {
-                // An ICMP error quoting the last frame.
+                // An ICMP error quoting the last frame (a tunnel packet the director sent, too:
+                // the relay of ip_vs_in_icmp), as much as a router quotes (RFC 1812 4.3.2.3).
                 let q = last.get(14..).unwrap_or(&[]);
-                let q = &q[..q.len().min(48)];
+                let q = &q[..q.len().min(if b[3] & 1 != 0 { 48 } else { 548 })];
+                let ty = match b[4] % 3 {
+                    0 => etherparse::Icmpv4Type::DestinationUnreachable(
+                        etherparse::icmpv4::DestUnreachableHeader::Port,
+                    ),
+                    1 => etherparse::Icmpv4Type::DestinationUnreachable(
+                        etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded {
+                            next_hop_mtu: u16::from_be_bytes([b[5], b[0]]),
+                        },
+                    ),
+                    _ => etherparse::Icmpv4Type::TimeExceeded(
+                        etherparse::icmpv4::TimeExceededCode::TtlExceededInTransit,
+                    ),
+                };
                 let mut out = Vec::new();
                 let s: std::net::Ipv4Addr = V4_PEERS[usize::from(b[1] % 8)]
                     .parse()
@@ -142,9 +157,7 @@ fuzz_target!(|data: &[u8]| {
                     .unwrap_or(std::net::Ipv4Addr::LOCALHOST);
                 PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
                     .ipv4(s.octets(), dd.octets(), 64)
-                    .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
-                        etherparse::icmpv4::DestUnreachableHeader::Port,
-                    ))
+                    .icmpv4(ty)
                     .write(&mut out, q)
                     .ok()
                     .map(|()| out)
@@ -168,6 +181,12 @@ fuzz_target!(|data: &[u8]| {
             }
             last = out.to_vec();
         } else {
+            if let Verdict::Icmp { start, len, .. } = v {
+                // Time exceeded, too big, port unreachable: always valid.
+                let out = &buf[start..start + len];
+                let p = lvs_fwd::parse(out).expect("a generated ICMP error parses");
+                assert!(lvs_fwd::verify_checksums(out, &p), "checksums of {v:?}");
+            }
             last = frame;
         }
         if b[6] > 200 {

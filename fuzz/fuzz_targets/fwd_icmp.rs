@@ -1,7 +1,8 @@
 //! ICMP errors and time exceeded on arbitrary frames (made checksum-valid first): the four
 //! NAT/FULLNAT ICMP-error rewrites leave checksums that verify (outer, inner IPv4 header,
-//! ICMP; own and etherparse) and the inner flow they were given; `time_exceeded` builds a
-//! reply that parses and verifies, and never one about an ICMP error.
+//! ICMP; own and etherparse) and the inner flow they were given; `error_reply` (time exceeded,
+//! port unreachable) builds a reply that parses, verifies and quotes the packet within the
+//! RFC caps, and never one about an ICMP error; `quoted_flow` agrees with `parse`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,14 +24,28 @@ fuzz_target!(|data: &[u8]| {
     let pb = u16::from_be_bytes([c[34], c[35]]);
 
     let mut out = [0u8; 1600];
-    match lvs_fwd::time_exceeded(&f, &p, a, &mut out) {
-        Ok(n) => {
+    for kind in [
+        lvs_fwd::ErrorReply::TimeExceeded,
+        lvs_fwd::ErrorReply::PortUnreachable,
+    ] {
+        if let Ok(n) = lvs_fwd::error_reply(&f, &p, a, kind, &mut out) {
             assert!(!p.is_icmp_error());
             fwd_check::assert_valid(&out[..n]);
             let q = lvs_fwd::parse(&out[..n]).unwrap();
             assert_eq!((q.src(), q.dst()), (a, p.src()));
+            // RFC 1812 4.3.2.3 / RFC 4443 2.4(c): within 576 / 1280 bytes of IP.
+            let cap = if p.is_ipv4() { 576 } else { 1280 };
+            assert!(n - q.l3_offset() <= cap);
+            // The quote is the original packet from its IP header.
+            let quote = &out[q.l3_offset() + if p.is_ipv4() { 28 } else { 48 }..n];
+            assert_eq!(quote, &f[p.l3_offset()..p.l3_offset() + quote.len()]);
         }
-        Err(_) => {}
+    }
+    // The quote reader never panics; what it reads matches the frame's own view.
+    if let Ok(t) = lvs_fwd::quoted_flow(&f[p.l3_offset()..]) {
+        if let Some(flow) = p.flow() {
+            assert_eq!(t, flow);
+        }
     }
 
     let Ok(e) = lvs_fwd::parse_icmp_error(&f, &p) else {

@@ -1,18 +1,20 @@
 //! ICMP: rewriting ICMP errors that quote a balanced flow (net/netfilter/ipvs/ip_vs_core.c:
 //! `ip_vs_in_icmp`, `handle_response_icmp`, `ip_vs_nat_icmp`, `ip_vs_nat_icmp_v6`) and building
-//! ICMP Time Exceeded replies (RFC 792, RFC 4443 section 3.3; the kernel's `icmp_send` /
-//! `icmp6_send` as called from `decrement_ttl` in ip_vs_xmit.c).
+//! the ICMP errors the director originates: Time Exceeded (RFC 792, RFC 4443 section 3.3;
+//! `decrement_ttl` in ip_vs_xmit.c) and Port Unreachable (RFC 792, RFC 4443 section 3.1;
+//! `ip_vs_leave` in ip_vs_core.c), both as the kernel's `icmp_send` / `icmp6_send` build them.
 
 use std::net::IpAddr;
 
 use crate::FwdError;
-use crate::bytes::{arr, arr_mut, range, range_mut, set_be16, u8_at};
+use crate::bytes::{arr, arr_mut, range, set_be16, u8_at};
 use crate::checksum::{checksum, fold, ones_complement_add, pseudo_header_v6};
 use crate::parse::{
-    ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN, FlowTuple, PROTO_ICMP, PROTO_ICMPV6,
-    PROTO_SCTP, PROTO_TCP, PROTO_UDP, Parsed, Transport, ipv4, ipv6,
+    ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN, FlowTuple, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP,
+    PROTO_UDP, Parsed, Transport, ipv4, ipv6,
 };
 use crate::rewrite::Outcome;
+use crate::tun::{IcmpReplyParams, TunError, build_icmpv4_error, build_icmpv6_error};
 
 /// An ICMP / ICMPv6 error message whose quoted packet is a TCP, UDP or SCTP packet: the
 /// offsets of the quote and its flow tuple, from [`parse_icmp_error`]. `Copy`, no borrow.
@@ -79,10 +81,29 @@ pub fn parse_icmp_error(frame: &[u8], p: &Parsed) -> Result<IcmpErrorView, FwdEr
     }
     let limit = p.end.min(frame.len());
     let inner_l3 = p.l4 + 8;
+    let (inner_l4, inner) = quote_at(frame, inner_l3, limit, v4)?;
+    Ok(IcmpErrorView {
+        icmp: p.l4,
+        inner_l3,
+        inner_hlen: inner_l4 - inner_l3,
+        inner_l4,
+        inner,
+    })
+}
+
+/// The quoted IP packet at `l3` of `frame` (family `v4`, bounded by `limit`, possibly
+/// truncated as a quote is): offset of its transport header and its flow tuple. Refuses a
+/// non-first fragment and anything but TCP, UDP and SCTP (the protocols IPVS balances).
+fn quote_at(
+    frame: &[u8],
+    l3: usize,
+    limit: usize,
+    v4: bool,
+) -> Result<(usize, FlowTuple), FwdError> {
     let (w, _) = if v4 {
-        ipv4(frame, inner_l3, limit, true)?
+        ipv4(frame, l3, limit, true)?
     } else {
-        ipv6(frame, inner_l3, limit, true)?
+        ipv6(frame, l3, limit, true)?
     };
     if w.fragment.is_some_and(|f| f.offset != 0) {
         return Err(FwdError::Fragment);
@@ -91,19 +112,37 @@ pub fn parse_icmp_error(frame: &[u8], p: &Parsed) -> Result<IcmpErrorView, FwdEr
         return Err(FwdError::UnsupportedProtocol(w.protocol));
     }
     let ports: [u8; 8] = arr(range(frame, 0, limit)?, w.l4)?;
-    Ok(IcmpErrorView {
-        icmp: p.l4,
-        inner_l3,
-        inner_hlen: w.l4 - inner_l3,
-        inner_l4: w.l4,
-        inner: FlowTuple {
+    Ok((
+        w.l4,
+        FlowTuple {
             protocol: w.protocol,
             src: w.src,
             src_port: u16::from_be_bytes([ports[0], ports[1]]),
             dst: w.dst,
             dst_port: u16::from_be_bytes([ports[2], ports[3]]),
         },
-    })
+    ))
+}
+
+/// The flow tuple of a quoted IP packet: `quote` starts at an IPv4 or IPv6 header (the
+/// version nibble decides) and may end anywhere after the first 8 bytes of its TCP, UDP or
+/// SCTP header, as in an ICMP error's payload (RFC 792: "Internet Header + 64 bits of
+/// Original Data Datagram"). The same rules as the quote of [`parse_icmp_error`]; used for
+/// the original client packet inside an ICMP error about a tunnel packet
+/// ([`crate::tun::parse_tunnel_icmp`]'s `original`), the key `ip_vs_in_icmp` looks the
+/// connection up with.
+///
+/// # Errors
+/// [`FwdError::UnsupportedIpVersion`], [`FwdError::Fragment`] (a non-first fragment),
+/// [`FwdError::UnsupportedProtocol`] (not TCP/UDP/SCTP), [`FwdError::Truncated`],
+/// [`FwdError::BadHeader`], [`FwdError::ExtensionHeaderChain`].
+pub fn quoted_flow(quote: &[u8]) -> Result<FlowTuple, FwdError> {
+    let v4 = match u8_at(quote, 0)? >> 4 {
+        4 => true,
+        6 => false,
+        v => return Err(FwdError::UnsupportedIpVersion(v)),
+    };
+    quote_at(quote, 0, quote.len(), v4).map(|(_, f)| f)
 }
 
 /// Writes `addr` at `off` (4 or 16 bytes by family).
@@ -295,26 +334,64 @@ pub const ICMP_TTL: u8 = 64;
 /// (RFC 4443 section 2.4 (c)).
 pub const IPV6_MIN_MTU: usize = 1280;
 
-/// Builds an ICMP Time Exceeded (IPv4 type 11 code 0, RFC 792) or ICMPv6 Time Exceeded (type
-/// 3 code 0, RFC 4443 section 3.3) for the sender of the parsed `frame`, as an Ethernet frame
-/// in `out`: MACs swapped (back to the hop that sent it), the 802.1Q tag kept, IP source
-/// `src` (the director's address, chosen by the caller), destination the packet's source,
-/// TTL / hop limit 64. IPv4: TOS = (original TOS & 0x1E) | 0xC0 (`icmp_send`), ID 0, DF clear,
-/// quote = the original IP header + 8 bytes (RFC 792). IPv6: quote = as much of the original
-/// packet as fits in 1280 bytes. Returns the frame length written.
+/// Which ICMP error [`error_reply`] builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorReply {
+    /// Time exceeded in transit: ICMP type 11 code 0 (RFC 792), ICMPv6 type 3 code 0 (RFC 4443
+    /// section 3.3); ip_vs_xmit.c `decrement_ttl` sends it at TTL / hop limit <= 1.
+    TimeExceeded,
+    /// Port unreachable: ICMP type 3 code 3 (RFC 792), ICMPv6 type 1 code 4 (RFC 4443 section
+    /// 3.1); ip_vs_core.c `ip_vs_leave` sends it when a virtual service has no real server for
+    /// a new connection.
+    PortUnreachable,
+}
+
+impl ErrorReply {
+    /// The (type, code) pair of this error for an IPv4 (`ipv6` false) or IPv6 packet.
+    #[must_use]
+    pub fn type_code(self, ipv6: bool) -> (u8, u8) {
+        match (self, ipv6) {
+            (ErrorReply::TimeExceeded, false) => (11, 0),
+            (ErrorReply::TimeExceeded, true) => (3, 0),
+            (ErrorReply::PortUnreachable, false) => (3, 3),
+            (ErrorReply::PortUnreachable, true) => (1, 4),
+        }
+    }
+}
+
+/// Builds the ICMP / ICMPv6 error `kind` for the sender of the parsed `frame`, as an Ethernet
+/// frame in `out`, the way the kernel's `icmp_send` (net/ipv4/icmp.c) / `icmp6_send`
+/// (net/ipv6/icmp.c) build it, and returns the frame length written.
 ///
-/// Read the frame before any rewrite (the rewrites leave it untouched on
-/// [`Outcome::TimeExceeded`]). Rate limiting (`icmp_ratelimit`) is the caller's.
+/// Ethernet: MACs swapped (back to the hop that sent it), the 802.1Q tag kept. IP: source
+/// `src` (chosen by the caller: the kernel uses the packet's destination when it is a local
+/// address such as the VIP), destination the packet's source, TTL / hop limit 64 ([`ICMP_TTL`]).
+/// IPv4: TOS = (original TOS & 0x1E) | 0xC0, ID 0, DF clear, and the quote is as much of the
+/// original datagram as keeps the ICMP datagram within 576 bytes (RFC 1812 section 4.3.2.3;
+/// at least the RFC 792 "Internet Header + 64 bits", more when the packet has more). IPv6:
+/// traffic class and flow label 0, the quote as much of the packet as keeps the reply within
+/// 1280 bytes (RFC 4443 section 2.4 (c)). Layout and checksums are those of
+/// [`crate::tun::build_icmpv4_error`] / [`crate::tun::build_icmpv6_error`], which this calls.
+///
+/// Never about an ICMP error, an IPv4 non-first fragment, a packet sent to a link-layer or IP
+/// broadcast / multicast address, or from an address that does not name one host (RFC 1122
+/// section 3.2.2; `icmp_send`'s `pkt_type != PACKET_HOST` and `RTCF_BROADCAST |
+/// RTCF_MULTICAST` checks; RFC 4443 section 2.4 (e)). Read the frame before any rewrite (the
+/// rewrites leave it untouched on [`Outcome::TimeExceeded`]). Rate limiting
+/// (`icmp_ratelimit`) is the caller's.
 ///
 /// # Errors
-/// [`FwdError::IcmpAboutIcmpError`] (never for ICMP errors), [`FwdError::Fragment`] (never for
-/// an IPv4 non-first fragment), [`FwdError::NoIcmpReply`] (multicast / broadcast destination,
-/// unspecified or multicast source), [`FwdError::FamilyMismatch`] (`src` of the other family),
-/// [`FwdError::NoHeadroom`] (`out` too small), [`FwdError::Truncated`].
-pub fn time_exceeded(
+/// [`FwdError::IcmpAboutIcmpError`], [`FwdError::Fragment`] (an IPv4 non-first fragment),
+/// [`FwdError::NoIcmpReply`] (broadcast / multicast destination, link-layer included;
+/// unspecified, broadcast or multicast source), [`FwdError::FamilyMismatch`] (`src` of the
+/// other family), [`FwdError::NoHeadroom`] (`out` too small: `needed` is the whole frame),
+/// [`FwdError::Truncated`] (`frame` shorter than `p` says).
+pub fn error_reply(
     frame: &[u8],
     p: &Parsed,
     src: IpAddr,
+    kind: ErrorReply,
     out: &mut [u8],
 ) -> Result<usize, FwdError> {
     if frame.len() < p.end {
@@ -329,8 +406,7 @@ pub fn time_exceeded(
     if src.is_ipv4() != p.is_ipv4() {
         return Err(FwdError::FamilyMismatch);
     }
-    let l3 = p.l3;
-    let (eth_type, quote_len, hdr) = match (p.src, p.dst) {
+    match (p.src, p.dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             if p.fragment.is_some_and(|f| f.offset != 0) {
                 return Err(FwdError::Fragment);
@@ -341,8 +417,6 @@ pub fn time_exceeded(
             if s.is_unspecified() || s.is_multicast() || s.is_broadcast() {
                 return Err(FwdError::NoIcmpReply("source does not name one host"));
             }
-            let ihl = usize::from(u8_at(frame, l3)? & 0x0f) * 4;
-            (ETHERTYPE_IPV4, (ihl + 8).min(p.end - l3), 20)
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
             if d.is_multicast() {
@@ -351,62 +425,93 @@ pub fn time_exceeded(
             if s.is_unspecified() || s.is_multicast() {
                 return Err(FwdError::NoIcmpReply("source does not name one host"));
             }
-            (ETHERTYPE_IPV6, (p.end - l3).min(IPV6_MIN_MTU - 48), 40)
         }
         _ => return Err(FwdError::FamilyMismatch),
-    };
-    let ip_len = hdr + 8 + quote_len;
-    let total = l3 + ip_len;
-    if out.len() < total {
-        return Err(FwdError::NoHeadroom {
-            needed: total,
-            available: out.len(),
-        });
     }
     // Ethernet: back to the sender's MAC, from the MAC it addressed; VLAN tag kept.
     let macs: [u8; 12] = arr(frame, 0)?;
-    let o = arr_mut::<12>(out, 0)?;
+    if macs[0] & 1 != 0 {
+        return Err(FwdError::NoIcmpReply(
+            "link-layer broadcast or multicast destination",
+        ));
+    }
+    let l3 = p.l3;
+    let offending = range(frame, l3, p.end)?;
+    let (icmp_type, code) = kind.type_code(!p.is_ipv4());
+    let room = out.len();
+    let (head, ip_out) = out.split_at_mut_checked(l3).ok_or(FwdError::NoHeadroom {
+        needed: l3 + 28,
+        available: room,
+    })?;
+    let built = match src {
+        IpAddr::V4(s) => build_icmpv4_error(ip_out, offending, icmp_type, code, 0, &params(s)),
+        IpAddr::V6(s) => build_icmpv6_error(ip_out, offending, icmp_type, code, 0, &params(s)),
+    };
+    let n = built.map_err(|e| match e {
+        TunError::Fwd(FwdError::NoHeadroom { needed, .. }) => FwdError::NoHeadroom {
+            needed: l3 + needed,
+            available: room,
+        },
+        TunError::Fwd(f) => f,
+        _ => FwdError::BadHeader("icmp error about a packet without an ip header"),
+    })?;
+    let o = arr_mut::<12>(head, 0)?;
     o[..6].copy_from_slice(&macs[6..]);
     o[6..].copy_from_slice(&macs[..6]);
     if let Some(tci) = p.vlan {
-        set_be16(out, 12, ETHERTYPE_VLAN)?;
-        set_be16(out, 14, tci)?;
+        set_be16(head, 12, ETHERTYPE_VLAN)?;
+        set_be16(head, 14, tci)?;
     }
-    set_be16(out, l3 - 2, eth_type)?;
-    let icmp = l3 + hdr;
-    range_mut(out, icmp + 8, total)?.copy_from_slice(range(frame, l3, l3 + quote_len)?);
-    *arr_mut::<8>(out, icmp)? = [0; 8];
-    match (src, p.src) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let tos = (u8_at(frame, l3 + 1)? & 0x1e) | 0xc0;
-            let len = u16::try_from(ip_len).unwrap_or(u16::MAX).to_be_bytes();
-            let (so, dof) = (s.octets(), d.octets());
-            *arr_mut::<20>(out, l3)? = [
-                0x45, tos, len[0], len[1], 0, 0, 0, 0, ICMP_TTL, PROTO_ICMP, 0, 0, so[0], so[1],
-                so[2], so[3], dof[0], dof[1], dof[2], dof[3],
-            ];
-            ipv4_send_check(out, l3, 20)?;
-            *arr_mut::<1>(out, icmp)? = [11];
-            let c = checksum(range(out, icmp, total)?);
-            set_be16(out, icmp + 2, c)?;
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            let plen = u16::try_from(8 + quote_len)
-                .unwrap_or(u16::MAX)
-                .to_be_bytes();
-            *arr_mut::<8>(out, l3)? = [0x60, 0, 0, 0, plen[0], plen[1], PROTO_ICMPV6, ICMP_TTL];
-            *arr_mut::<16>(out, l3 + 8)? = s.octets();
-            *arr_mut::<16>(out, l3 + 24)? = d.octets();
-            *arr_mut::<1>(out, icmp)? = [3];
-            let msg = range(out, icmp, total)?;
-            let len = u32::try_from(msg.len()).unwrap_or(u32::MAX);
-            let c = !fold(ones_complement_add(
-                pseudo_header_v6(&s, &d, PROTO_ICMPV6, len),
-                msg,
-            ));
-            set_be16(out, icmp + 2, c)?;
-        }
-        _ => return Err(FwdError::FamilyMismatch),
+    set_be16(
+        head,
+        l3 - 2,
+        if p.is_ipv4() {
+            ETHERTYPE_IPV4
+        } else {
+            ETHERTYPE_IPV6
+        },
+    )?;
+    Ok(l3 + n)
+}
+
+/// The header values of the errors we originate: source `src`, TTL / hop limit 64, ID 0.
+fn params<A>(src: A) -> IcmpReplyParams<A> {
+    IcmpReplyParams {
+        src,
+        ttl: ICMP_TTL,
+        ip_id: 0,
     }
-    Ok(total)
+}
+
+/// Builds an ICMP Time Exceeded (IPv4 type 11 code 0, RFC 792) or ICMPv6 Time Exceeded (type
+/// 3 code 0, RFC 4443 section 3.3) for the sender of the parsed `frame`, as an Ethernet frame
+/// in `out`: [`error_reply`] with [`ErrorReply::TimeExceeded`] (see it for the layout, the
+/// quote length and the refusals). Returns the frame length written.
+///
+/// # Errors
+/// As [`error_reply`].
+pub fn time_exceeded(
+    frame: &[u8],
+    p: &Parsed,
+    src: IpAddr,
+    out: &mut [u8],
+) -> Result<usize, FwdError> {
+    error_reply(frame, p, src, ErrorReply::TimeExceeded, out)
+}
+
+/// Builds an ICMP Port Unreachable (IPv4 type 3 code 3, RFC 792) or ICMPv6 Port Unreachable
+/// (type 1 code 4, RFC 4443 section 3.1) for the sender of the parsed `frame`, as an Ethernet
+/// frame in `out`: what `ip_vs_leave` (net/netfilter/ipvs/ip_vs_core.c) sends, "no matter it
+/// is TCP/UDP", when a virtual service has no real server for a new connection.
+/// [`error_reply`] with [`ErrorReply::PortUnreachable`]; returns the frame length written.
+///
+/// # Errors
+/// As [`error_reply`].
+pub fn port_unreachable(
+    frame: &[u8],
+    p: &Parsed,
+    src: IpAddr,
+    out: &mut [u8],
+) -> Result<usize, FwdError> {
+    error_reply(frame, p, src, ErrorReply::PortUnreachable, out)
 }

@@ -12,7 +12,8 @@
 //!
 //! Every rewrite decrements the TTL / hop limit first; at TTL <= 1 it leaves the frame
 //! untouched and returns [`Outcome::TimeExceeded`], and [`time_exceeded`] builds the ICMP
-//! reply. Nothing allocates, nothing panics, nothing writes outside the caller's buffer.
+//! reply; [`port_unreachable`] builds the one for a new connection no real server can take
+//! (both through [`error_reply`]). Nothing allocates, nothing panics, nothing writes outside the caller's buffer.
 //!
 //! ```
 //! use std::net::IpAddr;
@@ -76,8 +77,9 @@ pub mod tun;
 
 pub use error::FwdError;
 pub use icmp::{
-    ICMP_TTL, IPV6_MIN_MTU, IcmpErrorView, fullnat_icmp_in, fullnat_icmp_out, nat_icmp_in,
-    nat_icmp_out, parse_icmp_error, time_exceeded,
+    ErrorReply, ICMP_TTL, IPV6_MIN_MTU, IcmpErrorView, error_reply, fullnat_icmp_in,
+    fullnat_icmp_out, nat_icmp_in, nat_icmp_out, parse_icmp_error, port_unreachable, quoted_flow,
+    time_exceeded,
 };
 pub use parse::{
     ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN, FlowTuple, Fragment, MAX_IPV6_EXT_HEADERS,

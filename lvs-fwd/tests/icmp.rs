@@ -249,7 +249,8 @@ fn check_time_exceeded(orig: &[u8], te: &[u8], dir: IpAddr) -> Result<(), TestCa
                     etherparse::icmpv4::TimeExceededCode::TtlExceededInTransit
                 )
             );
-            // RFC 792: internet header + 64 bits of data.
+            // RFC 1812 4.3.2.3 (icmp_send): as much of the datagram as keeps the ICMP
+            // datagram within 576 bytes, so at least RFC 792's "header + 64 bits".
             let ihl = usize::from(orig[p.l3_offset()] & 0x0f) * 4;
             let Some(LaxNetSlice::Ipv4(ip)) = e.net else {
                 unreachable!()
@@ -260,7 +261,9 @@ fn check_time_exceeded(orig: &[u8], te: &[u8], dir: IpAddr) -> Result<(), TestCa
                 (ip.header().dcp().value() << 2) | ip.header().ecn().value(),
                 tos
             );
-            prop_assert_eq!(i.payload().len(), (ihl + 8).min(p.end() - p.l3_offset()));
+            let whole = p.end() - p.l3_offset();
+            prop_assert_eq!(i.payload().len(), whole.min(576 - 28));
+            prop_assert!(i.payload().len() >= (ihl + 8).min(whole));
             i.payload().to_vec()
         }
         TransportSlice::Icmpv6(i) => {
@@ -328,10 +331,11 @@ fn time_exceeded_needs_room_and_matching_family() {
     let f = build(&s);
     let p = parse(&f).unwrap();
     let mut small = [0u8; 40];
+    let whole = f.len() - 14; // quoted in full: well under the 576-byte cap (RFC 1812 4.3.2.3)
     assert_eq!(
         time_exceeded(&f, &p, [10, 0, 0, 100].into(), &mut small),
         Err(FwdError::NoHeadroom {
-            needed: 14 + 20 + 8 + 28,
+            needed: 14 + 20 + 8 + whole,
             available: 40
         })
     );

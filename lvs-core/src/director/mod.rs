@@ -59,6 +59,7 @@
 //! }
 //! ```
 
+mod icmp;
 mod laddr;
 mod pipeline;
 mod snapshot;
@@ -141,8 +142,11 @@ pub struct DirectorConfig {
     pub worker: (u16, u16),
     /// FULLNAT local port range, inclusive (default [`DEFAULT_LPORT_RANGE`]).
     pub lport_range: (u16, u16),
-    /// The director's own IPv4 address: source of the ICMP errors it generates and of IPv4
-    /// tunnel headers. `None`: the packet's destination (the VIP) is used.
+    /// The director's own IPv4 address: source of the ICMP time exceeded it generates and of
+    /// IPv4 tunnel headers (`None`: the packet's destination, the VIP). ICMP errors about
+    /// tunnel packets arriving at this address (or at a VIP) are relayed to the client. Port
+    /// unreachable (no real server), fragmentation needed (TUN) and relayed errors come from
+    /// the VIP, the local destination the kernel's `icmp_send` picks.
     pub local_v4: Option<Ipv4Addr>,
     /// The director's own IPv6 address (as `local_v4`).
     pub local_v6: Option<Ipv6Addr>,

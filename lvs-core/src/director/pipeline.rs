@@ -51,8 +51,13 @@ pub enum DropReason {
     /// An IP fragment of a balanced flow (the director does not reassemble; the kernel
     /// defragments before IPVS).
     Fragment = 1,
-    /// The virtual service has no usable real server (`ip_vs_leave`: the kernel also sends
-    /// ICMP port unreachable, which the director does not).
+    /// The virtual service has no usable real server for a new connection (its scheduler found
+    /// none: every real server has weight 0, is overloaded or removed; or a non-persistent
+    /// port-zero service got a packet for another port). As the kernel's `ip_vs_leave` does,
+    /// the director answers with an ICMP / ICMPv6 port unreachable from the VIP
+    /// ([`Verdict::Icmp`]) when there is room and RFC 1122 3.2.2 allows one, else plainly
+    /// drops. Rate limiting the errors (the kernel's `icmp_ratelimit`, `icmp_msgs_per_sec`)
+    /// is the caller's.
     NoRealServer = 2,
     /// TTL / hop limit exhausted (an ICMP time exceeded is returned when there is room).
     Ttl = 3,
@@ -68,11 +73,17 @@ pub enum DropReason {
     TooBig = 7,
     /// The rewrite refused the packet (e.g. no headroom for TUN, unsupported header).
     Rewrite = 8,
+    /// An ICMP error about one of our tunnel packets that is not relayed to the client
+    /// (`ip_vs_in_icmp` consumes it): fragmentation needed about a client packet without DF
+    /// (the client does not do path MTU discovery), an error `icmp_send` would not send
+    /// (RFC 1122 3.2.2), or no room to build the relay. A relayed one is a
+    /// [`Verdict::Transmit`] toward the client.
+    TunnelIcmp = 9,
 }
 
 impl DropReason {
     /// Number of reasons (size of [`Director::drop_counts`]).
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
     /// Every reason, in counter order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Malformed,
@@ -84,6 +95,7 @@ impl DropReason {
         DropReason::NoLocalPort,
         DropReason::TooBig,
         DropReason::Rewrite,
+        DropReason::TunnelIcmp,
     ];
 }
 
@@ -94,7 +106,9 @@ pub enum Verdict {
     /// Send `buf[start..start + len]` (an Ethernet frame, checksums valid, TTL decremented)
     /// out of `side` toward `next_hop` (the RIP, or the client address for replies): resolve
     /// its MAC and write both MACs with [`lvs_fwd::set_macs`]. For TUN the frame is the
-    /// encapsulated packet (the range then starts in the headroom).
+    /// encapsulated packet (the range then starts in the headroom); an ICMP error about one
+    /// of our tunnel packets, relayed to the client, is a new frame after the original (or in
+    /// the headroom) whose MACs are the received ones until the caller writes them.
     Transmit {
         /// IP to resolve: RIP (inbound) or client address (replies, ICMP errors to clients).
         next_hop: IpAddr,
@@ -116,7 +130,9 @@ pub enum Verdict {
         start: usize,
         /// Its length in bytes.
         len: usize,
-        /// Why the packet was dropped ([`DropReason::Ttl`] or [`DropReason::TooBig`]).
+        /// Why the packet was dropped: [`DropReason::Ttl`] (ICMP time exceeded),
+        /// [`DropReason::TooBig`] (fragmentation needed / packet too big) or
+        /// [`DropReason::NoRealServer`] (port unreachable).
         reason: DropReason,
     },
     /// Dropped, counted under this reason.
@@ -175,7 +191,7 @@ fn is_new_conn(frame: &[u8], p: &Parsed) -> bool {
     }
 }
 
-fn add_stats(s: &mut Stats, dir: Direction, bytes: u64) {
+pub(super) fn add_stats(s: &mut Stats, dir: Direction, bytes: u64) {
     match dir {
         Direction::Input => {
             s.inpkts = s.inpkts.wrapping_add(1);
@@ -225,6 +241,10 @@ pub(crate) fn steer(d: &Director, frame: &[u8], workers: usize) -> usize {
         return 0;
     };
     let by_client = |a: IpAddr| (flow_hash(d.cfg.seed, a) % workers as u64) as usize;
+    if let Some(client) = d.tunnel_icmp_client(frame, &p) {
+        // An error about one of our tunnel packets goes where its client's flow went.
+        return by_client(client);
+    }
     let (src, sport, dst, dport, swapped) = if p.is_icmp_error() {
         match lvs_fwd::parse_icmp_error(frame, &p) {
             // The quoted packet travels the other way: its destination is our sender.
@@ -682,6 +702,15 @@ impl Director {
         if !may {
             return Verdict::Local;
         }
+        // ip_vs_schedule: a non-persistent service scheduled only for its own port (*ignored
+        // = 0, then ip_vs_leave); reachable with a port-zero service added without -p.
+        if let Some(svc) = self.svc(si)
+            && svc.persist.is_none()
+            && let crate::service::ServiceKey::Addr { addr, .. } = svc.key
+            && addr.port() != flow.dst_port
+        {
+            return self.no_real_server(buf, start, end, p, si, flow.dst_port);
+        }
         let t = self.since_epoch(now);
         let eqt = self.cfg.sysctls.expire_quiescent_template;
         let Some(svc) = self.services.get(si as usize).and_then(Option::as_ref) else {
@@ -728,12 +757,16 @@ impl Director {
                 };
                 match svc.sched.schedule(&pkt, t) {
                     Ok(d) => d.0,
-                    Err(_) => return Verdict::Drop(DropReason::NoRealServer),
+                    // ip_vs_schedule / ip_vs_sched_persist "no dest found": *ignored = 0,
+                    // ip_vs_leave answers with ICMP port unreachable.
+                    Err(_) => {
+                        return self.no_real_server(buf, start, end, p, si, flow.dst_port);
+                    }
                 }
             }
         };
         let Some(dc) = self.dest(dest).map(|d| d.config) else {
-            return Verdict::Drop(DropReason::NoRealServer);
+            return self.no_real_server(buf, start, end, p, si, flow.dst_port);
         };
         let rport = if dc.addr.port() == 0 {
             flow.dst_port
@@ -914,7 +947,12 @@ impl Director {
     }
 
     /// TUN: encapsulate the IP packet in place (outer headers in the headroom) and put the
-    /// Ethernet header back in front (`ip_vs_tunnel_xmit`).
+    /// Ethernet header back in front (`ip_vs_tunnel_xmit`). Called after the inner TTL / hop
+    /// limit was decremented ([`Director::xmit_in`]): `__ip_vs_get_out_rt(_v6)` runs
+    /// `decrement_ttl` before the MTU check (`ensure_mtu_is_adequate` / the tunnel budget),
+    /// so a packet at TTL 1 gets time exceeded even when too big, and the fragmentation needed
+    /// / packet too big built here quotes the packet with its TTL already decremented (and
+    /// its IPv4 header checksum updated), exactly as the kernel's `icmp_send` sees it.
     fn tunnel(
         &mut self,
         buf: &mut [u8],
@@ -1012,30 +1050,22 @@ impl Director {
             IpAddr::V4(a) => IpAddr::V4(self.cfg.local_v4.unwrap_or(a)),
             IpAddr::V6(a) => IpAddr::V6(self.cfg.local_v6.unwrap_or(a)),
         };
-        let (main, tail) = buf.split_at_mut(end);
-        if let Some(frame) = main.get(start..)
-            && let Ok(n) = lvs_fwd::time_exceeded(frame, p, src, tail)
-        {
-            return Verdict::Icmp {
-                start: end,
-                len: n,
+        match super::icmp::place_reply(buf, start, end, |frame, out| {
+            lvs_fwd::time_exceeded(frame, p, src, out).ok()
+        }) {
+            Some((start, len)) => Verdict::Icmp {
+                start,
+                len,
                 reason: DropReason::Ttl,
-            };
+            },
+            None => Verdict::Drop(DropReason::Ttl),
         }
-        let (head, rest) = main.split_at_mut(start.min(main.len()));
-        if let Ok(n) = lvs_fwd::time_exceeded(rest, p, src, head) {
-            return Verdict::Icmp {
-                start: 0,
-                len: n,
-                reason: DropReason::Ttl,
-            };
-        }
-        Verdict::Drop(DropReason::Ttl)
     }
 
-    /// ICMP errors (`ip_vs_in_icmp` / `ip_vs_out_icmp`): an error from the client side about
-    /// a packet we sent it follows the connection to the real server; one from a real server
-    /// about a NAT / FULLNAT packet goes back to the client, rewritten.
+    /// ICMP errors (`ip_vs_in_icmp` / `ip_vs_out_icmp`): an error about one of our tunnel
+    /// packets is relayed to the client (`Director::tunnel_icmp`); an error from the client
+    /// side about a packet we sent it follows the connection to the real server; one from a
+    /// real server about a NAT / FULLNAT packet goes back to the client, rewritten.
     fn icmp_error(
         &mut self,
         buf: &mut [u8],
@@ -1044,6 +1074,9 @@ impl Director {
         p: &Parsed,
         now: Instant,
     ) -> Verdict {
+        if let Some(v) = self.tunnel_icmp(buf, start, end, p) {
+            return v;
+        }
         let Some(frame) = buf.get(start..end) else {
             return Verdict::Drop(DropReason::Malformed);
         };
@@ -1098,16 +1131,7 @@ impl Director {
 
     fn icmp_stats(&mut self, dest: Option<u32>, dir: Direction, p: &Parsed) {
         let bytes = p.end().saturating_sub(p.l3_offset()) as u64;
-        add_stats(&mut self.stats, dir, bytes);
-        if let Some(d) = dest
-            && let Some(Some(x)) = self.dests.get_mut(d as usize)
-        {
-            add_stats(&mut x.stats, dir, bytes);
-            let s = x.svc;
-            if let Some(Some(svc)) = self.services.get_mut(s as usize) {
-                add_stats(&mut svc.stats, dir, bytes);
-            }
-        }
+        self.dest_stats(dest, dir, bytes);
     }
 }
 

@@ -467,10 +467,10 @@ pub fn parse_tunnel_icmp(packet: &[u8], gue_port: Option<u16>) -> Result<TunnelI
 /// reported one (the low 16 bits of info), or `route_mtu` when the caller knows the path MTU
 /// toward the RIP after applying the report (the kernel "prefers the resulting PMTU" of its
 /// route); if the original packet has no DF the client does not do PMTU discovery and nothing is
-/// sent (`None`); else, when the MTU exceeds 68 + overhead, the tunnel overhead is subtracted.
-/// The kernel subtracts only 20 (`sizeof(struct iphdr)`) whatever the tunnel; we subtract the
-/// whole overhead the quote shows (outer IPv4 header + GUE/GRE header), which is identical for
-/// IPIP and spares GUE/GRE clients a second, smaller report on their next packet.
+/// sent (`None`); else, when the MTU exceeds 68 + overhead, the tunnel overhead is subtracted:
+/// the whole overhead the quote shows (outer IPv4 header with its options + GUE/GRE header), as
+/// the kernel does since GUE/GRE tunnels exist (`mtu -= sizeof(struct iphdr) + ulen`, the outer
+/// header length `hlen_ipip` in the latest kernels).
 ///
 /// The reply quotes the original packet (what the router quoted after our tunnel headers) and
 /// follows [`build_icmpv4_error`]; like `icmp_send` it is not sent (`None`) about a non-first

@@ -110,10 +110,11 @@ icmp2 = bytes([3, 3, 0, 0, 0, 0, 0, 0]) + inner2
 icmp2 = icmp2[:2] + struct.pack("!H", csum(icmp2)) + icmp2[4:]
 show("ICMP_V4_NAT_OUT", frame4(DIRECTOR, RS, VIP, CIP, 1, icmp2, ttl=63))
 # Time exceeded: SYN CIP -> VIP at TTL 1; director 10.0.0.1 replies with type 11 code 0,
-# TOS 0xc0, TTL 64, ID 0, DF clear, quoting header + 8 bytes.
+# TOS 0xc0, TTL 64, ID 0, DF clear, quoting as much as fits in 576 bytes (RFC 1812 4.3.2.3,
+# icmp_send): the whole 40-byte SYN.
 syn1 = ipv4(CIP, VIP, 6, 20, ttl=1) + tcp(CIP, 40000, VIP, 80)
 show("SYN_V4_TTL1", eth(DIRECTOR, CLIENT, 0x0800) + syn1)
-te = bytes([11, 0, 0, 0, 0, 0, 0, 0]) + syn1[:28]
+te = bytes([11, 0, 0, 0, 0, 0, 0, 0]) + syn1
 te = te[:2] + struct.pack("!H", csum(te)) + te[4:]
 show("TIME_EXCEEDED_V4", eth(CLIENT, DIRECTOR, 0x0800)
      + ipv4("10.0.0.1", CIP, 1, len(te), ttl=64, ident=0, df=False, tos=0xC0) + te)
@@ -136,3 +137,17 @@ show("SYN_V6_HOP1", eth(DIRECTOR, CLIENT, 0x86DD) + syn6)
 D6 = "2001:db8:f::1"
 show("TIME_EXCEEDED_V6", eth(CLIENT, DIRECTOR, 0x86DD)
      + ipv6(D6, C6, 58, 8 + len(syn6), hop=64) + icmp6(D6, C6, bytes([3, 0, 0, 0, 0, 0, 0, 0]) + syn6))
+# Port unreachable (ip_vs_leave): SYN CIP -> VIP:80 with a 600-byte payload, no real server;
+# the VIP replies type 3 code 3, TOS 0xc0, TTL 64, ID 0, DF clear, quoting the first 548 bytes
+# (576 - 20 - 8, RFC 1812 4.3.2.3).
+big = ipv4(CIP, VIP, 6, 20 + 600, ttl=64) + tcp(CIP, 40000, VIP, 80, payload=bytes(range(256)) * 2 + bytes(88))
+show("SYN_V4_BIG", eth(DIRECTOR, CLIENT, 0x0800) + big)
+pu = bytes([3, 3, 0, 0, 0, 0, 0, 0]) + big[:548]
+pu = pu[:2] + struct.pack("!H", csum(pu)) + pu[4:]
+show("PORT_UNREACH_V4", eth(CLIENT, DIRECTOR, 0x0800)
+     + ipv4(VIP, CIP, 1, len(pu), ttl=64, ident=0, df=False, tos=0xC0) + pu)
+# IPv6: SYN C6 -> V6:443 (hop limit 64), no real server: V6 replies type 1 code 4, quoting the
+# whole packet (RFC 4443 2.4 (c)).
+syn6b = ipv6(C6, V6, 6, 20, hop=64) + tcp(C6, 40000, V6, 443)
+show("PORT_UNREACH_V6", eth(CLIENT, DIRECTOR, 0x86DD)
+     + ipv6(V6, C6, 58, 8 + len(syn6b), hop=64) + icmp6(V6, C6, bytes([1, 4, 0, 0, 0, 0, 0, 0]) + syn6b))
