@@ -3,7 +3,9 @@
 //! server replies, ICMP errors (about the last frame, tunnel packets included) and raw bytes,
 //! with time advancing. Must never panic; every Transmit verdict for a frame whose checksums
 //! verified must yield a frame whose checksums verify, and every ICMP error the director
-//! builds must verify.
+//! builds must verify. Differential: a second director gets the same frames through
+//! `process_batch` (grouped while time stands still) and must give the same verdicts, the
+//! same rewritten bytes and the same counters as `process` frame by frame.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -11,6 +13,38 @@ use std::time::{Duration, Instant};
 use etherparse::PacketBuilder;
 use libfuzzer_sys::fuzz_target;
 use lvs_core::{Director, DirectorConfig, PacketMeta, Verdict};
+
+/// One frame of the group waiting for the batch director: its buffer before processing, the
+/// frame range, metadata, and what `process` gave (verdict and buffer after).
+struct Pending {
+    input: Vec<u8>,
+    start: usize,
+    len: usize,
+    meta: PacketMeta,
+    verdict: Verdict,
+    output: Vec<u8>,
+}
+
+/// Run the pending group through `b.process_batch` and compare with the one-by-one results.
+fn flush(b: &mut Director, pending: &mut Vec<Pending>, now: Instant) {
+    if pending.is_empty() {
+        return;
+    }
+    let mut bufs: Vec<Vec<u8>> = pending.iter().map(|p| p.input.clone()).collect();
+    let frames: Vec<(usize, usize)> = pending.iter().map(|p| (p.start, p.len)).collect();
+    let meta: Vec<PacketMeta> = pending.iter().map(|p| p.meta).collect();
+    let mut verdicts = vec![Verdict::Local; pending.len()];
+    let mut refs: Vec<&mut [u8]> = bufs.iter_mut().map(|v| v.as_mut_slice()).collect();
+    assert_eq!(
+        b.process_batch(&mut refs, &frames, &meta, now, &mut verdicts),
+        pending.len()
+    );
+    for ((p, v), buf) in pending.iter().zip(&verdicts).zip(&bufs) {
+        assert_eq!(*v, p.verdict, "batch verdict");
+        assert!(*buf == p.output, "batch bytes for {v:?}");
+    }
+    pending.clear();
+}
 
 const RULES: &[&str] = &[
     "-A -t 10.0.0.100:80 -s wlc -p 30 --laddr 10.2.0.1",
@@ -96,8 +130,8 @@ fn build(b: &[u8; 8], payload: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fuzz_target!(|data: &[u8]| {
-    let t0 = Instant::now();
+/// The director under test, configured by RULES.
+fn director(t0: Instant) -> Director {
     let mut d = Director::new(
         DirectorConfig {
             lport_range: (2000, 2015),
@@ -115,6 +149,14 @@ fuzz_target!(|data: &[u8]| {
     for r in RULES {
         let _ = d.apply_line(r, t0);
     }
+    d
+}
+
+fuzz_target!(|data: &[u8]| {
+    let t0 = Instant::now();
+    let mut d = director(t0);
+    let mut batch_d = director(t0);
+    let mut pending: Vec<Pending> = Vec::new();
     let mut now = t0;
     let mut last: Vec<u8> = Vec::new();
     let mut rest = data;
@@ -126,7 +168,12 @@ fuzz_target!(|data: &[u8]| {
         let plen = usize::from(head[0] % 32).min(rest.len());
         let (payload, tail) = rest.split_at(plen);
         rest = tail;
-        now += Duration::from_millis(u64::from(b[6]) * 100);
+        // Time stands still for three frames in four, so the batch director sees groups.
+        let step = if b[6] & 3 == 0 { u64::from(b[6]) * 100 } else { 0 };
+        if step != 0 {
+            flush(&mut batch_d, &mut pending, now);
+        }
+        now += Duration::from_millis(step);
         let frame = match b[7] % 4 {
             0 | 1 => build(&b, payload),
             2 => Some(payload.to_vec()),
@@ -172,7 +219,16 @@ fuzz_target!(|data: &[u8]| {
         let meta = PacketMeta {
             fwmark: if b[5] & 0x40 != 0 { 5 } else { 0 },
         };
+        let input = buf.clone();
         let v = d.process(&mut buf, head_room, frame.len(), &meta, now);
+        pending.push(Pending {
+            input,
+            start: head_room,
+            len: frame.len(),
+            meta,
+            verdict: v,
+            output: buf.clone(),
+        });
         if let Verdict::Transmit { start, len, .. } = v {
             let out = &buf[start..start + len];
             if input_ok {
@@ -190,9 +246,13 @@ fuzz_target!(|data: &[u8]| {
             last = frame;
         }
         if b[6] > 200 {
+            flush(&mut batch_d, &mut pending, now);
             d.handle_timeout(now);
+            batch_d.handle_timeout(now);
             let _ = d.poll_timeout();
         }
     }
-    let _ = d.snapshot();
+    flush(&mut batch_d, &mut pending, now);
+    assert_eq!(d.drop_counts(), batch_d.drop_counts());
+    assert_eq!(d.snapshot(), batch_d.snapshot());
 });

@@ -487,8 +487,7 @@ impl Director {
                 return Verdict::Drop(DropReason::Fragment);
             }
             FlowMatch::Inbound(id) => {
-                return self
-                    .in_established(buf, start, end, p, &flow, id, l4, new_conn, meta, now);
+                return self.in_established(buf, start, end, p, &flow, id, l4, new_conn, meta, now);
             }
             FlowMatch::Reply(id) => return self.out_reply(buf, start, end, p, id, l4, now),
             FlowMatch::None => {}
