@@ -4,6 +4,11 @@
 //! Run: `cargo bench -p lvs-benches --bench conn`. The memory figure is printed to stdout
 //! ("lvs-conn memory: ...") when the bench starts.
 
+/// jemalloc with transparent huge pages (see .cargo/config.toml): the table's slab and
+/// index on 2 MiB pages, as a deployment would run it.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
