@@ -7,6 +7,8 @@
 //!   the table holds ~1M embryonic entries that expire (expiry cost included);
 //! - `nat_both_directions`: established NAT flows among 256K, client packet then reply;
 //! - the `_batch32` forms: the same frames through `process_batch`, 32 per call;
+//! - `dr_hot64_of_1m_batch32`: the batch DR path over 64 of the 1M flows (cache-resident:
+//!   the per-packet compute without DRAM misses);
 //! - `workers`: one vs two threads, each with its own Director and 512K DR flows.
 //!
 //! Run: `cargo bench -p lvs-benches --bench pipeline -- --warm-up-time 1 --measurement-time 3`.
@@ -201,6 +203,23 @@ fn bench_dr_established(c: &mut Criterion) {
             for _ in 0..BATCH / 32 {
                 for f in frames.iter_mut() {
                     let (a, p) = client(w.next() as u32);
+                    f[26..30].copy_from_slice(&a.octets());
+                    f[34..36].copy_from_slice(&p.to_be_bytes());
+                }
+                last = black_box(batch(&mut d, &mut bufs, &frames, now, &mut verdicts));
+            }
+        })
+    });
+    assert_eq!(last, 32, "{verdicts:?}");
+    // The compute floor: the same table and batch path, but only 64 of the 1M flows, so
+    // their buckets and entries stay in the caches (what is left is parse, state, counters,
+    // rewrite and the walk's instructions).
+    let mut hot = Walk { i: 0, n: 64 };
+    g.bench_function("dr_hot64_of_1m_batch32", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH / 32 {
+                for f in frames.iter_mut() {
+                    let (a, p) = client(hot.next() as u32);
                     f[26..30].copy_from_slice(&a.octets());
                     f[34..36].copy_from_slice(&p.to_be_bytes());
                 }
