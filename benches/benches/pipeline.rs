@@ -170,6 +170,16 @@ impl Walk {
     }
 }
 
+/// Turn each ACK frame of `frames` into the ACK of the walk's next flow (client address and
+/// port patched in).
+fn next_acks(frames: &mut [[u8; SLOT]; 32], w: &mut Walk) {
+    for f in frames.iter_mut() {
+        let (a, p) = client(w.next() as u32);
+        f[26..30].copy_from_slice(&a.octets());
+        f[34..36].copy_from_slice(&p.to_be_bytes());
+    }
+}
+
 fn bench_dr_established(c: &mut Criterion) {
     let now = Instant::now();
     let (mut d, acks) = established("-g", 1 << 20, now);
@@ -201,11 +211,7 @@ fn bench_dr_established(c: &mut Criterion) {
     g.bench_function("dr_established_1m_batch32", |b| {
         b.iter(|| {
             for _ in 0..BATCH / 32 {
-                for f in frames.iter_mut() {
-                    let (a, p) = client(w.next() as u32);
-                    f[26..30].copy_from_slice(&a.octets());
-                    f[34..36].copy_from_slice(&p.to_be_bytes());
-                }
+                next_acks(&mut frames, &mut w);
                 last = black_box(batch(&mut d, &mut bufs, &frames, now, &mut verdicts));
             }
         })
@@ -218,11 +224,7 @@ fn bench_dr_established(c: &mut Criterion) {
     g.bench_function("dr_hot64_of_1m_batch32", |b| {
         b.iter(|| {
             for _ in 0..BATCH / 32 {
-                for f in frames.iter_mut() {
-                    let (a, p) = client(hot.next() as u32);
-                    f[26..30].copy_from_slice(&a.octets());
-                    f[34..36].copy_from_slice(&p.to_be_bytes());
-                }
+                next_acks(&mut frames, &mut hot);
                 last = black_box(batch(&mut d, &mut bufs, &frames, now, &mut verdicts));
             }
         })
