@@ -31,6 +31,7 @@ pub mod node;
 pub mod runtime;
 pub mod scene;
 pub mod sync;
+pub mod track;
 pub mod vrrp;
 
 pub use node::{NodeConfig, NodeHandle, NodeStats, spawn_node};
