@@ -552,7 +552,10 @@ fn track_file(ctx: &mut Ctx, n: &Node) -> R<TrackFile> {
                     if w == "overwrite" {
                         init.overwrite = true;
                     } else if w.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
-                        init.value = ctx.i32(e, b, i, -254, 254)?;
+                        init.value = ctx.i32(e, b, i, i32::MIN, i32::MAX)?;
+                        if !(-254..=254).contains(&init.value) {
+                            ctx.warn(e, b, "init value outside sensible range [-254, 254]");
+                        }
                     } else {
                         return Err(ctx.err(
                             e,
