@@ -636,3 +636,249 @@ pub(crate) fn resolve(r: &TrackRef, weight: i32, reverse: bool) -> (i32, bool) {
         r.reverse.unwrap_or(reverse),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn track_values_parse_like_strtol_base_0() {
+        // strtol(buf, NULL, 0): blanks, sign, 0x hex, 0 octal, stops at the first non-digit,
+        // no digits = 0.
+        let cases: &[(&[u8], Option<i64>)] = &[
+            (b"1\n", Some(1)),
+            (b"  -42 trailing", Some(-42)),
+            (b"+7", Some(7)),
+            (b"0x1F", Some(31)),
+            (b"0X10\n", Some(16)),
+            (b"010", Some(8)),
+            (b"09", Some(0)), // octal: stops at 9
+            (b"0x", Some(0)), // "0" then "x"
+            (b"abc", Some(0)),
+            (b"", Some(0)),
+            (b"\n", Some(0)),
+            (b"2147483647", Some(2_147_483_647)),
+            (b"-2147483648", Some(-2_147_483_648)),
+            // Beyond int: "Invalid number ... - ignoring".
+            (b"2147483648", None),
+            (b"99999999999999999999999", None),
+        ];
+        for (buf, want) in cases {
+            assert_eq!(
+                parse_track_value(buf),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(buf)
+            );
+        }
+    }
+
+    #[test]
+    fn file_status_follows_track_file_c() {
+        // Weight 0: non-zero = FAULT, 0 = OK; reverse swaps them.
+        assert_eq!(file_status(1, 0, false), FileStatus::Fault);
+        assert_eq!(file_status(-3, 0, false), FileStatus::Fault);
+        assert_eq!(file_status(0, 0, false), FileStatus::Priority(0));
+        assert_eq!(file_status(0, 0, true), FileStatus::Fault);
+        assert_eq!(file_status(5, 0, true), FileStatus::Priority(0));
+        // Weight W: value * W * (reverse ? -1 : 1), clamped to [-254, 253], -254 = FAULT.
+        assert_eq!(file_status(3, 10, false), FileStatus::Priority(30));
+        assert_eq!(file_status(3, 10, true), FileStatus::Priority(-30));
+        assert_eq!(file_status(-2, -5, false), FileStatus::Priority(10));
+        assert_eq!(file_status(100, 10, false), FileStatus::Priority(253));
+        assert_eq!(file_status(-25, 10, false), FileStatus::Priority(-250));
+        assert_eq!(file_status(-26, 10, false), FileStatus::Fault);
+        assert_eq!(file_status(1, -254, false), FileStatus::Fault);
+        assert_eq!(file_status(i64::MAX, 254, true), FileStatus::Fault);
+    }
+
+    /// lvs-vrrp's rule (config.rs TrackWeight): weight > 0 adds while up, < 0 while down,
+    /// 0 is FAULT while down.
+    fn vrrp_sum(objs: &[TrackWeight], states: &[bool]) -> (bool, i32) {
+        let mut fault = false;
+        let mut sum = 0;
+        for (o, up) in objs.iter().zip(states) {
+            match o.weight {
+                0 if !up => fault = true,
+                w if (w > 0 && *up) || (w < 0 && !up) => sum += w,
+                _ => {}
+            }
+        }
+        (fault, sum)
+    }
+
+    #[test]
+    fn file_objects_add_up_to_every_status() {
+        for weight in [0, 1, -7] {
+            let objs = file_objects("F", weight);
+            assert_eq!(objs.len(), if weight == 0 { 1 } else { 17 });
+            assert!(objs.iter().all(|o| is_tracker_object(&o.name)));
+            assert!(objs.iter().all(|o| (-253..=253).contains(&o.weight)));
+            let statuses = if weight == 0 { 0..=0 } else { -253..=253 };
+            for s in statuses {
+                let st = file_object_states(FileStatus::Priority(s), weight);
+                assert_eq!(vrrp_sum(&objs, &st), (false, s), "status {s}");
+            }
+            let st = file_object_states(FileStatus::Fault, weight);
+            assert_eq!(vrrp_sum(&objs, &st), (true, 0));
+        }
+    }
+
+    #[test]
+    fn process_object_matches_keepalived_s_priority_rule() {
+        // vrrp_track.c: contribution W * mult while (W > 0) == up ... i.e. added while up for
+        // W > 0, while down for W < 0; weight 0 is FAULT while have_quorum == reverse.
+        for w in [-40, 0, 25] {
+            for reverse in [false, true] {
+                let o = process_track_weight("P", w, reverse);
+                let mult = if reverse { -1 } else { 1 };
+                for q in [false, true] {
+                    let (fault, sum) = vrrp_sum(
+                        std::slice::from_ref(&o),
+                        &[process_object_up(q, reverse)],
+                    );
+                    if w == 0 {
+                        assert_eq!(fault, q == reverse, "w 0 reverse {reverse} q {q}");
+                    } else {
+                        let want = if (w > 0) == q { w * mult } else { 0 };
+                        // keepalived's total is relative to the initial state; at quorum
+                        // the difference between up and down is what matters.
+                        let other = vrrp_sum(
+                            std::slice::from_ref(&o),
+                            &[process_object_up(!q, reverse)],
+                        )
+                        .1;
+                        let other_want = if (w > 0) == !q { w * mult } else { 0 };
+                        assert_eq!(sum - other, want - other_want, "w {w} rev {reverse} q {q}");
+                        assert!(!fault);
+                    }
+                }
+            }
+        }
+        assert_eq!(process_track_weight("P", 254, false).weight, 253);
+        assert_eq!(process_track_weight("P", 254, true).weight, -253);
+    }
+
+    fn proc(pid: u32, ppid: u32, comm: &str, argv: &[&str]) -> ProcInfo {
+        let mut cmdline = Vec::new();
+        for a in argv {
+            cmdline.extend_from_slice(a.as_bytes());
+            cmdline.push(0);
+        }
+        ProcInfo {
+            pid,
+            ppid,
+            comm: comm.into(),
+            cmdline,
+        }
+    }
+
+    #[test]
+    fn process_match_follows_check_params() {
+        let p = proc(10, 1, "haproxy", &["/usr/sbin/haproxy", "-f", "/etc/h.cfg", "-D"]);
+        let mut d = TrackProcess::new("P", "haproxy");
+        assert!(process_matches(&d, &p), "comm");
+        d.full_command = true;
+        assert!(!process_matches(&d, &p), "argv[0] is the path");
+        d.process = "/usr/sbin/haproxy".into();
+        assert!(process_matches(&d, &p), "no param_match: name only");
+        d.params = vec!["-f".into(), "/etc/h.cfg".into()];
+        d.param_match = ParamMatch::Exact;
+        assert!(!process_matches(&d, &p), "exact: -D is extra");
+        d.param_match = ParamMatch::Partial;
+        assert!(process_matches(&d, &p));
+        d.params = vec!["-f".into(), "/etc/h".into()];
+        assert!(!process_matches(&d, &p), "partial: whole parameters");
+        d.param_match = ParamMatch::Initial;
+        assert!(process_matches(&d, &p), "initial: last one a prefix");
+        d.params = vec!["-f".into(), "/etc/h.cfg".into(), "-D".into()];
+        d.param_match = ParamMatch::Exact;
+        assert!(process_matches(&d, &p));
+        // Exact without parameters: no parameters at all.
+        d.params.clear();
+        assert!(!process_matches(&d, &p));
+        let bare = proc(11, 1, "haproxy", &["/usr/sbin/haproxy"]);
+        assert!(process_matches(&d, &bare));
+    }
+
+    #[test]
+    fn stat_lines_give_comm_ppid_and_skip_zombies() {
+        let p = parse_stat(42, b"42 (a b) c) S 7 42 42 0").unwrap();
+        assert_eq!((p.comm.as_str(), p.ppid), ("a b) c", 7));
+        assert!(parse_stat(43, b"43 (z) Z 7 0").is_none());
+        assert!(parse_stat(44, b"garbage").is_none());
+    }
+
+    fn scan(procs: &[(u32, u32)]) -> Vec<ProcInfo> {
+        procs.iter().map(|&(p, pp)| proc(p, pp, "svc", &[])).collect()
+    }
+
+    #[test]
+    fn exec_gains_quorum_at_once_and_fork_waits_fork_delay() {
+        let t0 = Instant::now();
+        let mut d = TrackProcess::new("P", "svc");
+        d.quorum = 2;
+        d.fork_delay = Duration::from_secs(2);
+        let mut tr = ProcessTracker::new(d, &scan(&[(100, 1)]));
+        assert!(!tr.have_quorum());
+        // A second svc started from outside (parent 1, an exec): quorum at once.
+        assert_eq!(tr.update(t0, &scan(&[(100, 1), (200, 1)]), |_| true), Some(true));
+        // It exits: below quorum (no terminate_delay): at once.
+        assert_eq!(tr.update(t0, &scan(&[(100, 1)]), |_| false), Some(false));
+        // svc 100 forks 101: the fork takes the count to quorum, fork_delay applies.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(tr.update(t1, &scan(&[(100, 1), (101, 100)]), |_| true), None);
+        assert_eq!(tr.deadline(), Some(t1 + Duration::from_secs(2)));
+        let s = scan(&[(100, 1), (101, 100)]);
+        assert_eq!(tr.update(t1 + Duration::from_millis(1999), &s, |_| true), None);
+        assert_eq!(tr.update(t1 + Duration::from_secs(2), &s, |_| true), Some(true));
+        assert_eq!(tr.deadline(), None);
+    }
+
+    #[test]
+    fn exit_waits_terminate_delay_and_a_return_cancels_it() {
+        let t0 = Instant::now();
+        let mut d = TrackProcess::new("P", "svc");
+        d.terminate_delay = Duration::from_secs(3);
+        d.fork_delay = Duration::from_secs(1);
+        let mut tr = ProcessTracker::new(d, &scan(&[(100, 1)]));
+        assert!(tr.have_quorum());
+        // Exit: below quorum 1, the loss waits terminate_delay.
+        assert_eq!(tr.update(t0, &[], |_| false), None);
+        assert!(tr.have_quorum());
+        // A restarted svc (exec) cancels the terminate timer: never down.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(tr.update(t1, &scan(&[(300, 1)]), |_| true), None);
+        assert_eq!(tr.deadline(), None);
+        assert_eq!(tr.update(t0 + Duration::from_secs(5), &scan(&[(300, 1)]), |_| true), None);
+        assert!(tr.have_quorum());
+        // Exit again and stay away: down after exactly terminate_delay.
+        let t2 = t0 + Duration::from_secs(10);
+        assert_eq!(tr.update(t2, &[], |_| false), None);
+        assert_eq!(tr.update(t2 + Duration::from_millis(2999), &[], |_| false), None);
+        assert_eq!(tr.update(t2 + Duration::from_secs(3), &[], |_| false), Some(false));
+        // An exec of something else (alive, no longer matching) acts at once.
+        let mut tr2 = ProcessTracker::new(tr.def.clone(), &scan(&[(400, 1)]));
+        assert_eq!(tr2.update(t2, &[], |_| true), Some(false));
+    }
+
+    #[test]
+    fn quorum_max_bounds_the_count_from_above() {
+        let t0 = Instant::now();
+        let mut d = TrackProcess::new("P", "svc");
+        d.quorum = 1;
+        d.quorum_max = 2;
+        let mut tr = ProcessTracker::new(d, &scan(&[(1, 0), (2, 0)]));
+        assert!(tr.have_quorum());
+        assert_eq!(tr.update(t0, &scan(&[(1, 0), (2, 0), (3, 0)]), |_| true), Some(false));
+        assert_eq!(tr.update(t0, &scan(&[(1, 0), (2, 0)]), |_| false), Some(true));
+        // quorum_max 0: up only while none runs.
+        let mut none = TrackProcess::new("N", "svc");
+        none.quorum = 0;
+        none.quorum_max = 0;
+        let mut tn = ProcessTracker::new(none, &[]);
+        assert!(tn.have_quorum());
+        assert_eq!(tn.update(t0, &scan(&[(5, 0)]), |_| true), Some(false));
+        assert_eq!(tn.update(t0, &[], |_| false), Some(true));
+    }
+}
