@@ -167,20 +167,29 @@ fn track_file_weight_0_non_zero_value_is_fault_and_zero_clears_it() {
     inst.track_file = vec![entry("TF", Some(0), None)];
     let mut r = runner(vec![TrackFile::new("TF", &f.0)], vec![], inst);
     // Alone on the wire: MASTER after Master_Down_Interval (3 * 10 cs + skew).
-    assert!(drive(&mut r, Duration::from_secs(2), |r| state(r) == State::Master));
+    assert!(drive(&mut r, Duration::from_secs(2), |r| state(r)
+        == State::Master));
     let _ = r.take_log();
     // track_file.c: weight 0, "a non-zero value means failure".
     f.write("1\n");
     assert!(drive(&mut r, Duration::from_secs(2), |r| state(r) == State::Fault));
     let l = log(&mut r);
-    assert!(l.contains(&"(VI_1): tracked file TF now FAULT state".to_string()), "{l:?}");
-    assert!(l.iter().any(|s| s.starts_with("VI_1: Entering FAULT STATE")), "{l:?}");
+    assert!(
+        l.contains(&"(VI_1): tracked file TF now FAULT state".to_string()),
+        "{l:?}"
+    );
+    assert!(
+        l.iter()
+            .any(|s| s.starts_with("VI_1: Entering FAULT STATE")),
+        "{l:?}"
+    );
     assert_eq!(r.track_file_value("TF"), Some(1));
     // "a 0 status means success": out of FAULT, back to MASTER alone.
     f.write("0");
     assert!(drive(&mut r, Duration::from_secs(2), |r| state(r) != State::Fault));
     assert!(log(&mut r).contains(&"(VI_1): tracked file TF leaving FAULT state".to_string()));
-    assert!(drive(&mut r, Duration::from_secs(2), |r| state(r) == State::Master));
+    assert!(drive(&mut r, Duration::from_secs(2), |r| state(r)
+        == State::Master));
     // A deleted file reads as 0 too (inotify IN_DELETE: "Treat as though the value is 0").
     f.write("7");
     assert!(drive(&mut r, Duration::from_secs(2), |r| state(r) == State::Fault));
@@ -221,7 +230,11 @@ fn track_file_weight_scales_the_value_and_reverse_negates_it() {
     let _ = drive(&mut r, Duration::from_secs(1), |_| false);
     assert_eq!(state(&r), State::Fault);
     assert_eq!(r.track_file_value("TW"), Some(-26));
-    assert!(log(&mut r).iter().any(|l| l.starts_with("Invalid number read from")));
+    assert!(
+        log(&mut r)
+            .iter()
+            .any(|l| l.starts_with("Invalid number read from"))
+    );
     f.write("2");
     assert!(drive(&mut r, Duration::from_secs(2), |r| state(r) != State::Fault));
     assert_eq!(prio(&r), 120);
@@ -278,7 +291,7 @@ fn track_process_weight_0_is_fault_without_the_process_and_clears_when_it_runs()
     assert_eq!(state(&r), State::Fault);
     kids.spawn(&_link.0, &["30"]);
     assert!(drive(&mut r, Duration::from_secs(3), |r| state(r) != State::Fault));
-    assert!(log(&mut r).contains(&format!("Quorum gained for tracked process TP")));
+    assert!(log(&mut r).contains(&"Quorum gained for tracked process TP".to_string()));
     assert_eq!(r.track_process("TP").unwrap().count(), 1);
     kids.kill(0);
     assert!(drive(&mut r, Duration::from_secs(3), |r| state(r) == State::Fault));
@@ -358,9 +371,14 @@ fn track_process_fork_delay_and_terminate_delay_hold_the_transitions() {
         == 2));
     let seen = Instant::now();
     assert_eq!(state(&r), State::Fault, "fork_delay pending");
-    assert!(!drive(&mut r, Duration::from_millis(1100), |r| state(r) != State::Fault));
+    assert!(!drive(&mut r, Duration::from_millis(1100), |r| state(r)
+        != State::Fault));
     assert!(drive(&mut r, Duration::from_secs(2), |r| state(r) != State::Fault));
-    assert!(seen.elapsed() >= Duration::from_millis(1400), "{:?}", seen.elapsed());
+    assert!(
+        seen.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        seen.elapsed()
+    );
     kids.kill(0);
     assert!(drive(&mut r, Duration::from_secs(3), |r| r
         .track_process("TK")
@@ -369,9 +387,17 @@ fn track_process_fork_delay_and_terminate_delay_hold_the_transitions() {
         == 0));
     let gone = Instant::now();
     assert_ne!(state(&r), State::Fault, "terminate_delay pending");
-    assert!(!drive(&mut r, Duration::from_millis(1100), |r| state(r) == State::Fault));
+    assert!(!drive(&mut r, Duration::from_millis(1100), |r| state(r)
+        == State::Fault));
     assert!(drive(&mut r, Duration::from_secs(2), |r| state(r) == State::Fault));
-    assert!(gone.elapsed() >= Duration::from_millis(1400), "{:?}", gone.elapsed());
+    assert!(
+        gone.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        gone.elapsed()
+    );
     let l: Vec<String> = r.take_log().iter().map(HaLog::to_string).collect();
-    assert!(l.contains(&"Quorum lost for tracked process TK".to_string()), "{l:?}");
+    assert!(
+        l.contains(&"Quorum lost for tracked process TK".to_string()),
+        "{l:?}"
+    );
 }

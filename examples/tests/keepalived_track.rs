@@ -79,7 +79,14 @@ fn track_file_errors_name_the_line() {
     let (line, msg, kind) = err("vrrp_track_file T {\n file /x\n weight 255\n}\n");
     assert_eq!(line, 3);
     assert!(msg.contains("vrrp_track_file T: weight"), "{msg}");
-    assert!(matches!(kind, ErrorKind::OutOfRange { min: -254, max: 254, .. }));
+    assert!(matches!(
+        kind,
+        ErrorKind::OutOfRange {
+            min: -254,
+            max: 254,
+            ..
+        }
+    ));
     let (line, _, kind) = err("vrrp_track_file T {\n file /x\n weight 2 sideways\n}\n");
     assert_eq!(line, 3);
     assert!(matches!(kind, ErrorKind::BadValue { .. }), "{kind:?}");
@@ -189,21 +196,42 @@ fn track_process_errors_name_the_line() {
     let cases: &[(&str, usize)] = &[
         ("vrrp_track_process P {\n process x\n quorum 0\n}\n", 3),
         ("vrrp_track_process P {\n process x\n quorum 65536\n}\n", 3),
-        ("vrrp_track_process P {\n process x\n quorum_max 65536\n}\n", 3),
-        ("vrrp_track_process P {\n process x\n quorum 3\n quorum_max 2\n}\n", 4),
-        ("vrrp_track_process P {\n process x\n quorum_max 2\n quorum 3\n}\n", 4),
+        (
+            "vrrp_track_process P {\n process x\n quorum_max 65536\n}\n",
+            3,
+        ),
+        (
+            "vrrp_track_process P {\n process x\n quorum 3\n quorum_max 2\n}\n",
+            4,
+        ),
+        (
+            "vrrp_track_process P {\n process x\n quorum_max 2\n quorum 3\n}\n",
+            4,
+        ),
         ("vrrp_track_process P {\n process x\n weight -255\n}\n", 3),
-        ("vrrp_track_process P {\n process x\n weight 5 inverse\n}\n", 3),
-        ("vrrp_track_process P {\n process x\n param_match fuzzy\n}\n", 3),
+        (
+            "vrrp_track_process P {\n process x\n weight 5 inverse\n}\n",
+            3,
+        ),
+        (
+            "vrrp_track_process P {\n process x\n param_match fuzzy\n}\n",
+            3,
+        ),
         ("vrrp_track_process P {\n process x\n fork_delay 0\n}\n", 3),
-        ("vrrp_track_process P {\n process x\n terminate_delay 3601\n}\n", 3),
+        (
+            "vrrp_track_process P {\n process x\n terminate_delay 3601\n}\n",
+            3,
+        ),
         ("vrrp_track_process P {\n process x\n delay soon\n}\n", 3),
         ("vrrp_track_process P {\n process\n}\n", 2),
     ];
     for (text, want) in cases {
         let (line, msg, _) = err(text);
         assert_eq!(line, *want, "{text}: {msg}");
-        assert!(msg.starts_with(&format!("line {want}: vrrp_track_process P: ")), "{msg}");
+        assert!(
+            msg.starts_with(&format!("line {want}: vrrp_track_process P: ")),
+            "{msg}"
+        );
     }
 }
 

@@ -18,8 +18,10 @@
 //!
 //! keepalived is told of changes by inotify (IN_CLOSE_WRITE / IN_MOVED_TO, and a deleted or
 //! moved-away file reads as 0). Here the file is **polled** every [`TRACK_POLL_INTERVAL`]
-//! (250 ms, the period of the sysfs link polling of `track_interface`): a change is seen at
-//! most 250 ms late, and a value written and overwritten within one period may be missed.
+//! (250 ms; reading one small file, cheaper than the 150 ms sysfs link polling of
+//! `track_interface` is frequent): a change is seen at most 250 ms late, and a value written
+//! and overwritten within one period is missed (inotify would see both). Write track files
+//! atomically (write a temporary file, then rename it over the track file), as for keepalived.
 //! `init_file` writes `VALUE\n` (default 0) when the runner starts, if the file is missing,
 //! or always with `overwrite` (then only over a regular file), like track_file_end_handler().
 //!
@@ -65,8 +67,7 @@ use lvs_vrrp::TrackWeight;
 
 use crate::keepalived::TrackRef;
 
-/// How often track files are read and /proc is scanned (the `track_interface` sysfs polling
-/// period).
+/// How often track files are read and /proc is scanned.
 pub const TRACK_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// `init_file [VALUE] [overwrite]` of a track file.
@@ -329,7 +330,7 @@ pub fn file_object_states(status: FileStatus, weight: i32) -> Vec<bool> {
     let mut v = vec![!fault];
     if weight != 0 {
         let pos = u32::try_from(s.max(0)).unwrap_or(0);
-        let neg = u32::try_from(s.min(0).unsigned_abs()).unwrap_or(0);
+        let neg = s.min(0).unsigned_abs();
         v.extend((0..8).map(|bit| pos & (1 << bit) != 0));
         v.extend((0..8).map(|bit| neg & (1 << bit) == 0));
     }
@@ -631,10 +632,7 @@ pub(crate) struct Binding {
 /// Resolves an instance entry against its block: the entry's weight / reverse, else the
 /// block's (vrrp_alloc_track_file(), alloc_track_process()).
 pub(crate) fn resolve(r: &TrackRef, weight: i32, reverse: bool) -> (i32, bool) {
-    (
-        r.weight.unwrap_or(weight),
-        r.reverse.unwrap_or(reverse),
-    )
+    (r.weight.unwrap_or(weight), r.reverse.unwrap_or(reverse))
 }
 
 #[cfg(test)]
@@ -733,22 +731,17 @@ mod tests {
                 let o = process_track_weight("P", w, reverse);
                 let mult = if reverse { -1 } else { 1 };
                 for q in [false, true] {
-                    let (fault, sum) = vrrp_sum(
-                        std::slice::from_ref(&o),
-                        &[process_object_up(q, reverse)],
-                    );
+                    let (fault, sum) =
+                        vrrp_sum(std::slice::from_ref(&o), &[process_object_up(q, reverse)]);
                     if w == 0 {
                         assert_eq!(fault, q == reverse, "w 0 reverse {reverse} q {q}");
                     } else {
                         let want = if (w > 0) == q { w * mult } else { 0 };
                         // keepalived's total is relative to the initial state; at quorum
                         // the difference between up and down is what matters.
-                        let other = vrrp_sum(
-                            std::slice::from_ref(&o),
-                            &[process_object_up(!q, reverse)],
-                        )
-                        .1;
-                        let other_want = if (w > 0) == !q { w * mult } else { 0 };
+                        let other =
+                            vrrp_sum(std::slice::from_ref(&o), &[process_object_up(!q, reverse)]).1;
+                        let other_want = if (w > 0) != q { w * mult } else { 0 };
                         assert_eq!(sum - other, want - other_want, "w {w} rev {reverse} q {q}");
                         assert!(!fault);
                     }
@@ -775,7 +768,12 @@ mod tests {
 
     #[test]
     fn process_match_follows_check_params() {
-        let p = proc(10, 1, "haproxy", &["/usr/sbin/haproxy", "-f", "/etc/h.cfg", "-D"]);
+        let p = proc(
+            10,
+            1,
+            "haproxy",
+            &["/usr/sbin/haproxy", "-f", "/etc/h.cfg", "-D"],
+        );
         let mut d = TrackProcess::new("P", "haproxy");
         assert!(process_matches(&d, &p), "comm");
         d.full_command = true;
@@ -810,7 +808,10 @@ mod tests {
     }
 
     fn scan(procs: &[(u32, u32)]) -> Vec<ProcInfo> {
-        procs.iter().map(|&(p, pp)| proc(p, pp, "svc", &[])).collect()
+        procs
+            .iter()
+            .map(|&(p, pp)| proc(p, pp, "svc", &[]))
+            .collect()
     }
 
     #[test]
@@ -822,16 +823,28 @@ mod tests {
         let mut tr = ProcessTracker::new(d, &scan(&[(100, 1)]));
         assert!(!tr.have_quorum());
         // A second svc started from outside (parent 1, an exec): quorum at once.
-        assert_eq!(tr.update(t0, &scan(&[(100, 1), (200, 1)]), |_| true), Some(true));
+        assert_eq!(
+            tr.update(t0, &scan(&[(100, 1), (200, 1)]), |_| true),
+            Some(true)
+        );
         // It exits: below quorum (no terminate_delay): at once.
         assert_eq!(tr.update(t0, &scan(&[(100, 1)]), |_| false), Some(false));
         // svc 100 forks 101: the fork takes the count to quorum, fork_delay applies.
         let t1 = t0 + Duration::from_secs(1);
-        assert_eq!(tr.update(t1, &scan(&[(100, 1), (101, 100)]), |_| true), None);
+        assert_eq!(
+            tr.update(t1, &scan(&[(100, 1), (101, 100)]), |_| true),
+            None
+        );
         assert_eq!(tr.deadline(), Some(t1 + Duration::from_secs(2)));
         let s = scan(&[(100, 1), (101, 100)]);
-        assert_eq!(tr.update(t1 + Duration::from_millis(1999), &s, |_| true), None);
-        assert_eq!(tr.update(t1 + Duration::from_secs(2), &s, |_| true), Some(true));
+        assert_eq!(
+            tr.update(t1 + Duration::from_millis(1999), &s, |_| true),
+            None
+        );
+        assert_eq!(
+            tr.update(t1 + Duration::from_secs(2), &s, |_| true),
+            Some(true)
+        );
         assert_eq!(tr.deadline(), None);
     }
 
@@ -850,13 +863,22 @@ mod tests {
         let t1 = t0 + Duration::from_secs(1);
         assert_eq!(tr.update(t1, &scan(&[(300, 1)]), |_| true), None);
         assert_eq!(tr.deadline(), None);
-        assert_eq!(tr.update(t0 + Duration::from_secs(5), &scan(&[(300, 1)]), |_| true), None);
+        assert_eq!(
+            tr.update(t0 + Duration::from_secs(5), &scan(&[(300, 1)]), |_| true),
+            None
+        );
         assert!(tr.have_quorum());
         // Exit again and stay away: down after exactly terminate_delay.
         let t2 = t0 + Duration::from_secs(10);
         assert_eq!(tr.update(t2, &[], |_| false), None);
-        assert_eq!(tr.update(t2 + Duration::from_millis(2999), &[], |_| false), None);
-        assert_eq!(tr.update(t2 + Duration::from_secs(3), &[], |_| false), Some(false));
+        assert_eq!(
+            tr.update(t2 + Duration::from_millis(2999), &[], |_| false),
+            None
+        );
+        assert_eq!(
+            tr.update(t2 + Duration::from_secs(3), &[], |_| false),
+            Some(false)
+        );
         // An exec of something else (alive, no longer matching) acts at once.
         let mut tr2 = ProcessTracker::new(tr.def.clone(), &scan(&[(400, 1)]));
         assert_eq!(tr2.update(t2, &[], |_| true), Some(false));
@@ -870,8 +892,14 @@ mod tests {
         d.quorum_max = 2;
         let mut tr = ProcessTracker::new(d, &scan(&[(1, 0), (2, 0)]));
         assert!(tr.have_quorum());
-        assert_eq!(tr.update(t0, &scan(&[(1, 0), (2, 0), (3, 0)]), |_| true), Some(false));
-        assert_eq!(tr.update(t0, &scan(&[(1, 0), (2, 0)]), |_| false), Some(true));
+        assert_eq!(
+            tr.update(t0, &scan(&[(1, 0), (2, 0), (3, 0)]), |_| true),
+            Some(false)
+        );
+        assert_eq!(
+            tr.update(t0, &scan(&[(1, 0), (2, 0)]), |_| false),
+            Some(true)
+        );
         // quorum_max 0: up only while none runs.
         let mut none = TrackProcess::new("N", "svc");
         none.quorum = 0;

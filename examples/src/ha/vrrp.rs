@@ -387,7 +387,10 @@ impl VrrpRunner {
                 let Some(t) = trackers.files.iter().position(|f| f.name == r.name) else {
                     return Err(unknown("track_file", &r.name));
                 };
-                let def = trackers.files.get(t).ok_or_else(|| unknown("track_file", &r.name))?;
+                let def = trackers
+                    .files
+                    .get(t)
+                    .ok_or_else(|| unknown("track_file", &r.name))?;
                 let (weight, reverse) = resolve(r, def.weight, def.reverse);
                 spec.config.track.extend(file_objects(&r.name, weight));
                 file_bindings.push(Binding {
@@ -511,7 +514,10 @@ impl VrrpRunner {
 
     /// The current value of track file `name` (as last read), if defined.
     pub fn track_file_value(&self, name: &str) -> Option<i64> {
-        self.files.iter().find(|(f, _)| f.name == name).map(|(_, v)| *v)
+        self.files
+            .iter()
+            .find(|(f, _)| f.name == name)
+            .map(|(_, v)| *v)
     }
 
     /// The process tracker `name` (count, quorum), if defined.
@@ -547,11 +553,8 @@ impl VrrpRunner {
                 fault: status == FileStatus::Fault,
             });
         }
-        let updates: Vec<(String, bool)> = objects
-            .into_iter()
-            .map(|o| o.name)
-            .zip(states)
-            .collect();
+        let updates: Vec<(String, bool)> =
+            objects.into_iter().map(|o| o.name).zip(states).collect();
         self.set_instance_tracks(us, instance, &updates);
     }
 

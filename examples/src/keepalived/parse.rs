@@ -670,7 +670,10 @@ fn track_process(ctx: &mut Ctx, n: &Node) -> R<TrackProcess> {
         return Err(ctx.err(
             n,
             "",
-            ErrorKind::Invalid(format!("track process '{}' process name not specified", p.name)),
+            ErrorKind::Invalid(format!(
+                "track process '{}' process name not specified",
+                p.name
+            )),
         ));
     }
     Ok(p)
