@@ -1,6 +1,6 @@
 //! keepalived's `track_file` and `track_process` trackers (keepalived 2.2.x:
 //! keepalived/trackers/track_file.c, keepalived/core/track_process.c,
-//! keepalived/vrrp/vrrp_track.c), as tracked objects of lvs-vrrp's [`VrrpInstance`]s.
+//! keepalived/vrrp/vrrp_track.c), as tracked objects of lvs-vrrp's [`lvs_vrrp::VrrpInstance`]s.
 //!
 //! # track_file
 //! `vrrp_track_file NAME { file PATH; weight W [reverse]; init_file [VALUE] [overwrite] }`
