@@ -155,6 +155,10 @@ fn prio(r: &VrrpRunner) -> u8 {
     r.instances()[0].effective_priority()
 }
 
+fn count(r: &VrrpRunner, name: &str) -> u32 {
+    r.track_process(name).unwrap().count()
+}
+
 fn log(r: &mut VrrpRunner) -> Vec<String> {
     r.take_log().iter().map(ToString::to_string).collect()
 }
@@ -310,11 +314,7 @@ fn track_process_quorum_2_needs_two_and_weight_applies_while_up() {
     let mut r = runner(vec![], vec![def], inst);
     assert_eq!(prio(&r), 100);
     kids.spawn(&link.0, &["30"]);
-    assert!(drive(&mut r, Duration::from_secs(3), |r| r
-        .track_process("TQ")
-        .unwrap()
-        .count()
-        == 1));
+    assert!(drive(&mut r, Duration::from_secs(3), |r| count(r, "TQ") == 1));
     // One is not a quorum: still no weight after more polls.
     assert!(!drive(&mut r, Duration::from_millis(600), |r| prio(r) != 100));
     kids.spawn(&link.0, &["30"]);
@@ -364,11 +364,7 @@ fn track_process_fork_delay_and_terminate_delay_hold_the_transitions() {
     let mut r = runner(vec![], vec![def], inst);
     assert_eq!(state(&r), State::Fault);
     kids.spawn(&link.0, &["-c", "( sleep 30; true ) & wait"]);
-    assert!(drive(&mut r, Duration::from_secs(3), |r| r
-        .track_process("TK")
-        .unwrap()
-        .count()
-        == 2));
+    assert!(drive(&mut r, Duration::from_secs(3), |r| count(r, "TK") == 2));
     let seen = Instant::now();
     assert_eq!(state(&r), State::Fault, "fork_delay pending");
     assert!(!drive(&mut r, Duration::from_millis(1100), |r| state(r)
@@ -380,11 +376,7 @@ fn track_process_fork_delay_and_terminate_delay_hold_the_transitions() {
         seen.elapsed()
     );
     kids.kill(0);
-    assert!(drive(&mut r, Duration::from_secs(3), |r| r
-        .track_process("TK")
-        .unwrap()
-        .count()
-        == 0));
+    assert!(drive(&mut r, Duration::from_secs(3), |r| count(r, "TK") == 0));
     let gone = Instant::now();
     assert_ne!(state(&r), State::Fault, "terminate_delay pending");
     assert!(!drive(&mut r, Duration::from_millis(1100), |r| state(r)

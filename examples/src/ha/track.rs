@@ -629,6 +629,18 @@ pub(crate) struct Binding {
     pub status: FileStatus,
 }
 
+impl Binding {
+    pub(crate) fn new(instance: usize, tracker: usize, weight: i32, reverse: bool) -> Self {
+        Binding {
+            instance,
+            tracker,
+            weight,
+            reverse,
+            status: FileStatus::Priority(0),
+        }
+    }
+}
+
 /// Resolves an instance entry against its block: the entry's weight / reverse, else the
 /// block's (vrrp_alloc_track_file(), alloc_track_process()).
 pub(crate) fn resolve(r: &TrackRef, weight: i32, reverse: bool) -> (i32, bool) {

@@ -329,6 +329,30 @@ pub struct VrrpRunner {
     next_track_poll: Option<Instant>,
 }
 
+/// Resolves `spec`'s `keyword` entries `refs` against the tracker blocks `defs` (name,
+/// weight, reverse): `(tracker index, name, weight, reverse)` per entry.
+fn bind_entries(
+    spec: &HaInstance,
+    keyword: &'static str,
+    refs: &[TrackRef],
+    defs: &[(&str, i32, bool)],
+) -> Result<Vec<(usize, String, i32, bool)>, HaConfigError> {
+    refs.iter()
+        .map(|r| {
+            let Some((t, (_, w, rev))) = defs.iter().enumerate().find(|(_, d)| d.0 == r.name)
+            else {
+                return Err(HaConfigError::UnknownTracker {
+                    instance: spec.config.name.clone(),
+                    keyword,
+                    name: r.name.clone(),
+                });
+            };
+            let (weight, reverse) = resolve(r, *w, *rev);
+            Ok((t, r.name.clone(), weight, reverse))
+        })
+        .collect()
+}
+
 fn split_cmd(line: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_owned).collect()
 }
@@ -378,48 +402,29 @@ impl VrrpRunner {
         let mut file_bindings = Vec::new();
         let mut proc_bindings = Vec::new();
         for (idx, mut spec) in instances.into_iter().enumerate() {
-            let unknown = |keyword, name: &str| HaConfigError::UnknownTracker {
-                instance: spec.config.name.clone(),
-                keyword,
-                name: name.to_owned(),
-            };
-            for r in &spec.track_file {
-                let Some(t) = trackers.files.iter().position(|f| f.name == r.name) else {
-                    return Err(unknown("track_file", &r.name));
-                };
-                let def = trackers
-                    .files
-                    .get(t)
-                    .ok_or_else(|| unknown("track_file", &r.name))?;
-                let (weight, reverse) = resolve(r, def.weight, def.reverse);
-                spec.config.track.extend(file_objects(&r.name, weight));
-                file_bindings.push(Binding {
-                    instance: idx,
-                    tracker: t,
-                    weight,
-                    reverse,
-                    status: FileStatus::Priority(0),
-                });
+            let file_defs: Vec<_> = trackers
+                .files
+                .iter()
+                .map(|f| (f.name.as_str(), f.weight, f.reverse))
+                .collect();
+            for (t, name, weight, reverse) in
+                bind_entries(&spec, "track_file", &spec.track_file, &file_defs)?
+            {
+                spec.config.track.extend(file_objects(&name, weight));
+                file_bindings.push(Binding::new(idx, t, weight, reverse));
             }
-            for r in &spec.track_process {
-                let Some(t) = trackers.processes.iter().position(|p| p.name == r.name) else {
-                    return Err(unknown("track_process", &r.name));
-                };
-                let def = trackers
-                    .processes
-                    .get(t)
-                    .ok_or_else(|| unknown("track_process", &r.name))?;
-                let (weight, reverse) = resolve(r, def.weight, def.reverse);
+            let proc_defs: Vec<_> = trackers
+                .processes
+                .iter()
+                .map(|p| (p.name.as_str(), p.weight, p.reverse))
+                .collect();
+            for (t, name, weight, reverse) in
+                bind_entries(&spec, "track_process", &spec.track_process, &proc_defs)?
+            {
                 spec.config
                     .track
-                    .push(process_track_weight(&r.name, weight, reverse));
-                proc_bindings.push(Binding {
-                    instance: idx,
-                    tracker: t,
-                    weight,
-                    reverse,
-                    status: FileStatus::Priority(0),
-                });
+                    .push(process_track_weight(&name, weight, reverse));
+                proc_bindings.push(Binding::new(idx, t, weight, reverse));
             }
             for name in &spec.track_script {
                 let Some(s) = scripts.iter().find(|s| &s.name == name) else {
