@@ -401,23 +401,23 @@ impl VrrpRunner {
         let mut specs = Vec::with_capacity(instances.len());
         let mut file_bindings = Vec::new();
         let mut proc_bindings = Vec::new();
+        let file_defs: Vec<_> = trackers
+            .files
+            .iter()
+            .map(|f| (f.name.as_str(), f.weight, f.reverse))
+            .collect();
+        let proc_defs: Vec<_> = trackers
+            .processes
+            .iter()
+            .map(|p| (p.name.as_str(), p.weight, p.reverse))
+            .collect();
         for (idx, mut spec) in instances.into_iter().enumerate() {
-            let file_defs: Vec<_> = trackers
-                .files
-                .iter()
-                .map(|f| (f.name.as_str(), f.weight, f.reverse))
-                .collect();
             for (t, name, weight, reverse) in
                 bind_entries(&spec, "track_file", &spec.track_file, &file_defs)?
             {
                 spec.config.track.extend(file_objects(&name, weight));
                 file_bindings.push(Binding::new(idx, t, weight, reverse));
             }
-            let proc_defs: Vec<_> = trackers
-                .processes
-                .iter()
-                .map(|p| (p.name.as_str(), p.weight, p.reverse))
-                .collect();
             for (t, name, weight, reverse) in
                 bind_entries(&spec, "track_process", &spec.track_process, &proc_defs)?
             {
