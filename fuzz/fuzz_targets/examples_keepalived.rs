@@ -34,6 +34,10 @@ const WORDS: &[&str] = &[
     "url", "path", "/", "digest", "900150983cd24fb0d6963f7d28e17f72", "status_code", "200-299",
     "connect_timeout", "3", "retry", "nb_get_retry", "delay_before_retry", "connect_port",
     "include", "65536", "-1", "0.5", "persistence_engine", "sip", "inhibit_on_failure",
+    "vrrp_track_file", "track_file", "file", "/nonexistent/lvs-fuzz-tf", "init_file",
+    "overwrite", "reverse", "noreverse", "vrrp_track_process", "track_process", "process",
+    "param_match", "partial", "initial", "exact", "quorum", "quorum_max", "fork_delay",
+    "terminate_delay", "delay", "full_command", "254", "-254", "0.5",
 ];
 
 fuzz_target!(|data: &[u8]| {

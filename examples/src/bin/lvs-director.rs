@@ -15,6 +15,9 @@
 //! exists in the director's namespace at start) is read from `/sys/class/net/IFNAME` every
 //! 150 ms (lvs_examples::ha::link): down (operstate down / lowerlayerdown, carrier 0, or the
 //! interface missing) puts the instance in FAULT (weight 0) or changes its priority.
+//! `vrrp_track_file` / `vrrp_track_process` trackers (`track_file`, `track_process` in an
+//! instance) are polled every 250 ms: the file's integer, and a /proc scan in place of
+//! keepalived's netlink proc connector (lvs_examples::ha::track).
 //!
 //! The TAPs are opened by name (an existing persistent TAP, e.g. `ip tuntap add tap0 mode tap`,
 //! is attached to; otherwise one is created) and set up. One thread runs everything: it reads

@@ -66,7 +66,9 @@ fn tracked_interfaces(spec: &HaInstance) -> impl Iterator<Item = &str> {
         .track
         .iter()
         .map(|t| t.name.as_str())
-        .filter(|n| !spec.track_script.iter().any(|s| s == n))
+        .filter(|n| {
+            !spec.track_script.iter().any(|s| s == n) && !super::track::is_tracker_object(n)
+        })
 }
 
 /// The interfaces whose link state `instances` depend on, `(name, own)`: each instance's

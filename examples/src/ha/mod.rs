@@ -8,6 +8,8 @@
 //!   (224.0.0.81:8848, TTL 1 by default, or a unicast peer), both roles at once.
 //! - [`link`]: link state of `track_interface`s and the instances' own `interface`
 //!   (sysfs polling in `lvs-director`, FAULT / priority updates).
+//! - [`track`]: `track_file` and `track_process` (keepalived 2.2's rules; the file read and
+//!   /proc scanned every 250 ms) as tracked objects of the instances.
 //! - [`node`]: an in-process director runtime on a TAP (Director + VrrpRunner +
 //!   SyncTransport + ARP), used by the tests and the demo scene.
 //! - [`scene`]: the root-only two-director topology, the streaming client, the takeover
@@ -31,6 +33,7 @@ pub mod node;
 pub mod runtime;
 pub mod scene;
 pub mod sync;
+pub mod track;
 pub mod vrrp;
 
 pub use node::{NodeConfig, NodeHandle, NodeStats, spawn_node};

@@ -29,6 +29,7 @@ use lvs_core::ipvsadm::{Command, DaemonConfig, DaemonState};
 use lvs_vrrp::{Event, State, Transmit};
 
 use super::sync::SyncTransport;
+use super::track::Trackers;
 use super::vrrp::{HaConfigError, HaInstance, HaLog, VrrpRunner, VrrpScript};
 use crate::keepalived::KeepalivedConfig;
 
@@ -122,8 +123,24 @@ impl HaRuntime {
         mac: [u8; 6],
         now: Instant,
     ) -> Result<Self, HaConfigError> {
+        Self::new_with_trackers(instances, scripts, Trackers::default(), ip, mac, now)
+    }
+
+    /// [`HaRuntime::new`] with `track_file` / `track_process` trackers
+    /// ([`VrrpRunner::new_with_trackers`]).
+    ///
+    /// # Errors
+    /// As [`VrrpRunner::new_with_trackers`].
+    pub fn new_with_trackers(
+        instances: Vec<HaInstance>,
+        scripts: Vec<VrrpScript>,
+        trackers: Trackers,
+        ip: Ipv4Addr,
+        mac: [u8; 6],
+        now: Instant,
+    ) -> Result<Self, HaConfigError> {
         Ok(HaRuntime {
-            vrrp: VrrpRunner::new(instances, scripts, now)?,
+            vrrp: VrrpRunner::new_with_trackers(instances, scripts, trackers, now)?,
             sync: SyncTransport::new(ip, mac),
             follow: None,
             neigh: HashMap::new(),
@@ -175,6 +192,9 @@ impl HaRuntime {
                 if config.interface_mac == [0; 6] {
                     config.interface_mac = mac;
                 }
+                // The parser's resolved list is rebuilt here (keeping both would count a
+                // weighted track_interface twice while up).
+                config.track.clear();
                 // track_interface: weight 0 (FAULT while down) unless given; the loop
                 // reports link states with VrrpRunner::set_tracked.
                 for t in &i.track_interfaces {
@@ -199,10 +219,16 @@ impl HaRuntime {
                     notify_fault: i.notify_fault.clone(),
                     notify_stop: i.notify_stop.clone(),
                     track_script: i.track_scripts.iter().map(|t| t.name.clone()).collect(),
+                    track_file: i.track_files.clone(),
+                    track_process: i.track_processes.clone(),
                 }
             })
             .collect();
-        let mut rt = HaRuntime::new(instances, scripts, ip, mac, now)?;
+        let trackers = Trackers {
+            files: conf.track_files.clone(),
+            processes: conf.track_processes.clone(),
+        };
+        let mut rt = HaRuntime::new_with_trackers(instances, scripts, trackers, ip, mac, now)?;
         if let Some(d) = &conf.global.lvs_sync_daemon {
             rt.follow = Some(FollowInstance {
                 instance: d.instance.clone(),

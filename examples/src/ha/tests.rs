@@ -724,3 +724,48 @@ fn weighted_track_interface_down_lowers_priority_and_the_peer_preempts() {
     run(&mut a, &mut b, &mut t, Duration::from_secs(1));
     assert_eq!((state(&a), state(&b)), (State::Master, State::Backup));
 }
+
+// ---------------------------------------------------------------------------------------
+// keepalived.conf trackers through HaRuntime::from_keepalived
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn keepalived_conf_track_file_and_track_interface_reach_the_instance_once() {
+    use super::runtime::HaRuntime;
+    let path = std::env::temp_dir().join(format!("lvs-ha-tf-{}", std::process::id()));
+    std::fs::write(&path, "2\n").unwrap();
+    struct Rm(std::path::PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _rm = Rm(path.clone());
+    let text = format!(
+        "vrrp_track_file TF {{\n file {}\n weight 5\n}}\n\
+         vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n priority 100\n\
+         virtual_ipaddress {{\n 10.0.0.100\n }}\n track_interface {{\n eth9 weight 10\n }}\n\
+         track_file {{\n TF\n }}\n}}\n",
+        path.display()
+    );
+    let conf = crate::keepalived::parse_str(&text).unwrap();
+    let rt = HaRuntime::from_keepalived(&conf, Ipv4Addr::new(10, 0, 0, 2), [2; 6], Instant::now())
+        .unwrap();
+    let inst = &rt.vrrp().instances()[0];
+    // keepalived: 100 + 10 (eth9 up, weight 10) + 2 * 5 (the file) = 120; the weighted
+    // track_interface is counted once.
+    assert_eq!(
+        inst.config()
+            .track
+            .iter()
+            .filter(|t| t.name == "eth9")
+            .count(),
+        1
+    );
+    assert_eq!(inst.effective_priority(), 120);
+    // The file's objects are not interfaces to watch.
+    assert_eq!(
+        rt.link_names(),
+        vec![("eth0".to_string(), true), ("eth9".to_string(), false)]
+    );
+}

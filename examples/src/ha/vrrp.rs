@@ -20,6 +20,13 @@ use lvs_vrrp::{
     ConfigError, Event, Router, State, TrackWeight, Transmit, VrrpConfig, VrrpInstance,
 };
 
+use super::track::{
+    Binding, FileStatus, ProcessTracker, TRACK_POLL_INTERVAL, TrackFile, Trackers,
+    file_object_states, file_objects, file_status, process_object, process_object_up,
+    process_track_weight, read_track_file, resolve, scan_proc,
+};
+use crate::keepalived::TrackRef;
+
 /// IP protocol number of VRRP (RFC 9568 section 5.1.1.4).
 pub const IPPROTO_VRRP: u8 = 112;
 
@@ -91,6 +98,12 @@ pub struct HaInstance {
     /// `track_script { NAME [weight W] }`: names of [`VrrpScript`]s; the script's weight is
     /// used unless `config.track` already lists the name with its own weight.
     pub track_script: Vec<String>,
+    /// `track_file { NAME [weight W [reverse]] }`: names of [`TrackFile`]s given to
+    /// [`VrrpRunner::new_with_trackers`]; weight and reverse default to the block's.
+    pub track_file: Vec<TrackRef>,
+    /// `track_process { NAME [weight W [reverse]] }`: names of [`super::track::TrackProcess`]es given to
+    /// [`VrrpRunner::new_with_trackers`]; weight and reverse default to the block's.
+    pub track_process: Vec<TrackRef>,
 }
 
 impl HaInstance {
@@ -122,6 +135,16 @@ pub enum HaConfigError {
         instance: String,
         /// The missing script.
         script: String,
+    },
+    /// `track_file` / `track_process` names a tracker that is not defined.
+    #[error("vrrp_instance {instance}: {keyword} {name} is not defined")]
+    UnknownTracker {
+        /// Instance name.
+        instance: String,
+        /// `track_file` or `track_process`.
+        keyword: &'static str,
+        /// The missing tracker.
+        name: String,
     },
 }
 
@@ -170,6 +193,43 @@ pub enum HaLog {
         /// New state.
         up: bool,
     },
+    /// A track file's value puts an instance in FAULT (`fault`) or no longer does.
+    TrackFileFault {
+        /// Instance name.
+        instance: String,
+        /// Track file name.
+        name: String,
+        /// Entering (true) or leaving (false) FAULT.
+        fault: bool,
+    },
+    /// A track file holds a number that overflows; the previous value is kept.
+    TrackFileInvalid {
+        /// The file.
+        path: String,
+    },
+    /// `init_file` could not write the file.
+    TrackFileInitFailed {
+        /// Track file name.
+        name: String,
+        /// The reason.
+        error: String,
+    },
+    /// A tracked process set gained or lost its quorum.
+    TrackProcess {
+        /// Tracked process name.
+        name: String,
+        /// Quorum now.
+        up: bool,
+    },
+    /// An instance's effective priority changed (tracked weights).
+    Priority {
+        /// Instance name.
+        instance: String,
+        /// Before.
+        from: u8,
+        /// After.
+        to: u8,
+    },
 }
 
 impl std::fmt::Display for HaLog {
@@ -216,6 +276,37 @@ impl std::fmt::Display for HaLog {
                 "Kernel is reporting: interface {ifname} {}",
                 if *up { "UP" } else { "DOWN" }
             ),
+            // track_file.c process_update_vrrp_track_file_status().
+            HaLog::TrackFileFault {
+                instance,
+                name,
+                fault,
+            } => write!(
+                f,
+                "({instance}): tracked file {name} {}",
+                if *fault {
+                    "now FAULT state"
+                } else {
+                    "leaving FAULT state"
+                }
+            ),
+            HaLog::TrackFileInvalid { path } => {
+                write!(f, "Invalid number read from {path} - ignoring")
+            }
+            HaLog::TrackFileInitFailed { name, error } => {
+                write!(f, "Unable to initialise track file {name}: {error}")
+            }
+            // vrrp_track.c process_update_track_process_status().
+            HaLog::TrackProcess { name, up } => write!(
+                f,
+                "Quorum {} for tracked process {name}",
+                if *up { "gained" } else { "lost" }
+            ),
+            // vrrp_track.c vrrp_set_effective_priority().
+            HaLog::Priority { instance, from, to } => write!(
+                f,
+                "({instance}) Changing effective priority from {from} to {to}"
+            ),
         }
     }
 }
@@ -231,6 +322,35 @@ pub struct VrrpRunner {
     notify_children: Vec<Child>,
     log: Vec<HaLog>,
     unknown_vrid_logged: Vec<u8>,
+    files: Vec<(TrackFile, i64)>,
+    file_bindings: Vec<Binding>,
+    procs: Vec<ProcessTracker>,
+    proc_bindings: Vec<Binding>,
+    next_track_poll: Option<Instant>,
+}
+
+/// Resolves `spec`'s `keyword` entries `refs` against the tracker blocks `defs` (name,
+/// weight, reverse): `(tracker index, name, weight, reverse)` per entry.
+fn bind_entries(
+    spec: &HaInstance,
+    keyword: &'static str,
+    refs: &[TrackRef],
+    defs: &[(&str, i32, bool)],
+) -> Result<Vec<(usize, String, i32, bool)>, HaConfigError> {
+    refs.iter()
+        .map(|r| {
+            let Some((t, (_, w, rev))) = defs.iter().enumerate().find(|(_, d)| d.0 == r.name)
+            else {
+                return Err(HaConfigError::UnknownTracker {
+                    instance: spec.config.name.clone(),
+                    keyword,
+                    name: r.name.clone(),
+                });
+            };
+            let (weight, reverse) = resolve(r, *w, *rev);
+            Ok((t, r.name.clone(), weight, reverse))
+        })
+        .collect()
 }
 
 fn split_cmd(line: &str) -> Vec<String> {
@@ -260,9 +380,52 @@ impl VrrpRunner {
         scripts: Vec<VrrpScript>,
         now: Instant,
     ) -> Result<Self, HaConfigError> {
+        Self::new_with_trackers(instances, scripts, Trackers::default(), now)
+    }
+
+    /// [`VrrpRunner::new`] with `track_file` / `track_process` trackers (see
+    /// [`super::track`]): `init_file`s are written, the files read and /proc scanned once
+    /// (the initial state, no delays), and both are polled every [`TRACK_POLL_INTERVAL`]
+    /// from then on by [`VrrpRunner::handle_timeout`].
+    ///
+    /// # Errors
+    /// As [`VrrpRunner::new`], and [`HaConfigError::UnknownTracker`] for an entry naming no
+    /// tracker.
+    pub fn new_with_trackers(
+        instances: Vec<HaInstance>,
+        scripts: Vec<VrrpScript>,
+        trackers: Trackers,
+        now: Instant,
+    ) -> Result<Self, HaConfigError> {
         let mut router = Router::new();
         let mut specs = Vec::with_capacity(instances.len());
-        for mut spec in instances {
+        let mut file_bindings = Vec::new();
+        let mut proc_bindings = Vec::new();
+        let file_defs: Vec<_> = trackers
+            .files
+            .iter()
+            .map(|f| (f.name.as_str(), f.weight, f.reverse))
+            .collect();
+        let proc_defs: Vec<_> = trackers
+            .processes
+            .iter()
+            .map(|p| (p.name.as_str(), p.weight, p.reverse))
+            .collect();
+        for (idx, mut spec) in instances.into_iter().enumerate() {
+            for (t, name, weight, reverse) in
+                bind_entries(&spec, "track_file", &spec.track_file, &file_defs)?
+            {
+                spec.config.track.extend(file_objects(&name, weight));
+                file_bindings.push(Binding::new(idx, t, weight, reverse));
+            }
+            for (t, name, weight, reverse) in
+                bind_entries(&spec, "track_process", &spec.track_process, &proc_defs)?
+            {
+                spec.config
+                    .track
+                    .push(process_track_weight(&name, weight, reverse));
+                proc_bindings.push(Binding::new(idx, t, weight, reverse));
+            }
             for name in &spec.track_script {
                 let Some(s) = scripts.iter().find(|s| &s.name == name) else {
                     return Err(HaConfigError::UnknownScript {
@@ -297,17 +460,197 @@ impl VrrpRunner {
                 def,
             })
             .collect();
+        let mut log = Vec::new();
+        for f in &trackers.files {
+            if let Some(init) = f.init
+                && let Err(e) = super::track::init_track_file(&f.path, init)
+            {
+                log.push(HaLog::TrackFileInitFailed {
+                    name: f.name.clone(),
+                    error: e.to_string(),
+                });
+            }
+        }
+        let files = trackers
+            .files
+            .into_iter()
+            .map(|f| {
+                let v = read_track_file(&f.path).unwrap_or(0);
+                (f, v)
+            })
+            .collect();
+        let procs = if trackers.processes.is_empty() {
+            Vec::new()
+        } else {
+            let scan = scan_proc(trackers.processes.iter().any(|p| p.full_command));
+            trackers
+                .processes
+                .into_iter()
+                .map(|d| ProcessTracker::new(d, &scan))
+                .collect()
+        };
+        let next_track_poll = (!file_bindings.is_empty() || !proc_bindings.is_empty())
+            .then(|| now + TRACK_POLL_INTERVAL);
         let mut r = VrrpRunner {
             router,
             specs,
             scripts,
             epoch: now,
             notify_children: Vec::new(),
-            log: Vec::new(),
+            log,
             unknown_vrid_logged: Vec::new(),
+            files,
+            file_bindings,
+            procs,
+            proc_bindings,
+            next_track_poll,
         };
+        // The initial state (initialise_file_tracking_priorities(),
+        // initialise_process_tracking_priorities()).
+        for i in 0..r.file_bindings.len() {
+            r.apply_file(0, i);
+        }
+        for i in 0..r.proc_bindings.len() {
+            r.apply_process(0, i);
+        }
         r.drain_events();
         Ok(r)
+    }
+
+    /// The current value of track file `name` (as last read), if defined.
+    pub fn track_file_value(&self, name: &str) -> Option<i64> {
+        self.files
+            .iter()
+            .find(|(f, _)| f.name == name)
+            .map(|(_, v)| *v)
+    }
+
+    /// The process tracker `name` (count, quorum), if defined.
+    pub fn track_process(&self, name: &str) -> Option<&ProcessTracker> {
+        self.procs.iter().find(|p| p.def.name == name)
+    }
+
+    /// Applies file binding `b`'s status for the file's current value to its instance.
+    fn apply_file(&mut self, us: u64, b: usize) {
+        let Some(bind) = self.file_bindings.get(b) else {
+            return;
+        };
+        let Some((file, value)) = self.files.get(bind.tracker) else {
+            return;
+        };
+        let status = file_status(*value, bind.weight, bind.reverse);
+        let (instance, weight, old) = (bind.instance, bind.weight, bind.status);
+        let name = file.name.clone();
+        let objects = file_objects(&name, weight);
+        let states = file_object_states(status, weight);
+        if let Some(bm) = self.file_bindings.get_mut(b) {
+            bm.status = status;
+        }
+        if (old == FileStatus::Fault) != (status == FileStatus::Fault) {
+            let iname = self
+                .specs
+                .get(instance)
+                .map(|s| s.config.name.clone())
+                .unwrap_or_default();
+            self.log.push(HaLog::TrackFileFault {
+                instance: iname,
+                name: name.clone(),
+                fault: status == FileStatus::Fault,
+            });
+        }
+        let updates: Vec<(String, bool)> =
+            objects.into_iter().map(|o| o.name).zip(states).collect();
+        self.set_instance_tracks(us, instance, &updates);
+    }
+
+    /// Applies process binding `b`'s quorum state to its instance.
+    fn apply_process(&mut self, us: u64, b: usize) {
+        let Some(bind) = self.proc_bindings.get(b) else {
+            return;
+        };
+        let Some(p) = self.procs.get(bind.tracker) else {
+            return;
+        };
+        let up = process_object_up(p.have_quorum(), bind.reverse);
+        let update = [(process_object(&p.def.name), up)];
+        let instance = bind.instance;
+        self.set_instance_tracks(us, instance, &update);
+    }
+
+    /// Sets tracked objects of one instance, logging a change of effective priority.
+    fn set_instance_tracks(&mut self, us: u64, instance: usize, updates: &[(String, bool)]) {
+        let Some(inst) = self.router.instances_mut().get_mut(instance) else {
+            return;
+        };
+        let from = inst.effective_priority();
+        for (name, up) in updates {
+            inst.set_track_by_name(us, name, *up);
+        }
+        let to = inst.effective_priority();
+        if from != to {
+            self.log.push(HaLog::Priority {
+                instance: inst.config().name.clone(),
+                from,
+                to,
+            });
+        }
+    }
+
+    /// Reads the track files and scans /proc (every [`TRACK_POLL_INTERVAL`]), fires due
+    /// fork / terminate delays, and applies the changes.
+    fn poll_trackers(&mut self, now: Instant) {
+        let us = self.micros(now);
+        let poll_due = self.next_track_poll.is_some_and(|t| now >= t);
+        if poll_due {
+            self.next_track_poll = Some(now + TRACK_POLL_INTERVAL);
+            for t in 0..self.files.len() {
+                let Some((f, old)) = self.files.get_mut(t) else {
+                    continue;
+                };
+                let v = match read_track_file(&f.path) {
+                    Some(v) => v,
+                    None => {
+                        let path = f.path.display().to_string();
+                        self.log.push(HaLog::TrackFileInvalid { path });
+                        continue;
+                    }
+                };
+                if v == *old {
+                    continue;
+                }
+                *old = v;
+                for b in 0..self.file_bindings.len() {
+                    if self.file_bindings.get(b).is_some_and(|x| x.tracker == t) {
+                        self.apply_file(us, b);
+                    }
+                }
+            }
+        }
+        let due = self
+            .procs
+            .iter()
+            .any(|p| p.deadline().is_some_and(|d| now >= d));
+        if !(poll_due || due) || self.procs.is_empty() {
+            return;
+        }
+        let scan = scan_proc(self.procs.iter().any(|p| p.def.full_command));
+        for t in 0..self.procs.len() {
+            let Some(p) = self.procs.get_mut(t) else {
+                continue;
+            };
+            let Some(up) = p.update(now, &scan, super::track::pid_alive) else {
+                continue;
+            };
+            self.log.push(HaLog::TrackProcess {
+                name: p.def.name.clone(),
+                up,
+            });
+            for b in 0..self.proc_bindings.len() {
+                if self.proc_bindings.get(b).is_some_and(|x| x.tracker == t) {
+                    self.apply_process(us, b);
+                }
+            }
+        }
     }
 
     /// `now` as lvs-vrrp microseconds.
@@ -363,13 +706,18 @@ impl VrrpRunner {
             .iter()
             .any(|s| s.running.is_some())
             .then(|| Instant::now() + Duration::from_millis(10));
-        [vrrp, scripts, poll].into_iter().flatten().min()
+        let trackers = self.procs.iter().filter_map(ProcessTracker::deadline).min();
+        [vrrp, scripts, poll, self.next_track_poll, trackers]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs the instance timers due at `now`, starts / reaps / times out scripts and feeds
     /// their results to the instances, reaps finished notify children.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.run_scripts(now);
+        self.poll_trackers(now);
         let us = self.micros(now);
         self.router.handle_timeout(us);
         self.drain_events();

@@ -1,5 +1,5 @@
 //! keepalived.conf, the whole file: one parser for `global_defs`, `vrrp_script`,
-//! `vrrp_instance`, `virtual_server_group`, `local_address_group` and `virtual_server` with its
+//! `vrrp_track_file` / `track_file`, `vrrp_track_process`, `vrrp_instance`, `virtual_server_group`, `local_address_group` and `virtual_server` with its
 //! `real_server`s and checkers, filling lvs-core's [`ServiceConfig`] / [`DestConfig`],
 //! lvs-vrrp's [`VrrpConfig`] and this crate's [`CheckerConfig`]
 //! (keepalived/core/parser.c, keepalived/check/check_parser.c, keepalived/vrrp/vrrp_parser.c,
@@ -48,6 +48,10 @@ pub struct KeepalivedConfig {
     pub vrrp_scripts: Vec<VrrpScript>,
     /// `vrrp_instance` blocks, in file order.
     pub vrrp_instances: Vec<VrrpInstance>,
+    /// `vrrp_track_file` (or top-level `track_file`) blocks, in file order.
+    pub track_files: Vec<crate::ha::track::TrackFile>,
+    /// `vrrp_track_process` blocks, in file order.
+    pub track_processes: Vec<crate::ha::track::TrackProcess>,
     /// `virtual_server` blocks, in file order; a `virtual_server group NAME` appears once per
     /// member of the group (same configuration, [`VirtualServer::group`] set).
     pub virtual_servers: Vec<VirtualServer>,
@@ -163,13 +167,17 @@ pub struct VirtualIp {
     pub label: Option<String>,
 }
 
-/// A `track_script` / `track_interface` entry as written: name and optional `weight`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A `track_script` / `track_interface` / `track_file` / `track_process` entry as written:
+/// `NAME [weight W [reverse|noreverse]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TrackRef {
-    /// Script or interface name.
+    /// Script, interface, track file or tracked process name.
     pub name: String,
     /// `weight W` written on the entry.
     pub weight: Option<i32>,
+    /// `reverse` (`Some(true)`) or `noreverse` (`Some(false)`) after the weight; used by
+    /// `track_file` and `track_process` entries (ignored for scripts and interfaces).
+    pub reverse: Option<bool>,
 }
 
 /// `vrrp_instance NAME { }`: lvs-vrrp's configuration plus what lvs-vrrp does not model.
@@ -193,6 +201,10 @@ pub struct VrrpInstance {
     pub track_scripts: Vec<TrackRef>,
     /// `track_interface` entries as written.
     pub track_interfaces: Vec<TrackRef>,
+    /// `track_file` entries as written (unknown names dropped with a warning).
+    pub track_files: Vec<TrackRef>,
+    /// `track_process` entries as written (unknown names dropped with a warning).
+    pub track_processes: Vec<TrackRef>,
     /// `notify_master`.
     pub notify_master: Option<String>,
     /// `notify_backup`.

@@ -18,6 +18,7 @@ use super::{
     ConfigError, ErrorKind, GlobalDefs, KeepalivedConfig, RealServer, SorryServer, SyncDaemon,
     TrackRef, VirtualIp, VrrpInstance, VrrpScript, Warning,
 };
+use crate::ha::track::{ParamMatch, TrackFile, TrackFileInit, TrackProcess};
 use crate::health::http::{StatusCodes, UrlCheck, parse_digest};
 use crate::health::{
     CheckKind, CheckerConfig, ConnectOpts, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_BEFORE_RETRY,
@@ -235,6 +236,8 @@ pub(crate) fn parse(text: &str, file: Option<&Path>) -> R<KeepalivedConfig> {
         match n.keyword() {
             "global_defs" | "virtual_server_group" | "local_address_group" => {}
             "vrrp_script" => cfg.vrrp_scripts.push(vrrp_script(&mut ctx, n)?),
+            "vrrp_track_file" | "track_file" => cfg.track_files.push(track_file(&mut ctx, n)?),
+            "vrrp_track_process" => cfg.track_processes.push(track_process(&mut ctx, n)?),
             "vrrp_instance" => {
                 let (inst, set) = vrrp_instance(&mut ctx, n)?;
                 cfg.vrrp_instances.push(inst);
@@ -521,6 +524,178 @@ fn vrrp_script(ctx: &mut Ctx, n: &Node) -> R<VrrpScript> {
     Ok(s)
 }
 
+// ---- vrrp_track_file, vrrp_track_process ----
+
+/// `vrrp_track_file NAME { file PATH; weight W [reverse]; init_file [VALUE] [overwrite] }`
+/// (keepalived/trackers/track_file.c; `track_file NAME { }` at top level is the 2.2 name).
+fn track_file(ctx: &mut Ctx, n: &Node) -> R<TrackFile> {
+    let bp = path("", n);
+    let b = bp.as_str();
+    let mut f = TrackFile::new(ctx.arg(n, "", 1)?, "");
+    let mut file = false;
+    for e in ctx.block(n, "")? {
+        match e.keyword() {
+            "file" => {
+                f.path = PathBuf::from(ctx.arg(e, b, 1)?);
+                file = true;
+            }
+            "weight" => {
+                f.weight = ctx.i32(e, b, 1, -254, 254)?;
+                if e.arg(2).is_some() {
+                    f.reverse = ctx.choice(e, b, 2, &[("reverse", true)], "reverse")?;
+                }
+            }
+            "init_file" => {
+                let mut init = TrackFileInit::default();
+                let mut i = 1;
+                while let Some(w) = e.arg(i) {
+                    if w == "overwrite" {
+                        init.overwrite = true;
+                    } else if w.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+                        init.value = ctx.i32(e, b, i, i32::MIN, i32::MAX)?;
+                        if !(-254..=254).contains(&init.value) {
+                            ctx.warn(e, b, "init value outside sensible range [-254, 254]");
+                        }
+                    } else {
+                        return Err(ctx.err(
+                            e,
+                            b,
+                            ErrorKind::BadValue {
+                                value: w.to_string(),
+                                expected: "a number, overwrite",
+                            },
+                        ));
+                    }
+                    i += 1;
+                }
+                f.init = Some(init);
+            }
+            _ => ctx.unknown(e, b),
+        }
+    }
+    if !file {
+        return Err(ctx.err(
+            n,
+            "",
+            ErrorKind::Invalid(format!("no file set for track_file {}", f.name)),
+        ));
+    }
+    Ok(f)
+}
+
+/// `vrrp_track_process NAME { process PROCNAME [PARAMS...]; param_match ...; weight W
+/// [reverse]; quorum N; quorum_max M; fork_delay S; terminate_delay S; delay S;
+/// full_command }` (keepalived/vrrp/vrrp_parser.c vrrp_tprocess_*_handler()).
+fn track_process(ctx: &mut Ctx, n: &Node) -> R<TrackProcess> {
+    let bp = path("", n);
+    let b = bp.as_str();
+    let mut p = TrackProcess::new(ctx.arg(n, "", 1)?, "");
+    let mut quorum_set = false;
+    for e in ctx.block(n, "")? {
+        match e.keyword() {
+            "process" => {
+                p.process = ctx.arg(e, b, 1)?.to_string();
+                p.params = e.words.iter().skip(2).map(|t| t.text.clone()).collect();
+                if !p.params.is_empty() {
+                    if p.param_match == ParamMatch::None {
+                        p.param_match = ParamMatch::Exact;
+                    }
+                    p.full_command = true;
+                }
+            }
+            "param_match" => {
+                p.param_match = if e.arg(1).is_none() {
+                    ParamMatch::Exact
+                } else {
+                    ctx.choice(
+                        e,
+                        b,
+                        1,
+                        &[
+                            ("exact", ParamMatch::Exact),
+                            ("partial", ParamMatch::Partial),
+                            ("initial", ParamMatch::Initial),
+                        ],
+                        "exact, partial, initial",
+                    )?
+                };
+                p.full_command = true;
+            }
+            "weight" => {
+                p.weight = ctx.i32(e, b, 1, -254, 254)?;
+                if e.arg(2).is_some() {
+                    p.reverse = ctx.choice(e, b, 2, &[("reverse", true)], "reverse")?;
+                }
+            }
+            "quorum" => {
+                let q = ctx.u32(e, b, 1, 1, 65535)?;
+                if q > p.quorum_max {
+                    return Err(ctx.err(
+                        e,
+                        b,
+                        ErrorKind::Invalid("quorum is greater than quorum_max".into()),
+                    ));
+                }
+                p.quorum = q;
+                quorum_set = true;
+            }
+            "quorum_max" => {
+                let m = ctx.u32(e, b, 1, 0, 65535)?;
+                // "Allow quorum_max = 0 if quorum not specified".
+                if (m != 0 || (quorum_set && p.quorum > 1)) && m < p.quorum {
+                    return Err(ctx.err(
+                        e,
+                        b,
+                        ErrorKind::Invalid("quorum_max is less than quorum".into()),
+                    ));
+                }
+                p.quorum_max = m;
+                if m == 0 {
+                    p.quorum = 0;
+                } else if p.quorum == 0 {
+                    p.quorum = 1;
+                }
+            }
+            "fork_delay" => p.fork_delay = process_delay(ctx, e, b)?,
+            "terminate_delay" => p.terminate_delay = process_delay(ctx, e, b)?,
+            "delay" => {
+                p.fork_delay = process_delay(ctx, e, b)?;
+                p.terminate_delay = p.fork_delay;
+            }
+            "full_command" => p.full_command = true,
+            _ => ctx.unknown(e, b),
+        }
+    }
+    if p.process.is_empty() {
+        return Err(ctx.err(
+            n,
+            "",
+            ErrorKind::Invalid(format!(
+                "track process '{}' process name not specified",
+                p.name
+            )),
+        ));
+    }
+    Ok(p)
+}
+
+/// A process delay: 0.000001..=3600 seconds.
+fn process_delay(ctx: &Ctx, e: &Node, b: &str) -> R<Duration> {
+    let d = ctx.secs(e, b, 1, 3600)?;
+    if d.is_zero() || d > Duration::from_secs(3600) {
+        return Err(ctx.err(
+            e,
+            b,
+            ErrorKind::OutOfRange {
+                value: ctx.arg(e, b, 1)?.to_string(),
+                min: 0,
+                max: 3600,
+            },
+        ));
+    }
+    Ok(d)
+}
+
 // ---- vrrp_instance ----
 
 /// Settings an instance may leave to global_defs.
@@ -550,6 +725,8 @@ fn vrrp_instance(ctx: &mut Ctx, n: &Node) -> R<(VrrpInstance, InstanceSet)> {
         vips_excluded: Vec::new(),
         track_scripts: Vec::new(),
         track_interfaces: Vec::new(),
+        track_files: Vec::new(),
+        track_processes: Vec::new(),
         notify_master: None,
         notify_backup: None,
         notify_fault: None,
@@ -592,8 +769,11 @@ fn vrrp_instance(ctx: &mut Ctx, n: &Node) -> R<(VrrpInstance, InstanceSet)> {
                     c.unicast_peer.push(ctx.ip(p, &eb, 0)?);
                 }
             }
-            "track_interface" => inst.track_interfaces.extend(track_refs(ctx, e, b)?),
-            "track_script" => inst.track_scripts.extend(track_refs(ctx, e, b)?),
+            "track_interface" => inst.track_interfaces.extend(track_refs(ctx, e, b, 253)?),
+            "track_script" => inst.track_scripts.extend(track_refs(ctx, e, b, 253)?),
+            // vrrp_alloc_track_file() / alloc_track_process(): weight -254..=254.
+            "track_file" => inst.track_files.extend(track_refs(ctx, e, b, 254)?),
+            "track_process" => inst.track_processes.extend(track_refs(ctx, e, b, 254)?),
             "notify_master" => inst.notify_master = Some(e.rest()),
             "notify_backup" => inst.notify_backup = Some(e.rest()),
             "notify_fault" => inst.notify_fault = Some(e.rest()),
@@ -729,12 +909,13 @@ fn vips(ctx: &Ctx, n: &Node, parent: &str) -> R<Vec<VirtualIp>> {
     Ok(out)
 }
 
-fn track_refs(ctx: &Ctx, n: &Node, parent: &str) -> R<Vec<TrackRef>> {
+/// `NAME [weight W [reverse|noreverse]]` entries, |W| <= `max`.
+fn track_refs(ctx: &Ctx, n: &Node, parent: &str, max: i32) -> R<Vec<TrackRef>> {
     let b = path(parent, n);
     let mut out = Vec::new();
     for e in ctx.block(n, parent)? {
         let weight = match e.arg(1) {
-            Some("weight") => Some(ctx.i32(e, &b, 2, -253, 253)?),
+            Some("weight") => Some(ctx.i32(e, &b, 2, -max, max)?),
             Some(other) => {
                 return Err(ctx.err(
                     e,
@@ -747,9 +928,21 @@ fn track_refs(ctx: &Ctx, n: &Node, parent: &str) -> R<Vec<TrackRef>> {
             }
             None => None,
         };
+        let reverse = if e.arg(3).is_some() {
+            Some(ctx.choice(
+                e,
+                &b,
+                3,
+                &[("reverse", true), ("noreverse", false)],
+                "reverse, noreverse",
+            )?)
+        } else {
+            None
+        };
         out.push(TrackRef {
             name: e.keyword().to_string(),
             weight,
+            reverse,
         });
     }
     Ok(out)
@@ -759,6 +952,34 @@ fn track_refs(ctx: &Ctx, n: &Node, parent: &str) -> R<Vec<TrackRef>> {
 fn resolve_vrrp(ctx: &mut Ctx, cfg: &mut KeepalivedConfig, sets: Vec<InstanceSet>) {
     let g = &cfg.global;
     for (inst, set) in cfg.vrrp_instances.iter_mut().zip(sets) {
+        // vrrp_alloc_track_file() / alloc_track_process(): "track file %s not found,
+        // ignoring...".
+        let files = &cfg.track_files;
+        let procs = &cfg.track_processes;
+        let mut unknown = Vec::new();
+        inst.track_files.retain(|t| {
+            let ok = files.iter().any(|f| f.name == t.name);
+            if !ok {
+                unknown.push(("track_file", "vrrp_track_file", t.name.clone()));
+            }
+            ok
+        });
+        inst.track_processes.retain(|t| {
+            let ok = procs.iter().any(|p| p.name == t.name);
+            if !ok {
+                unknown.push(("track_process", "vrrp_track_process", t.name.clone()));
+            }
+            ok
+        });
+        for (kw, block, name) in unknown {
+            ctx.warnings.push(Warning {
+                line: inst.line,
+                file: None,
+                block: format!("vrrp_instance {} > {kw}", inst.name),
+                keyword: name,
+                message: format!("no such {block}, ignored"),
+            });
+        }
         let c = &mut inst.config;
         if !set.version {
             c.version = g.vrrp_version;
