@@ -232,12 +232,17 @@ impl Director {
     /// whole outer packet, tunnel headers included), or `None` when the route toward it has
     /// the device MTU ([`super::DirectorConfig::tun_mtu`]).
     ///
-    /// Learned as the kernel's `ipv4_update_pmtu` does from an ICMP fragmentation needed about
-    /// one of our IPv4 tunnel packets (the tunnel case of `ip_vs_in_icmp`; see the module
-    /// docs of `pmtu.rs` for the rules: never above `tun_mtu`, never below
-    /// [`super::DirectorConfig::min_pmtu`], forgotten after
-    /// [`super::DirectorConfig::mtu_expires`] seconds). TUN packets toward `rip` are then
-    /// checked against it (`__ip_vs_get_out_rt`: budget = PMTU - tunnel overhead).
+    /// Learned as the kernel's `ipv4_update_pmtu` / `__ip_rt_update_pmtu` (net/ipv4/route.c)
+    /// does from an ICMP fragmentation needed about one of our IPv4 tunnel packets (the tunnel
+    /// case of `ip_vs_in_icmp`, whether or not the error is then relayed): a report above the
+    /// route's current MTU (the learned one, else `tun_mtu`) changes nothing; a report below
+    /// [`super::DirectorConfig::min_pmtu`] sets `min_pmtu` and locks the entry (later reports
+    /// are ignored until it expires); the same value again refreshes the expiry only in the
+    /// second half of its life; any other report sets it for
+    /// [`super::DirectorConfig::mtu_expires`] seconds (expired at `now >= learned +
+    /// mtu_expires`). TUN packets toward `rip` are then checked against it
+    /// (`__ip_vs_get_out_rt`: budget = PMTU - tunnel overhead; a DF packet above the budget
+    /// gets ICMP fragmentation needed carrying the budget).
     ///
     /// Nothing else fills it, as in the kernel: IPVS updates no route MTU for DR / NAT
     /// (errors about those packets go to the client, not to us), and `ip_vs_in_icmp_v6` has
