@@ -354,21 +354,8 @@ fn tun_packet_too_big_v6_quotes_the_decremented_hop_limit() {
         tun_mtu: 1400,
         ..DirectorConfig::default()
     };
-    let mut d = director(
-        &[
-            "-A -t [2001:db8::100]:80 -s rr",
-            "-a -t [2001:db8::100]:80 -r [2001:db8:1::1]:80 -i",
-        ],
-        cfg,
-        t0,
-    );
-    let mut f = tcp_ttl(
-        "[2001:db8:9::1]:40000",
-        "[2001:db8::100]:80",
-        SYN,
-        64,
-        &[7u8; 1400],
-    );
+    let mut d = tun_v6_director(cfg, t0);
+    let mut f = v6_syn(40000, 1400);
     let v = run(&mut d, &mut f, t0);
     assert_icmp(&v, DropReason::TooBig);
     let out = f.out(&v);

@@ -27,6 +27,10 @@ const RIP_A: &str = "10.1.0.1";
 const RIP_B: &str = "10.1.0.2";
 const CLIENT: &str = "192.0.2.1";
 
+fn v6(s: &str) -> [u8; 16] {
+    s.parse::<std::net::Ipv6Addr>().unwrap().octets()
+}
+
 fn v4(s: &str) -> [u8; 4] {
     match ip(s) {
         IpAddr::V4(a) => a.octets(),
@@ -475,41 +479,19 @@ fn an_icmpv6_packet_too_big_about_an_ipv6_tunnel_packet_is_left_to_the_host() {
     // ip_vs_in_icmp_v6 has no tunnel case: the error is the host stack's (ip6_tnl_err updates
     // a route only for a matching ip6_tunnel device); the director learns nothing.
     let t0 = Instant::now();
+    let local6 = "2001:db8::1";
     let cfg = DirectorConfig {
-        local_v6: Some("2001:db8::1".parse().unwrap()),
+        local_v6: Some(local6.parse().unwrap()),
         ..DirectorConfig::default()
     };
-    let mut d = director(
-        &[
-            "-A -t [2001:db8::100]:80 -s rr",
-            "-a -t [2001:db8::100]:80 -r [2001:db8:1::1]:80 -i",
-        ],
-        cfg,
-        t0,
-    );
-    let mut f = tcp_ttl(
-        "[2001:db8:9::1]:40000",
-        "[2001:db8::100]:80",
-        SYN,
-        64,
-        &[7u8; 100],
-    );
+    let mut d = tun_v6_director(cfg, t0);
+    let mut f = v6_syn(40000, 100);
     let v = run(&mut d, &mut f, t0);
     assert_eq!(next_hop(&v), ip("2001:db8:1::1"));
     let pkt = f.out(&v)[14..].to_vec();
     let mut e = Vec::new();
     PacketBuilder::ethernet2(ROUTER_MAC, DIRECTOR_MAC)
-        .ipv6(
-            "2001:db8:1::fe"
-                .parse::<std::net::Ipv6Addr>()
-                .unwrap()
-                .octets(),
-            "2001:db8::1"
-                .parse::<std::net::Ipv6Addr>()
-                .unwrap()
-                .octets(),
-            64,
-        )
+        .ipv6(v6("2001:db8:1::fe"), v6(local6), 64)
         .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1280 })
         .write(&mut e, &pkt)
         .unwrap();
@@ -517,13 +499,7 @@ fn an_icmpv6_packet_too_big_about_an_ipv6_tunnel_packet_is_left_to_the_host() {
     assert_eq!(run(&mut d, &mut e, t0), Verdict::Local);
     assert_eq!(d.pmtu(ip("2001:db8:1::1"), t0), None);
     // Still checked against tun_mtu: 1400 + 40 (outer IPv6) <= 1500.
-    let mut f = tcp_ttl(
-        "[2001:db8:9::1]:40001",
-        "[2001:db8::100]:80",
-        SYN,
-        64,
-        &vec![7u8; 1400 - 60],
-    );
+    let mut f = v6_syn(40001, 1400 - 60);
     let v = run(&mut d, &mut f, t0);
     assert_eq!(next_hop(&v), ip("2001:db8:1::1"));
 }

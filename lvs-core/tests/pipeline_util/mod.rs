@@ -246,3 +246,28 @@ pub fn next_hop(v: &Verdict) -> IpAddr {
         other => panic!("expected Transmit, got {other:?}"),
     }
 }
+
+/// A director with one IPv6 TUN (IPIP) real server [2001:db8:1::1]:80 behind the virtual
+/// service [2001:db8::100]:80 (rr).
+pub fn tun_v6_director(cfg: DirectorConfig, now: Instant) -> Director {
+    director(
+        &[
+            "-A -t [2001:db8::100]:80 -s rr",
+            "-a -t [2001:db8::100]:80 -r [2001:db8:1::1]:80 -i",
+        ],
+        cfg,
+        now,
+    )
+}
+
+/// A client SYN [2001:db8:9::1]:`cport` -> [2001:db8::100]:80 (hop limit 64) carrying
+/// `payload` bytes.
+pub fn v6_syn(cport: u16, payload: usize) -> Frame {
+    tcp_ttl(
+        &format!("[2001:db8:9::1]:{cport}"),
+        "[2001:db8::100]:80",
+        SYN,
+        64,
+        &vec![7u8; payload],
+    )
+}
