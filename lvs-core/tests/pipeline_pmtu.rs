@@ -503,3 +503,31 @@ fn an_icmpv6_packet_too_big_about_an_ipv6_tunnel_packet_is_left_to_the_host() {
     let v = run(&mut d, &mut f, t0);
     assert_eq!(next_hop(&v), ip("2001:db8:1::1"));
 }
+
+#[test]
+fn a_worker_given_another_workers_pmtu_applies_it() {
+    // The kernel's route exceptions are shared by every CPU; worker directors share a learned
+    // PMTU by copying it (Director::update_pmtu), under the same rules.
+    let t0 = Instant::now();
+    let mut w0 = two_tunnels("", DirectorConfig::default(), t0);
+    let mut w1 = two_tunnels("", DirectorConfig::default(), t0);
+    report(&mut w0, 40000, "10.0.0.100", RIP_A, 1400, t0);
+    assert_eq!(w1.pmtu(ip(RIP_A), t0), None);
+    for e in w0.pmtu_entries(t0) {
+        let IpAddr::V4(rip) = e.rip else { panic!() };
+        w1.update_pmtu(rip, e.mtu, t0);
+    }
+    assert_eq!(w1.pmtu_entries(t0), w0.pmtu_entries(t0));
+    expect_too_big(
+        &mut w1,
+        syn(40001, "10.0.0.100", 1450),
+        "10.0.0.100",
+        1380,
+        t0,
+    );
+    // The same rules: 9000 above the route MTU is ignored, 100 becomes 552.
+    w1.update_pmtu(RIP_B.parse().unwrap(), 9000, t0);
+    assert_eq!(w1.pmtu(ip(RIP_B), t0), None);
+    w1.update_pmtu(RIP_B.parse().unwrap(), 100, t0);
+    assert_eq!(w1.pmtu(ip(RIP_B), t0), Some(552));
+}

@@ -182,7 +182,9 @@ pub struct DirectorConfig {
     pub min_pmtu: u32,
     /// Most learned path MTUs kept at once (one per RIP; the kernel bounds its next-hop
     /// exceptions per hash chain the same way). A full bucket evicts its least recently
-    /// updated entry (see [`Director::pmtu_entries`]). 0 learns nothing. Default 4096.
+    /// updated entry (see [`Director::pmtu_entries`]). 0 learns nothing; at most 2^20 are
+    /// kept whatever the value (the slots, 56 bytes each, are allocated at the first
+    /// report). Default 4096.
     pub pmtu_max: usize,
 }
 

@@ -27,14 +27,29 @@
 //! entry updated least recently (the kernel's `fnhe_remove_oldest` evicts the oldest stamp of
 //! a hash chain the same way once a chain is deeper than `FNHE_RECLAIM_DEPTH`). The slots are
 //! allocated at the first report, never per packet.
+//!
+//! # Not modelled
+//!
+//! - The kernel's `ensure_mtu_is_adequate` also checks DR and NAT packets against `dst_mtu()`
+//!   of the route toward the RIP; the director checks no MTU for DR / NAT / FULLNAT (it
+//!   assumes the real servers' side carries what the clients' side does), so a PMTU learned
+//!   for a RIP that is also a DR / NAT real server of another service only applies to its
+//!   tunnel packets.
+//! - IPv6: `ip_vs_in_icmp_v6` has no tunnel case, so the director never learns from an
+//!   ICMPv6 packet too big (it is left to the host stack, [`super::Verdict::Local`]); the
+//!   IPv6 rules of `rt6_do_update_pmtu` (minimum 1280, `net.ipv6.route.mtu_expires`) are not
+//!   needed.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::Director;
 
-/// Slots per bucket (the kernel's `FNHE_RECLAIM_DEPTH` is 5; 4 keeps a bucket in one cache
-/// line pair).
+/// Most entries a table holds, whatever the configured bound (2^20 RIPs: 56 MiB of slots).
+pub(crate) const MAX_CAPACITY: usize = 1 << 20;
+
+/// Slots per bucket (the kernel's `FNHE_RECLAIM_DEPTH` is 5; 4 slots of 56 bytes keep a
+/// bucket within four cache lines).
 pub(crate) const WAYS: usize = 4;
 
 /// One learned path MTU, as [`super::Director::pmtu_entries`] lists it (the `cache expires
@@ -88,6 +103,7 @@ pub(crate) struct PmtuTable {
 impl PmtuTable {
     /// An empty table of at most `capacity` entries (0: nothing is ever learned).
     pub(crate) fn new(capacity: usize, seed: u64) -> Self {
+        let capacity = capacity.min(MAX_CAPACITY);
         let ways = capacity.min(WAYS);
         let buckets = match capacity.checked_div(ways) {
             // The largest power of two not above capacity / ways.
@@ -173,11 +189,14 @@ impl PmtuTable {
         {
             return;
         }
+        let Some(expires) = now.checked_add(p.expires) else {
+            return;
+        };
         let slot = Slot {
             rip,
             mtu,
             locked: lock,
-            expires: now + p.expires,
+            expires,
             stamp: now,
         };
         if self.slots.is_empty() {
@@ -261,6 +280,20 @@ impl Director {
     /// updated least recently (an expired one first).
     pub fn pmtu_entries(&self, now: Instant) -> Vec<PmtuEntry> {
         self.pmtu.entries(now).collect()
+    }
+
+    /// `ipv4_update_pmtu` toward IPv4 real server `rip`: apply a reported next-hop MTU of
+    /// `mtu` bytes at `now` under the kernel's rules (see [`Director::pmtu`]), as if an ICMP
+    /// fragmentation needed about one of our tunnel packets had reported it.
+    ///
+    /// The pipeline calls this itself. It is public for running N worker directors: the
+    /// kernel's route exceptions are shared by all CPUs, while each worker director learns
+    /// only from the errors steered to it (by client), so a caller that wants one PMTU per
+    /// RIP across workers copies what one worker learned ([`Director::pmtu_entries`]) into
+    /// the others. An entry copied later than it was learned expires later on the receiving
+    /// worker (by the copy delay).
+    pub fn update_pmtu(&mut self, rip: std::net::Ipv4Addr, mtu: u32, now: Instant) {
+        self.learn_pmtu(IpAddr::V4(rip), mtu, now);
     }
 
     /// `ipv4_update_pmtu` toward `rip` with a reported next-hop MTU of `reported` bytes.
