@@ -11,17 +11,11 @@ mod pipeline_util;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use etherparse::icmpv4::DestUnreachableHeader;
-use etherparse::{
-    Icmpv4Type, Icmpv6Type, Ipv4Header, Ipv4HeaderSlice, NetSlice, PacketBuilder, SlicedPacket,
-    TransportSlice,
-};
+use etherparse::{Icmpv4Type, Icmpv6Type, Ipv4Header, Ipv4HeaderSlice, PacketBuilder};
 use lvs_core::{DirectorConfig, DropReason, PacketMeta, Side, Verdict};
 use pipeline_util::*;
 
 const LOCAL: &str = "10.0.0.1";
-const ROUTER: &str = "10.1.0.254";
-const ROUTER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x99];
 /// RIP A behind VIP 10.0.0.100 and RIP B behind VIP 10.0.0.101, both IPIP.
 const RIP_A: &str = "10.1.0.1";
 const RIP_B: &str = "10.1.0.2";
@@ -29,13 +23,6 @@ const CLIENT: &str = "192.0.2.1";
 
 fn v6(s: &str) -> [u8; 16] {
     s.parse::<std::net::Ipv6Addr>().unwrap().octets()
-}
-
-fn v4(s: &str) -> [u8; 4] {
-    match ip(s) {
-        IpAddr::V4(a) => a.octets(),
-        IpAddr::V6(_) => panic!("{s}"),
-    }
 }
 
 /// `tun_mtu` 1500 (default), local_v4 = LOCAL, and one IPIP (or `tunnel`) real server per VIP:
@@ -100,44 +87,13 @@ fn tunnelled(d: &mut lvs_core::Director, f: &mut Frame, rip: &str, now: Instant)
     pkt
 }
 
-/// An ICMP fragmentation needed from ROUTER to LOCAL reporting `mtu`, quoting the tunnel
-/// packet `quoted` (cut at 548 bytes as a Linux router does, RFC 1812 4.3.2.3).
-fn router_frag_needed(mtu: u16, quoted: &[u8]) -> Frame {
-    let mut v = Vec::new();
-    PacketBuilder::ethernet2(ROUTER_MAC, DIRECTOR_MAC)
-        .ipv4(v4(ROUTER), v4(LOCAL), 64)
-        .icmpv4(frag_needed(mtu))
-        .write(&mut v, &quoted[..quoted.len().min(548)])
-        .unwrap();
-    Frame::new(v)
-}
-
-fn frag_needed(mtu: u16) -> Icmpv4Type {
-    Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::FragmentationNeeded {
-        next_hop_mtu: mtu,
-    })
-}
-
 /// Checks an ICMPv4 error frame with etherparse (IPv4 header checksum and ICMP checksum
 /// recomputed) from `src` to CLIENT; returns its type and the quoted packet's IPv4 header.
 fn icmp_to_client(frame: &[u8], src: &str) -> (Icmpv4Type, Ipv4Header) {
-    let p = SlicedPacket::from_ethernet(frame).expect("etherparse parses the ICMP error");
-    let Some(NetSlice::Ipv4(ip4)) = &p.net else {
-        panic!("not IPv4: {:?}", p.net)
-    };
-    let h = ip4.header().to_header();
-    assert_eq!(h.calc_header_checksum(), h.header_checksum, "IPv4 checksum");
+    let (h, ty, quote) = icmpv4(frame);
     assert_eq!((h.source, h.destination), (v4(src), v4(CLIENT)));
-    let Some(TransportSlice::Icmpv4(i)) = &p.transport else {
-        panic!("not ICMP: {:?}", p.transport)
-    };
-    assert_eq!(
-        i.header().icmp_type.calc_checksum(i.payload()),
-        i.checksum(),
-        "ICMP checksum"
-    );
-    let (q, _) = Ipv4Header::from_slice(i.payload()).expect("quotes an IPv4 header");
-    (i.icmp_type(), q)
+    let (q, _) = Ipv4Header::from_slice(&quote).expect("quotes an IPv4 header");
+    (ty, q)
 }
 
 /// Learn a PMTU toward `rip` (behind `vip`): a small SYN from CLIENT:`cport` is tunnelled, the
@@ -152,7 +108,7 @@ fn report(
     now: Instant,
 ) {
     let pkt = tunnelled(d, &mut syn(cport, vip, 60), rip, now);
-    let mut e = router_frag_needed(reported, &pkt);
+    let mut e = router_error(LOCAL, frag_needed(reported), &pkt);
     let v = run(d, &mut e, now);
     let Verdict::Transmit { next_hop, side, .. } = v else {
         panic!("expected the relay to the client, got {v:?}")
@@ -333,7 +289,11 @@ fn a_report_about_a_client_packet_without_df_is_learned_though_not_relayed() {
     h.header_checksum = h.calc_header_checksum();
     f.buf[s + 14..s + 34].copy_from_slice(&h.to_bytes());
     let pkt = tunnelled(&mut d, &mut f, RIP_A, t0);
-    let v = run(&mut d, &mut router_frag_needed(1400, &pkt), t0);
+    let v = run(
+        &mut d,
+        &mut router_error(LOCAL, frag_needed(1400), &pkt),
+        t0,
+    );
     assert_eq!(v, Verdict::Drop(DropReason::TunnelIcmp));
     assert_eq!(d.pmtu(ip(RIP_A), t0), Some(1400));
     expect_too_big(
@@ -448,7 +408,7 @@ fn a_batch_sees_the_pmtu_learned_by_an_earlier_frame_of_the_same_batch() {
     let t0 = Instant::now();
     let mut d = two_tunnels("", DirectorConfig::default(), t0);
     let pkt = tunnelled(&mut d, &mut syn(40000, "10.0.0.100", 60), RIP_A, t0);
-    let mut e = router_frag_needed(1400, &pkt);
+    let mut e = router_error(LOCAL, frag_needed(1400), &pkt);
     let mut big = syn(40001, "10.0.0.100", 1450);
     let frames = [(e.start, e.len), (big.start, big.len)];
     let mut bufs: Vec<&mut [u8]> = vec![&mut e.buf, &mut big.buf];
