@@ -5,7 +5,8 @@
 //! verified must yield a frame whose checksums verify, and every ICMP error the director
 //! builds must verify. Differential: a second director gets the same frames through
 //! `process_batch` (grouped while time stands still) and must give the same verdicts, the
-//! same rewritten bytes and the same counters as `process` frame by frame.
+//! same rewritten bytes, the same counters and the same learned path MTUs as `process` frame
+//! by frame.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -188,7 +189,8 @@ fuzz_target!(|data: &[u8]| {
                     ),
                     1 => etherparse::Icmpv4Type::DestinationUnreachable(
                         etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded {
-                            next_hop_mtu: u16::from_be_bytes([b[5], b[0]]),
+                            // Mostly around tun_mtu (1400), so path MTUs get learned.
+                            next_hop_mtu: u16::from_be_bytes([b[5], b[0]]) % 1600,
                         },
                     ),
                     _ => etherparse::Icmpv4Type::TimeExceeded(
@@ -255,4 +257,7 @@ fuzz_target!(|data: &[u8]| {
     flush(&mut batch_d, &mut pending, now);
     assert_eq!(d.drop_counts(), batch_d.drop_counts());
     assert_eq!(d.snapshot(), batch_d.snapshot());
+    // The path MTUs learned from tunnel errors (tun_mtu 1400 here) are the same state too.
+    assert_eq!(d.pmtu_entries(now), batch_d.pmtu_entries(now));
+    assert!(d.pmtu_entries(now).iter().all(|e| e.mtu <= 1400));
 });

@@ -27,5 +27,5 @@ pub mod service;
 pub use classify::{ClassifyError, FrameClass, IpVersion, classify};
 pub use director::{
     ApplyOutput, Director, DirectorConfig, DirectorError, DropReason, PROCESS_BATCH, PacketMeta,
-    SYNC_QUEUE_MAX, Side, SyncStats, Sysctls, Verdict, merge_snapshots,
+    PmtuEntry, SYNC_QUEUE_MAX, Side, SyncStats, Sysctls, Verdict, merge_snapshots,
 };

@@ -10,32 +10,9 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use etherparse::icmpv4::{DestUnreachableHeader, TimeExceededCode};
-use etherparse::{
-    Icmpv4Type, Icmpv6Type, Ipv4Header, NetSlice, PacketBuilder, SlicedPacket, TransportSlice,
-};
+use etherparse::{Icmpv4Type, Icmpv6Type, Ipv4Header, NetSlice, SlicedPacket, TransportSlice};
 use lvs_core::{DirectorConfig, DropReason, PacketMeta, Side, Verdict};
 use pipeline_util::*;
-
-/// An ICMPv4 error frame, checked: IPv4 header checksum and ICMP checksum recomputed by
-/// etherparse. Returns the IP header, the ICMP type and the quote.
-fn icmpv4(frame: &[u8]) -> (Ipv4Header, Icmpv4Type, Vec<u8>) {
-    let p = SlicedPacket::from_ethernet(frame).expect("etherparse parses the ICMP error");
-    let Some(NetSlice::Ipv4(ip)) = &p.net else {
-        panic!("not IPv4: {:?}", p.net)
-    };
-    let h = ip.header().to_header();
-    assert_eq!(h.calc_header_checksum(), h.header_checksum, "IPv4 checksum");
-    assert_eq!(h.protocol, etherparse::IpNumber::ICMP);
-    let Some(TransportSlice::Icmpv4(i)) = &p.transport else {
-        panic!("not ICMP: {:?}", p.transport)
-    };
-    assert_eq!(
-        i.header().icmp_type.calc_checksum(i.payload()),
-        i.checksum(),
-        "ICMP checksum"
-    );
-    (h, i.icmp_type(), i.payload().to_vec())
-}
 
 /// Asserts `v` is an ICMP error verdict counted under `reason`; returns its start.
 fn assert_icmp(v: &Verdict, reason: DropReason) -> usize {
@@ -56,13 +33,6 @@ fn quoted_v4(quote: &[u8]) -> Ipv4Header {
         "quoted IPv4 checksum"
     );
     h
-}
-
-fn v4(s: &str) -> [u8; 4] {
-    match ip(s) {
-        IpAddr::V4(a) => a.octets(),
-        IpAddr::V6(_) => panic!("{s}"),
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -354,21 +324,8 @@ fn tun_packet_too_big_v6_quotes_the_decremented_hop_limit() {
         tun_mtu: 1400,
         ..DirectorConfig::default()
     };
-    let mut d = director(
-        &[
-            "-A -t [2001:db8::100]:80 -s rr",
-            "-a -t [2001:db8::100]:80 -r [2001:db8:1::1]:80 -i",
-        ],
-        cfg,
-        t0,
-    );
-    let mut f = tcp_ttl(
-        "[2001:db8:9::1]:40000",
-        "[2001:db8::100]:80",
-        SYN,
-        64,
-        &[7u8; 1400],
-    );
+    let mut d = tun_v6_director(cfg, t0);
+    let mut f = v6_syn(40000, 1400);
     let v = run(&mut d, &mut f, t0);
     assert_icmp(&v, DropReason::TooBig);
     let out = f.out(&v);
@@ -411,9 +368,7 @@ fn tun_too_big_at_ttl_1_gets_time_exceeded_not_frag_needed() {
 // IPIP/UDP/GRE tunnel packets").
 // ---------------------------------------------------------------------------------------
 
-const ROUTER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x99];
 const LOCAL: &str = "10.0.0.1";
-const ROUTER: &str = "10.1.0.254";
 
 /// A director with local_v4 = LOCAL and one TUN real server 10.1.0.1 of the given
 /// `tunnel` options (e.g. "" for IPIP, "--tun-type gue --tun-port 6080").
@@ -438,24 +393,6 @@ fn tunnelled(d: &mut lvs_core::Director, f: &mut Frame, t0: Instant) -> Vec<u8> 
     let v = run(d, f, t0);
     assert_eq!(next_hop(&v), ip("10.1.0.1"));
     f.out(&v)[14..].to_vec()
-}
-
-/// An ICMP error from ROUTER to `to` quoting `quoted` (cut at 548 bytes as a Linux router
-/// would, RFC 1812 4.3.2.3).
-fn router_error(to: &str, ty: Icmpv4Type, quoted: &[u8]) -> Frame {
-    let mut v = Vec::new();
-    PacketBuilder::ethernet2(ROUTER_MAC, DIRECTOR_MAC)
-        .ipv4(v4(ROUTER), v4(to), 64)
-        .icmpv4(ty)
-        .write(&mut v, &quoted[..quoted.len().min(548)])
-        .unwrap();
-    Frame::new(v)
-}
-
-fn frag_needed(mtu: u16) -> Icmpv4Type {
-    Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::FragmentationNeeded {
-        next_hop_mtu: mtu,
-    })
 }
 
 /// outpkts / outbytes of the real server 10.1.0.1 from the director's snapshot.

@@ -8,6 +8,7 @@
 //!   time exceeded of the pipeline.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Instant;
 
 use lvs_conn::Direction;
 use lvs_fwd::tun::{IcmpReplyParams, TunError, parse_tunnel_icmp, translate_tunnel_icmp};
@@ -19,9 +20,6 @@ use crate::service::{ForwardMethod, ServiceKey, TunnelKind};
 
 /// `FTPPORT` (include/net/ip_vs.h): the FTP control port.
 const FTPPORT: u16 = 21;
-/// `ip_rt_min_pmtu` (net/ipv4/route.c, 512 + 20 + 20): a reported next-hop MTU below it
-/// lowers a route's MTU to this value only.
-const IP_RT_MIN_PMTU: u32 = 552;
 /// ICMP type destination unreachable and code fragmentation needed (RFC 792, RFC 1191).
 const ICMP_DEST_UNREACH: u8 = 3;
 const ICMP_FRAG_NEEDED: u8 = 4;
@@ -189,10 +187,13 @@ impl Director {
     /// -> VIP:vport, as `conn_in_get` without inversion does). Such an error is relayed to the
     /// client ([`lvs_fwd::tun::translate_tunnel_icmp`]): same type and code, from the VIP,
     /// quoting the client's packet; for fragmentation needed the MTU is that of the route
-    /// toward the real server after the report (`ipv4_update_pmtu`: the reported MTU raised to
-    /// `ip_rt_min_pmtu`, 552, never above [`super::DirectorConfig::tun_mtu`]) minus the tunnel
-    /// overhead, and nothing is sent when the client's packet had no DF (it does not do path
-    /// MTU discovery). The relay leaves toward the client ([`Verdict::Transmit`] to the CIP,
+    /// toward the real server after the report minus the tunnel overhead, and nothing is sent
+    /// when the client's packet had no DF (it does not do path MTU discovery). The report is
+    /// learned first, whatever the DF bit (`ipv4_update_pmtu` runs before the "Client uses
+    /// PMTUD?" test): the route toward the RIP keeps it ([`Director::pmtu`]: raised to
+    /// [`super::DirectorConfig::min_pmtu`], never above [`super::DirectorConfig::tun_mtu`],
+    /// for [`super::DirectorConfig::mtu_expires`] seconds) and later TUN packets toward that
+    /// RIP are checked against it. The relay leaves toward the client ([`Verdict::Transmit`] to the CIP,
     /// [`Side::Client`]) and is counted as an outgoing packet of the connection's real
     /// server (`ip_vs_out_stats`, the length of the quoted client packet). An error that is
     /// absorbed without a relay is [`DropReason::TunnelIcmp`]; one whose ICMP checksum fails
@@ -207,6 +208,7 @@ impl Director {
         start: usize,
         end: usize,
         p: &Parsed,
+        now: Instant,
     ) -> Option<Verdict> {
         let Transport::Icmp {
             icmp_type: 3 | 4 | 11,
@@ -245,9 +247,14 @@ impl Director {
         )?;
         let dest = self.table.dest_of(id).map(|d| d.0);
         let frag_needed = t.icmp_type == ICMP_DEST_UNREACH && t.code == ICMP_FRAG_NEEDED;
-        // ipv4_update_pmtu on the route toward the RIP, then "Prefer the resulting PMTU".
-        let route_mtu = (frag_needed && dest.is_some())
-            .then(|| self.cfg.tun_mtu.min((t.info & 0xffff).max(IP_RT_MIN_PMTU)));
+        // ipv4_update_pmtu on the route toward the RIP (the quoted outer destination), then
+        // "Prefer the resulting PMTU" (dst_mtu of the real server's route).
+        let route_mtu = if frag_needed {
+            self.learn_pmtu(IpAddr::V4(rip), t.info & 0xffff, now);
+            dest.map(|_| self.route_mtu(IpAddr::V4(rip), now))
+        } else {
+            None
+        };
         let client_df = original.get(6).is_some_and(|b| b & 0x40 != 0);
         if frag_needed && !client_df {
             // "Client uses PMTUD?" No: absorbed, not counted.

@@ -78,6 +78,7 @@
 mod icmp;
 mod laddr;
 mod pipeline;
+mod pmtu;
 mod snapshot;
 mod sync;
 
@@ -98,6 +99,7 @@ use crate::service::{
 
 pub use laddr::DEFAULT_LPORT_RANGE;
 pub use pipeline::{DropReason, PROCESS_BATCH, PacketMeta, Side, Verdict};
+pub use pmtu::PmtuEntry;
 pub use snapshot::merge_snapshots;
 
 /// The IPVS sysctls the director uses (`net.ipv4.vs.*`, Documentation/networking/
@@ -167,8 +169,23 @@ pub struct DirectorConfig {
     /// The director's own IPv6 address (as `local_v4`).
     pub local_v6: Option<Ipv6Addr>,
     /// MTU of the path toward the real servers, bytes (TUN: larger packets get ICMP
-    /// fragmentation needed / packet too big). Default 1500.
+    /// fragmentation needed / packet too big): the device MTU of the route toward a RIP,
+    /// lowered per RIP for a while by a learned path MTU ([`Director::pmtu`]). Default 1500.
     pub tun_mtu: u32,
+    /// `net.ipv4.route.mtu_expires` (net/ipv4/route.c `ip_rt_mtu_expires`), seconds: how long
+    /// a path MTU learned from an ICMP fragmentation needed about one of our tunnel packets
+    /// lowers the route toward that RIP before it returns to `tun_mtu`. Default 600.
+    pub mtu_expires: u32,
+    /// `net.ipv4.route.min_pmtu` (net/ipv4/route.c `ip_rt_min_pmtu`, 512 + 20 + 20), bytes: a
+    /// reported next-hop MTU below it lowers the route to this value only, and locks it until
+    /// it expires. Default 552.
+    pub min_pmtu: u32,
+    /// Most learned path MTUs kept at once (one per RIP; the kernel bounds its next-hop
+    /// exceptions per hash chain the same way). A full bucket evicts its least recently
+    /// updated entry (see [`Director::pmtu_entries`]). 0 learns nothing; at most 2^20 are
+    /// kept whatever the value (the slots, 56 bytes each, are allocated at the first
+    /// report). Default 4096.
+    pub pmtu_max: usize,
 }
 
 impl Default for DirectorConfig {
@@ -183,6 +200,9 @@ impl Default for DirectorConfig {
             local_v4: None,
             local_v6: None,
             tun_mtu: 1500,
+            mtu_expires: 600,
+            min_pmtu: 552,
+            pmtu_max: 4096,
         }
     }
 }
@@ -280,6 +300,8 @@ pub struct Director {
     pub(crate) sync_backup: Option<DaemonConfig>,
     pub(crate) sync_queue: Vec<SyncConn<'static>>,
     pub(crate) sync_stats: SyncStats,
+    /// Learned path MTUs toward the RIPs (the routes' next-hop exceptions).
+    pub(crate) pmtu: pmtu::PmtuTable,
 }
 
 /// Most connections queued for [`Director::poll_sync`]; more are not queued (the kernel
@@ -379,6 +401,7 @@ impl Director {
             sync_backup: None,
             sync_queue: Vec::with_capacity(256),
             sync_stats: SyncStats::default(),
+            pmtu: pmtu::PmtuTable::new(cfg.pmtu_max, cfg.seed),
             cfg,
         }
     }

@@ -623,7 +623,7 @@ impl Director {
             return Verdict::Drop(DropReason::NoDest);
         };
         self.account(id, dest, Direction::Input, l4, p, now);
-        self.xmit_in(buf, start, end, p, &target, None)
+        self.xmit_in(buf, start, end, p, &target, None, now)
     }
 
     /// Counters, state transition, scheduler view, sync, for one packet of connection `id`.
@@ -822,7 +822,7 @@ impl Director {
                 let _ = self.table.release_unassured_template(tid);
                 self.dest_counters_changed(dest);
             }
-            return self.xmit_in(buf, start, end, p, &target, None);
+            return self.xmit_in(buf, start, end, p, &target, None, now);
         }
         let params = ConnParams {
             protocol: flow.protocol,
@@ -852,7 +852,7 @@ impl Director {
         }
         self.dest_counters_changed(dest);
         self.account(id, Some(dest), Direction::Input, l4, p, now);
-        self.xmit_in(buf, start, end, p, &target, None)
+        self.xmit_in(buf, start, end, p, &target, None, now)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -907,6 +907,7 @@ impl Director {
         p: &Parsed,
         t: &Target,
         icmp: Option<&IcmpErrorView>,
+        now: Instant,
     ) -> Verdict {
         let Some(frame) = buf.get_mut(start..end) else {
             return Verdict::Drop(DropReason::Malformed);
@@ -926,7 +927,7 @@ impl Director {
             },
             (ForwardMethod::Tunnel(k), _) => {
                 return match lvs_fwd::decrement_ttl(frame, p) {
-                    Ok(Outcome::Forward) => self.tunnel(buf, start, end, p, t.rip, &k),
+                    Ok(Outcome::Forward) => self.tunnel(buf, start, end, p, t.rip, &k, now),
                     Ok(Outcome::TimeExceeded) => self.time_exceeded(buf, start, end, p),
                     Err(_) => Verdict::Drop(DropReason::Malformed),
                 };
@@ -952,6 +953,11 @@ impl Director {
     /// so a packet at TTL 1 gets time exceeded even when too big, and the fragmentation needed
     /// / packet too big built here quotes the packet with its TTL already decremented (and
     /// its IPv4 header checksum updated), exactly as the kernel's `icmp_send` sees it.
+    ///
+    /// The MTU checked is `dst_mtu()` of the route toward the RIP at `now`: a path MTU
+    /// learned from an ICMP fragmentation needed about our tunnel packets while it lives
+    /// ([`Director::pmtu`]), else [`super::DirectorConfig::tun_mtu`].
+    #[allow(clippy::too_many_arguments)]
     fn tunnel(
         &mut self,
         buf: &mut [u8],
@@ -960,6 +966,7 @@ impl Director {
         p: &Parsed,
         rip: IpAddr,
         kind: &TunnelKind,
+        now: Instant,
     ) -> Verdict {
         let l3 = p.l3_offset();
         let mut eth = [0u8; 18];
@@ -993,7 +1000,7 @@ impl Director {
             partial_csum: None,
         };
         let params = XmitParams {
-            egress_mtu: self.cfg.tun_mtu,
+            egress_mtu: self.route_mtu(rip, now),
             reply_ttl: lvs_fwd::ICMP_TTL,
             reply_ip_id: 0,
         };
@@ -1073,7 +1080,7 @@ impl Director {
         p: &Parsed,
         now: Instant,
     ) -> Verdict {
-        if let Some(v) = self.tunnel_icmp(buf, start, end, p) {
+        if let Some(v) = self.tunnel_icmp(buf, start, end, p, now) {
             return v;
         }
         let Some(frame) = buf.get(start..end) else {
@@ -1096,7 +1103,7 @@ impl Director {
                 return Verdict::Drop(DropReason::NoDest);
             };
             self.icmp_stats(dest, Direction::Input, p);
-            return self.xmit_in(buf, start, end, p, &t, Some(&e));
+            return self.xmit_in(buf, start, end, p, &t, Some(&e), now);
         }
         if let Some(id) = self
             .table

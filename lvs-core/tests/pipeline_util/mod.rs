@@ -246,3 +246,80 @@ pub fn next_hop(v: &Verdict) -> IpAddr {
         other => panic!("expected Transmit, got {other:?}"),
     }
 }
+
+/// A director with one IPv6 TUN (IPIP) real server [2001:db8:1::1]:80 behind the virtual
+/// service [2001:db8::100]:80 (rr).
+pub fn tun_v6_director(cfg: DirectorConfig, now: Instant) -> Director {
+    director(
+        &[
+            "-A -t [2001:db8::100]:80 -s rr",
+            "-a -t [2001:db8::100]:80 -r [2001:db8:1::1]:80 -i",
+        ],
+        cfg,
+        now,
+    )
+}
+
+/// A client SYN [2001:db8:9::1]:`cport` -> [2001:db8::100]:80 (hop limit 64) carrying
+/// `payload` bytes.
+pub fn v6_syn(cport: u16, payload: usize) -> Frame {
+    tcp_ttl(
+        &format!("[2001:db8:9::1]:{cport}"),
+        "[2001:db8::100]:80",
+        SYN,
+        64,
+        &vec![7u8; payload],
+    )
+}
+
+/// The octets of an IPv4 address literal.
+pub fn v4(s: &str) -> [u8; 4] {
+    match ip(s) {
+        IpAddr::V4(a) => a.octets(),
+        IpAddr::V6(_) => panic!("{s}"),
+    }
+}
+
+/// A router on the real servers' side, source of ICMP errors about our tunnel packets.
+pub const ROUTER: &str = "10.1.0.254";
+pub const ROUTER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x99];
+
+/// An ICMP error from ROUTER to `to` quoting `quoted` (cut at 548 bytes as a Linux router
+/// would, RFC 1812 4.3.2.3).
+pub fn router_error(to: &str, ty: etherparse::Icmpv4Type, quoted: &[u8]) -> Frame {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(ROUTER_MAC, DIRECTOR_MAC)
+        .ipv4(v4(ROUTER), v4(to), 64)
+        .icmpv4(ty)
+        .write(&mut v, &quoted[..quoted.len().min(548)])
+        .unwrap();
+    Frame::new(v)
+}
+
+/// ICMP destination unreachable, fragmentation needed, next-hop MTU `mtu` (RFC 1191).
+pub fn frag_needed(mtu: u16) -> etherparse::Icmpv4Type {
+    etherparse::Icmpv4Type::DestinationUnreachable(
+        etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: mtu },
+    )
+}
+
+/// An ICMPv4 error frame, checked: IPv4 header checksum and ICMP checksum recomputed by
+/// etherparse. Returns the IP header, the ICMP type and the quote.
+pub fn icmpv4(frame: &[u8]) -> (etherparse::Ipv4Header, etherparse::Icmpv4Type, Vec<u8>) {
+    let p = SlicedPacket::from_ethernet(frame).expect("etherparse parses the ICMP error");
+    let Some(NetSlice::Ipv4(ip)) = &p.net else {
+        panic!("not IPv4: {:?}", p.net)
+    };
+    let h = ip.header().to_header();
+    assert_eq!(h.calc_header_checksum(), h.header_checksum, "IPv4 checksum");
+    assert_eq!(h.protocol, etherparse::IpNumber::ICMP);
+    let Some(TransportSlice::Icmpv4(i)) = &p.transport else {
+        panic!("not ICMP: {:?}", p.transport)
+    };
+    assert_eq!(
+        i.header().icmp_type.calc_checksum(i.payload()),
+        i.checksum(),
+        "ICMP checksum"
+    );
+    (h, i.icmp_type(), i.payload().to_vec())
+}
