@@ -1,6 +1,6 @@
 //! ICMP errors and time exceeded on arbitrary frames (made checksum-valid first): the four
 //! NAT/FULLNAT ICMP-error rewrites leave checksums that verify (outer, inner IPv4 header,
-//! ICMP; own and etherparse) and the inner flow they were given; `error_reply` (time exceeded,
+//! ICMP; own and etherparse) and the inner flow they were given; `error_reply` (too big, time exceeded,
 //! port unreachable) builds a reply that parses, verifies and quotes the packet within the
 //! RFC caps, and never one about an ICMP error; `quoted_flow` agrees with `parse`.
 #![no_main]
@@ -27,6 +27,9 @@ fuzz_target!(|data: &[u8]| {
     for kind in [
         lvs_fwd::ErrorReply::TimeExceeded,
         lvs_fwd::ErrorReply::PortUnreachable,
+        lvs_fwd::ErrorReply::TooBig {
+            mtu: u32::from(pa) << 8 | u32::from(pb),
+        },
     ] {
         if let Ok(n) = lvs_fwd::error_reply(&f, &p, a, kind, &mut out) {
             assert!(!p.is_icmp_error());

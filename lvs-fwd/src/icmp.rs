@@ -345,6 +345,15 @@ pub enum ErrorReply {
     /// 3.1); ip_vs_core.c `ip_vs_leave` sends it when a virtual service has no real server for
     /// a new connection.
     PortUnreachable,
+    /// Too big for the next hop: ICMP type 3 code 4, fragmentation needed and DF set, with the
+    /// next-hop MTU in the low 16 bits of the second word (RFC 1191 section 4); ICMPv6 type 2
+    /// code 0, packet too big, with the 32-bit MTU (RFC 4443 section 3.2). ip_vs_xmit.c
+    /// `ensure_mtu_is_adequate` sends it when a packet does not fit the route toward the real
+    /// server.
+    TooBig {
+        /// The MTU to report, bytes (IPv4: at most 65535 is carried).
+        mtu: u32,
+    },
 }
 
 impl ErrorReply {
@@ -356,6 +365,19 @@ impl ErrorReply {
             (ErrorReply::TimeExceeded, true) => (3, 0),
             (ErrorReply::PortUnreachable, false) => (3, 3),
             (ErrorReply::PortUnreachable, true) => (1, 4),
+            (ErrorReply::TooBig { .. }, false) => (3, 4),
+            (ErrorReply::TooBig { .. }, true) => (2, 0),
+        }
+    }
+
+    /// The ICMP header's second word (host order): the MTU for [`ErrorReply::TooBig`] (IPv4:
+    /// clamped to 16 bits, the high 16 "unused" bits zero), 0 otherwise.
+    #[must_use]
+    pub fn info(self, ipv6: bool) -> u32 {
+        match self {
+            ErrorReply::TooBig { mtu } if ipv6 => mtu,
+            ErrorReply::TooBig { mtu } => mtu.min(0xffff),
+            _ => 0,
         }
     }
 }
@@ -438,14 +460,15 @@ pub fn error_reply(
     let l3 = p.l3;
     let offending = range(frame, l3, p.end)?;
     let (icmp_type, code) = kind.type_code(!p.is_ipv4());
+    let info = kind.info(!p.is_ipv4());
     let room = out.len();
     let (head, ip_out) = out.split_at_mut_checked(l3).ok_or(FwdError::NoHeadroom {
         needed: l3 + 28,
         available: room,
     })?;
     let built = match src {
-        IpAddr::V4(s) => build_icmpv4_error(ip_out, offending, icmp_type, code, 0, &params(s)),
-        IpAddr::V6(s) => build_icmpv6_error(ip_out, offending, icmp_type, code, 0, &params(s)),
+        IpAddr::V4(s) => build_icmpv4_error(ip_out, offending, icmp_type, code, info, &params(s)),
+        IpAddr::V6(s) => build_icmpv6_error(ip_out, offending, icmp_type, code, info, &params(s)),
     };
     let n = built.map_err(|e| match e {
         TunError::Fwd(FwdError::NoHeadroom { needed, .. }) => FwdError::NoHeadroom {

@@ -111,6 +111,58 @@ fn error_reply_kinds_have_the_rfc_type_codes() {
     assert_eq!(ErrorReply::PortUnreachable.type_code(false), (3, 3));
     assert_eq!(ErrorReply::TimeExceeded.type_code(true), (3, 0));
     assert_eq!(ErrorReply::PortUnreachable.type_code(true), (1, 4));
+    // RFC 1191 section 4: fragmentation needed 3/4; RFC 4443 section 3.2: packet too big 2/0.
+    assert_eq!(ErrorReply::TooBig { mtu: 1400 }.type_code(false), (3, 4));
+    assert_eq!(ErrorReply::TooBig { mtu: 1400 }.type_code(true), (2, 0));
+}
+
+/// The too-big reply carries the MTU where the RFCs put it, as etherparse reads it: the low
+/// 16 bits of the second word for IPv4 (RFC 1191 section 4), the whole 32-bit word for IPv6
+/// (RFC 4443 section 3.2).
+#[test]
+fn too_big_reply_carries_the_mtu() {
+    let mut out = [0u8; 2000];
+    let f = build(&Spec::tcp_v4([192, 0, 2, 1], 4000, [10, 0, 0, 100], 80));
+    let p = parse(&f).unwrap();
+    let vip: IpAddr = [10, 0, 0, 100].into();
+    {
+        let n = error_reply(&f, &p, vip, ErrorReply::TooBig { mtu: 1400 }, &mut out).unwrap();
+        let s = LaxSlicedPacket::from_ethernet(&out[..n]).unwrap();
+        let Some(TransportSlice::Icmpv4(i)) = s.transport else {
+            panic!("{:?}", s.transport)
+        };
+        assert_eq!(
+            i.icmp_type(),
+            Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded {
+                    next_hop_mtu: 1400
+                }
+            )
+        );
+        assert_eq!(i.icmp_type().calc_checksum(i.payload()), i.checksum());
+    }
+    // An MTU above 16 bits is clamped, never spilled into the unused high bits.
+    error_reply(&f, &p, vip, ErrorReply::TooBig { mtu: 70_000 }, &mut out).unwrap();
+    assert_eq!(&out[14 + 20 + 4..14 + 20 + 8], &[0, 0, 0xff, 0xff]);
+    let f6 = build(&Spec {
+        src: "2001:db8:9::1".parse().unwrap(),
+        dst: "2001:db8::100".parse().unwrap(),
+        ..Spec::tcp_v4([0; 4], 4000, [0; 4], 80)
+    });
+    let p6 = parse(&f6).unwrap();
+    let n = error_reply(
+        &f6,
+        &p6,
+        p6.dst(),
+        ErrorReply::TooBig { mtu: 70_000 },
+        &mut out,
+    )
+    .unwrap();
+    let s = LaxSlicedPacket::from_ethernet(&out[..n]).unwrap();
+    let Some(TransportSlice::Icmpv6(i)) = s.transport else {
+        panic!("{:?}", s.transport)
+    };
+    assert_eq!(i.icmp_type(), Icmpv6Type::PacketTooBig { mtu: 70_000 });
 }
 
 /// Sets the IPv4 fragment offset field of `f` (frame, no VLAN) to `off8` (in 8-byte units)

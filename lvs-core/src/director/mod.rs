@@ -168,9 +168,12 @@ pub struct DirectorConfig {
     pub local_v4: Option<Ipv4Addr>,
     /// The director's own IPv6 address (as `local_v4`).
     pub local_v6: Option<Ipv6Addr>,
-    /// MTU of the path toward the real servers, bytes (TUN: larger packets get ICMP
-    /// fragmentation needed / packet too big): the device MTU of the route toward a RIP,
-    /// lowered per RIP for a while by a learned path MTU ([`Director::pmtu`]). Default 1500.
+    /// MTU of the path toward the real servers, bytes: the device MTU of the route toward a
+    /// RIP, lowered per RIP for a while by a learned path MTU ([`Director::pmtu`]). Default
+    /// 1500. Packets that do not fit get ICMP fragmentation needed / packet too big: for TUN
+    /// after the tunnel overhead is taken off, for DR / NAT / FULLNAT at this MTU (IPv4 only
+    /// with DF; without DF the packet is forwarded for the caller's egress to fragment), as
+    /// `ensure_mtu_is_adequate` (ip_vs_xmit.c) does. (The name is historical.)
     pub tun_mtu: u32,
     /// `net.ipv4.route.mtu_expires` (net/ipv4/route.c `ip_rt_mtu_expires`), seconds: how long
     /// a path MTU learned from an ICMP fragmentation needed about one of our tunnel packets

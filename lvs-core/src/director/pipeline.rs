@@ -68,8 +68,9 @@ pub enum DropReason {
     NoDest = 5,
     /// FULLNAT: no free (LIP, lport) toward the real server, or no local address of its family.
     NoLocalPort = 6,
-    /// TUN: the packet does not fit the tunnel MTU (ICMP fragmentation needed / packet too
-    /// big is returned when there is room).
+    /// The packet does not fit the route toward the real server: the tunnel MTU budget (TUN),
+    /// or the route MTU for DR / NAT / FULLNAT (`ensure_mtu_is_adequate`; IPv4 with DF, any
+    /// IPv6). ICMP fragmentation needed / packet too big is returned when there is room.
     TooBig = 7,
     /// The rewrite refused the packet (e.g. no headroom for TUN, unsupported header).
     Rewrite = 8,
@@ -909,6 +910,12 @@ impl Director {
         icmp: Option<&IcmpErrorView>,
         now: Instant,
     ) -> Verdict {
+        if icmp.is_none()
+            && !matches!(t.fwd, ForwardMethod::Tunnel(_))
+            && let Some(v) = self.mtu_check(buf, start, end, p, t.rip, now)
+        {
+            return v;
+        }
         let Some(frame) = buf.get_mut(start..end) else {
             return Verdict::Drop(DropReason::Malformed);
         };
@@ -1048,6 +1055,52 @@ impl Director {
             Ok(XmitOutcome::Drop) => Verdict::Drop(DropReason::TooBig),
             Err(_) => Verdict::Drop(DropReason::Rewrite),
         }
+    }
+
+    /// `ensure_mtu_is_adequate` (ip_vs_xmit.c) for DR, NAT and FULLNAT: a packet longer than
+    /// the route toward the RIP ([`Director::pmtu`], else `tun_mtu`) is refused with ICMP
+    /// fragmentation needed (IPv4 with DF) or ICMPv6 packet too big carrying that MTU, from
+    /// the packet's destination (the VIP, which `icmp_send` keeps as source). As in
+    /// `__ip_vs_get_out_rt`, the TTL / hop limit is decremented first, so the error quotes the
+    /// decremented header, and a packet at TTL 1 gets time exceeded instead. An IPv4 packet
+    /// without DF is forwarded as it is: the kernel fragments it on output, which is the
+    /// caller's egress here. `None`: it fits.
+    fn mtu_check(
+        &self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        p: &Parsed,
+        rip: IpAddr,
+        now: Instant,
+    ) -> Option<Verdict> {
+        let mtu = self.route_mtu(rip, now);
+        let len = p.end().saturating_sub(p.l3_offset());
+        if len <= mtu as usize {
+            return None;
+        }
+        let frame = buf.get_mut(start..end)?;
+        if p.is_ipv4() && frame.get(p.l3_offset() + 6).is_none_or(|f| f & 0x40 == 0) {
+            return None;
+        }
+        match lvs_fwd::decrement_ttl(frame, p) {
+            Ok(Outcome::Forward) => {}
+            Ok(Outcome::TimeExceeded) => return Some(self.time_exceeded(buf, start, end, p)),
+            Err(_) => return Some(Verdict::Drop(DropReason::Malformed)),
+        }
+        let src = p.dst();
+        Some(
+            match super::icmp::place_reply(buf, start, end, |f, out| {
+                lvs_fwd::error_reply(f, p, src, lvs_fwd::ErrorReply::TooBig { mtu }, out).ok()
+            }) {
+                Some((start, len)) => Verdict::Icmp {
+                    start,
+                    len,
+                    reason: DropReason::TooBig,
+                },
+                None => Verdict::Drop(DropReason::TooBig),
+            },
+        )
     }
 
     /// Build an ICMP time exceeded for the sender into the tailroom (or the headroom).
