@@ -164,7 +164,10 @@ pub fn replay<R: Read, W: Write>(
         let (verdict, reason) = match outcome {
             FrameOutcome::Arp => ("local", Some("arp".to_owned())),
             FrameOutcome::Director(Verdict::Transmit { .. }) => ("transmit", None),
-            FrameOutcome::Director(Verdict::Local) => ("local", None),
+            FrameOutcome::Director(Verdict::Local | Verdict::LocalDatagram { .. }) => {
+                ("local", None)
+            }
+            FrameOutcome::Director(Verdict::Held) => ("held", Some("fragment".to_owned())),
             FrameOutcome::Director(Verdict::Icmp { reason, .. }) => {
                 ("icmp", Some(reason_text(reason)))
             }

@@ -456,13 +456,15 @@ pub(crate) fn ipv6(
 }
 
 /// Reads the transport summary at `l4` for `protocol`, requiring the full transport header
-/// (TCP with its options) to lie within `end`.
+/// (TCP with its options) to lie within `end`. `more`: the packet is a first fragment with
+/// MF set, whose UDP length covers the whole datagram, not this fragment.
 fn transport(
     b: &[u8],
     protocol: u8,
     l4: usize,
     end: usize,
     v6: bool,
+    more: bool,
 ) -> Result<Transport, FwdError> {
     let need = |n: usize| {
         if l4 + n > end {
@@ -496,7 +498,7 @@ fn transport(
             if len < 8 {
                 return Err(FwdError::BadHeader("udp length < 8"));
             }
-            if l4 + len > end {
+            if l4 + len > end && !more {
                 return Err(FwdError::BadHeader("udp length beyond ip payload"));
             }
             Ok(Transport::Udp {
@@ -571,7 +573,8 @@ pub fn parse(frame: &[u8]) -> Result<Parsed, FwdError> {
     let transport = if non_first {
         Transport::NonFirstFragment
     } else {
-        transport(frame, w.protocol, w.l4, end, v6)?
+        let more = w.fragment.is_some_and(|f| f.more);
+        transport(frame, w.protocol, w.l4, end, v6, more)?
     };
     let rw = match transport {
         Transport::Tcp { .. } => Rw::Tcp,

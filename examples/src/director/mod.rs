@@ -193,7 +193,9 @@ impl Engine {
             host,
             neigh: NeighbourTable::new(NeighConfig::default()),
             epoch: now,
-            scratch: vec![0; HEADROOM + MAX_FRAME + TAILROOM],
+            // Room for a reassembled datagram (the director writes it over the completing
+            // fragment): a 65535-byte IP packet behind a tagged Ethernet header.
+            scratch: vec![0; HEADROOM + (18 + 65535) + TAILROOM],
             out: VecDeque::new(),
             stats: EngineStats::default(),
             local,
@@ -267,7 +269,8 @@ impl Engine {
         }
         if matches!(
             outcome,
-            FrameOutcome::Director(Verdict::Local) | FrameOutcome::Arp
+            FrameOutcome::Director(Verdict::Local | Verdict::LocalDatagram { .. })
+                | FrameOutcome::Arp
         ) {
             self.poll_local(now);
         }
@@ -426,7 +429,14 @@ impl Engine {
                 }
                 FrameOutcome::Director(v)
             }
-            Verdict::Drop(_) => FrameOutcome::Director(v),
+            Verdict::LocalDatagram { start, len } => {
+                self.stats.local += 1;
+                if let (Some(l), Some(f)) = (self.local.as_mut(), buf.get(start..start + len)) {
+                    l.push_frame(f);
+                }
+                FrameOutcome::Director(v)
+            }
+            Verdict::Drop(_) | Verdict::Held => FrameOutcome::Director(v),
         };
         self.scratch = buf;
         outcome

@@ -75,6 +75,7 @@
 //! }
 //! ```
 
+mod defrag;
 mod icmp;
 mod laddr;
 mod pipeline;
@@ -97,6 +98,7 @@ use crate::service::{
     Timeouts, VirtualService,
 };
 
+pub use defrag::{FragInsert, FragKey, MAX_DATAGRAM, Reassembled, Reassembler};
 pub use laddr::DEFAULT_LPORT_RANGE;
 pub use pipeline::{DropReason, PROCESS_BATCH, PacketMeta, Side, Verdict};
 pub use pmtu::PmtuEntry;
@@ -189,6 +191,12 @@ pub struct DirectorConfig {
     /// kept whatever the value (the slots, 56 bytes each, are allocated at the first
     /// report). Default 4096.
     pub pmtu_max: usize,
+    /// `net.ipv4.ipfrag_high_thresh` (net/ipv4/ip_fragment.c), bytes: most memory the IP
+    /// reassembler holds for incomplete datagrams (see [`Reassembler`]). Default 4 MiB.
+    pub ipfrag_high_thresh: usize,
+    /// `net.ipv4.ipfrag_time`, seconds: an incomplete datagram is freed this long after its
+    /// first fragment arrived. Default 30.
+    pub ipfrag_time: u32,
 }
 
 impl Default for DirectorConfig {
@@ -206,6 +214,8 @@ impl Default for DirectorConfig {
             mtu_expires: 600,
             min_pmtu: 552,
             pmtu_max: 4096,
+            ipfrag_high_thresh: 4 * 1024 * 1024,
+            ipfrag_time: 30,
         }
     }
 }
@@ -295,6 +305,11 @@ pub struct Director {
     pub(crate) stats: Stats,
     pub(crate) est: Estimator,
     pub(crate) drops: [u64; DropReason::COUNT],
+    /// IP reassembly of fragments of balanced flows (`nf_defrag_ipv4` / `nf_defrag_ipv6`).
+    pub(crate) defrag: Reassembler,
+    /// While a reassembled datagram runs through the pipeline: its largest fragment, bytes
+    /// (`IPCB(skb)->frag_max_size`), used by the MTU check.
+    pub(crate) frag_max: Option<usize>,
     pub(crate) expired: Vec<ExpiredConn>,
     pub(crate) lport_next: u16,
     /// keepalived-style health: real servers taken out (not inhibited) while down.
@@ -397,6 +412,11 @@ impl Director {
             stats: Stats::default(),
             est: Estimator::new(now, &Stats::default()),
             drops: [0; DropReason::COUNT],
+            defrag: Reassembler::new(
+                cfg.ipfrag_high_thresh,
+                std::time::Duration::from_secs(u64::from(cfg.ipfrag_time)),
+            ),
+            frag_max: None,
             expired: Vec::with_capacity(1024),
             lport_next,
             parked: HashMap::new(),
@@ -978,8 +998,10 @@ impl Director {
 
     /// Expire connections due at `now` (updating the schedulers' activeconns / inactconns,
     /// freeing FULLNAT local ports, emptying the real-server trash) and run the 2-second rate
-    /// estimators. Returns the number of entries expired.
+    /// estimators, and free incomplete IP datagrams older than `ipfrag_time`. Returns the
+    /// number of connection entries expired.
     pub fn handle_timeout(&mut self, now: Instant) -> usize {
+        self.defrag.expire(now);
         let mut expired = std::mem::take(&mut self.expired);
         expired.clear();
         let n = self.table.handle_timeout(now, &mut expired);
@@ -1001,11 +1023,18 @@ impl Director {
         n
     }
 
+    /// Bytes the IP reassembler holds for incomplete datagrams (at most
+    /// [`DirectorConfig::ipfrag_high_thresh`]) and the number of those datagrams.
+    pub fn frag_held(&self) -> (usize, usize) {
+        (self.defrag.mem(), self.defrag.queues())
+    }
+
     /// When [`Director::handle_timeout`] must next be called: the earliest connection timer
-    /// or estimator tick.
+    /// or estimator tick, or the expiry of an incomplete IP datagram.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let est = self.est.next_tick();
-        Some(self.table.poll_timeout().map_or(est, |t| t.min(est)))
+        let t = self.table.poll_timeout().map_or(est, |t| t.min(est));
+        Some(self.defrag.poll_timeout().map_or(t, |f| f.min(t)))
     }
 
     /// Bring the scheduler's view of real server `slot` in line with the connection table,

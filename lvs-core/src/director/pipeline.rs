@@ -48,8 +48,10 @@ pub struct PacketMeta {
 pub enum DropReason {
     /// The frame range is outside the buffer or the IP / transport headers do not parse.
     Malformed = 0,
-    /// An IP fragment of a balanced flow (the director does not reassemble; the kernel
-    /// defragments before IPVS).
+    /// An IP fragment of a balanced flow the reassembler refused (malformed, over
+    /// `ipfrag_high_thresh`), or whose queue it dropped (overlap, inconsistent lengths, a
+    /// datagram above 65535 bytes); or a completed datagram that does not fit the caller's
+    /// buffer from `start` (pass buffers of 64 KiB plus headroom to get reassembly).
     Fragment = 1,
     /// The virtual service has no usable real server for a new connection (its scheduler found
     /// none: every real server has weight 0, is overloaded or removed; or a non-persistent
@@ -138,6 +140,20 @@ pub enum Verdict {
     },
     /// Dropped, counted under this reason.
     Drop(DropReason),
+    /// An IP fragment of a balanced flow (addressed to a VIP or to a fwmark service, or sent by
+    /// a RIP) kept for reassembly: the director owns its bytes now (the kernel's
+    /// `NF_STOLEN`); do nothing with the frame. The fragment that completes the datagram gets
+    /// the verdict of the whole datagram, written over its buffer from `start`.
+    Held,
+    /// A reassembled datagram that is not a balanced flow: deliver `buf[start..start + len]`
+    /// (the whole datagram in one frame, written over the completing fragment's buffer) to the
+    /// host stack; its fragments were [`Verdict::Held`].
+    LocalDatagram {
+        /// Start of the frame in the buffer.
+        start: usize,
+        /// Its length in bytes.
+        len: usize,
+    },
 }
 
 /// Where a connection's packets go: forwarding method and real-server endpoint.
@@ -450,18 +466,17 @@ impl Director {
         let Some(frame) = buf.get(start..end) else {
             return Verdict::Drop(DropReason::Malformed);
         };
+        if p.fragment().is_some() {
+            return self.fragment(buf, start, end, p, meta, now);
+        }
         if p.is_icmp_error() {
             return self.icmp_error(buf, start, end, p, now);
         }
         let Some(flow) = p.flow() else {
-            if p.fragment().is_some() && self.vips.contains_key(&p.dst()) {
-                return Verdict::Drop(DropReason::Fragment);
-            }
             return Verdict::Local;
         };
         let l4 = l4_info(frame, p);
         let new_conn = is_new_conn(frame, p);
-        let frag = p.fragment().is_some();
         let found = found.unwrap_or_else(|| {
             match self.table.lookup_in(
                 flow.protocol,
@@ -484,9 +499,6 @@ impl Director {
             }
         });
         match found {
-            FlowMatch::Inbound(_) | FlowMatch::Reply(_) if frag => {
-                return Verdict::Drop(DropReason::Fragment);
-            }
             FlowMatch::Inbound(id) => {
                 return self.in_established(buf, start, end, p, &flow, id, l4, new_conn, meta, now);
             }
@@ -497,10 +509,60 @@ impl Director {
         else {
             return Verdict::Local;
         };
-        if frag {
+        self.schedule_new(buf, start, end, p, &flow, si, l4, now)
+    }
+
+    /// A fragment (`ip_vs_gather_frags`, after `nf_defrag_ipv4` / `nf_defrag_ipv6`): one
+    /// addressed to a VIP or carrying the mark of a fwmark service, or sent by a RIP (a NAT /
+    /// FULLNAT reply), goes to the reassembler; others go to the host stack. The fragment
+    /// that completes a datagram is replaced in `buf` by the whole datagram, which then runs
+    /// through the pipeline with a fresh connection lookup (never a batch lookup), its largest
+    /// fragment size standing for its length in the MTU check.
+    fn fragment(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        p: &Parsed,
+        meta: &PacketMeta,
+        now: Instant,
+    ) -> Verdict {
+        let ours = self.vips.contains_key(&p.dst())
+            || self.rips.contains(&p.src())
+            || (meta.fwmark != 0 && self.by_mark.contains_key(&(meta.fwmark, !p.is_ipv4())));
+        if !ours {
+            return Verdict::Local;
+        }
+        let Some(frame) = buf.get(start..end) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        let key = match self.defrag.insert(frame, p, now) {
+            super::FragInsert::Held => return Verdict::Held,
+            super::FragInsert::Dropped => return Verdict::Drop(DropReason::Fragment),
+            super::FragInsert::Complete(k) => k,
+        };
+        let Some(r) = buf
+            .get_mut(start..)
+            .and_then(|out| self.defrag.take(&key, out))
+        else {
+            return Verdict::Drop(DropReason::Fragment);
+        };
+        let Some(dend) = start.checked_add(r.len) else {
+            return Verdict::Drop(DropReason::Fragment);
+        };
+        let Some(Ok(dp)) = buf.get(start..dend).map(lvs_fwd::parse) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        if dp.fragment().is_some() {
             return Verdict::Drop(DropReason::Fragment);
         }
-        self.schedule_new(buf, start, end, p, &flow, si, l4, now)
+        self.frag_max = Some(r.frag_max_size);
+        let v = self.process_parsed(buf, start, dend, &dp, None, meta, now);
+        self.frag_max = None;
+        match v {
+            Verdict::Local => Verdict::LocalDatagram { start, len: r.len },
+            v => v,
+        }
     }
 
     /// `ip_vs_service_find()`: fwmark first, then protocol + VIP:port, then VIP:0 (port-zero
@@ -1075,7 +1137,11 @@ impl Director {
         now: Instant,
     ) -> Option<Verdict> {
         let mtu = self.route_mtu(rip, now);
-        let len = p.end().saturating_sub(p.l3_offset());
+        // A reassembled datagram is checked by its largest fragment (`frag_max_size`): one
+        // whose fragments each fit is forwarded whole for the caller to refragment.
+        let len = self
+            .frag_max
+            .unwrap_or_else(|| p.end().saturating_sub(p.l3_offset()));
         if len <= mtu as usize {
             return None;
         }
