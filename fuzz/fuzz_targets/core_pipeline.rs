@@ -6,7 +6,8 @@
 //! builds must verify. Differential: a second director gets the same frames through
 //! `process_batch` (grouped while time stands still) and must give the same verdicts, the
 //! same rewritten bytes, the same counters and the same learned path MTUs as `process` frame
-//! by frame.
+//! by frame. Some UDP frames are sent as IP fragments (any order, reassembly held in a small
+//! `ipfrag_high_thresh`): the reassembler's state must end the same in both directors.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -86,6 +87,53 @@ const V6_PEERS: [&str; 6] = [
 ];
 const PORTS: [u16; 8] = [80, 8080, 53, 9, 1000, 1001, 2000, 65535];
 
+/// Cut the IP payload of `whole` (IPv4 or IPv6, no extension headers) into fragments of `size`
+/// bytes (a multiple of 8), identification `id`, reversed when `rev`.
+fn fragments(whole: &[u8], size: usize, id: u32, rev: bool) -> Vec<Vec<u8>> {
+    let v4 = whole.get(14).is_some_and(|b| b >> 4 == 4);
+    let hl = if v4 { 20 } else { 40 };
+    let Some(payload) = whole.get(14 + hl..) else {
+        return vec![whole.to_vec()];
+    };
+    let mut out = Vec::new();
+    let mut a = 0;
+    while a < payload.len() {
+        let b = (a + size).min(payload.len());
+        let more = b != payload.len();
+        let piece = &payload[a..b];
+        let mut f = whole[..14 + hl].to_vec();
+        let fo = (a / 8) as u16;
+        if v4 {
+            f[16..18].copy_from_slice(&((20 + piece.len()) as u16).to_be_bytes());
+            f[18..20].copy_from_slice(&(id as u16).to_be_bytes());
+            f[20..22].copy_from_slice(&(fo | if more { 0x2000 } else { 0 }).to_be_bytes());
+            f[24..26].copy_from_slice(&[0, 0]);
+            let mut s: u32 = 0;
+            for c in f[14..34].chunks(2) {
+                s += u32::from(u16::from_be_bytes([c[0], c[1]]));
+            }
+            while s > 0xffff {
+                s = (s & 0xffff) + (s >> 16);
+            }
+            f[24..26].copy_from_slice(&(!(s as u16)).to_be_bytes());
+        } else {
+            let next = f[20];
+            f[20] = 44;
+            f[18..20].copy_from_slice(&((8 + piece.len()) as u16).to_be_bytes());
+            f.extend_from_slice(&[next, 0]);
+            f.extend_from_slice(&(fo << 3 | u16::from(more)).to_be_bytes());
+            f.extend_from_slice(&id.to_be_bytes());
+        }
+        f.extend_from_slice(piece);
+        out.push(f);
+        a = b;
+    }
+    if rev {
+        out.reverse();
+    }
+    out
+}
+
 fn build(b: &[u8; 8], payload: &[u8]) -> Option<Vec<u8>> {
     let v6 = b[0] & 1 != 0;
     let proto = (b[0] >> 1) % 4;
@@ -143,6 +191,7 @@ fn director(t0: Instant) -> Director {
                 ..lvs_conn::ConnConfig::default()
             },
             max_dests: 64,
+            ipfrag_high_thresh: 8192,
             ..DirectorConfig::default()
         },
         t0,
@@ -170,7 +219,11 @@ fuzz_target!(|data: &[u8]| {
         let (payload, tail) = rest.split_at(plen);
         rest = tail;
         // Time stands still for three frames in four, so the batch director sees groups.
-        let step = if b[6] & 3 == 0 { u64::from(b[6]) * 100 } else { 0 };
+        let step = if b[6] & 3 == 0 {
+            u64::from(b[6]) * 100
+        } else {
+            0
+        };
         if step != 0 {
             flush(&mut batch_d, &mut pending, now);
         }
@@ -213,39 +266,64 @@ fuzz_target!(|data: &[u8]| {
             }
         };
         let Some(frame) = frame else { continue };
-        let input_ok = lvs_fwd::parse(&frame).is_ok_and(|p| lvs_fwd::verify_checksums(&frame, &p));
-        let head_room = 96;
-        let mut buf = vec![0u8; head_room + frame.len() + 1600];
-        buf[head_room..head_room + frame.len()].copy_from_slice(&frame);
-        let _ = d.steer(&frame, 4);
-        let meta = PacketMeta {
-            fwmark: if b[5] & 0x40 != 0 { 5 } else { 0 },
-        };
-        let input = buf.clone();
-        let v = d.process(&mut buf, head_room, frame.len(), &meta, now);
-        pending.push(Pending {
-            input,
-            start: head_room,
-            len: frame.len(),
-            meta,
-            verdict: v,
-            output: buf.clone(),
-        });
-        if let Verdict::Transmit { start, len, .. } = v {
-            let out = &buf[start..start + len];
-            if input_ok {
-                let p = lvs_fwd::parse(out).expect("a transmitted frame parses");
-                assert!(lvs_fwd::verify_checksums(out, &p), "checksums of {v:?}");
+        // UDP frames are sometimes sent as fragments (payload grown so some reassembled
+        // datagrams exceed tun_mtu while each fragment fits).
+        let frames = if b[7] % 4 < 2 && (b[0] >> 1) % 4 == 1 && b[5] & 0x80 != 0 {
+            let mut big = payload.to_vec();
+            let times = usize::from(b[4] % 64);
+            for _ in 0..times {
+                big.extend_from_slice(payload);
             }
-            last = out.to_vec();
+            big.truncate(3000);
+            match build(&b, &big) {
+                Some(w) => fragments(
+                    &w,
+                    8 * (1 + usize::from(b[1]) * 3 % 170),
+                    u32::from(b[3] & 3),
+                    b[2] & 1 != 0,
+                ),
+                None => vec![frame],
+            }
         } else {
-            if let Verdict::Icmp { start, len, .. } = v {
-                // Time exceeded, too big, port unreachable: always valid.
+            vec![frame]
+        };
+        for frame in frames {
+            let input_ok =
+                lvs_fwd::parse(&frame).is_ok_and(|p| lvs_fwd::verify_checksums(&frame, &p));
+            let head_room = 96;
+            let mut buf = vec![0u8; head_room + frame.len().max(3100) + 1600];
+            buf[head_room..head_room + frame.len()].copy_from_slice(&frame);
+            let _ = d.steer(&frame, 4);
+            let meta = PacketMeta {
+                fwmark: if b[5] & 0x40 != 0 { 5 } else { 0 },
+            };
+            let input = buf.clone();
+            let v = d.process(&mut buf, head_room, frame.len(), &meta, now);
+            pending.push(Pending {
+                input,
+                start: head_room,
+                len: frame.len(),
+                meta,
+                verdict: v,
+                output: buf.clone(),
+            });
+            if let Verdict::Transmit { start, len, .. } = v {
                 let out = &buf[start..start + len];
-                let p = lvs_fwd::parse(out).expect("a generated ICMP error parses");
-                assert!(lvs_fwd::verify_checksums(out, &p), "checksums of {v:?}");
+                if input_ok {
+                    let p = lvs_fwd::parse(out).expect("a transmitted frame parses");
+                    assert!(lvs_fwd::verify_checksums(out, &p), "checksums of {v:?}");
+                }
+                last = out.to_vec();
+            } else {
+                if let Verdict::Icmp { start, len, .. } = v {
+                    // Time exceeded, too big, port unreachable: always valid.
+                    let out = &buf[start..start + len];
+                    let p = lvs_fwd::parse(out).expect("a generated ICMP error parses");
+                    assert!(lvs_fwd::verify_checksums(out, &p), "checksums of {v:?}");
+                }
+                last = frame;
             }
-            last = frame;
+            assert!(d.frag_held().0 <= 8192, "ipfrag_high_thresh");
         }
         if b[6] > 200 {
             flush(&mut batch_d, &mut pending, now);
@@ -256,6 +334,7 @@ fuzz_target!(|data: &[u8]| {
     }
     flush(&mut batch_d, &mut pending, now);
     assert_eq!(d.drop_counts(), batch_d.drop_counts());
+    assert_eq!(d.frag_held(), batch_d.frag_held());
     assert_eq!(d.snapshot(), batch_d.snapshot());
     // The path MTUs learned from tunnel errors (tun_mtu 1400 here) are the same state too.
     assert_eq!(d.pmtu_entries(now), batch_d.pmtu_entries(now));
