@@ -66,4 +66,8 @@ pub enum FwdError {
     /// address").
     #[error("destination rewrite to a loopback address")]
     LoopbackDestination,
+    /// [`crate::fragment_ipv4`]: the packet does not fit the MTU and has DF set (the kernel
+    /// answers with ICMP fragmentation needed instead of fragmenting).
+    #[error("don't fragment set on a packet over the mtu")]
+    DontFragment,
 }

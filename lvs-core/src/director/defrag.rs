@@ -409,7 +409,7 @@ impl Reassembler {
                 h.get_mut(l3 + 6..l3 + 8)?
                     .copy_from_slice(&fo.to_be_bytes());
                 h.get_mut(l3 + 10..l3 + 12)?.copy_from_slice(&[0, 0]);
-                let c = checksum(h.get(l3..l3 + ihl)?);
+                let c = lvs_fwd::checksum::checksum(h.get(l3..l3 + ihl)?);
                 h.get_mut(l3 + 10..l3 + 12)?
                     .copy_from_slice(&c.to_be_bytes());
             }
@@ -438,21 +438,4 @@ fn merge_at(r: &mut Vec<(usize, usize)>, i: usize) {
         }
         r.remove(i + 1);
     }
-}
-
-/// RFC 1071 Internet checksum of `b`.
-fn checksum(b: &[u8]) -> u16 {
-    let mut s: u32 = 0;
-    for c in b.chunks(2) {
-        let w = match c {
-            [a, b] => u16::from_be_bytes([*a, *b]),
-            [a] => u16::from_be_bytes([*a, 0]),
-            _ => 0,
-        };
-        s += u32::from(w);
-    }
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
 }

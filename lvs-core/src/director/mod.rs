@@ -47,6 +47,28 @@
 //! MACs with [`lvs_fwd::set_macs`] from its neighbour table. For DR that is the whole rewrite.
 //! The TTL / hop limit is already decremented and every checksum is valid.
 //!
+//! # IP fragments
+//!
+//! The kernel reassembles before IPVS sees a packet (`nf_defrag_ipv4` / `nf_defrag_ipv6`,
+//! `ip_vs_gather_frags`); so does the director, for fragments addressed to a VIP, carrying the
+//! mark of a fwmark service, or sent by a RIP (NAT / FULLNAT replies); other fragments are
+//! [`Verdict::Local`]. Each fragment is [`Verdict::Held`] until the one that completes its
+//! datagram: the whole datagram is written over that fragment's buffer from its `start` and
+//! processed, so that fragment's verdict is the datagram's ([`Verdict::Transmit`] of a frame
+//! possibly longer than the MTU, or [`Verdict::LocalDatagram`]). Callers that want reassembly
+//! pass buffers with 18 + 65535 bytes (plus headroom and tailroom) after `start`; with less
+//! room a completed datagram that does not fit is a [`DropReason::Fragment`] drop. Limits:
+//! [`DirectorConfig::ipfrag_high_thresh`] and [`DirectorConfig::ipfrag_time`] (expiry runs in
+//! [`Director::handle_timeout`], included in [`Director::poll_timeout`]; no ICMP time
+//! exceeded is sent for an expired queue). The MTU check of DR / NAT / FULLNAT judges a
+//! reassembled datagram by its largest fragment (the kernel's `frag_max_size`), so one whose
+//! fragments each fitted is forwarded whole: the caller refragments a Transmit longer than its
+//! egress MTU, IPv4 with [`lvs_fwd::fragment_ipv4`] (IPv6: no fragmenter is provided yet).
+//! The TUN path checks the whole datagram against the tunnel MTU. With several workers,
+//! [`Director::steer`] sends the fragments of a FULLNAT reply (addressed to a local address,
+//! steered by destination port) to worker 0 when they carry no ports, so FULLNAT reply
+//! reassembly needs one worker, or the caller steering fragments by address.
+//!
 //! ```
 //! use std::time::Instant;
 //! use lvs_core::{ApplyOutput, Director, DirectorConfig, PacketMeta, Verdict};
@@ -174,8 +196,10 @@ pub struct DirectorConfig {
     /// RIP, lowered per RIP for a while by a learned path MTU ([`Director::pmtu`]). Default
     /// 1500. Packets that do not fit get ICMP fragmentation needed / packet too big: for TUN
     /// after the tunnel overhead is taken off, for DR / NAT / FULLNAT at this MTU (IPv4 only
-    /// with DF; without DF the packet is forwarded for the caller's egress to fragment), as
-    /// `ensure_mtu_is_adequate` (ip_vs_xmit.c) does. (The name is historical.)
+    /// with DF; without DF the packet is forwarded for the caller's egress to fragment, e.g.
+    /// with [`lvs_fwd::fragment_ipv4`]), as `ensure_mtu_is_adequate` (ip_vs_xmit.c) does; a
+    /// reassembled datagram is judged by its largest fragment (see "IP fragments" in the
+    /// module docs). (The name is historical.)
     pub tun_mtu: u32,
     /// `net.ipv4.route.mtu_expires` (net/ipv4/route.c `ip_rt_mtu_expires`), seconds: how long
     /// a path MTU learned from an ICMP fragmentation needed about one of our tunnel packets
