@@ -14,7 +14,8 @@
 //!   fragment with another end, or a last fragment ending before data already held, drops the
 //!   queue (`discard_qp`); an empty fragment drops the queue;
 //! - a non-last IPv4 fragment whose payload is not a multiple of 8 bytes is cut down to one
-//!   (`end &= ~7`); a non-last IPv6 one is dropped (the kernel sends a parameter problem);
+//!   (`end &= ~7`); a non-last IPv6 one drops its queue (net/ipv6/netfilter/nf_conntrack_reasm.c
+//!   `nf_ct_frag6_queue`, the path IPVS sees, kills the queue there);
 //! - a datagram longer than 65535 bytes (IPv4 total length, IPv6 payload length) drops the
 //!   queue;
 //! - memory is bounded by `high_thresh` bytes (each queue counts its data buffer, its copy of
@@ -263,6 +264,7 @@ impl Reassembler {
             if pc.key.saddr.is_ipv4() {
                 end &= !7;
             } else if pc.payload.len() % 8 != 0 {
+                self.kill(&key);
                 return FragInsert::Dropped;
             }
         }
