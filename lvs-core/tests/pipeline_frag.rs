@@ -520,6 +520,45 @@ fn process_batch_gives_what_process_gives_for_fragments() {
     assert_eq!(one.snapshot(), batch.snapshot());
 }
 
+#[test]
+fn ipv6_datagram_refragmented_by_fragment_ipv6_reassembles_to_itself() {
+    let t0 = Instant::now();
+    let mut d = director(
+        &[
+            "-A -u [2001:db8::100]:53 -s rr",
+            "-a -u [2001:db8::100]:53 -r [2001:db8:1::1]:5353 -m",
+        ],
+        DirectorConfig::default(),
+        t0,
+    );
+    let whole = udp(
+        "[2001:db8:9::1]:40000",
+        "[2001:db8::100]:53",
+        &payload(4000),
+    );
+    let (v, f) = feed(&mut d, &split(whole.bytes(), &[1200, 2400, 3600], 1), t0);
+    let sent = f.out(&v).to_vec();
+    assert!(
+        sent.len() - 14 > 1500,
+        "forwarded whole by its largest fragment: {v:?}"
+    );
+    let mut scratch = vec![0u8; 1600];
+    let mut pieces = Vec::new();
+    lvs_fwd::fragment_ipv6(&sent, 1500, 77, &mut scratch, |p| pieces.push(p.to_vec())).unwrap();
+    assert_eq!(pieces.len(), 3);
+    let mut r = Reassembler::new(1 << 20, Duration::from_secs(30));
+    let mut done = None;
+    for p in &pieces {
+        assert!(p.len() - 14 <= 1500);
+        if let FragInsert::Complete(k) = insert(&mut r, p, t0) {
+            done = Some(k);
+        }
+    }
+    let mut out = vec![0u8; 8000];
+    let got = r.take(&done.unwrap(), &mut out).unwrap();
+    assert_eq!(&out[..got.len], &sent[..]);
+}
+
 // ---- The reassembler alone ----
 
 fn insert(r: &mut Reassembler, frame: &[u8], t: Instant) -> FragInsert {

@@ -5,7 +5,8 @@
 //! (bit 0x80 of the type) is set, the others overwritten with NOP so the header length stays
 //! (`ip_options_fragment`); MF is set on all but the last (on the last too when the packet
 //! was itself a non-last fragment); offsets continue from the packet's own; the header
-//! checksum is recomputed on each.
+//! checksum is recomputed on each. [`fragment_ipv6`] does the same for IPv6 as
+//! net/ipv6/ip6_output.c `ip6_fragment` (RFC 8200 section 4.5).
 
 use crate::checksum::checksum;
 use crate::error::FwdError;
@@ -130,6 +131,134 @@ pub fn fragment_ipv4(
         if let Some(f) = scratch.get(..end) {
             out(f);
         }
+        n += 1;
+        pos += len;
+    }
+    Ok(n)
+}
+
+/// Split the IPv6 packet of the Ethernet frame `frame` (with at most one 802.1Q tag) into
+/// fragments whose IP packets are at most `mtu` bytes, identification `id` (the caller's
+/// choice, the kernel's `ipv6_select_ident`), as net/ipv6/ip6_output.c `ip6_fragment` and RFC
+/// 8200 section 4.5: the unfragmentable part (IPv6 header, hop-by-hop options, routing header
+/// and destination options placed before a routing header, as `ip6_find_1stfragopt`) is
+/// repeated in every fragment, followed by a Fragment header (its Next Header the first
+/// fragmentable header's type) and a multiple of 8 data bytes (the last: the rest); the
+/// payload length is fixed on each. Each whole frame is built in `scratch` and handed to
+/// `out`, in order. A packet that fits is handed over as is. Returns the number of frames.
+///
+/// Errors: [`FwdError::UnsupportedEtherType`] (not IPv6), [`FwdError::UnsupportedIpVersion`],
+/// [`FwdError::Truncated`] / [`FwdError::BadHeader`] (lengths inconsistent with the frame, an
+/// extension header chain that runs off the packet or is longer than
+/// [`crate::MAX_IPV6_EXT_HEADERS`], a packet that already carries a Fragment header, an `mtu`
+/// leaving less than 8 data bytes), [`FwdError::NoHeadroom`] when `scratch` cannot hold one
+/// fragment frame. Nothing is handed to `out` when an error is returned.
+pub fn fragment_ipv6(
+    frame: &[u8],
+    mtu: usize,
+    id: u32,
+    scratch: &mut [u8],
+    mut out: impl FnMut(&[u8]),
+) -> Result<usize, FwdError> {
+    let byte = |at: usize| -> Result<u8, FwdError> {
+        frame.get(at).copied().ok_or(FwdError::Truncated {
+            needed: at + 1,
+            got: frame.len(),
+        })
+    };
+    let be16 =
+        |at: usize| -> Result<u16, FwdError> { Ok(u16::from_be_bytes([byte(at)?, byte(at + 1)?])) };
+    let l3 = match be16(12)? {
+        0x86dd => 14,
+        0x8100 => match be16(16)? {
+            0x86dd => 18,
+            other => return Err(FwdError::UnsupportedEtherType(other)),
+        },
+        other => return Err(FwdError::UnsupportedEtherType(other)),
+    };
+    let v = byte(l3)? >> 4;
+    if v != 6 {
+        return Err(FwdError::UnsupportedIpVersion(v));
+    }
+    let tot = 40 + usize::from(be16(l3 + 4)?);
+    let Some(packet) = frame.get(..l3 + tot) else {
+        return Err(FwdError::Truncated {
+            needed: l3 + tot,
+            got: frame.len(),
+        });
+    };
+    if tot <= mtu {
+        out(packet);
+        return Ok(1);
+    }
+    // ip6_find_1stfragopt: the unfragmentable part ends before the first header that is not
+    // hop-by-hop, routing, or destination options followed by a routing header.
+    let mut nh_at = l3 + 6;
+    let mut nh = byte(nh_at)?;
+    let mut off = l3 + 40;
+    let mut count = 0;
+    loop {
+        match nh {
+            0 | 43 | 60 => {
+                let len = (usize::from(byte(off + 1)?) + 1) * 8;
+                if nh == 60 && byte(off)? != 43 {
+                    break;
+                }
+                nh_at = off;
+                nh = byte(off)?;
+                off += len;
+                if off > l3 + tot {
+                    return Err(FwdError::BadHeader("ipv6 extension header beyond packet"));
+                }
+            }
+            44 => return Err(FwdError::BadHeader("already a fragment")),
+            _ => break,
+        }
+        count += 1;
+        if count > crate::MAX_IPV6_EXT_HEADERS {
+            return Err(FwdError::ExtensionHeaderChain);
+        }
+    }
+    let unfrag = off - l3;
+    let per = mtu.saturating_sub(unfrag + 8) & !7;
+    if per == 0 {
+        return Err(FwdError::BadHeader("mtu leaves no fragment data"));
+    }
+    let data_len = tot - unfrag;
+    let need = off + 8 + per.min(data_len);
+    if scratch.len() < need {
+        return Err(FwdError::NoHeadroom {
+            needed: need,
+            available: scratch.len(),
+        });
+    }
+    let (Some(head), Some(data)) = (packet.get(..off), packet.get(off..)) else {
+        return Err(FwdError::BadHeader("ipv6 header"));
+    };
+    let mut pos = 0;
+    let mut n = 0;
+    while pos < data_len {
+        let len = per.min(data_len - pos);
+        let more = pos + len < data_len;
+        let end = off + 8 + len;
+        let (Some(h), Some(piece)) = (scratch.get_mut(..end), data.get(pos..pos + len)) else {
+            return Err(FwdError::BadHeader("fragment bounds"));
+        };
+        let (hd, rest) = h.split_at_mut(off);
+        hd.copy_from_slice(head);
+        if let Some(b) = hd.get_mut(nh_at) {
+            *b = 44;
+        }
+        set16(hd, l3 + 4, (unfrag - 40 + 8 + len) as u16);
+        let (fh, d) = rest.split_at_mut(8);
+        let fo = ((pos / 8) as u16) << 3 | u16::from(more);
+        fh.copy_from_slice(&[nh, 0, 0, 0, 0, 0, 0, 0]);
+        set16(fh, 2, fo);
+        if let Some(x) = fh.get_mut(4..8) {
+            x.copy_from_slice(&id.to_be_bytes());
+        }
+        d.copy_from_slice(piece);
+        out(h);
         n += 1;
         pos += len;
     }

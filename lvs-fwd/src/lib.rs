@@ -77,7 +77,7 @@ mod rewrite;
 pub mod tun;
 
 pub use error::FwdError;
-pub use frag::fragment_ipv4;
+pub use frag::{fragment_ipv4, fragment_ipv6};
 pub use icmp::{
     ErrorReply, ICMP_TTL, IPV6_MIN_MTU, IcmpErrorView, error_reply, fullnat_icmp_in,
     fullnat_icmp_out, nat_icmp_in, nat_icmp_out, parse_icmp_error, port_unreachable, quoted_flow,

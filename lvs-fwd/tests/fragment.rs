@@ -121,3 +121,46 @@ fn small_scratch_or_tiny_mtu_is_an_error_not_a_panic() {
     assert!(fragment_ipv4(&frame, 27, &mut scratch, |_| {}).is_err());
     assert!(fragment_ipv4(&frame[..40], 1500, &mut scratch, |_| {}).is_err());
 }
+
+/// An Ethernet + IPv6 + UDP frame with `n` payload bytes.
+fn udp6_frame(n: usize) -> Vec<u8> {
+    let payload: Vec<u8> = (0..n).map(|i| (i * 31 + i / 100) as u8).collect();
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv6(
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            [0xfe; 16],
+            63,
+        )
+        .udp(40000, 53)
+        .write(&mut f, &payload)
+        .unwrap();
+    f
+}
+
+#[test]
+fn ipv6_packet_is_cut_with_a_fragment_header_per_rfc_8200() {
+    let frame = udp6_frame(3000);
+    let mut scratch = vec![0u8; 2000];
+    let mut data = Vec::new();
+    let mut count = 0;
+    let n = lvs_fwd::fragment_ipv6(&frame, 1280, 0xabcd_0123, &mut scratch, |f| {
+        assert!(f.len() - 14 <= 1280, "fits the mtu");
+        let (h, rest) = etherparse::Ipv6Header::from_slice(&f[14..]).unwrap();
+        assert_eq!(h.next_header, IpNumber::IPV6_FRAGMENTATION_HEADER);
+        assert_eq!(usize::from(h.payload_length), f.len() - 14 - 40);
+        let (fh, d) = etherparse::Ipv6FragmentHeader::from_slice(rest).unwrap();
+        assert_eq!(fh.next_header, IpNumber::UDP);
+        assert_eq!(fh.identification, 0xabcd_0123);
+        assert_eq!(usize::from(fh.fragment_offset.value()) * 8, data.len());
+        // (1280 - 40 - 8) & !7 = 1232 per non-last fragment.
+        if fh.more_fragments {
+            assert_eq!(d.len(), 1232);
+        }
+        data.extend_from_slice(d);
+        count += 1;
+    })
+    .unwrap();
+    assert_eq!((n, count), (3, 3));
+    assert_eq!(&data[..], &frame[14 + 40..]);
+}

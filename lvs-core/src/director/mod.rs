@@ -63,7 +63,7 @@
 //! exceeded is sent for an expired queue). The MTU check of DR / NAT / FULLNAT judges a
 //! reassembled datagram by its largest fragment (the kernel's `frag_max_size`), so one whose
 //! fragments each fitted is forwarded whole: the caller refragments a Transmit longer than its
-//! egress MTU, IPv4 with [`lvs_fwd::fragment_ipv4`] (IPv6: no fragmenter is provided yet).
+//! egress MTU with [`lvs_fwd::fragment_ipv4`] / [`lvs_fwd::fragment_ipv6`].
 //! The TUN path checks the whole datagram against the tunnel MTU. With several workers,
 //! [`Director::steer`] sends the fragments of a FULLNAT reply (addressed to a local address,
 //! steered by destination port) to worker 0 when they carry no ports, so FULLNAT reply
