@@ -138,6 +138,47 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(&out[..got.len], &want[..], "reassembled datagram {k}");
                     // Queues evicted or expired lose pieces: the tracked maximum bounds it.
                     assert!(got.frag_max_size <= max_piece[k]);
+                    // lvs-fwd's fragmenters cut it again within an MTU; a fresh reassembler
+                    // puts it back.
+                    let mtu = 68 + usize::from(x) * 8;
+                    let mut scratch = vec![0u8; 2200];
+                    let mut pieces = Vec::new();
+                    let dgram = &out[..got.len];
+                    let res = if k % 2 == 0 {
+                        lvs_fwd::fragment_ipv4(dgram, mtu, &mut scratch, |p| {
+                            pieces.push(p.to_vec())
+                        })
+                    } else {
+                        lvs_fwd::fragment_ipv6(dgram, mtu, 9, &mut scratch, |p| {
+                            pieces.push(p.to_vec())
+                        })
+                    };
+                    if let Ok(n) = res {
+                        assert_eq!(n, pieces.len());
+                        let mut r2 = Reassembler::new(1 << 20, Duration::from_secs(30));
+                        let mut back = None;
+                        for p in &pieces {
+                            assert!(p.len() - 14 <= mtu, "piece over the mtu");
+                            if n == 1 {
+                                assert_eq!(&p[..], dgram);
+                                continue;
+                            }
+                            let pp = lvs_fwd::parse(p).expect("a fragment parses");
+                            match r2.insert(p, &pp, now) {
+                                FragInsert::Complete(kk) => {
+                                    let mut o2 = vec![0u8; 70_000];
+                                    let g2 = r2.take(&kk, &mut o2).expect("refragmented");
+                                    back = Some(o2[..g2.len].to_vec());
+                                }
+                                FragInsert::Held => {}
+                                FragInsert::Dropped => panic!("own fragment dropped"),
+                            }
+                        }
+                        if n > 1 {
+                            let back = back.expect("refragmented datagram completes");
+                            assert_eq!(back, dgram, "refragmented and reassembled");
+                        }
+                    }
                 }
                 tainted[k] = false;
                 max_piece[k] = 0;

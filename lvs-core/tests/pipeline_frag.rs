@@ -166,6 +166,32 @@ fn nat_request_and_reply_fragments_are_reassembled_and_rewritten() {
 }
 
 #[test]
+fn fullnat_request_and_reply_fragments_are_reassembled_and_rewritten() {
+    let t0 = Instant::now();
+    let mut d = director(
+        &[
+            "-A -u 10.0.0.100:53 -s rr --laddr 10.2.0.1",
+            "-a -u 10.0.0.100:53 -r 10.1.0.4:5353 --fullnat",
+        ],
+        DirectorConfig::default(),
+        t0,
+    );
+    let data = payload(2500);
+    let whole = udp("192.0.2.9:41000", "10.0.0.100:53", &data);
+    let (v, f) = feed(&mut d, &split(whole.bytes(), &[1200, 2400], 1), t0);
+    let (s, got) = udp_of(f.out(&v));
+    assert_eq!(s.src.ip(), ip("10.2.0.1"), "from the local address");
+    assert_eq!(s.dst, sa("10.1.0.4:5353"));
+    assert_eq!(got, data);
+    let reply = udp("10.1.0.4:5353", &s.src.to_string(), &data);
+    let (v, f) = feed(&mut d, &split(reply.bytes(), &[1000, 2000], 2), t0);
+    assert_eq!(next_hop(&v), ip("192.0.2.9"));
+    let (s, got) = udp_of(f.out(&v));
+    assert_eq!((s.src, s.dst), (sa("10.0.0.100:53"), sa("192.0.2.9:41000")));
+    assert_eq!(got, data);
+}
+
+#[test]
 fn ipv6_dr_and_nat_fragments_are_reassembled_and_checked_by_their_largest_fragment() {
     let t0 = Instant::now();
     let mut d = director(
