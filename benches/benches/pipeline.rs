@@ -9,7 +9,10 @@
 //! - the `_batch32` forms: the same frames through `process_batch`, 32 per call;
 //! - `dr_hot64_of_1m_batch32`: the batch DR path over 64 of the 1M flows (cache-resident:
 //!   the per-packet compute without DRAM misses);
-//! - `workers`: one vs two threads, each with its own Director and 512K DR flows.
+//! - `workers`: one vs two threads, each with its own Director and 512K DR flows;
+//! - `udp_3_fragments_nat`: a 3000-byte UDP datagram in three IPv4 fragments to a NAT
+//!   service, established flow: two held, the third completes, the datagram is written whole
+//!   into its buffer and rewritten (per datagram, fragment copies into the buffer included).
 //!
 //! Run: `cargo bench -p lvs-benches --bench pipeline -- --warm-up-time 1 --measurement-time 3`.
 
@@ -407,11 +410,70 @@ fn bench_workers(c: &mut Criterion) {
     g.finish();
 }
 
+/// Three IPv4 fragments (RFC 791) of a UDP datagram of `n` payload bytes, cut at 1480-byte
+/// multiples.
+fn udp_fragments(n: usize) -> Vec<Vec<u8>> {
+    let mut whole = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([192, 0, 2, 9], [10, 0, 0, 100], 64)
+        .udp(41000, 53)
+        .write(&mut whole, &vec![0x5a; n])
+        .unwrap();
+    let payload = &whole[34..];
+    let mut out = Vec::new();
+    let mut a = 0;
+    while a < payload.len() {
+        let b = (a + 1480).min(payload.len());
+        let mut f = whole[..34].to_vec();
+        f[16..18].copy_from_slice(&((20 + b - a) as u16).to_be_bytes());
+        let fo = (a / 8) as u16 | if b < payload.len() { 0x2000 } else { 0 };
+        f[20..22].copy_from_slice(&fo.to_be_bytes());
+        f[24..26].copy_from_slice(&[0, 0]);
+        let c = lvs_fwd::checksum::checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        f.extend_from_slice(&payload[a..b]);
+        out.push(f);
+        a = b;
+    }
+    out
+}
+
+fn bench_fragments(c: &mut Criterion) {
+    let now = Instant::now();
+    let mut d = Director::new(DirectorConfig::default(), now);
+    for r in [
+        "-A -u 10.0.0.100:53 -s rr",
+        "-a -u 10.0.0.100:53 -r 10.1.0.1:5353 -m",
+    ] {
+        d.apply_line(r, now).unwrap();
+    }
+    let frags = udp_fragments(3000);
+    assert_eq!(frags.len(), 3);
+    let mut buf = vec![0u8; HEAD + 18 + 65535 + 128];
+    let meta = PacketMeta::default();
+    let run = |d: &mut Director, buf: &mut [u8]| {
+        let mut v = Verdict::Local;
+        for f in &frags {
+            buf[HEAD..HEAD + f.len()].copy_from_slice(f);
+            v = d.process(buf, HEAD, f.len(), &meta, now);
+        }
+        v
+    };
+    assert!(matches!(run(&mut d, &mut buf), Verdict::Transmit { .. }));
+    let mut g = c.benchmark_group("pipeline");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("udp_3_fragments_nat", |b| {
+        b.iter(|| black_box(run(&mut d, &mut buf)))
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_dr_established,
     bench_new_conns,
     bench_nat,
-    bench_workers
+    bench_workers,
+    bench_fragments
 );
 criterion_main!(benches);
