@@ -13,6 +13,43 @@ use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use lvs_core::{DirectorConfig, DropReason, FragInsert, Reassembler, Verdict};
 use pipeline_util::*;
 
+/// A director with one UDP DR service, 10.0.0.100:53 -> 10.1.0.1.
+fn dr53(cfg: DirectorConfig, t0: Instant) -> lvs_core::Director {
+    director(
+        &[
+            "-A -u 10.0.0.100:53 -s rr",
+            "-a -u 10.0.0.100:53 -r 10.1.0.1 -g",
+        ],
+        cfg,
+        t0,
+    )
+}
+
+/// Refragment `sent` with lvs-fwd's fragmenter `cut` (each piece checked against `mtu`) and
+/// reassemble the pieces with a fresh reassembler: the frame it gives back.
+fn refragment_and_reassemble(
+    sent: &[u8],
+    mtu: usize,
+    cut: impl Fn(&[u8], &mut [u8], &mut dyn FnMut(&[u8])) -> usize,
+    t0: Instant,
+) -> Vec<u8> {
+    let mut scratch = vec![0u8; 1600];
+    let mut pieces = Vec::new();
+    let n = cut(sent, &mut scratch, &mut |p| pieces.push(p.to_vec()));
+    assert_eq!(n, 3);
+    let mut r = Reassembler::new(1 << 20, Duration::from_secs(30));
+    let mut done = None;
+    for p in &pieces {
+        assert!(p.len() - 14 <= mtu);
+        if let FragInsert::Complete(k) = insert(&mut r, p, t0) {
+            done = Some(k);
+        }
+    }
+    let mut out = vec![0u8; 8000];
+    let got = r.take(&done.unwrap(), &mut out).unwrap();
+    out[..got.len].to_vec()
+}
+
 /// Room for a whole reassembled datagram after the frame start.
 const BIG: usize = 18 + 65535;
 
@@ -107,14 +144,7 @@ fn feed(d: &mut lvs_core::Director, frags: &[Vec<u8>], t: Instant) -> (Verdict, 
 #[test]
 fn dr_udp_request_in_three_fragments_in_order_reversed_and_duplicated_is_sent_whole() {
     let t0 = Instant::now();
-    let mut d = director(
-        &[
-            "-A -u 10.0.0.100:53 -s rr",
-            "-a -u 10.0.0.100:53 -r 10.1.0.1 -g",
-        ],
-        DirectorConfig::default(),
-        t0,
-    );
+    let mut d = dr53(DirectorConfig::default(), t0);
     let data = payload(3000);
     let orders: [&[usize]; 3] = [&[0, 1, 2], &[2, 1, 0], &[0, 1, 0, 2]];
     for (k, order) in orders.iter().enumerate() {
@@ -266,14 +296,7 @@ fn ipv6_datagram_whose_largest_fragment_exceeds_the_mtu_gets_packet_too_big() {
 #[test]
 fn overlapping_fragment_drops_the_queue_and_the_rest_makes_no_datagram() {
     let t0 = Instant::now();
-    let mut d = director(
-        &[
-            "-A -u 10.0.0.100:53 -s rr",
-            "-a -u 10.0.0.100:53 -r 10.1.0.1 -g",
-        ],
-        DirectorConfig::default(),
-        t0,
-    );
+    let mut d = dr53(DirectorConfig::default(), t0);
     let whole = udp("192.0.2.1:40000", "10.0.0.100:53", &payload(3000));
     let a = split(whole.bytes(), &[1000, 2000], 3);
     let b = split(whole.bytes(), &[992, 2000], 3);
@@ -294,11 +317,7 @@ fn overlapping_fragment_drops_the_queue_and_the_rest_makes_no_datagram() {
 #[test]
 fn incomplete_datagram_expires_after_ipfrag_time() {
     let t0 = Instant::now();
-    let mut d = director(
-        &[
-            "-A -u 10.0.0.100:53 -s rr",
-            "-a -u 10.0.0.100:53 -r 10.1.0.1 -g",
-        ],
+    let mut d = dr53(
         DirectorConfig {
             ipfrag_time: 30,
             ..DirectorConfig::default()
@@ -332,11 +351,7 @@ fn incomplete_datagram_expires_after_ipfrag_time() {
 fn ipfrag_high_thresh_bounds_the_memory_evicting_the_oldest_queue() {
     let t0 = Instant::now();
     let thresh = 8000;
-    let mut d = director(
-        &[
-            "-A -u 10.0.0.100:53 -s rr",
-            "-a -u 10.0.0.100:53 -r 10.1.0.1 -g",
-        ],
+    let mut d = dr53(
         DirectorConfig {
             ipfrag_high_thresh: thresh,
             ..DirectorConfig::default()
@@ -366,14 +381,7 @@ fn ipfrag_high_thresh_bounds_the_memory_evicting_the_oldest_queue() {
 #[test]
 fn datagram_above_65535_bytes_is_dropped() {
     let t0 = Instant::now();
-    let mut d = director(
-        &[
-            "-A -u 10.0.0.100:53 -s rr",
-            "-a -u 10.0.0.100:53 -r 10.1.0.1 -g",
-        ],
-        DirectorConfig::default(),
-        t0,
-    );
+    let mut d = dr53(DirectorConfig::default(), t0);
     let whole = udp("192.0.2.1:40000", "10.0.0.100:53", &payload(64));
     let mut fr = split(whole.bytes(), &[16], 4).pop().unwrap();
     // Offset 65512 (8189 * 8) + 56 bytes + 20-byte header > 65535.
@@ -391,14 +399,7 @@ fn datagram_above_65535_bytes_is_dropped() {
 #[test]
 fn fragments_to_unknown_destinations_stay_local() {
     let t0 = Instant::now();
-    let mut d = director(
-        &[
-            "-A -u 10.0.0.100:53 -s rr",
-            "-a -u 10.0.0.100:53 -r 10.1.0.1 -g",
-        ],
-        DirectorConfig::default(),
-        t0,
-    );
+    let mut d = dr53(DirectorConfig::default(), t0);
     let whole = udp("192.0.2.1:40000", "10.0.0.200:53", &payload(3000));
     for fr in split(whole.bytes(), &[1000, 2000], 3) {
         assert_eq!(run(&mut d, &mut big_frame(fr), t0), Verdict::Local);
@@ -409,14 +410,7 @@ fn fragments_to_unknown_destinations_stay_local() {
 #[test]
 fn completed_datagram_without_room_in_the_buffer_is_a_fragment_drop() {
     let t0 = Instant::now();
-    let mut d = director(
-        &[
-            "-A -u 10.0.0.100:53 -s rr",
-            "-a -u 10.0.0.100:53 -r 10.1.0.1 -g",
-        ],
-        DirectorConfig::default(),
-        t0,
-    );
+    let mut d = dr53(DirectorConfig::default(), t0);
     let whole = udp("192.0.2.1:40000", "10.0.0.100:53", &payload(3000));
     let fr = split(whole.bytes(), &[1000, 2000], 3);
     assert_eq!(
@@ -439,14 +433,7 @@ fn completed_datagram_without_room_in_the_buffer_is_a_fragment_drop() {
 #[test]
 fn reassembled_datagram_for_a_local_port_of_the_vip_is_delivered_whole() {
     let t0 = Instant::now();
-    let mut d = director(
-        &[
-            "-A -u 10.0.0.100:53 -s rr",
-            "-a -u 10.0.0.100:53 -r 10.1.0.1 -g",
-        ],
-        DirectorConfig::default(),
-        t0,
-    );
+    let mut d = dr53(DirectorConfig::default(), t0);
     let data = payload(3000);
     let whole = udp("192.0.2.1:40000", "10.0.0.100:123", &data);
     let (v, f) = feed(&mut d, &split(whole.bytes(), &[1000, 2000], 3), t0);
@@ -476,21 +463,13 @@ fn forwarded_datagram_refragmented_by_fragment_ipv4_reassembles_to_itself() {
     let (v, f) = feed(&mut d, &split(whole.bytes(), &[1480, 2960], 1), t0);
     let sent = f.out(&v).to_vec();
     assert!(sent.len() > 1514);
-    let mut scratch = vec![0u8; 1600];
-    let mut pieces = Vec::new();
-    lvs_fwd::fragment_ipv4(&sent, 1500, &mut scratch, |p| pieces.push(p.to_vec())).unwrap();
-    assert_eq!(pieces.len(), 3);
-    let mut r = Reassembler::new(1 << 20, Duration::from_secs(30));
-    let mut done = None;
-    for p in &pieces {
-        assert!(p.len() - 14 <= 1500);
-        if let FragInsert::Complete(k) = insert(&mut r, p, t0) {
-            done = Some(k);
-        }
-    }
-    let mut out = vec![0u8; 8000];
-    let got = r.take(&done.unwrap(), &mut out).unwrap();
-    assert_eq!(&out[..got.len], &sent[..]);
+    let back = refragment_and_reassemble(
+        &sent,
+        1500,
+        |f, scratch, out| lvs_fwd::fragment_ipv4(f, 1500, scratch, out).unwrap(),
+        t0,
+    );
+    assert_eq!(back, sent);
 }
 
 #[test]
@@ -568,21 +547,13 @@ fn ipv6_datagram_refragmented_by_fragment_ipv6_reassembles_to_itself() {
         sent.len() - 14 > 1500,
         "forwarded whole by its largest fragment: {v:?}"
     );
-    let mut scratch = vec![0u8; 1600];
-    let mut pieces = Vec::new();
-    lvs_fwd::fragment_ipv6(&sent, 1500, 77, &mut scratch, |p| pieces.push(p.to_vec())).unwrap();
-    assert_eq!(pieces.len(), 3);
-    let mut r = Reassembler::new(1 << 20, Duration::from_secs(30));
-    let mut done = None;
-    for p in &pieces {
-        assert!(p.len() - 14 <= 1500);
-        if let FragInsert::Complete(k) = insert(&mut r, p, t0) {
-            done = Some(k);
-        }
-    }
-    let mut out = vec![0u8; 8000];
-    let got = r.take(&done.unwrap(), &mut out).unwrap();
-    assert_eq!(&out[..got.len], &sent[..]);
+    let back = refragment_and_reassemble(
+        &sent,
+        1500,
+        |f, scratch, out| lvs_fwd::fragment_ipv6(f, 1500, 77, scratch, out).unwrap(),
+        t0,
+    );
+    assert_eq!(back, sent);
 }
 
 // ---- The reassembler alone ----

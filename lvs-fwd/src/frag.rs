@@ -39,23 +39,8 @@ pub fn fragment_ipv4(
     scratch: &mut [u8],
     mut out: impl FnMut(&[u8]),
 ) -> Result<usize, FwdError> {
-    let be16 = |at: usize| -> Result<u16, FwdError> {
-        match (frame.get(at), frame.get(at + 1)) {
-            (Some(&a), Some(&b)) => Ok(u16::from_be_bytes([a, b])),
-            _ => Err(FwdError::Truncated {
-                needed: at + 2,
-                got: frame.len(),
-            }),
-        }
-    };
-    let l3 = match be16(12)? {
-        0x0800 => 14,
-        0x8100 => match be16(16)? {
-            0x0800 => 18,
-            other => return Err(FwdError::UnsupportedEtherType(other)),
-        },
-        other => return Err(FwdError::UnsupportedEtherType(other)),
-    };
+    let be16 = |at: usize| be16_at(frame, at);
+    let l3 = l3_of(frame, 0x0800)?;
     let vihl = *frame.get(l3).ok_or(FwdError::Truncated {
         needed: l3 + 1,
         got: frame.len(),
@@ -68,12 +53,7 @@ pub fn fragment_ipv4(
     if hlen < 20 || tot < hlen {
         return Err(FwdError::BadHeader("ipv4 header or total length"));
     }
-    let Some(packet) = frame.get(..l3 + tot) else {
-        return Err(FwdError::Truncated {
-            needed: l3 + tot,
-            got: frame.len(),
-        });
-    };
+    let packet = packet_of(frame, l3 + tot)?;
     if tot <= mtu {
         out(packet);
         return Ok(1);
@@ -166,27 +146,14 @@ pub fn fragment_ipv6(
             got: frame.len(),
         })
     };
-    let be16 =
-        |at: usize| -> Result<u16, FwdError> { Ok(u16::from_be_bytes([byte(at)?, byte(at + 1)?])) };
-    let l3 = match be16(12)? {
-        0x86dd => 14,
-        0x8100 => match be16(16)? {
-            0x86dd => 18,
-            other => return Err(FwdError::UnsupportedEtherType(other)),
-        },
-        other => return Err(FwdError::UnsupportedEtherType(other)),
-    };
+    let be16 = |at: usize| be16_at(frame, at);
+    let l3 = l3_of(frame, 0x86dd)?;
     let v = byte(l3)? >> 4;
     if v != 6 {
         return Err(FwdError::UnsupportedIpVersion(v));
     }
     let tot = 40 + usize::from(be16(l3 + 4)?);
-    let Some(packet) = frame.get(..l3 + tot) else {
-        return Err(FwdError::Truncated {
-            needed: l3 + tot,
-            got: frame.len(),
-        });
-    };
+    let packet = packet_of(frame, l3 + tot)?;
     if tot <= mtu {
         out(packet);
         return Ok(1);
@@ -263,6 +230,40 @@ pub fn fragment_ipv6(
         pos += len;
     }
     Ok(n)
+}
+
+/// The big-endian u16 at `at` of `frame`.
+fn be16_at(frame: &[u8], at: usize) -> Result<u16, FwdError> {
+    match (frame.get(at), frame.get(at + 1)) {
+        (Some(&a), Some(&b)) => Ok(u16::from_be_bytes([a, b])),
+        _ => Err(FwdError::Truncated {
+            needed: at + 2,
+            got: frame.len(),
+        }),
+    }
+}
+
+/// Offset of the IP header behind the Ethernet header (at most one 802.1Q tag), which must
+/// announce `ethertype`.
+fn l3_of(frame: &[u8], ethertype: u16) -> Result<usize, FwdError> {
+    let et = be16_at(frame, 12)?;
+    let (l3, inner) = if et == 0x8100 {
+        (18, be16_at(frame, 16)?)
+    } else {
+        (14, et)
+    };
+    if inner != ethertype {
+        return Err(FwdError::UnsupportedEtherType(inner));
+    }
+    Ok(l3)
+}
+
+/// `frame[..end]`: the frame up to the end of its IP packet.
+fn packet_of(frame: &[u8], end: usize) -> Result<&[u8], FwdError> {
+    frame.get(..end).ok_or(FwdError::Truncated {
+        needed: end,
+        got: frame.len(),
+    })
 }
 
 fn set16(b: &mut [u8], at: usize, v: u16) {
