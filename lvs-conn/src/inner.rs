@@ -194,6 +194,36 @@ impl<A: Addr> Entry<A> {
     fn is_fullnat(&self) -> bool {
         u32::from(self.flags) & cf::FWD_MASK == cf::FULLNAT && !self.is_template()
     }
+    /// The connection (not a template) of inbound packet `k` (CIP:cport -> VIP:vport).
+    #[inline]
+    fn matches_in(&self, &(proto, caddr, cport, vaddr, vport): &WalkKey<A>) -> bool {
+        self.cport == cport
+            && self.vport == vport
+            && self.caddr == caddr
+            && self.vaddr == vaddr
+            && self.proto == proto
+            && !self.is_template()
+    }
+    /// The FULLNAT connection of reply `k` (RIP:rport -> LIP:lport).
+    #[inline]
+    fn matches_fullnat_reply(&self, &(proto, saddr, sport, daddr, dport): &WalkKey<A>) -> bool {
+        self.lport == dport
+            && self.dport == sport
+            && self.laddr == daddr
+            && self.daddr == saddr
+            && self.proto == proto
+    }
+    /// The NAT connection of reply `k` (RIP:rport -> CIP:cport).
+    #[inline]
+    fn matches_nat_reply(&self, &(proto, saddr, sport, daddr, dport): &WalkKey<A>) -> bool {
+        self.cport == dport
+            && self.dport == sport
+            && self.caddr == daddr
+            && self.daddr == saddr
+            && self.proto == proto
+            && !self.is_template()
+            && !self.is_fullnat()
+    }
 }
 
 /// The fields of a removed entry its accounting needs (returned by `Inner::free`).
@@ -363,15 +393,10 @@ impl<A: Addr> Inner<A> {
             return None;
         }
         let b = self.bucket_of(hasher.hash(proto, caddr, cport));
+        let key = (proto, caddr, cport, vaddr, vport);
         let mut i = *self.buckets.get(b)?;
         while let Some(e) = self.slab.get(i as usize) {
-            if e.cport == cport
-                && e.vport == vport
-                && e.caddr == caddr
-                && e.vaddr == vaddr
-                && e.proto == proto
-                && !e.is_template()
-            {
+            if e.matches_in(&key) {
                 return Some(i);
             }
             i = e.hnext;
@@ -422,17 +447,13 @@ impl<A: Addr> Inner<A> {
         daddr: A,
         dport: u16,
     ) -> Option<u32> {
+        let key = (proto, saddr, sport, daddr, dport);
         if self.fullnat_len > 0 && !self.obuckets.is_empty() {
             let h = hasher.hash(proto, daddr, dport);
             let b = (h as usize) & (self.obuckets.len() - 1);
             let mut i = *self.obuckets.get(b)?;
             while let Some(e) = self.slab.get(i as usize) {
-                if e.lport == dport
-                    && e.dport == sport
-                    && e.laddr == daddr
-                    && e.daddr == saddr
-                    && e.proto == proto
-                {
+                if e.matches_fullnat_reply(&key) {
                     return Some(i);
                 }
                 i = e.onext;
@@ -444,14 +465,7 @@ impl<A: Addr> Inner<A> {
         let b = self.bucket_of(hasher.hash(proto, daddr, dport));
         let mut i = *self.buckets.get(b)?;
         while let Some(e) = self.slab.get(i as usize) {
-            if e.cport == dport
-                && e.dport == sport
-                && e.caddr == daddr
-                && e.daddr == saddr
-                && e.proto == proto
-                && !e.is_template()
-                && !e.is_fullnat()
-            {
+            if e.matches_nat_reply(&key) {
                 return Some(i);
             }
             i = e.hnext;
@@ -719,17 +733,7 @@ impl<A: Addr> Inner<A> {
         self.walk_batch(
             &mut cur,
             out,
-            |i, e| {
-                keys.get(i)
-                    .is_some_and(|&(proto, caddr, cport, vaddr, vport)| {
-                        e.cport == cport
-                            && e.vport == vport
-                            && e.caddr == caddr
-                            && e.vaddr == vaddr
-                            && e.proto == proto
-                            && !e.is_template()
-                    })
-            },
+            |i, e| keys.get(i).is_some_and(|k| e.matches_in(k)),
             |e| e.hnext,
         );
     }
@@ -750,16 +754,7 @@ impl<A: Addr> Inner<A> {
             self.walk_batch(
                 &mut cur,
                 out,
-                |i, e| {
-                    keys.get(i)
-                        .is_some_and(|&(proto, saddr, sport, daddr, dport)| {
-                            e.lport == dport
-                                && e.dport == sport
-                                && e.laddr == daddr
-                                && e.daddr == saddr
-                                && e.proto == proto
-                        })
-                },
+                |i, e| keys.get(i).is_some_and(|k| e.matches_fullnat_reply(k)),
                 |e| e.onext,
             );
         }
@@ -778,18 +773,7 @@ impl<A: Addr> Inner<A> {
         self.walk_batch(
             &mut cur,
             out,
-            |i, e| {
-                keys.get(i)
-                    .is_some_and(|&(proto, saddr, sport, daddr, dport)| {
-                        e.cport == dport
-                            && e.dport == sport
-                            && e.caddr == daddr
-                            && e.daddr == saddr
-                            && e.proto == proto
-                            && !e.is_template()
-                            && !e.is_fullnat()
-                    })
-            },
+            |i, e| keys.get(i).is_some_and(|k| e.matches_nat_reply(k)),
             |e| e.hnext,
         );
     }

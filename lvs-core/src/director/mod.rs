@@ -31,7 +31,7 @@
 //! walks their connection chains together so the misses overlap, and gives exactly the
 //! verdicts, rewrites and counters of `process` frame by frame (a frame whose lookup an
 //! earlier frame of the chunk could have changed looks up again). On the benchmark machine it
-//! is about three times `process` at 1M connections (BENCHMARKS.md).
+//! is about 2.5 times `process` at 1M connections (BENCHMARKS.md).
 //!
 //! The connection table lives in a few large allocations (entry slab, hash index). Back them
 //! with huge pages (transparent huge pages via the allocator, as the lvs-director binary does

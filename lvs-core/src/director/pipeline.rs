@@ -179,6 +179,16 @@ fn l4_info(frame: &[u8], p: &Parsed) -> L4Info {
     }
 }
 
+/// Parse a frame for the pipeline: a frame of an EtherType lvs-fwd does not handle (not
+/// IPv4 / IPv6) goes to the host stack ([`Verdict::Local`]); one that does not parse is a
+/// malformed drop.
+fn parse_frame(frame: &[u8]) -> Result<Parsed, Verdict> {
+    lvs_fwd::parse(frame).map_err(|e| match e {
+        FwdError::UnsupportedEtherType(_) => Verdict::Local,
+        _ => Verdict::Drop(DropReason::Malformed),
+    })
+}
+
 /// Types of the first two SCTP chunks (RFC 9260 section 3.2).
 fn sctp_chunks(frame: &[u8], p: &Parsed) -> (Option<u8>, Option<u8>) {
     let l4 = p.l4_offset();
@@ -346,7 +356,8 @@ impl Director {
             daddr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             dport: 0,
         };
-        let mut parsed: [Option<Parsed>; PROCESS_BATCH] = [None; PROCESS_BATCH];
+        let mut parsed: [Result<Parsed, Verdict>; PROCESS_BATCH] =
+            [Err(Verdict::Drop(DropReason::Malformed)); PROCESS_BATCH];
         let mut keys = [none; PROCESS_BATCH];
         let mut key_of = [usize::MAX; PROCESS_BATCH];
         let mut found = [FlowMatch::None; PROCESS_BATCH];
@@ -362,15 +373,14 @@ impl Director {
                 let (Some(p), Some(ko)) = (parsed.get_mut(i), key_of.get_mut(i)) else {
                     break;
                 };
-                *p = None;
                 *ko = usize::MAX;
-                let Some(frame) = s.checked_add(l).and_then(|e| buf.get(s..e)) else {
+                *p = match s.checked_add(l).and_then(|e| buf.get(s..e)) {
+                    Some(frame) => parse_frame(frame),
+                    None => Err(Verdict::Drop(DropReason::Malformed)),
+                };
+                let Ok(pp) = *p else {
                     continue;
                 };
-                let Ok(pp) = lvs_fwd::parse(frame) else {
-                    continue;
-                };
-                *p = Some(pp);
                 if pp.is_icmp_error() {
                     continue;
                 }
@@ -396,19 +406,18 @@ impl Director {
                 .zip(mc.iter().zip(vc.iter_mut()))
                 .enumerate()
             {
-                let p = parsed.get(i).copied().flatten();
                 let hint = key_of
                     .get(i)
                     .and_then(|&j| found.get(j))
                     .copied()
                     .filter(|_| self.table.index_epoch() == epoch);
-                let r = match p {
-                    Some(p) => match s.checked_add(l) {
-                        Some(e) => self.process_parsed(buf, s, e, &p, hint, m, now),
-                        None => Verdict::Drop(DropReason::Malformed),
-                    },
-                    // Unparsed: `process` gives the exact verdict (Local or Malformed).
-                    None => self.process_inner(buf, s, l, m, now),
+                let r = match parsed.get(i) {
+                    // Parsed, so `s + l` did not overflow and is in the buffer.
+                    Some(Ok(p)) => {
+                        self.process_parsed(buf, s, s.saturating_add(l), p, hint, m, now)
+                    }
+                    Some(Err(v)) => *v,
+                    None => Verdict::Drop(DropReason::Malformed),
                 };
                 *v = self.count(r);
             }
@@ -441,12 +450,10 @@ impl Director {
         let Some(frame) = buf.get(start..end) else {
             return Verdict::Drop(DropReason::Malformed);
         };
-        let p = match lvs_fwd::parse(frame) {
-            Ok(p) => p,
-            Err(FwdError::UnsupportedEtherType(_)) => return Verdict::Local,
-            Err(_) => return Verdict::Drop(DropReason::Malformed),
-        };
-        self.process_parsed(buf, start, end, &p, None, meta, now)
+        match parse_frame(frame) {
+            Ok(p) => self.process_parsed(buf, start, end, &p, None, meta, now),
+            Err(v) => v,
+        }
     }
 
     /// The pipeline after parsing: `p` is `buf[start..end]` parsed; `found`, when given, is
