@@ -425,6 +425,15 @@ impl Scheduler {
         persistconns: u32,
     ) -> Result<(), SchedError> {
         let i = self.list.position(id).ok_or(SchedError::NoSuchDest(id))?;
+        // Unchanged counters (e.g. a state change within the same class, such as TCP
+        // NONE -> SYN_RECV): nothing to write, no index path to recompute.
+        if self.list.get(i).is_some_and(|d| {
+            d.activeconns == activeconns
+                && d.inactconns == inactconns
+                && d.persistconns == persistconns
+        }) {
+            return Ok(());
+        }
         self.list.modify(i, |d| {
             d.activeconns = activeconns;
             d.inactconns = inactconns;

@@ -98,6 +98,7 @@
 //! ```
 
 mod defrag;
+mod fasthash;
 mod icmp;
 mod laddr;
 mod pipeline;
@@ -105,7 +106,9 @@ mod pmtu;
 mod snapshot;
 mod sync;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use fasthash::{FastMap, FastSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -314,14 +317,14 @@ pub struct Director {
     pub(crate) cfg: DirectorConfig,
     pub(crate) epoch: Instant,
     pub(crate) services: Vec<Option<Service>>,
-    pub(crate) by_addr: HashMap<(u8, SocketAddr), u32>,
-    pub(crate) by_mark: HashMap<(u32, bool), u32>,
+    pub(crate) by_addr: FastMap<(u8, SocketAddr), u32>,
+    pub(crate) by_mark: FastMap<(u32, bool), u32>,
     /// VIPs with their number of services (to tell "ours but unschedulable" from "not ours").
-    pub(crate) vips: HashMap<IpAddr, u32>,
+    pub(crate) vips: FastMap<IpAddr, u32>,
     /// FULLNAT local addresses of every service (for [`Director::steer`]).
-    pub(crate) laddrs: HashSet<IpAddr>,
+    pub(crate) laddrs: FastSet<IpAddr>,
     /// RIPs of every real server (for [`Director::steer`]).
-    pub(crate) rips: HashSet<IpAddr>,
+    pub(crate) rips: FastSet<IpAddr>,
     pub(crate) dests: Vec<Option<Dest>>,
     pub(crate) free_dests: Vec<u32>,
     pub(crate) table: ConnTable,
@@ -424,11 +427,11 @@ impl Director {
         Director {
             epoch: now,
             services: Vec::new(),
-            by_addr: HashMap::new(),
-            by_mark: HashMap::new(),
-            vips: HashMap::new(),
-            laddrs: HashSet::new(),
-            rips: HashSet::new(),
+            by_addr: FastMap::default(),
+            by_mark: FastMap::default(),
+            vips: FastMap::default(),
+            laddrs: FastSet::default(),
+            rips: FastSet::default(),
             dests: Vec::new(),
             free_dests: Vec::new(),
             table,

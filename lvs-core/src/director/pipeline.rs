@@ -706,9 +706,27 @@ impl Director {
         p: &Parsed,
         now: Instant,
     ) {
+        self.account_with(id, dest, dir, l4, p, now, true);
+    }
+
+    /// [`Director::account`]; with `push` false the real server's counters are not handed
+    /// to its scheduler here (the caller does it once for several changes).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn account_with(
+        &mut self,
+        id: ConnId,
+        dest: Option<u32>,
+        dir: Direction,
+        l4: L4Info,
+        p: &Parsed,
+        now: Instant,
+        push: bool,
+    ) {
         let bytes = p.end().saturating_sub(p.l3_offset());
         let b32 = u32::try_from(bytes).unwrap_or(u32::MAX);
         if let Ok(o) = self.table.on_packet(id, dir, l4, b32, now)
+            && push
             && o.old_state != o.new_state
             && let Some(d) = dest
         {
@@ -920,8 +938,11 @@ impl Director {
         if let Some(svc) = self.svc_mut(si) {
             svc.stats.conns = svc.stats.conns.wrapping_add(1);
         }
+        // The bind counted the connection active and its first state change (TCP NONE ->
+        // SYN_RECV) moves it to inactive, as ip_vs_bind_dest() then set_tcp_state() do; no
+        // scheduling decision falls in between, so the scheduler sees both changes at once.
+        self.account_with(id, Some(dest), Direction::Input, l4, p, now, false);
         self.dest_counters_changed(dest);
-        self.account(id, Some(dest), Direction::Input, l4, p, now);
         self.xmit_in(buf, start, end, p, &target, None, now)
     }
 
