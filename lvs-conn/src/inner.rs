@@ -778,16 +778,45 @@ impl<A: Addr> Inner<A> {
         );
     }
 
-    /// The head of the inbound-index bucket of entry `idx` (a plain load, used to warm the
-    /// cache before a batch of removals).
-    #[inline]
-    pub(crate) fn bucket_head_of(&self, hasher: &Hasher, idx: u32) -> u32 {
-        match self.slab.get(idx as usize) {
-            Some(e) => {
-                let b = self.bucket_of(hasher.hash(e.proto, e.caddr, e.cport));
-                self.buckets.get(b).copied().unwrap_or(NIL)
+    /// Walk the inbound-index chains of the entries `idxs` (at most [`WALK_BATCH`]; entries
+    /// about to be freed) together, read only, up to each entry's predecessor: one round
+    /// reads one chain node per entry, loads independent of each other whose cache misses
+    /// overlap. [`Inner::free`] then finds every node its `unhash_in` walk reads in cache
+    /// instead of waiting for one miss per node in turn (an expiring entry is usually the
+    /// oldest, so the last, of its chain). Returns a fold of what it read, for `black_box`.
+    pub(crate) fn warm_unhash(&self, hasher: &Hasher, idxs: &[u32]) -> u32 {
+        let mut cur = [NIL; WALK_BATCH];
+        if self.buckets.is_empty() {
+            return 0;
+        }
+        for (c, &idx) in cur.iter_mut().zip(idxs) {
+            if let Some(e) = self.slab.get(idx as usize) {
+                let port = if e.is_template() { 0 } else { e.cport };
+                let b = self.bucket_of(hasher.hash(e.proto, e.caddr, port));
+                *c = self.buckets.get(b).copied().unwrap_or(NIL);
             }
-            None => NIL,
+        }
+        let mut fold = 0u32;
+        loop {
+            let mut pending = false;
+            for (c, &idx) in cur.iter_mut().zip(idxs) {
+                if *c == NIL || *c == idx {
+                    continue;
+                }
+                // Chains are acyclic and end in NIL, so every walk ends (at the
+                // predecessor, or at NIL for an entry not in its chain).
+                match self.slab.get(*c as usize) {
+                    Some(p) if p.hnext != idx => {
+                        *c = p.hnext;
+                        fold ^= *c;
+                        pending |= *c != NIL;
+                    }
+                    _ => *c = NIL,
+                }
+            }
+            if !pending {
+                return fold;
+            }
         }
     }
 
@@ -1270,6 +1299,41 @@ mod tests {
 
     fn find(t: &Inner<u32>, h: &Hasher, e: &Entry<u32>) -> Option<u32> {
         t.find_in(h, ipproto::TCP, e.caddr, e.cport, e.vaddr, e.vport)
+    }
+
+    /// `warm_unhash` walks each entry's chain from the head down to its predecessor and
+    /// stops there (chains are LIFO: the newest entry is the head), reading only: five
+    /// entries with one (proto, caddr, cport) share one chain i4 -> i3 -> i2 -> i1 -> i0.
+    #[test]
+    fn warm_unhash_walks_to_each_predecessor_and_changes_nothing() {
+        let h = Hasher::new(3);
+        let mut t = Inner::<u32>::new();
+        let i: Vec<u32> = (0..5u16)
+            .map(|k| {
+                t.alloc(&h, entry(0x0a00_0001, 1234, 80 + k), 6000, 100)
+                    .expect("alloc")
+            })
+            .collect();
+        let before: Vec<u32> = t.slab.iter().map(|e| e.hnext).collect();
+        // Oldest: visits i4 then i3, i2, i1 (whose next is i0): the fold of the links
+        // followed is i3 ^ i2 ^ i1.
+        assert_eq!(t.warm_unhash(&h, &[i[0]]), i[3] ^ i[2] ^ i[1]);
+        // The head needs no walk.
+        assert_eq!(t.warm_unhash(&h, &[i[4]]), 0);
+        // Several at once, each to its own predecessor: i0's walk as above, i2's stops at i3.
+        assert_eq!(t.warm_unhash(&h, &[i[0], i[4], i[2]]), i[2] ^ i[1]);
+        // An entry no longer in its chain ends at NIL.
+        t.free(&h, i[1]).expect("free");
+        assert_eq!(t.warm_unhash(&h, &[i[1]]), i[3] ^ i[2] ^ i[0] ^ NIL);
+        t.check_invariants();
+        let after: Vec<u32> = t.slab.iter().map(|e| e.hnext).collect();
+        assert_eq!(before.len(), after.len());
+        // Only the freed slot's link changed (it now heads the free list).
+        for (k, (b, a)) in before.iter().zip(&after).enumerate() {
+            if k as u32 != i[1] && k as u32 != i[2] {
+                assert_eq!(b, a, "slot {k}");
+            }
+        }
     }
 
     /// Two different keys whose hashes agree in the low 32 bits (so they share a bucket at

@@ -1525,10 +1525,10 @@ fn expire_family<A: Addr>(
     now_t: u64,
     out: &mut Vec<ExpiredConn>,
 ) {
-    // Entries are taken off the wheel in batches; the home index slots of a batch are read
-    // first (independent loads the CPU overlaps), so removing them does not wait for one
-    // cache miss per entry in turn.
-    const BATCH: usize = 32;
+    // Entries are taken off the wheel in batches; the index chains of a batch are walked
+    // first, together (`warm_unhash`: independent loads the CPU overlaps), so removing the
+    // entries one by one does not wait for one cache miss per chain node in turn.
+    const BATCH: usize = WALK_BATCH;
     let mut batch = [0u32; BATCH];
     loop {
         let mut n = 0;
@@ -1544,11 +1544,7 @@ fn expire_family<A: Addr>(
         if n == 0 {
             return;
         }
-        let mut touch = 0u32;
-        for &idx in &batch[..n] {
-            touch ^= inner.bucket_head_of(&sh.hasher, idx);
-        }
-        std::hint::black_box(touch);
+        std::hint::black_box(inner.warm_unhash(&sh.hasher, &batch[..n]));
         for &idx in &batch[..n] {
             let controls = inner.get(idx).is_some_and(|e| e.n_control > 0);
             if controls {
