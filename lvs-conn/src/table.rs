@@ -1006,7 +1006,7 @@ impl ConnTable {
             return Err(ConnError::NoSuchControl);
         }
         let dest = p.dest.map_or(NIL, |d| d.0);
-        let now_t = self.sh.ticks(now);
+        let now_t = self.sh.ticks_cached(now);
         let deadline = now_t + ts_secs(timeout_secs);
         macro_rules! body {
             ($inner:ident, $conv:ident, $is6:expr) => {{

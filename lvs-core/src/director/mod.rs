@@ -338,6 +338,8 @@ pub struct Director {
     /// (`IPCB(skb)->frag_max_size`), used by the MTU check.
     pub(crate) frag_max: Option<usize>,
     pub(crate) expired: Vec<ExpiredConn>,
+    /// Scratch of [`Director::handle_timeout`]: real-server slots already brought in line.
+    pub(crate) dests_synced: Vec<bool>,
     pub(crate) lport_next: u16,
     /// keepalived-style health: real servers taken out (not inhibited) while down.
     pub(crate) parked: HashMap<(ServiceKey, SocketAddr), DestConfig>,
@@ -445,6 +447,7 @@ impl Director {
             ),
             frag_max: None,
             expired: Vec::with_capacity(1024),
+            dests_synced: Vec::new(),
             lport_next,
             parked: HashMap::new(),
             sync_master: None,
@@ -1032,11 +1035,21 @@ impl Director {
         let mut expired = std::mem::take(&mut self.expired);
         expired.clear();
         let n = self.table.handle_timeout(now, &mut expired);
+        // The table's counters are final now and nothing schedules in between: bring each
+        // real server's scheduler view in line once, not once per expired connection.
+        let mut synced = std::mem::take(&mut self.dests_synced);
+        synced.clear();
+        synced.resize(self.dests.len(), false);
         for e in &expired {
-            if let Some(d) = e.dest {
+            if let Some(d) = e.dest
+                && let Some(done) = synced.get_mut(d.0 as usize)
+                && !*done
+            {
+                *done = true;
                 self.dest_counters_changed(d.0);
             }
         }
+        self.dests_synced = synced;
         self.expired = expired;
         let t = self.since_epoch(now);
         for s in self.services.iter_mut().flatten() {

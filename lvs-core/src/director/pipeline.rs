@@ -938,9 +938,10 @@ impl Director {
         if let Some(svc) = self.svc_mut(si) {
             svc.stats.conns = svc.stats.conns.wrapping_add(1);
         }
-        // The bind counted the connection active and its first state change (TCP NONE ->
-        // SYN_RECV) moves it to inactive, as ip_vs_bind_dest() then set_tcp_state() do; no
-        // scheduling decision falls in between, so the scheduler sees both changes at once.
+        // The bind counted the connection inactive (ip_vs_bind_dest() with
+        // IP_VS_CONN_F_INACTIVE) and its first state change may move it (TCP NONE -> SYN_RECV
+        // makes it active, set_tcp_state()); no scheduling decision falls in between, so the
+        // scheduler is handed both changes at once.
         self.account_with(id, Some(dest), Direction::Input, l4, p, now, false);
         self.dest_counters_changed(dest);
         self.xmit_in(buf, start, end, p, &target, None, now)
