@@ -312,3 +312,29 @@ fn sctp_schedules_only_on_init() {
     let mut data = sctp("192.0.2.2:5000", "10.0.0.100:9", 0);
     assert_eq!(next_hop(&run(&mut d, &mut data, t0)), ip("10.1.0.1"));
 }
+
+#[test]
+fn expiring_several_connections_of_a_real_server_at_once_updates_wlc() {
+    // ip_vs_wlc.c: the least overhead / weight wins, ties to the first real server in list
+    // order (the newest added: B = 10.1.0.2). One handle_timeout expires two connections of B
+    // and one of A; the next picks must see B = 0, A = 1 (a scheduler still counting B's
+    // expired connections would pick A).
+    let t0 = Instant::now();
+    let rules = [
+        "-A -t 10.0.0.100:80 -s wlc",
+        "-a -t 10.0.0.100:80 -r 10.1.0.1 -g -w 1",
+        "-a -t 10.0.0.100:80 -r 10.1.0.2 -g -w 1",
+    ];
+    let a: std::net::IpAddr = "10.1.0.1".parse().unwrap();
+    let b: std::net::IpAddr = "10.1.0.2".parse().unwrap();
+    let mut d = director(&rules, DirectorConfig::default(), t0);
+    assert_eq!(syn_hop(&mut d, "192.0.2.1:1000", t0), b); // 0/0 tie: B
+    assert_eq!(syn_hop(&mut d, "192.0.2.2:1000", t0), a); // B 1, A 0
+    assert_eq!(syn_hop(&mut d, "192.0.2.3:1000", t0), b); // 1/1 tie: B
+    assert_eq!(syn_hop(&mut d, "192.0.2.4:1000", at(t0, 30)), a); // B 2, A 1
+    // SYN_RECV lives 60 s: the three t0 connections expire together.
+    assert_eq!(d.handle_timeout(at(t0, 61)), 3);
+    assert_eq!(syn_hop(&mut d, "192.0.2.5:1000", at(t0, 61)), b); // B 0, A 1
+    assert_eq!(syn_hop(&mut d, "192.0.2.6:1000", at(t0, 61)), b); // 1/1 tie: B
+    assert_eq!(syn_hop(&mut d, "192.0.2.7:1000", at(t0, 61)), a); // B 2, A 1
+}
