@@ -443,6 +443,7 @@ impl Director {
                             Some(FlowMatch::Inbound(id)) => {
                                 self.established_in_fast(buf, s, e, p, id, now)
                             }
+                            Some(FlowMatch::Reply(id)) => self.reply_fast(buf, s, e, p, id, now),
                             _ => None,
                         };
                         match fast {
@@ -584,6 +585,30 @@ impl Director {
             Err(FwdError::Fragment) => Verdict::Drop(DropReason::Fragment),
             Err(_) => Verdict::Drop(DropReason::Rewrite),
         })
+    }
+
+    /// A TCP or UDP reply of NAT / FULLNAT connection `id` found by the batch lookup goes
+    /// straight to `out_reply`, as `process_parsed` would send it (`None`: the general path,
+    /// for other protocols and fragments).
+    #[inline]
+    fn reply_fast(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        p: &Parsed,
+        id: ConnId,
+        now: Instant,
+    ) -> Option<Verdict> {
+        let l4 = match p.transport() {
+            Transport::Tcp { flags, .. } => L4Info::Tcp { flags },
+            Transport::Udp { .. } => L4Info::Udp,
+            _ => return None,
+        };
+        if p.fragment().is_some() || self.frag_max.is_some() {
+            return None;
+        }
+        Some(self.out_reply(buf, start, end, p, id, l4, now))
     }
 
     /// Count a drop verdict ([`Director::drops`]) and pass the verdict on.
