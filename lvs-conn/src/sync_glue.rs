@@ -49,18 +49,18 @@ fn chain<A: Addr>(
     for step_no in 0..=inner.len {
         // in_persistence(): some entry up the chain is a template.
         let mut in_persistence = false;
-        let mut up = inner.get(idx).map_or(NIL, |e| e.control);
+        let mut up = inner.get_cold(idx).map_or(NIL, |e| e.control);
         for _ in 0..inner.len {
-            match inner.get(up) {
-                Some(c) if c.is_template() => {
+            match inner.get_both(up) {
+                Some((c, _)) if c.is_template() => {
                     in_persistence = true;
                     break;
                 }
-                Some(c) => up = c.control,
+                Some((_, c)) => up = c.control,
                 None => break,
             }
         }
-        let Some(e) = inner.get_mut(idx) else {
+        let Some((e, cold)) = inner.get_both_mut(idx) else {
             break;
         };
         let pkts = if step_no == 0 {
@@ -71,7 +71,7 @@ fn chain<A: Addr>(
         let cand = SyncCandidate {
             protocol: e.proto,
             state: u16::from(e.state),
-            old_state: u16::from(e.old_state),
+            old_state: u16::from(cold.old_state),
             flags: e.kflags() & !cf::HASHED,
             in_persistence,
             timeout_ms: u64::from(e.timeout) * 1000,
@@ -79,14 +79,14 @@ fn chain<A: Addr>(
         };
         let step = chain_step(cfg, &cand, v6, pkts, now_ms);
         if step.decision.is_send() {
-            e.old_state = e.state;
+            cold.old_state = e.state;
             emit(wire_of(e));
             sent += 1;
         }
-        if !step.continue_to_control || e.control == NIL {
+        if !step.continue_to_control || cold.control == NIL {
             break;
         }
-        idx = e.control;
+        idx = cold.control;
     }
     sent
 }
@@ -150,7 +150,7 @@ fn update<A: Addr>(inner: &mut Inner<A>, sh: &mut Shared, idx: u32, u: &Update) 
     e.in_pkts = sync_threshold;
     e.timeout = timeout;
     inner.set_state(idx, state);
-    if let Some(e) = inner.get_mut(idx) {
+    if let Some(e) = inner.get_cold_mut(idx) {
         e.old_state = state;
     }
     inner.rearm(
