@@ -357,6 +357,11 @@ pub(crate) struct Inner<A> {
 /// Keys per round of the staged batch walks (`find_in_batch`, `find_out_batch`).
 pub(crate) const WALK_BATCH: usize = 32;
 
+/// Entries per round of expiry (`warm_unhash`): its staged walk takes as many rounds as the
+/// longest chain of the round, whatever the number of entries, so a larger round spreads
+/// those latencies over more entries.
+pub(crate) const EXPIRE_BATCH: usize = 64;
+
 /// One key of a batch walk: protocol, packet source address and port, destination address
 /// and port (inbound: CIP:cport -> VIP:vport; reply: RIP:rport -> CIP:cport or LIP:lport).
 pub(crate) type WalkKey<A> = (u8, A, u16, A, u16);
@@ -908,14 +913,14 @@ impl<A: Addr> Inner<A> {
         );
     }
 
-    /// Walk the inbound-index chains of the entries `idxs` (at most [`WALK_BATCH`]; entries
+    /// Walk the inbound-index chains of the entries `idxs` (at most [`EXPIRE_BATCH`]; entries
     /// about to be freed) together, read only, up to each entry's predecessor: one round
     /// reads one chain node per entry, loads independent of each other whose cache misses
     /// overlap. [`Inner::free`] then finds every node its `unhash_in` walk reads in cache
     /// instead of waiting for one miss per node in turn (an expiring entry is usually the
     /// oldest, so the last, of its chain). Returns a fold of what it read, for `black_box`.
     pub(crate) fn warm_unhash(&self, hasher: &Hasher, idxs: &[u32]) -> u32 {
-        let mut cur = [NIL; WALK_BATCH];
+        let mut cur = [NIL; EXPIRE_BATCH];
         if self.buckets.is_empty() {
             return 0;
         }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use crate::error::ConnError;
 use crate::flags::{FwdMethod, conn_flags as cf};
 use crate::inner::{
-    Addr, Entry, Freed, Hasher, Inner, MAX_INDEX, NIL, SHED_CLASSES, TICK_MS, TICKS_PER_SEC,
-    WALK_BATCH, WalkKey, new_entry,
+    Addr, EXPIRE_BATCH, Entry, Freed, Hasher, Inner, MAX_INDEX, NIL, SHED_CLASSES, TICK_MS,
+    TICKS_PER_SEC, WALK_BATCH, WalkKey, new_entry,
 };
 use crate::proto::{
     Direction, L4Info, SctpState, TableDir, TcpState, Timeouts, ipproto, sctp_next_state,
@@ -1591,7 +1591,7 @@ fn expire_family<A: Addr>(
     // Entries are taken off the wheel in batches; the index chains of a batch are walked
     // first, together (`warm_unhash`: independent loads the CPU overlaps), so removing the
     // entries one by one does not wait for one cache miss per chain node in turn.
-    const BATCH: usize = WALK_BATCH;
+    const BATCH: usize = EXPIRE_BATCH;
     let mut batch = [0u32; BATCH];
     loop {
         let mut n = 0;
