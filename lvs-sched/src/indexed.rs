@@ -188,28 +188,27 @@ impl Tournament {
         if i >= self.size {
             return;
         }
-        let leaf = self.leaf(i, dests);
-        let nodes = self.nodes.as_mut_slice();
         let mut k = self.size + i;
-        match nodes.get_mut(k) {
-            Some(n) if *n != leaf => *n = leaf,
-            _ => return,
+        let mut cur = self.leaf(i, dests);
+        if self.nodes[k] == cur {
+            return;
         }
+        self.nodes[k] = cur;
         while k > 1 {
-            // Both children from the array (the one just written comes from the store
-            // buffer): no branch on which side the path is, which a scheduler rotating over
-            // its real servers would mispredict half the time.
-            let (Some(&l), Some(&r)) = (nodes.get(k & !1), nodes.get(k | 1)) else {
-                return;
+            // The sibling is read from the array; the path value stays in a register.
+            let sib = self.nodes[k ^ 1];
+            cur = if k & 1 == 0 {
+                combine(cur, sib)
+            } else {
+                combine(sib, cur)
             };
-            let cur = combine(l, r);
             k /= 2;
             // Every node is a function of its two children only: once a node comes out
             // unchanged, so do all its ancestors.
-            match nodes.get_mut(k) {
-                Some(n) if *n != cur => *n = cur,
-                _ => return,
+            if self.nodes[k] == cur {
+                return;
             }
+            self.nodes[k] = cur;
         }
     }
 
