@@ -26,7 +26,7 @@ pub const PROCESS_BATCH: usize = 32;
 
 /// One chunk of [`Director::process_batch`] between its parse and its processing: each
 /// frame's parse result, the flows to look up and which flow each frame has.
-struct BatchChunk {
+pub(crate) struct BatchChunk {
     parsed: [Result<Parsed, Verdict>; PROCESS_BATCH],
     keys: [FlowKey; PROCESS_BATCH],
     /// `keys` index of each frame's flow (`usize::MAX`: none).
@@ -36,7 +36,7 @@ struct BatchChunk {
 }
 
 impl BatchChunk {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         BatchChunk {
             parsed: [Err(Verdict::Drop(DropReason::Malformed)); PROCESS_BATCH],
             keys: [FlowKey {
@@ -392,14 +392,18 @@ impl Director {
         // chains are prefetched, so those loads overlap chunk c's processing. Prefetches are
         // hints; every lookup still runs at its chunk's turn.
         let replies = self.has_replies();
-        let mut st = [BatchChunk::new(), BatchChunk::new()];
+        // Taken out of `self` for the call (so `self` stays borrowable), put back at the end.
+        let mut st = self
+            .batch
+            .take()
+            .unwrap_or_else(|| Box::new([BatchChunk::new(), BatchChunk::new()]));
         let chunks = n.div_ceil(PROCESS_BATCH);
         if let Some(c0) = st.get_mut(0) {
             self.parse_chunk(bufs, frames, 0, replies, c0);
         }
         let mut found = [FlowMatch::None; PROCESS_BATCH];
         for c in 0..chunks {
-            let (cur, next) = match &mut st {
+            let (cur, next) = match &mut *st {
                 [a, b] if c % 2 == 0 => (a, b),
                 [a, b] => (b, a),
             };
@@ -458,6 +462,7 @@ impl Director {
                 }
             }
         }
+        self.batch = Some(st);
         n
     }
 
@@ -528,7 +533,7 @@ impl Director {
     /// `ip_vs_nat_xmit`), without their generality. `None` (with nothing changed) sends the
     /// frame down the general path: another protocol, a fragment, a SYN under
     /// `conn_reuse_mode`, no or an unavailable real server, TUN or FULLNAT, a packet too big.
-    #[inline]
+    #[inline(always)]
     fn established_in_fast(
         &mut self,
         buf: &mut [u8],
@@ -590,7 +595,7 @@ impl Director {
     /// A TCP or UDP reply of NAT / FULLNAT connection `id` found by the batch lookup goes
     /// straight to `out_reply`, as `process_parsed` would send it (`None`: the general path,
     /// for other protocols and fragments).
-    #[inline]
+    #[inline(always)]
     fn reply_fast(
         &mut self,
         buf: &mut [u8],
