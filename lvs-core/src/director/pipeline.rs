@@ -27,7 +27,9 @@ pub const PROCESS_BATCH: usize = 32;
 /// One chunk of [`Director::process_batch`] between its parse and its processing: each
 /// frame's parse result, the flows to look up and which flow each frame has.
 pub(crate) struct BatchChunk {
-    parsed: [Result<Parsed, Verdict>; PROCESS_BATCH],
+    /// lvs-fwd's parse of each frame, kept as returned (a frame range outside its buffer is
+    /// a `Truncated` error: a malformed drop, as in `process`).
+    parsed: [Result<Parsed, FwdError>; PROCESS_BATCH],
     keys: [FlowKey; PROCESS_BATCH],
     /// `keys` index of each frame's flow (`usize::MAX`: none).
     key_of: [usize; PROCESS_BATCH],
@@ -38,7 +40,7 @@ pub(crate) struct BatchChunk {
 impl BatchChunk {
     pub(crate) fn new() -> Self {
         BatchChunk {
-            parsed: [Err(Verdict::Drop(DropReason::Malformed)); PROCESS_BATCH],
+            parsed: [Err(FwdError::Truncated { needed: 0, got: 0 }); PROCESS_BATCH],
             keys: [FlowKey {
                 protocol: 0,
                 saddr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
@@ -211,10 +213,15 @@ fn l4_info(frame: &[u8], p: &Parsed) -> L4Info {
 /// IPv4 / IPv6) goes to the host stack ([`Verdict::Local`]); one that does not parse is a
 /// malformed drop.
 fn parse_frame(frame: &[u8]) -> Result<Parsed, Verdict> {
-    lvs_fwd::parse(frame).map_err(|e| match e {
+    lvs_fwd::parse(frame).map_err(|e| parse_verdict(&e))
+}
+
+/// The verdict for a frame lvs-fwd does not parse (see [`parse_frame`]).
+fn parse_verdict(e: &FwdError) -> Verdict {
+    match e {
         FwdError::UnsupportedEtherType(_) => Verdict::Local,
         _ => Verdict::Drop(DropReason::Malformed),
-    })
+    }
 }
 
 /// Types of the first two SCTP chunks (RFC 9260 section 3.2).
@@ -455,7 +462,7 @@ impl Director {
                             None => self.process_parsed(buf, s, e, p, hint, m, now),
                         }
                     }
-                    Err(v) => *v,
+                    Err(e) => parse_verdict(e),
                 };
                 if let Some(v) = verdicts.get_mut(i) {
                     *v = self.count(r);
@@ -501,8 +508,11 @@ impl Director {
             };
             *ko = usize::MAX;
             *p = match s.checked_add(l).and_then(|e| buf.get(s..e)) {
-                Some(frame) => parse_frame(frame),
-                None => Err(Verdict::Drop(DropReason::Malformed)),
+                Some(frame) => lvs_fwd::parse(frame),
+                None => Err(FwdError::Truncated {
+                    needed: s.saturating_add(l),
+                    got: buf.len(),
+                }),
             };
             let Ok(pp) = p else {
                 continue;
@@ -888,7 +898,7 @@ impl Director {
     }
 
     /// Counters, state transition, scheduler view, sync, for one packet of connection `id`.
-    #[inline]
+    #[inline(always)]
     fn account(
         &mut self,
         id: ConnId,
