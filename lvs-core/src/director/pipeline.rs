@@ -26,8 +26,10 @@ pub const PROCESS_BATCH: usize = 32;
 
 /// One chunk of [`Director::process_batch`] between its parse and its processing: each
 /// frame's parse result, the flows to look up and which flow each frame has.
-struct BatchChunk {
-    parsed: [Result<Parsed, Verdict>; PROCESS_BATCH],
+pub(crate) struct BatchChunk {
+    /// lvs-fwd's parse of each frame, kept as returned (a frame range outside its buffer is
+    /// a `Truncated` error: a malformed drop, as in `process`).
+    parsed: [Result<Parsed, FwdError>; PROCESS_BATCH],
     keys: [FlowKey; PROCESS_BATCH],
     /// `keys` index of each frame's flow (`usize::MAX`: none).
     key_of: [usize; PROCESS_BATCH],
@@ -36,9 +38,9 @@ struct BatchChunk {
 }
 
 impl BatchChunk {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         BatchChunk {
-            parsed: [Err(Verdict::Drop(DropReason::Malformed)); PROCESS_BATCH],
+            parsed: [Err(FwdError::Truncated { needed: 0, got: 0 }); PROCESS_BATCH],
             keys: [FlowKey {
                 protocol: 0,
                 saddr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
@@ -211,10 +213,15 @@ fn l4_info(frame: &[u8], p: &Parsed) -> L4Info {
 /// IPv4 / IPv6) goes to the host stack ([`Verdict::Local`]); one that does not parse is a
 /// malformed drop.
 fn parse_frame(frame: &[u8]) -> Result<Parsed, Verdict> {
-    lvs_fwd::parse(frame).map_err(|e| match e {
+    lvs_fwd::parse(frame).map_err(|e| parse_verdict(&e))
+}
+
+/// The verdict for a frame lvs-fwd does not parse (see [`parse_frame`]).
+fn parse_verdict(e: &FwdError) -> Verdict {
+    match e {
         FwdError::UnsupportedEtherType(_) => Verdict::Local,
         _ => Verdict::Drop(DropReason::Malformed),
-    })
+    }
 }
 
 /// Types of the first two SCTP chunks (RFC 9260 section 3.2).
@@ -392,14 +399,18 @@ impl Director {
         // chains are prefetched, so those loads overlap chunk c's processing. Prefetches are
         // hints; every lookup still runs at its chunk's turn.
         let replies = self.has_replies();
-        let mut st = [BatchChunk::new(), BatchChunk::new()];
+        // Taken out of `self` for the call (so `self` stays borrowable), put back at the end.
+        let mut st = self
+            .batch
+            .take()
+            .unwrap_or_else(|| Box::new([BatchChunk::new(), BatchChunk::new()]));
         let chunks = n.div_ceil(PROCESS_BATCH);
         if let Some(c0) = st.get_mut(0) {
             self.parse_chunk(bufs, frames, 0, replies, c0);
         }
         let mut found = [FlowMatch::None; PROCESS_BATCH];
         for c in 0..chunks {
-            let (cur, next) = match &mut st {
+            let (cur, next) = match &mut *st {
                 [a, b] if c % 2 == 0 => (a, b),
                 [a, b] => (b, a),
             };
@@ -451,13 +462,14 @@ impl Director {
                             None => self.process_parsed(buf, s, e, p, hint, m, now),
                         }
                     }
-                    Err(v) => *v,
+                    Err(e) => parse_verdict(e),
                 };
                 if let Some(v) = verdicts.get_mut(i) {
                     *v = self.count(r);
                 }
             }
         }
+        self.batch = Some(st);
         n
     }
 
@@ -496,8 +508,11 @@ impl Director {
             };
             *ko = usize::MAX;
             *p = match s.checked_add(l).and_then(|e| buf.get(s..e)) {
-                Some(frame) => parse_frame(frame),
-                None => Err(Verdict::Drop(DropReason::Malformed)),
+                Some(frame) => lvs_fwd::parse(frame),
+                None => Err(FwdError::Truncated {
+                    needed: s.saturating_add(l),
+                    got: buf.len(),
+                }),
             };
             let Ok(pp) = p else {
                 continue;
@@ -528,7 +543,7 @@ impl Director {
     /// `ip_vs_nat_xmit`), without their generality. `None` (with nothing changed) sends the
     /// frame down the general path: another protocol, a fragment, a SYN under
     /// `conn_reuse_mode`, no or an unavailable real server, TUN or FULLNAT, a packet too big.
-    #[inline]
+    #[inline(always)]
     fn established_in_fast(
         &mut self,
         buf: &mut [u8],
@@ -590,7 +605,7 @@ impl Director {
     /// A TCP or UDP reply of NAT / FULLNAT connection `id` found by the batch lookup goes
     /// straight to `out_reply`, as `process_parsed` would send it (`None`: the general path,
     /// for other protocols and fragments).
-    #[inline]
+    #[inline(always)]
     fn reply_fast(
         &mut self,
         buf: &mut [u8],
@@ -883,7 +898,7 @@ impl Director {
     }
 
     /// Counters, state transition, scheduler view, sync, for one packet of connection `id`.
-    #[inline]
+    #[inline(always)]
     fn account(
         &mut self,
         id: ConnId,
@@ -899,7 +914,7 @@ impl Director {
     /// [`Director::account`]; with `push` false the real server's counters are not handed
     /// to its scheduler here (the caller does it once for several changes).
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     fn account_with(
         &mut self,
         id: ConnId,
