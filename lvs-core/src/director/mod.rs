@@ -98,7 +98,6 @@
 //! ```
 
 mod defrag;
-mod fasthash;
 mod icmp;
 mod laddr;
 mod pipeline;
@@ -108,7 +107,14 @@ mod sync;
 
 use std::collections::HashMap;
 
-use fasthash::{FastMap, FastSet};
+/// Maps and sets keyed by configuration (services by protocol + VIP:port and by firewall
+/// mark, the VIP / RIP / local-address sets) that every packet reads once or twice: FxHash
+/// (the rustc-hash crate) instead of std's SipHash (~200 instructions for a `(u8,
+/// SocketAddr)` key). Only configuration inserts keys, never packets, so no packet can grow
+/// a collision chain and HashDoS resistance buys nothing here.
+type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
+/// See [`FastMap`].
+type FastSet<K> = rustc_hash::FxHashSet<K>;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
