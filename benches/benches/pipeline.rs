@@ -6,7 +6,10 @@
 //! - `new_tcp_dr`: SYN -> wlc -> insert -> DR for ever new clients, with time advancing so
 //!   the table holds ~1M embryonic entries that expire (expiry cost included);
 //! - `nat_both_directions`: established NAT flows among 256K, client packet then reply;
-//! - the `_batch32` forms: the same frames through `process_batch`, 32 per call;
+//! - the `_batch32` forms: the same frames through `process_batch`, 32 per call; the
+//!   `_batch256` forms 256 per call (the batch path pipelines its chunks of 32: the next
+//!   chunk is parsed and its index buckets and chain heads prefetched while the current
+//!   chunk is processed);
 //! - `dr_hot64_of_1m_batch32`: the batch DR path over 64 of the 1M flows (cache-resident:
 //!   the per-packet compute without DRAM misses);
 //! - `workers`: one vs two threads, each with its own Director and 512K DR flows;
@@ -121,22 +124,22 @@ fn ack_of(
 
 /// Process `frames` (each copied into its scratch buffer first) through `process_batch` in
 /// one call; returns how many were transmitted.
-fn batch(
+fn batch<const N: usize>(
     d: &mut Director,
-    bufs: &mut [[u8; HEAD + SLOT + 64]; 32],
-    frames: &[[u8; SLOT]; 32],
+    bufs: &mut [[u8; HEAD + SLOT + 64]; N],
+    frames: &[[u8; SLOT]; N],
     now: Instant,
-    verdicts: &mut [Verdict; 32],
+    verdicts: &mut [Verdict; N],
 ) -> usize {
     for (b, f) in bufs.iter_mut().zip(frames) {
         b[HEAD..HEAD + SLOT].copy_from_slice(f);
     }
-    let mut refs: [&mut [u8]; 32] = {
+    let mut refs: [&mut [u8]; N] = {
         let mut it = bufs.iter_mut();
         std::array::from_fn(|_| it.next().map_or(&mut [][..], |b| &mut b[..]))
     };
-    let ranges = [(HEAD, FRAME_LEN); 32];
-    let meta = [PacketMeta::default(); 32];
+    let ranges = [(HEAD, FRAME_LEN); N];
+    let meta = [PacketMeta::default(); N];
     d.process_batch(&mut refs, &ranges, &meta, now, verdicts);
     verdicts
         .iter()
@@ -175,7 +178,7 @@ impl Walk {
 
 /// Turn each ACK frame of `frames` into the ACK of the walk's next flow (client address and
 /// port patched in).
-fn next_acks(frames: &mut [[u8; SLOT]; 32], w: &mut Walk) {
+fn next_acks<const N: usize>(frames: &mut [[u8; SLOT]; N], w: &mut Walk) {
     for f in frames.iter_mut() {
         let (a, p) = client(w.next() as u32);
         f[26..30].copy_from_slice(&a.octets());
@@ -220,6 +223,27 @@ fn bench_dr_established(c: &mut Criterion) {
         })
     });
     assert_eq!(last, 32, "{verdicts:?}");
+    // A burst of 256 frames per call: process_batch parses the next chunk of 32 and
+    // prefetches its buckets and chain heads while the current chunk is processed.
+    let mut bufs256 = Box::new([[0u8; HEAD + SLOT + 64]; 256]);
+    let mut frames256 = Box::new([tmpl; 256]);
+    let mut verdicts256 = Box::new([Verdict::Local; 256]);
+    let mut last256 = 256;
+    g.bench_function("dr_established_1m_batch256", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH / 256 {
+                next_acks(&mut frames256, &mut w);
+                last256 = black_box(batch(
+                    &mut d,
+                    &mut bufs256,
+                    &frames256,
+                    now,
+                    &mut verdicts256,
+                ));
+            }
+        })
+    });
+    assert_eq!(last256, 256);
     // The compute floor: the same table and batch path, but only 64 of the 1M flows, so
     // their buckets and entries stay in the caches (what is left is parse, state, counters,
     // rewrite and the walk's instructions).
@@ -364,6 +388,30 @@ fn bench_nat(c: &mut Criterion) {
         })
     });
     assert_eq!(last, 32, "{verdicts:?}");
+    // 128 flows per call of 256 frames (the pipelined batch path, see the DR row).
+    let mut bufs256 = Box::new([[0u8; HEAD + SLOT + 64]; 256]);
+    let mut frames256 = Box::new([[0u8; SLOT]; 256]);
+    let mut verdicts256 = Box::new([Verdict::Local; 256]);
+    let mut last256 = 256;
+    g.bench_function("nat_both_directions_256k_batch256", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH / 256 {
+                for pair in frames256.chunks_mut(2) {
+                    let i = w.next();
+                    pair[0] = acks[i];
+                    pair[1] = replies[i];
+                }
+                last256 = black_box(batch(
+                    &mut d,
+                    &mut bufs256,
+                    &frames256,
+                    now,
+                    &mut verdicts256,
+                ));
+            }
+        })
+    });
+    assert_eq!(last256, 256);
     g.finish();
 }
 

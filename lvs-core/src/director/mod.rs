@@ -334,6 +334,9 @@ pub struct Director {
     /// While a reassembled datagram runs through the pipeline: its largest fragment, bytes
     /// (`IPCB(skb)->frag_max_size`), used by the MTU check.
     pub(crate) frag_max: Option<usize>,
+    /// Scratch state of [`Director::process_batch`] (two chunks in flight), kept between
+    /// calls so a call does not rebuild it (made by the first call).
+    pub(crate) batch: Option<Box<[pipeline::BatchChunk; 2]>>,
     pub(crate) expired: Vec<ExpiredConn>,
     pub(crate) lport_next: u16,
     /// keepalived-style health: real servers taken out (not inhibited) while down.
@@ -441,6 +444,7 @@ impl Director {
                 std::time::Duration::from_secs(u64::from(cfg.ipfrag_time)),
             ),
             frag_max: None,
+            batch: None,
             expired: Vec::with_capacity(1024),
             lport_next,
             parked: HashMap::new(),

@@ -24,6 +24,36 @@ use crate::service::{ForwardMethod, TunnelCsum, TunnelKind};
 /// lookups walked together (lvs-conn's batch walk takes 32 keys per round).
 pub const PROCESS_BATCH: usize = 32;
 
+/// One chunk of [`Director::process_batch`] between its parse and its processing: each
+/// frame's parse result, the flows to look up and which flow each frame has.
+pub(crate) struct BatchChunk {
+    /// lvs-fwd's parse of each frame, kept as returned (a frame range outside its buffer is
+    /// a `Truncated` error: a malformed drop, as in `process`).
+    parsed: [Result<Parsed, FwdError>; PROCESS_BATCH],
+    keys: [FlowKey; PROCESS_BATCH],
+    /// `keys` index of each frame's flow (`usize::MAX`: none).
+    key_of: [usize; PROCESS_BATCH],
+    /// Flows in `keys`.
+    n: usize,
+}
+
+impl BatchChunk {
+    pub(crate) fn new() -> Self {
+        BatchChunk {
+            parsed: [Err(FwdError::Truncated { needed: 0, got: 0 }); PROCESS_BATCH],
+            keys: [FlowKey {
+                protocol: 0,
+                saddr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                sport: 0,
+                daddr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                dport: 0,
+            }; PROCESS_BATCH],
+            key_of: [usize::MAX; PROCESS_BATCH],
+            n: 0,
+        }
+    }
+}
+
 /// Which side of a two-legged director a frame leaves by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Side {
@@ -183,10 +213,15 @@ fn l4_info(frame: &[u8], p: &Parsed) -> L4Info {
 /// IPv4 / IPv6) goes to the host stack ([`Verdict::Local`]); one that does not parse is a
 /// malformed drop.
 fn parse_frame(frame: &[u8]) -> Result<Parsed, Verdict> {
-    lvs_fwd::parse(frame).map_err(|e| match e {
+    lvs_fwd::parse(frame).map_err(|e| parse_verdict(&e))
+}
+
+/// The verdict for a frame lvs-fwd does not parse (see [`parse_frame`]).
+fn parse_verdict(e: &FwdError) -> Verdict {
+    match e {
         FwdError::UnsupportedEtherType(_) => Verdict::Local,
         _ => Verdict::Drop(DropReason::Malformed),
-    })
+    }
 }
 
 /// Types of the first two SCTP chunks (RFC 9260 section 3.2).
@@ -328,6 +363,15 @@ impl Director {
     /// misses overlap), and each frame then uses its lookup result unless an earlier frame
     /// of the chunk inserted or removed a connection (the table's
     /// [`lvs_conn::ConnTable::index_epoch`] changed), in which case it looks up again.
+    /// Established TCP / UDP packets to an available DR or NAT real server take a direct
+    /// path with the same effects.
+    ///
+    /// Chunks are pipelined: chunk c + 1 is parsed (each frame's index buckets prefetched as
+    /// it is parsed, [`lvs_conn::ConnTable::prefetch_flow`]) before chunk c is looked up,
+    /// and the entries at the heads of its chains are prefetched
+    /// ([`lvs_conn::ConnTable::prefetch_flow_entry`]) before chunk c is processed, so those
+    /// DRAM loads overlap work instead of stalling it. Pass bursts of several chunks (for
+    /// example 256 frames) to get that overlap; a call of 32 frames has nothing to overlap.
     pub fn process_batch(
         &mut self,
         bufs: &mut [&mut [u8]],
@@ -349,80 +393,237 @@ impl Director {
         ) else {
             return 0;
         };
-        let none = FlowKey {
-            protocol: 0,
-            saddr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-            sport: 0,
-            daddr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-            dport: 0,
-        };
-        let mut parsed: [Result<Parsed, Verdict>; PROCESS_BATCH] =
-            [Err(Verdict::Drop(DropReason::Malformed)); PROCESS_BATCH];
-        let mut keys = [none; PROCESS_BATCH];
-        let mut key_of = [usize::MAX; PROCESS_BATCH];
+        // Software pipeline over chunks of PROCESS_BATCH frames: while chunk c is looked up
+        // and processed, chunk c + 1 is already parsed (its index buckets prefetched as each
+        // frame is parsed) and, after chunk c's lookup, the entries at the head of its
+        // chains are prefetched, so those loads overlap chunk c's processing. Prefetches are
+        // hints; every lookup still runs at its chunk's turn.
+        let replies = self.has_replies();
+        // Taken out of `self` for the call (so `self` stays borrowable), put back at the end.
+        let mut st = self
+            .batch
+            .take()
+            .unwrap_or_else(|| Box::new([BatchChunk::new(), BatchChunk::new()]));
+        let chunks = n.div_ceil(PROCESS_BATCH);
+        if let Some(c0) = st.get_mut(0) {
+            self.parse_chunk(bufs, frames, 0, replies, c0);
+        }
         let mut found = [FlowMatch::None; PROCESS_BATCH];
-        for (((bc, fc), mc), vc) in bufs
-            .chunks_mut(PROCESS_BATCH)
-            .zip(frames.chunks(PROCESS_BATCH))
-            .zip(meta.chunks(PROCESS_BATCH))
-            .zip(verdicts.chunks_mut(PROCESS_BATCH))
-        {
-            // Parse every frame once; collect the flows to look up.
-            let mut k = 0;
-            for (i, (buf, &(s, l))) in bc.iter().zip(fc).enumerate() {
-                let (Some(p), Some(ko)) = (parsed.get_mut(i), key_of.get_mut(i)) else {
-                    break;
-                };
-                *ko = usize::MAX;
-                *p = match s.checked_add(l).and_then(|e| buf.get(s..e)) {
-                    Some(frame) => parse_frame(frame),
-                    None => Err(Verdict::Drop(DropReason::Malformed)),
-                };
-                let Ok(pp) = *p else {
-                    continue;
-                };
-                if pp.is_icmp_error() {
-                    continue;
-                }
-                if let (Some(f), Some(slot)) = (pp.flow(), keys.get_mut(k)) {
-                    *slot = FlowKey {
-                        protocol: f.protocol,
-                        saddr: f.src,
-                        sport: f.src_port,
-                        daddr: f.dst,
-                        dport: f.dst_port,
-                    };
-                    *ko = k;
-                    k += 1;
-                }
+        for c in 0..chunks {
+            let (cur, next) = match &mut *st {
+                [a, b] if c % 2 == 0 => (a, b),
+                [a, b] => (b, a),
+            };
+            let base = c * PROCESS_BATCH;
+            if c + 1 < chunks {
+                self.parse_chunk(bufs, frames, base + PROCESS_BATCH, replies, next);
             }
             let epoch = self.table.index_epoch();
-            if let (Some(keys), Some(found)) = (keys.get(..k), found.get_mut(..k)) {
+            if let (Some(keys), Some(found)) = (cur.keys.get(..cur.n), found.get_mut(..cur.n)) {
                 self.table.lookup_flows_batch(keys, found);
             }
-            for (i, ((buf, &(s, l)), (m, v))) in bc
-                .iter_mut()
-                .zip(fc)
-                .zip(mc.iter().zip(vc.iter_mut()))
-                .enumerate()
+            if c + 1 < chunks
+                && let Some(keys) = next.keys.get(..next.n)
             {
-                let hint = key_of
-                    .get(i)
-                    .and_then(|&j| found.get(j))
+                for k in keys {
+                    self.table.prefetch_flow_entry(k, replies);
+                }
+            }
+            let end = (base + PROCESS_BATCH).min(n);
+            for i in base..end {
+                let j = i - base;
+                let (Some(buf), Some(&(s, l)), Some(m), Some(p)) = (
+                    bufs.get_mut(i),
+                    frames.get(i),
+                    meta.get(i),
+                    cur.parsed.get(j),
+                ) else {
+                    break;
+                };
+                let hint = cur
+                    .key_of
+                    .get(j)
+                    .and_then(|&k| found.get(k))
                     .copied()
                     .filter(|_| self.table.index_epoch() == epoch);
-                let r = match parsed.get(i) {
+                let r = match p {
                     // Parsed, so `s + l` did not overflow and is in the buffer.
-                    Some(Ok(p)) => {
-                        self.process_parsed(buf, s, s.saturating_add(l), p, hint, m, now)
+                    Ok(p) => {
+                        let e = s.saturating_add(l);
+                        let fast = match hint {
+                            Some(FlowMatch::Inbound(id)) => {
+                                self.established_in_fast(buf, s, e, p, id, now)
+                            }
+                            Some(FlowMatch::Reply(id)) => self.reply_fast(buf, s, e, p, id, now),
+                            _ => None,
+                        };
+                        match fast {
+                            Some(v) => v,
+                            None => self.process_parsed(buf, s, e, p, hint, m, now),
+                        }
                     }
-                    Some(Err(v)) => *v,
-                    None => Verdict::Drop(DropReason::Malformed),
+                    Err(e) => parse_verdict(e),
                 };
-                *v = self.count(r);
+                if let Some(v) = verdicts.get_mut(i) {
+                    *v = self.count(r);
+                }
             }
         }
+        self.batch = Some(st);
         n
+    }
+
+    /// Whether any real server forwards by NAT or FULLNAT (replies may then arrive, so their
+    /// index buckets are worth prefetching too).
+    fn has_replies(&self) -> bool {
+        self.dests.iter().flatten().any(|d| {
+            matches!(
+                d.config.forward,
+                ForwardMethod::Masq | ForwardMethod::FullNat
+            )
+        })
+    }
+
+    /// Parse the frames `from..from + PROCESS_BATCH` of a batch into `out`, collect their
+    /// flows to look up and prefetch the index buckets those lookups will read.
+    fn parse_chunk(
+        &self,
+        bufs: &[&mut [u8]],
+        frames: &[(usize, usize)],
+        from: usize,
+        replies: bool,
+        out: &mut BatchChunk,
+    ) {
+        out.n = 0;
+        let to = (from + PROCESS_BATCH).min(bufs.len()).min(frames.len());
+        for i in from..to {
+            let j = i - from;
+            let (Some(buf), Some(&(s, l)), Some(p), Some(ko)) = (
+                bufs.get(i),
+                frames.get(i),
+                out.parsed.get_mut(j),
+                out.key_of.get_mut(j),
+            ) else {
+                break;
+            };
+            *ko = usize::MAX;
+            *p = match s.checked_add(l).and_then(|e| buf.get(s..e)) {
+                Some(frame) => lvs_fwd::parse(frame),
+                None => Err(FwdError::Truncated {
+                    needed: s.saturating_add(l),
+                    got: buf.len(),
+                }),
+            };
+            let Ok(pp) = p else {
+                continue;
+            };
+            if pp.is_icmp_error() {
+                continue;
+            }
+            if let (Some(f), Some(slot)) = (pp.flow(), out.keys.get_mut(out.n)) {
+                *slot = FlowKey {
+                    protocol: f.protocol,
+                    saddr: f.src,
+                    sport: f.src_port,
+                    daddr: f.dst,
+                    dport: f.dst_port,
+                };
+                self.table.prefetch_flow(slot, replies);
+                *ko = out.n;
+                out.n += 1;
+            }
+        }
+    }
+
+    /// The common case of [`Director::process_batch`] in one place: a TCP or UDP packet of an
+    /// established inbound connection `id` (found by the batch lookup at an unchanged index
+    /// epoch) whose real server is available and forwards by DR or NAT, and that fits the
+    /// route MTU. It does exactly what `process_parsed` -> `in_established` -> `xmit_in` do
+    /// for such a packet (`ip_vs_in` -> `ip_vs_set_state` -> `ip_vs_dr_xmit` /
+    /// `ip_vs_nat_xmit`), without their generality. `None` (with nothing changed) sends the
+    /// frame down the general path: another protocol, a fragment, a SYN under
+    /// `conn_reuse_mode`, no or an unavailable real server, TUN or FULLNAT, a packet too big.
+    #[inline(always)]
+    fn established_in_fast(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        p: &Parsed,
+        id: ConnId,
+        now: Instant,
+    ) -> Option<Verdict> {
+        let l4 = match p.transport() {
+            Transport::Tcp { flags, .. } => {
+                if flags & tcp_flags::SYN != 0 && self.cfg.sysctls.conn_reuse_mode != 0 {
+                    return None;
+                }
+                L4Info::Tcp { flags }
+            }
+            Transport::Udp { .. } => L4Info::Udp,
+            _ => return None,
+        };
+        if p.fragment().is_some() || self.frag_max.is_some() {
+            return None;
+        }
+        let d = self.table.dest_of(id)?.0;
+        let dest = self.dest(d)?;
+        if !dest.available {
+            return None;
+        }
+        let (fwd, rip, port) = (
+            dest.config.forward,
+            dest.config.addr.ip(),
+            dest.config.addr.port(),
+        );
+        if !matches!(fwd, ForwardMethod::Route | ForwardMethod::Masq)
+            || p.end().saturating_sub(p.l3_offset()) > self.route_mtu(rip, now) as usize
+        {
+            return None;
+        }
+        let rport = if port == 0 { p.flow()?.dst_port } else { port };
+        let frame = buf.get_mut(start..end)?;
+        self.account(id, Some(d), Direction::Input, l4, p, now);
+        let r = if fwd == ForwardMethod::Route {
+            lvs_fwd::decrement_ttl(frame, p)
+        } else {
+            lvs_fwd::nat_in(frame, p, rip, rport)
+        };
+        Some(match r {
+            Ok(Outcome::Forward) => Verdict::Transmit {
+                next_hop: rip,
+                side: Side::Server,
+                start,
+                len: end - start,
+            },
+            Ok(Outcome::TimeExceeded) => self.time_exceeded(buf, start, end, p),
+            Err(FwdError::Fragment) => Verdict::Drop(DropReason::Fragment),
+            Err(_) => Verdict::Drop(DropReason::Rewrite),
+        })
+    }
+
+    /// A TCP or UDP reply of NAT / FULLNAT connection `id` found by the batch lookup goes
+    /// straight to `out_reply`, as `process_parsed` would send it (`None`: the general path,
+    /// for other protocols and fragments).
+    #[inline(always)]
+    fn reply_fast(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        p: &Parsed,
+        id: ConnId,
+        now: Instant,
+    ) -> Option<Verdict> {
+        let l4 = match p.transport() {
+            Transport::Tcp { flags, .. } => L4Info::Tcp { flags },
+            Transport::Udp { .. } => L4Info::Udp,
+            _ => return None,
+        };
+        if p.fragment().is_some() || self.frag_max.is_some() {
+            return None;
+        }
+        Some(self.out_reply(buf, start, end, p, id, l4, now))
     }
 
     /// Count a drop verdict ([`Director::drops`]) and pass the verdict on.
@@ -697,6 +898,7 @@ impl Director {
     }
 
     /// Counters, state transition, scheduler view, sync, for one packet of connection `id`.
+    #[inline(always)]
     fn account(
         &mut self,
         id: ConnId,

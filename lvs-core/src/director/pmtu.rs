@@ -158,7 +158,11 @@ impl PmtuTable {
 
     /// `dst_mtu()` of the route toward `rip` at `now`: the live learned PMTU, else the device
     /// MTU (`ipv4_mtu`).
+    #[inline]
     pub(crate) fn route_mtu(&self, rip: IpAddr, now: Instant, dev_mtu: u32) -> u32 {
+        if self.used == 0 {
+            return dev_mtu;
+        }
         self.get(rip, now).map_or(dev_mtu, |m| m.min(dev_mtu))
     }
 
