@@ -484,8 +484,10 @@ impl Shared {
 /// state handling of ip_vs_proto_*.c and the counters of ip_vs_ctl.c).
 ///
 /// # Model
-/// - Entries live in per-family slabs (IPv4 entries are 104 bytes, 113 B per entry with the
-///   index at 1M; IPv6 ones larger) linked by u32 indices into a seeded chained hash index
+/// - Entries live in per-family slabs (IPv4 entries are 104 bytes: a 64-byte cache line of
+///   the fields lookups and packets use, and 40 bytes of links and control fields in a
+///   parallel slab; 117 B per entry with the index, at most 1/2 loaded, at 1M; IPv6 ones
+///   larger) linked by u32 indices into a seeded chained hash index
 ///   keyed by (protocol, client address, client port), as the kernel's
 ///   `ip_vs_conn_hashkey_param()`; [`ConnTable::reserve`] pre-sizes slab and index. Inbound lookups match the full
 ///   (protocol, CIP, cport, VIP, vport) tuple; NAT replies hash the packet's destination (the
