@@ -6,10 +6,7 @@
 //! - `new_tcp_dr`: SYN -> wlc -> insert -> DR for ever new clients, with time advancing so
 //!   the table holds ~1M embryonic entries that expire (expiry cost included);
 //! - `nat_both_directions`: established NAT flows among 256K, client packet then reply;
-//! - the `_batch32` forms: the same frames through `process_batch`, 32 per call; the
-//!   `_batch256` forms 256 per call (the batch path pipelines its chunks of 32: the next
-//!   chunk is parsed and its index buckets and chain heads prefetched while the current
-//!   chunk is processed);
+//! - the `_batch32` forms: the same frames through `process_batch`, 32 per call;
 //! - `dr_hot64_of_1m_batch32`: the batch DR path over 64 of the 1M flows (cache-resident:
 //!   the per-packet compute without DRAM misses);
 //! - `workers`: one vs two threads, each with its own Director and 512K DR flows;
@@ -223,27 +220,6 @@ fn bench_dr_established(c: &mut Criterion) {
         })
     });
     assert_eq!(last, 32, "{verdicts:?}");
-    // A burst of 256 frames per call: process_batch parses the next chunk of 32 and
-    // prefetches its buckets and chain heads while the current chunk is processed.
-    let mut bufs256 = Box::new([[0u8; HEAD + SLOT + 64]; 256]);
-    let mut frames256 = Box::new([tmpl; 256]);
-    let mut verdicts256 = Box::new([Verdict::Local; 256]);
-    let mut last256 = 256;
-    g.bench_function("dr_established_1m_batch256", |b| {
-        b.iter(|| {
-            for _ in 0..BATCH / 256 {
-                next_acks(&mut frames256, &mut w);
-                last256 = black_box(batch(
-                    &mut d,
-                    &mut bufs256,
-                    &frames256,
-                    now,
-                    &mut verdicts256,
-                ));
-            }
-        })
-    });
-    assert_eq!(last256, 256);
     // The compute floor: the same table and batch path, but only 64 of the 1M flows, so
     // their buckets and entries stay in the caches (what is left is parse, state, counters,
     // rewrite and the walk's instructions).
@@ -388,30 +364,6 @@ fn bench_nat(c: &mut Criterion) {
         })
     });
     assert_eq!(last, 32, "{verdicts:?}");
-    // 128 flows per call of 256 frames (the pipelined batch path, see the DR row).
-    let mut bufs256 = Box::new([[0u8; HEAD + SLOT + 64]; 256]);
-    let mut frames256 = Box::new([[0u8; SLOT]; 256]);
-    let mut verdicts256 = Box::new([Verdict::Local; 256]);
-    let mut last256 = 256;
-    g.bench_function("nat_both_directions_256k_batch256", |b| {
-        b.iter(|| {
-            for _ in 0..BATCH / 256 {
-                for pair in frames256.chunks_mut(2) {
-                    let i = w.next();
-                    pair[0] = acks[i];
-                    pair[1] = replies[i];
-                }
-                last256 = black_box(batch(
-                    &mut d,
-                    &mut bufs256,
-                    &frames256,
-                    now,
-                    &mut verdicts256,
-                ));
-            }
-        })
-    });
-    assert_eq!(last256, 256);
     g.finish();
 }
 

@@ -816,27 +816,6 @@ impl<A: Addr> Inner<A> {
         }
     }
 
-    /// Prefetch the inbound-index bucket of (`proto`, `addr`, `port`) (a cache hint only).
-    #[inline]
-    pub(crate) fn prefetch_bucket(&self, hasher: &Hasher, proto: u8, addr: A, port: u16) {
-        if !self.buckets.is_empty() {
-            let b = self.bucket_of(hasher.hash(proto, addr, port));
-            prefetch_index::prefetch_index(&self.buckets, b);
-        }
-    }
-
-    /// Prefetch the entry at the head of the inbound chain of (`proto`, `addr`, `port`)
-    /// (reads the bucket; a cache hint only).
-    #[inline]
-    pub(crate) fn prefetch_head(&self, hasher: &Hasher, proto: u8, addr: A, port: u16) {
-        let b = self.bucket_of(hasher.hash(proto, addr, port));
-        if let Some(&head) = self.buckets.get(b)
-            && (head as usize) < self.slab.len()
-        {
-            prefetch_index::prefetch_index(&self.slab, head as usize);
-        }
-    }
-
     /// Chain heads of `buckets[b[i]]` (hash indices computed first, then the loads issued
     /// back to back so their misses overlap).
     #[inline]

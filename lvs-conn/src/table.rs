@@ -624,6 +624,7 @@ fn ts_secs(secs: u32) -> u64 {
 
 /// One packet's state transition (`set_tcp_state()`, `udp_state_transition()`,
 /// `set_sctp_state()`), with the activeconns/inactconns move and timer re-arm.
+#[inline(always)]
 fn packet<A: Addr>(
     inner: &mut Inner<A>,
     sh: &mut Shared,
@@ -1171,67 +1172,6 @@ impl ConnTable {
         }
     }
 
-    /// Start loading into the CPU caches the index bucket that a lookup of `key` (as
-    /// [`ConnTable::lookup_flows_batch`] takes it: CIP:cport -> VIP:vport, or a reply
-    /// RIP:rport -> CIP:cport) reads first: the inbound bucket, and with `replies` also the
-    /// bucket a NAT reply lookup reads. A hint only (a software prefetch, `prefetcht0` on
-    /// x86-64, a no-op elsewhere): no result of any call changes. Call it as each packet of
-    /// a batch is parsed, so the bucket loads overlap the parsing of the next packets
-    /// instead of stalling the batch lookup; then [`ConnTable::prefetch_flow_entry`]. A key
-    /// whose two addresses are of different families is ignored.
-    #[inline]
-    pub fn prefetch_flow(&self, key: &FlowKey, replies: bool) {
-        let h = &self.sh.hasher;
-        match (key.saddr, key.daddr) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => {
-                self.v4
-                    .prefetch_bucket(h, key.protocol, s.to_bits(), key.sport);
-                if replies {
-                    self.v4
-                        .prefetch_bucket(h, key.protocol, d.to_bits(), key.dport);
-                }
-            }
-            (IpAddr::V6(s), IpAddr::V6(d)) => {
-                self.v6
-                    .prefetch_bucket(h, key.protocol, s.octets(), key.sport);
-                if replies {
-                    self.v6
-                        .prefetch_bucket(h, key.protocol, d.octets(), key.dport);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Read the inbound bucket of `key` (best after [`ConnTable::prefetch_flow`] had time
-    /// to bring it in) and start loading the entry at the head of its chain: the first entry
-    /// a lookup of `key` compares; with `replies` the same for the bucket a NAT reply lookup
-    /// reads. A hint only, like `prefetch_flow`; call it some work ahead of
-    /// [`ConnTable::lookup_flows_batch`] for the same keys.
-    #[inline]
-    pub fn prefetch_flow_entry(&self, key: &FlowKey, replies: bool) {
-        let h = &self.sh.hasher;
-        match (key.saddr, key.daddr) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => {
-                self.v4
-                    .prefetch_head(h, key.protocol, s.to_bits(), key.sport);
-                if replies {
-                    self.v4
-                        .prefetch_head(h, key.protocol, d.to_bits(), key.dport);
-                }
-            }
-            (IpAddr::V6(s), IpAddr::V6(d)) => {
-                self.v6
-                    .prefetch_head(h, key.protocol, s.octets(), key.sport);
-                if replies {
-                    self.v6
-                        .prefetch_head(h, key.protocol, d.octets(), key.dport);
-                }
-            }
-            _ => {}
-        }
-    }
-
     /// For each packet of a batch, what [`ConnTable::lookup_in`] and then, on a miss,
     /// [`ConnTable::lookup_out`] return (`out[i]` for `keys[i]`; extra `out` slots are left
     /// alone). The chains of up to 32 keys are walked together (inbound first, then the
@@ -1383,7 +1323,7 @@ impl ConnTable {
     /// UDP output), and re-arms the timer to the new state's timeout (`ip_vs_conn_put()`).
     ///
     /// Errors: [`ConnError::NoSuchConn`].
-    #[inline]
+    #[inline(always)]
     pub fn on_packet(
         &mut self,
         id: ConnId,

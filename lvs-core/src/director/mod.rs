@@ -343,9 +343,9 @@ pub struct Director {
     /// While a reassembled datagram runs through the pipeline: its largest fragment, bytes
     /// (`IPCB(skb)->frag_max_size`), used by the MTU check.
     pub(crate) frag_max: Option<usize>,
-    /// Scratch state of [`Director::process_batch`] (two chunks in flight), kept between
-    /// calls so a call does not rebuild it (made by the first call).
-    pub(crate) batch: Option<Box<[pipeline::BatchChunk; 2]>>,
+    /// Scratch state of [`Director::process_batch`] (one chunk), kept between calls so a
+    /// call does not rebuild it (made by the first call).
+    pub(crate) batch: Option<Box<pipeline::BatchChunk>>,
     pub(crate) expired: Vec<ExpiredConn>,
     /// Scratch of [`Director::handle_timeout`]: real-server slots already brought in line.
     pub(crate) dests_synced: Vec<bool>,

@@ -364,14 +364,7 @@ impl Director {
     /// of the chunk inserted or removed a connection (the table's
     /// [`lvs_conn::ConnTable::index_epoch`] changed), in which case it looks up again.
     /// Established TCP / UDP packets to an available DR or NAT real server take a direct
-    /// path with the same effects.
-    ///
-    /// Chunks are pipelined: chunk c + 1 is parsed (each frame's index buckets prefetched as
-    /// it is parsed, [`lvs_conn::ConnTable::prefetch_flow`]) before chunk c is looked up,
-    /// and the entries at the heads of its chains are prefetched
-    /// ([`lvs_conn::ConnTable::prefetch_flow_entry`]) before chunk c is processed, so those
-    /// DRAM loads overlap work instead of stalling it. Pass bursts of several chunks (for
-    /// example 256 frames) to get that overlap; a call of 32 frames has nothing to overlap.
+    /// path with the same effects, as do TCP / UDP NAT and FULLNAT replies to `out_reply`.
     pub fn process_batch(
         &mut self,
         bufs: &mut [&mut [u8]],
@@ -393,41 +386,21 @@ impl Director {
         ) else {
             return 0;
         };
-        // Software pipeline over chunks of PROCESS_BATCH frames: while chunk c is looked up
-        // and processed, chunk c + 1 is already parsed (its index buckets prefetched as each
-        // frame is parsed) and, after chunk c's lookup, the entries at the head of its
-        // chains are prefetched, so those loads overlap chunk c's processing. Prefetches are
-        // hints; every lookup still runs at its chunk's turn.
-        let replies = self.has_replies();
-        // Taken out of `self` for the call (so `self` stays borrowable), put back at the end.
-        let mut st = self
+        // The chunk buffer lives in `self` between calls; taken out for the call so `self`
+        // stays borrowable, put back at the end.
+        let mut cur = self
             .batch
             .take()
-            .unwrap_or_else(|| Box::new([BatchChunk::new(), BatchChunk::new()]));
-        let chunks = n.div_ceil(PROCESS_BATCH);
-        if let Some(c0) = st.get_mut(0) {
-            self.parse_chunk(bufs, frames, 0, replies, c0);
-        }
+            .unwrap_or_else(|| Box::new(BatchChunk::new()));
         let mut found = [FlowMatch::None; PROCESS_BATCH];
-        for c in 0..chunks {
-            let (cur, next) = match &mut *st {
-                [a, b] if c % 2 == 0 => (a, b),
-                [a, b] => (b, a),
-            };
+        for c in 0..n.div_ceil(PROCESS_BATCH) {
             let base = c * PROCESS_BATCH;
-            if c + 1 < chunks {
-                self.parse_chunk(bufs, frames, base + PROCESS_BATCH, replies, next);
-            }
+            // Parse every frame of the chunk once; collect the flows to look up, and look
+            // them up together.
+            self.parse_chunk(bufs, frames, base, &mut cur);
             let epoch = self.table.index_epoch();
             if let (Some(keys), Some(found)) = (cur.keys.get(..cur.n), found.get_mut(..cur.n)) {
                 self.table.lookup_flows_batch(keys, found);
-            }
-            if c + 1 < chunks
-                && let Some(keys) = next.keys.get(..next.n)
-            {
-                for k in keys {
-                    self.table.prefetch_flow_entry(k, replies);
-                }
             }
             let end = (base + PROCESS_BATCH).min(n);
             for i in base..end {
@@ -469,29 +442,17 @@ impl Director {
                 }
             }
         }
-        self.batch = Some(st);
+        self.batch = Some(cur);
         n
     }
 
-    /// Whether any real server forwards by NAT or FULLNAT (replies may then arrive, so their
-    /// index buckets are worth prefetching too).
-    fn has_replies(&self) -> bool {
-        self.dests.iter().flatten().any(|d| {
-            matches!(
-                d.config.forward,
-                ForwardMethod::Masq | ForwardMethod::FullNat
-            )
-        })
-    }
-
-    /// Parse the frames `from..from + PROCESS_BATCH` of a batch into `out`, collect their
-    /// flows to look up and prefetch the index buckets those lookups will read.
+    /// Parse the frames `from..from + PROCESS_BATCH` of a batch into `out` and collect their
+    /// flows to look up.
     fn parse_chunk(
         &self,
         bufs: &[&mut [u8]],
         frames: &[(usize, usize)],
         from: usize,
-        replies: bool,
         out: &mut BatchChunk,
     ) {
         out.n = 0;
@@ -528,7 +489,6 @@ impl Director {
                     daddr: f.dst,
                     dport: f.dst_port,
                 };
-                self.table.prefetch_flow(slot, replies);
                 *ko = out.n;
                 out.n += 1;
             }
