@@ -468,26 +468,28 @@ impl Director {
                 break;
             };
             *ko = usize::MAX;
-            *p = match s.checked_add(l).and_then(|e| buf.get(s..e)) {
-                Some(frame) => lvs_fwd::parse(frame),
-                None => Err(FwdError::Truncated {
+            let Some(frame) = s.checked_add(l).and_then(|e| buf.get(s..e)) else {
+                *p = Err(FwdError::Truncated {
                     needed: s.saturating_add(l),
                     got: buf.len(),
-                }),
+                });
+                continue;
             };
+            // Written straight into the chunk (no temporary to copy).
+            *p = lvs_fwd::parse(frame);
             let Ok(pp) = p else {
                 continue;
             };
             if pp.is_icmp_error() {
                 continue;
             }
-            if let (Some(f), Some(slot)) = (pp.flow(), out.keys.get_mut(out.n)) {
+            if let (Some((sport, dport)), Some(slot)) = (pp.ports(), out.keys.get_mut(out.n)) {
                 *slot = FlowKey {
-                    protocol: f.protocol,
-                    saddr: f.src,
-                    sport: f.src_port,
-                    daddr: f.dst,
-                    dport: f.dst_port,
+                    protocol: pp.protocol(),
+                    saddr: pp.src(),
+                    sport,
+                    daddr: pp.dst(),
+                    dport,
                 };
                 *ko = out.n;
                 out.n += 1;
@@ -536,8 +538,14 @@ impl Director {
             dest.config.addr.ip(),
             dest.config.addr.port(),
         );
+        // The route MTU without a path-MTU lookup while none is learned.
+        let mtu = if self.pmtu.is_empty() {
+            self.cfg.tun_mtu
+        } else {
+            self.route_mtu(rip, now)
+        };
         if !matches!(fwd, ForwardMethod::Route | ForwardMethod::Masq)
-            || p.end().saturating_sub(p.l3_offset()) > self.route_mtu(rip, now) as usize
+            || p.end().saturating_sub(p.l3_offset()) > mtu as usize
         {
             return None;
         }
