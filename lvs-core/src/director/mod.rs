@@ -24,14 +24,15 @@
 //! # Batches and memory
 //!
 //! With millions of connections, each packet's connection lookup is a hash bucket and an
-//! entry in memory no cache holds: two or three DRAM misses of ~100-200 ns each. Called one
-//! frame at a time, [`Director::process`] waits for them in turn. [`Director::process_batch`]
-//! is the fast path for a data plane that receives frames in bursts (AF_XDP, DPDK, `recvmmsg`,
-//! a TAP drained in a loop): it parses each chunk of up to [`PROCESS_BATCH`] frames once,
-//! walks their connection chains together so the misses overlap, and gives exactly the
-//! verdicts, rewrites and counters of `process` frame by frame (a frame whose lookup an
-//! earlier frame of the chunk could have changed looks up again). On the benchmark machine it
-//! is about 2.5 times `process` at 1M connections (BENCHMARKS.md).
+//! entry in memory no cache holds: two DRAM misses of ~100-200 ns each. Called one frame at a
+//! time, [`Director::process`] waits for them in turn. [`Director::process_batch`] is the fast
+//! path for a data plane that receives frames in bursts (AF_XDP, DPDK, `recvmmsg`, a TAP
+//! drained in a loop): it parses each chunk of up to [`PROCESS_BATCH`] frames once, walks
+//! their connection chains together so the misses overlap, sends established TCP / UDP
+//! packets of DR and NAT connections (and NAT / FULLNAT replies) down a direct path, and gives
+//! exactly the verdicts, rewrites and counters of `process` frame by frame (a frame whose
+//! lookup an earlier frame of the chunk could have changed looks up again). On the benchmark
+//! machine it is about 4 times `process` at 1M connections (BENCHMARKS.md).
 //!
 //! The connection table lives in a few large allocations (entry slab, hash index). Back them
 //! with huge pages (transparent huge pages via the allocator, as the lvs-director binary does
