@@ -515,17 +515,11 @@ impl Director {
         id: ConnId,
         now: Instant,
     ) -> Option<Verdict> {
-        let l4 = match p.transport() {
-            Transport::Tcp { flags, .. } => {
-                if flags & tcp_flags::SYN != 0 && self.cfg.sysctls.conn_reuse_mode != 0 {
-                    return None;
-                }
-                L4Info::Tcp { flags }
-            }
-            Transport::Udp { .. } => L4Info::Udp,
-            _ => return None,
-        };
-        if p.fragment().is_some() || self.frag_max.is_some() {
+        let l4 = self.fast_l4(p)?;
+        if let L4Info::Tcp { flags } = l4
+            && flags & tcp_flags::SYN != 0
+            && self.cfg.sysctls.conn_reuse_mode != 0
+        {
             return None;
         }
         let d = self.table.dest_of(id)?.0;
@@ -557,7 +551,21 @@ impl Director {
         } else {
             lvs_fwd::nat_in(frame, p, rip, rport)
         };
-        Some(match r {
+        Some(self.to_server(r, buf, start, end, p, rip))
+    }
+
+    /// The verdict for an inbound packet rewritten toward `rip` (`r`: the rewrite's result).
+    #[inline(always)]
+    fn to_server(
+        &self,
+        r: Result<Outcome, FwdError>,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        p: &Parsed,
+        rip: IpAddr,
+    ) -> Verdict {
+        match r {
             Ok(Outcome::Forward) => Verdict::Transmit {
                 next_hop: rip,
                 side: Side::Server,
@@ -567,7 +575,7 @@ impl Director {
             Ok(Outcome::TimeExceeded) => self.time_exceeded(buf, start, end, p),
             Err(FwdError::Fragment) => Verdict::Drop(DropReason::Fragment),
             Err(_) => Verdict::Drop(DropReason::Rewrite),
-        })
+        }
     }
 
     /// A TCP or UDP reply of NAT / FULLNAT connection `id` found by the batch lookup goes
@@ -583,15 +591,22 @@ impl Director {
         id: ConnId,
         now: Instant,
     ) -> Option<Verdict> {
-        let l4 = match p.transport() {
-            Transport::Tcp { flags, .. } => L4Info::Tcp { flags },
-            Transport::Udp { .. } => L4Info::Udp,
-            _ => return None,
-        };
+        let l4 = self.fast_l4(p)?;
+        Some(self.out_reply(buf, start, end, p, id, l4, now))
+    }
+
+    /// What the direct paths of [`Director::process_batch`] take: the packet's TCP flags or
+    /// UDP (as `l4_info` gives them), `None` for other protocols and for fragments.
+    #[inline(always)]
+    fn fast_l4(&self, p: &Parsed) -> Option<L4Info> {
         if p.fragment().is_some() || self.frag_max.is_some() {
             return None;
         }
-        Some(self.out_reply(buf, start, end, p, id, l4, now))
+        match p.transport() {
+            Transport::Tcp { flags, .. } => Some(L4Info::Tcp { flags }),
+            Transport::Udp { .. } => Some(L4Info::Udp),
+            _ => None,
+        }
     }
 
     /// Count a drop verdict ([`Director::drops`]) and pass the verdict on.
@@ -1201,17 +1216,7 @@ impl Director {
                 };
             }
         };
-        match r {
-            Ok(Outcome::Forward) => Verdict::Transmit {
-                next_hop: t.rip,
-                side: Side::Server,
-                start,
-                len: end - start,
-            },
-            Ok(Outcome::TimeExceeded) => self.time_exceeded(buf, start, end, p),
-            Err(FwdError::Fragment) => Verdict::Drop(DropReason::Fragment),
-            Err(_) => Verdict::Drop(DropReason::Rewrite),
-        }
+        self.to_server(r, buf, start, end, p, t.rip)
     }
 
     /// TUN: encapsulate the IP packet in place (outer headers in the headroom) and put the
