@@ -107,15 +107,6 @@ mod snapshot;
 mod sync;
 
 use std::collections::HashMap;
-
-/// Maps and sets keyed by configuration (services by protocol + VIP:port and by firewall
-/// mark, the VIP / RIP / local-address sets) that every packet reads once or twice: FxHash
-/// (the rustc-hash crate) instead of std's SipHash (~200 instructions for a `(u8,
-/// SocketAddr)` key). Only configuration inserts keys, never packets, so no packet can grow
-/// a collision chain and HashDoS resistance buys nothing here.
-type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
-/// See [`FastMap`].
-type FastSet<K> = rustc_hash::FxHashSet<K>;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -129,6 +120,15 @@ use crate::service::{
     AddressFamily, ApplyError, DestConfig, ForwardMethod, PersistMask, ServiceConfig, ServiceKey,
     Timeouts, VirtualService,
 };
+
+/// Maps and sets keyed by configuration (services by protocol + VIP:port and by firewall
+/// mark, the VIP / RIP / local-address sets) that every packet reads once or twice: FxHash
+/// (the rustc-hash crate), much cheaper per lookup than std's SipHash. Only configuration
+/// inserts keys, never packets, so no packet can grow a collision chain and HashDoS
+/// resistance buys nothing here.
+type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
+/// See [`FastMap`].
+type FastSet<K> = rustc_hash::FxHashSet<K>;
 
 pub use defrag::{FragInsert, FragKey, MAX_DATAGRAM, Reassembled, Reassembler};
 pub use laddr::DEFAULT_LPORT_RANGE;

@@ -515,7 +515,7 @@ impl Director {
         id: ConnId,
         now: Instant,
     ) -> Option<Verdict> {
-        let l4 = self.fast_l4(p)?;
+        let l4 = Self::fast_l4(p)?;
         if let L4Info::Tcp { flags } = l4
             && flags & tcp_flags::SYN != 0
             && self.cfg.sysctls.conn_reuse_mode != 0
@@ -532,14 +532,8 @@ impl Director {
             dest.config.addr.ip(),
             dest.config.addr.port(),
         );
-        // The route MTU without a path-MTU lookup while none is learned.
-        let mtu = if self.pmtu.is_empty() {
-            self.cfg.tun_mtu
-        } else {
-            self.route_mtu(rip, now)
-        };
         if !matches!(fwd, ForwardMethod::Route | ForwardMethod::Masq)
-            || p.end().saturating_sub(p.l3_offset()) > mtu as usize
+            || p.end().saturating_sub(p.l3_offset()) > self.route_mtu(rip, now) as usize
         {
             return None;
         }
@@ -591,15 +585,16 @@ impl Director {
         id: ConnId,
         now: Instant,
     ) -> Option<Verdict> {
-        let l4 = self.fast_l4(p)?;
+        let l4 = Self::fast_l4(p)?;
         Some(self.out_reply(buf, start, end, p, id, l4, now))
     }
 
     /// What the direct paths of [`Director::process_batch`] take: the packet's TCP flags or
-    /// UDP (as `l4_info` gives them), `None` for other protocols and for fragments.
+    /// UDP (as `l4_info` gives them), `None` for other protocols and for fragments (which
+    /// go to the reassembler).
     #[inline(always)]
-    fn fast_l4(&self, p: &Parsed) -> Option<L4Info> {
-        if p.fragment().is_some() || self.frag_max.is_some() {
+    fn fast_l4(p: &Parsed) -> Option<L4Info> {
+        if p.fragment().is_some() {
             return None;
         }
         match p.transport() {

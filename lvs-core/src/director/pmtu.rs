@@ -151,12 +151,6 @@ impl PmtuTable {
             .find(|s| s.rip == rip)
     }
 
-    /// True while no path MTU is stored (live or expired).
-    #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.used == 0
-    }
-
     /// The live learned PMTU toward `rip` at `now` (`None`: none, or expired).
     pub(crate) fn get(&self, rip: IpAddr, now: Instant) -> Option<u32> {
         self.find(rip).filter(|s| now < s.expires).map(|s| s.mtu)
