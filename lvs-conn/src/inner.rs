@@ -474,6 +474,14 @@ impl<A: Addr> Inner<A> {
         (h as usize) & (self.buckets.len().wrapping_sub(1))
     }
 
+    /// The inbound-index bucket entry `e` is hashed in: (protocol, CIP, cport), port 0 for
+    /// a template (`ip_vs_conn_hashkey_conn()`).
+    #[inline]
+    fn home_bucket(&self, hasher: &Hasher, e: &Entry<A>) -> usize {
+        let port = if e.is_template() { 0 } else { e.cport };
+        self.bucket_of(hasher.hash(e.proto, e.caddr, port))
+    }
+
     // ----------------------------------------------------------------------- lookups
 
     /// Inbound lookup (client -> VIP), templates excluded.
@@ -731,8 +739,7 @@ impl<A: Addr> Inner<A> {
         let Some(e) = self.slab.get(idx as usize) else {
             return;
         };
-        let port = if e.is_template() { 0 } else { e.cport };
-        let b = self.bucket_of(hasher.hash(e.proto, e.caddr, port));
+        let b = self.home_bucket(hasher, e);
         let Some(head) = self.buckets.get_mut(b) else {
             return;
         };
@@ -909,9 +916,11 @@ impl<A: Addr> Inner<A> {
         }
         for (c, &idx) in cur.iter_mut().zip(idxs) {
             if let Some(e) = self.slab.get(idx as usize) {
-                let port = if e.is_template() { 0 } else { e.cport };
-                let b = self.bucket_of(hasher.hash(e.proto, e.caddr, port));
-                *c = self.buckets.get(b).copied().unwrap_or(NIL);
+                *c = self
+                    .buckets
+                    .get(self.home_bucket(hasher, e))
+                    .copied()
+                    .unwrap_or(NIL);
             }
         }
         let mut fold = 0u32;
@@ -942,9 +951,8 @@ impl<A: Addr> Inner<A> {
         let Some(e) = self.slab.get(idx as usize) else {
             return;
         };
-        let port = if e.is_template() { 0 } else { e.cport };
         let next = e.hnext;
-        let b = self.bucket_of(hasher.hash(e.proto, e.caddr, port));
+        let b = self.home_bucket(hasher, e);
         let Some(&head) = self.buckets.get(b) else {
             return;
         };
