@@ -121,22 +121,22 @@ fn ack_of(
 
 /// Process `frames` (each copied into its scratch buffer first) through `process_batch` in
 /// one call; returns how many were transmitted.
-fn batch<const N: usize>(
+fn batch(
     d: &mut Director,
-    bufs: &mut [[u8; HEAD + SLOT + 64]; N],
-    frames: &[[u8; SLOT]; N],
+    bufs: &mut [[u8; HEAD + SLOT + 64]; 32],
+    frames: &[[u8; SLOT]; 32],
     now: Instant,
-    verdicts: &mut [Verdict; N],
+    verdicts: &mut [Verdict; 32],
 ) -> usize {
     for (b, f) in bufs.iter_mut().zip(frames) {
         b[HEAD..HEAD + SLOT].copy_from_slice(f);
     }
-    let mut refs: [&mut [u8]; N] = {
+    let mut refs: [&mut [u8]; 32] = {
         let mut it = bufs.iter_mut();
         std::array::from_fn(|_| it.next().map_or(&mut [][..], |b| &mut b[..]))
     };
-    let ranges = [(HEAD, FRAME_LEN); N];
-    let meta = [PacketMeta::default(); N];
+    let ranges = [(HEAD, FRAME_LEN); 32];
+    let meta = [PacketMeta::default(); 32];
     d.process_batch(&mut refs, &ranges, &meta, now, verdicts);
     verdicts
         .iter()
@@ -175,7 +175,7 @@ impl Walk {
 
 /// Turn each ACK frame of `frames` into the ACK of the walk's next flow (client address and
 /// port patched in).
-fn next_acks<const N: usize>(frames: &mut [[u8; SLOT]; N], w: &mut Walk) {
+fn next_acks(frames: &mut [[u8; SLOT]; 32], w: &mut Walk) {
     for f in frames.iter_mut() {
         let (a, p) = client(w.next() as u32);
         f[26..30].copy_from_slice(&a.octets());
