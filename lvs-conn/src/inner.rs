@@ -777,14 +777,15 @@ impl<A: Addr> Inner<A> {
     /// cache line holding the compared fields, the chain link and the per-packet counters
     /// and deadline, so one load per entry warms all a hit's packet update writes; with
     /// `cold`, the entry's cold part (FULLNAT chain link and local address) is loaded too.
-    /// `matches` and `next` get the entry's index and hot part.
+    /// `matches` gets key i, the entry's index and hot part; `next` the index and hot part.
     #[inline]
-    fn walk_batch(
+    fn walk_batch<K>(
         &self,
         cur: &mut [u32; WALK_BATCH],
         out: &mut [u32],
+        keys: &[K],
         cold: bool,
-        matches: impl Fn(usize, u32, &Entry<A>) -> bool,
+        matches: impl Fn(&K, u32, &Entry<A>) -> bool,
         next: impl Fn(u32, &Entry<A>) -> u32,
     ) {
         loop {
@@ -801,20 +802,17 @@ impl<A: Addr> Inner<A> {
             }
             std::hint::black_box(warm);
             let mut pending = false;
-            for (i, (c, o)) in cur.iter_mut().zip(out.iter_mut()).enumerate() {
-                if *c == NIL {
+            for ((c, o), k) in cur.iter_mut().zip(out.iter_mut()).zip(keys) {
+                // NIL (done) is never a slab index.
+                let Some(e) = self.slab.get(*c as usize) else {
                     continue;
-                }
-                match self.slab.get(*c as usize) {
-                    Some(e) if matches(i, *c, e) => {
-                        *o = *c;
-                        *c = NIL;
-                    }
-                    Some(e) => {
-                        *c = next(*c, e);
-                        pending |= *c != NIL;
-                    }
-                    None => *c = NIL,
+                };
+                if matches(k, *c, e) {
+                    *o = *c;
+                    *c = NIL;
+                } else {
+                    *c = next(*c, e);
+                    pending |= *c != NIL;
                 }
             }
             if !pending {
@@ -850,8 +848,9 @@ impl<A: Addr> Inner<A> {
         self.walk_batch(
             &mut cur,
             out,
+            keys,
             false,
-            |i, _, e| keys.get(i).is_some_and(|k| e.matches_in(k)),
+            |k, _, e| e.matches_in(k),
             |_, e| e.hnext,
         );
     }
@@ -873,12 +872,9 @@ impl<A: Addr> Inner<A> {
             self.walk_batch(
                 &mut cur,
                 out,
+                keys,
                 true,
-                |i, x, e| {
-                    keys.get(i)
-                        .zip(cold(x))
-                        .is_some_and(|(k, c)| e.matches_fullnat_reply(c, k))
-                },
+                |k, x, e| cold(x).is_some_and(|c| e.matches_fullnat_reply(c, k)),
                 |x, _| cold(x).map_or(NIL, |c| c.onext),
             );
         }
@@ -897,8 +893,9 @@ impl<A: Addr> Inner<A> {
         self.walk_batch(
             &mut cur,
             out,
+            keys,
             false,
-            |i, _, e| keys.get(i).is_some_and(|k| e.matches_nat_reply(k)),
+            |k, _, e| e.matches_nat_reply(k),
             |_, e| e.hnext,
         );
     }
