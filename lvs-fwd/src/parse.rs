@@ -551,6 +551,81 @@ fn transport(
 /// tags), [`FwdError::UnsupportedIpVersion`] (version nibble not matching the EtherType),
 /// [`FwdError::ExtensionHeaderChain`].
 pub fn parse(frame: &[u8]) -> Result<Parsed, FwdError> {
+    match parse_ipv4_l4(frame) {
+        Some(p) => Ok(p),
+        None => parse_any(frame),
+    }
+}
+
+/// The common case of [`parse`] on its own: an untagged IPv4 frame without IP options, not a
+/// fragment (DF may be set), carrying a whole TCP or UDP header within its Total Length.
+/// Returns exactly what the general parse returns for such a frame, and `None` for every
+/// other frame (which the general parse then handles, errors included). Fixed offsets: IP
+/// header at 14, transport header at 34.
+#[inline(always)]
+fn parse_ipv4_l4(frame: &[u8]) -> Option<Parsed> {
+    // Ethernet (14) + IPv4 without options (20) + the first 14 bytes of a TCP header (UDP
+    // needs 8 of them): everything read below.
+    let h: &[u8; 48] = frame.first_chunk()?;
+    let be16 = |hi: u8, lo: u8| u16::from_be_bytes([hi, lo]);
+    // EtherType IPv4; version 4 with IHL 5; reserved flag, MF and fragment offset clear.
+    if [h[12], h[13], h[14]] != [0x08, 0x00, 0x45] || be16(h[20], h[21]) & 0xbfff != 0 {
+        return None;
+    }
+    // Total Length: at least the header, and within the frame (padding after it ignored).
+    let total = usize::from(be16(h[16], h[17]));
+    if total < 20 || total > frame.len() - ETH_LEN {
+        return None;
+    }
+    let end = ETH_LEN + total;
+    let l4 = ETH_LEN + 20;
+    let (src_port, dst_port) = (be16(h[34], h[35]), be16(h[36], h[37]));
+    let (transport, rw) = match h[23] {
+        PROTO_TCP => {
+            // Data offset >= 5 and the header (options included) within the packet.
+            let doff = usize::from(h[46] >> 4) * 4;
+            if doff < 20 || l4 + doff > end {
+                return None;
+            }
+            let flags = h[47];
+            (
+                Transport::Tcp {
+                    src_port,
+                    dst_port,
+                    flags,
+                },
+                Rw::Tcp,
+            )
+        }
+        PROTO_UDP => {
+            // RFC 768: 8 <= length <= the IP payload.
+            let len = usize::from(be16(h[38], h[39]));
+            if len < 8 || l4 + len > end {
+                return None;
+            }
+            (Transport::Udp { src_port, dst_port }, Rw::Udp)
+        }
+        _ => return None,
+    };
+    Some(Parsed {
+        rw,
+        vlan: None,
+        l3: ETH_LEN,
+        l4,
+        end,
+        src: IpAddr::V4(Ipv4Addr::new(h[26], h[27], h[28], h[29])),
+        dst: IpAddr::V4(Ipv4Addr::new(h[30], h[31], h[32], h[33])),
+        hop_limit: h[22],
+        protocol: h[23],
+        fragment: None,
+        transport,
+        routing_pending: false,
+    })
+}
+
+/// [`parse`] for any frame: VLAN tag, IPv6 and its extension headers, IPv4 options,
+/// fragments, every transport.
+fn parse_any(frame: &[u8]) -> Result<Parsed, FwdError> {
     let mut ethertype = be16(frame, 12)?;
     let mut l3 = ETH_LEN;
     let mut vlan = None;
@@ -598,4 +673,78 @@ pub fn parse(frame: &[u8]) -> Result<Parsed, FwdError> {
         transport,
         routing_pending: w.routing_pending,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use etherparse::PacketBuilder;
+    use proptest::prelude::*;
+
+    use super::{parse, parse_any, parse_ipv4_l4};
+
+    /// An IPv4 TCP (or UDP) frame built by etherparse, `payload` bytes of data.
+    fn frame(udp: bool, payload: usize) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv4(
+            [10, 0, 0, 1],
+            [192, 168, 56, 200],
+            64,
+        );
+        let mut v = Vec::new();
+        let data = vec![0x5a; payload];
+        let r = if udp {
+            b.udp(40000, 80).write(&mut v, &data)
+        } else {
+            b.tcp(40000, 80, 1, 64240).syn().write(&mut v, &data)
+        };
+        assert!(r.is_ok());
+        v
+    }
+
+    /// The IPv4 TCP / UDP shortcut takes the frames it should, and gives what the general
+    /// parse gives.
+    #[test]
+    fn ipv4_shortcut_takes_plain_tcp_and_udp() {
+        for udp in [false, true] {
+            for payload in [0, 6, 100] {
+                let f = frame(udp, payload);
+                let fast = parse_ipv4_l4(&f);
+                // Frames shorter than 48 bytes (UDP with little data) go the general way.
+                assert_eq!(fast.is_some(), f.len() >= 48, "udp {udp} payload {payload}");
+                assert_eq!(parse(&f), parse_any(&f));
+                assert!(parse_any(&f).is_ok());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// `parse` (shortcut, then the general parse) equals the general parse on every
+        /// frame: plain TCP / UDP frames with up to four bytes of the first 60 changed (so
+        /// each header field the shortcut checks takes odd values: EtherType, version / IHL,
+        /// Total Length, flags and offset, protocol, data offset, UDP length) and truncated
+        /// or padded.
+        #[test]
+        fn parse_equals_the_general_parse(
+            udp in any::<bool>(),
+            payload in 0usize..64,
+            edits in proptest::collection::vec((0usize..60, any::<u8>()), 0..4),
+            cut in 0usize..80,
+            pad in 0usize..8,
+        ) {
+            let mut f = frame(udp, payload);
+            for (at, v) in edits {
+                if let Some(b) = f.get_mut(at) {
+                    *b = v;
+                }
+            }
+            let keep = f.len().saturating_sub(cut % 40);
+            f.truncate(if cut >= 40 { keep } else { f.len() });
+            f.extend(std::iter::repeat_n(0u8, pad));
+            prop_assert_eq!(parse(&f), parse_any(&f));
+            if let Some(p) = parse_ipv4_l4(&f) {
+                prop_assert_eq!(Ok(p), parse_any(&f));
+            }
+        }
+    }
 }
