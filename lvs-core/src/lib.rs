@@ -27,6 +27,6 @@ pub mod service;
 pub use classify::{ClassifyError, FrameClass, IpVersion, classify};
 pub use director::{
     ApplyOutput, Director, DirectorConfig, DirectorError, DropReason, FragInsert, FragKey,
-    MAX_DATAGRAM, PROCESS_BATCH, PacketMeta, PmtuEntry, Reassembled, Reassembler, SYNC_QUEUE_MAX,
-    Side, SyncStats, Sysctls, Verdict, merge_snapshots,
+    ICMP_QUEUE_MAX, IcmpTransmit, MAX_DATAGRAM, PROCESS_BATCH, PacketMeta, PmtuEntry, Reassembled,
+    Reassembler, SYNC_QUEUE_MAX, Side, SyncStats, Sysctls, Verdict, merge_snapshots,
 };
