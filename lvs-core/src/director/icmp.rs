@@ -382,7 +382,8 @@ impl Director {
     ///   local destination).
     /// - IPv6 (`nf_ct_frag6_expire` -> include/net/ipv6_frag.h `ip6frag_expire_frag_queue`):
     ///   no such check, so a reply from a RIP gets one too. Source: the destination when it
-    ///   is a VIP or a local address, else `local_v6` (else the destination).
+    ///   is a VIP or a local address, else `local_v6` (none is sent when it is unset: the
+    ///   director knows no other address of its own).
     ///
     /// The error quotes the first fragment as received (the builders' rules: IPv4 within
     /// 576 bytes, IPv6 within 1280), is refused as [`lvs_fwd::time_exceeded`] refuses (about
@@ -415,7 +416,12 @@ impl Director {
                 if to_vip || self.cfg.local_v6 == Some(d) {
                     k.daddr
                 } else {
-                    IpAddr::V6(self.cfg.local_v6.unwrap_or(d))
+                    // icmp6_send picks a source by routing; ours is `local_v6`, and without
+                    // it there is no address of ours to send from.
+                    let Some(a) = self.cfg.local_v6 else {
+                        return;
+                    };
+                    IpAddr::V6(a)
                 }
             }
         };
