@@ -287,8 +287,8 @@ pub struct DirectorConfig {
     /// [`ICMPV6_RATEMASK_DEFAULT`] (`0-1,3-127`: packet too big is never limited).
     pub icmpv6_ratemask: [u64; 4],
     /// Prefix length of the route toward the destinations of ICMPv6 errors, which
-    /// `icmpv6_xrlim_allow` uses to give wider prefixes more bandwidth (`tmo >>= (128 - plen)
-    /// >> 5`). The director has no routing table, so one length stands for every destination.
+    /// `icmpv6_xrlim_allow` uses to give wider prefixes more bandwidth:
+    /// `tmo >>= (128 - plen) >> 5`. The director has no routing table, so one length stands for every destination.
     /// Default 0 (the default route `::/0`, how a director usually reaches its clients: the
     /// timeout is divided by 16, 62 ms at the default 1000); 128 turns the scaling off (as
     /// kernels since late 2025 do, with a 100 ms default ratelimit).
