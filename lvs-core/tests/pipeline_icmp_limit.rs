@@ -59,6 +59,39 @@ fn ttl1(d: &mut Director, client: &str, port: u16, now: Instant) -> (Verdict, Fr
     (v, f)
 }
 
+/// A SYN from `client` (as in [`ttl1`]) one byte over an MTU of 1400 (IPv4, DF set: RFC
+/// 1191, only DF packets get fragmentation needed) or 1280 (IPv6): the director answers with
+/// fragmentation needed / packet too big, if the limiter allows it.
+fn too_big(d: &mut Director, client: &str, port: u16, now: Instant) -> (Verdict, Frame) {
+    let v6 = client.contains(':');
+    let (src, dst, ip_len) = if v6 {
+        (format!("[{client}]:{port}"), "[2001:db8::100]:80", 1281)
+    } else {
+        (format!("{client}:{port}"), "10.0.0.100:80", 1401)
+    };
+    let hl = if v6 { 60 } else { 40 };
+    let mut f = tcp_ttl(&src, dst, SYN, 64, &vec![0x5a; ip_len - hl]);
+    if !v6 {
+        let l3 = f.start + 14;
+        let (mut h, _) = etherparse::Ipv4Header::from_slice(&f.buf[l3..]).unwrap();
+        h.dont_fragment = true;
+        h.header_checksum = h.calc_header_checksum();
+        f.buf[l3..l3 + 20].copy_from_slice(&h.to_bytes());
+    }
+    let v = run(d, &mut f, now);
+    (v, f)
+}
+
+fn is_too_big_icmp(v: &Verdict) -> bool {
+    matches!(
+        v,
+        Verdict::Icmp {
+            reason: DropReason::TooBig,
+            ..
+        }
+    )
+}
+
 fn is_ttl_icmp(v: &Verdict) -> bool {
     matches!(
         v,
@@ -175,30 +208,8 @@ fn fragmentation_needed_is_never_limited() {
         t0,
     );
     for i in 0..50 {
-        let mut f = tcp_ttl(
-            &format!("192.0.2.1:{}", 40000 + i),
-            "10.0.0.100:80",
-            SYN,
-            64,
-            &[0x5a; 1401 - 40],
-        );
-        // DF set (RFC 1191: only DF packets get fragmentation needed).
-        let l3 = f.start + 14;
-        let (mut h, _) = etherparse::Ipv4Header::from_slice(&f.buf[l3..]).unwrap();
-        h.dont_fragment = true;
-        h.header_checksum = h.calc_header_checksum();
-        f.buf[l3..l3 + 20].copy_from_slice(&h.to_bytes());
-        let v = run(&mut d, &mut f, t0);
-        assert!(
-            matches!(
-                v,
-                Verdict::Icmp {
-                    reason: DropReason::TooBig,
-                    ..
-                }
-            ),
-            "{i}: {v:?}"
-        );
+        let (v, f) = too_big(&mut d, "192.0.2.1", 40000 + i, t0);
+        assert!(is_too_big_icmp(&v), "{i}: {v:?}");
         assert_eq!(icmpv4(f.out(&v)).1, frag_needed(1400));
     }
     assert_eq!(d.drops(DropReason::IcmpRateLimited), 0);
@@ -318,24 +329,8 @@ fn ipv6_packet_too_big_is_unlimited_and_time_exceeded_is_limited_with_the_prefix
     );
     // net.ipv6.icmp.ratemask default 0-1,3-127: type 2 is not limited.
     for i in 0..30 {
-        let mut f = tcp_ttl(
-            &format!("[2001:db8:9::1]:{}", 40000 + i),
-            "[2001:db8::100]:80",
-            SYN,
-            64,
-            &[7; 1281 - 60],
-        );
-        let v = run(&mut d, &mut f, t0);
-        assert!(
-            matches!(
-                v,
-                Verdict::Icmp {
-                    reason: DropReason::TooBig,
-                    ..
-                }
-            ),
-            "{i}: {v:?}"
-        );
+        let (v, f) = too_big(&mut d, "2001:db8:9::1", 40000 + i, t0);
+        assert!(is_too_big_icmp(&v), "{i}: {v:?}");
         assert_eq!(icmpv6(f.out(&v)).2, Icmpv6Type::PacketTooBig { mtu: 1280 });
     }
     // Time exceeded (type 3) is: route prefix length 0 (the default), so the 1000 ms
@@ -376,19 +371,9 @@ fn ipv6_packet_too_big_is_unlimited_and_time_exceeded_is_limited_with_the_prefix
         },
         t0,
     );
-    let mut sent = 0;
-    for i in 0..10 {
-        let mut f = tcp_ttl(
-            &format!("[2001:db8:9::1]:{}", 40000 + i),
-            "[2001:db8::100]:80",
-            SYN,
-            64,
-            &[7; 1281 - 60],
-        );
-        if matches!(run(&mut d, &mut f, t0), Verdict::Icmp { .. }) {
-            sent += 1;
-        }
-    }
+    let sent = (0..10)
+        .filter(|i| is_too_big_icmp(&too_big(&mut d, "2001:db8:9::1", 40000 + i, t0).0))
+        .count();
     assert_eq!(sent, 6);
 }
 
