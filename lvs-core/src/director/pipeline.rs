@@ -90,7 +90,8 @@ pub enum DropReason {
     /// ([`Verdict::Icmp`]) when there is room and RFC 1122 3.2.2 allows one, else plainly
     /// drops; the error is rate limited ([`DropReason::IcmpRateLimited`]).
     NoRealServer = 2,
-    /// TTL / hop limit exhausted (an ICMP time exceeded is returned when there is room).
+    /// TTL / hop limit exhausted (an ICMP time exceeded is returned when there is room and
+    /// the rate limiter allows it, else [`DropReason::IcmpRateLimited`] is counted instead).
     Ttl = 3,
     /// The connection table is full.
     TableFull = 4,
@@ -101,7 +102,8 @@ pub enum DropReason {
     NoLocalPort = 6,
     /// The packet does not fit the route toward the real server: the tunnel MTU budget (TUN),
     /// or the route MTU for DR / NAT / FULLNAT (`ensure_mtu_is_adequate`; IPv4 with DF, any
-    /// IPv6). ICMP fragmentation needed / packet too big is returned when there is room.
+    /// IPv6). ICMP fragmentation needed / packet too big is returned when there is room
+    /// (never rate limited with the default ratemasks).
     TooBig = 7,
     /// The rewrite refused the packet (e.g. no headroom for TUN, unsupported header).
     Rewrite = 8,
