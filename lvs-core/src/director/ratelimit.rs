@@ -30,7 +30,8 @@
 //!    random stream is the director's, seeded from [`super::DirectorConfig::seed`].
 //!
 //! Time is `now` in whole milliseconds since the director was made (the kernel's jiffies at
-//! `HZ = 1000`). The global bucket starts full (the kernel's first call sees more than a
+//! `HZ = 1000`); a `now` earlier than the last check counts as no time passing. The global
+//! bucket starts full (the kernel's first call sees more than a
 //! second since its zero stamp).
 //!
 //! # Memory
@@ -89,6 +90,13 @@ pub fn parse_icmpv6_ratemask(s: &str) -> Option<[u64; 4]> {
         }
     }
     Some(m)
+}
+
+/// Milliseconds from `then` to `now` on the wrapping millisecond clock (as `jiffies - stamp`);
+/// a `now` before `then` (a caller's time going backwards) counts as no time.
+fn elapsed(then: u64, now: u64) -> u64 {
+    let d = now.wrapping_sub(then);
+    if d > u64::MAX / 2 { 0 } else { d }
 }
 
 /// The limiter's sysctls (copied from [`super::DirectorConfig`]).
@@ -169,7 +177,7 @@ impl IcmpLimiter {
         if self.credit > 0 {
             return true;
         }
-        let delta = now.wrapping_sub(self.stamp).min(1000);
+        let delta = elapsed(self.stamp, now).min(1000);
         if delta < 1000 / 50 {
             return false;
         }
@@ -235,7 +243,7 @@ impl IcmpLimiter {
             }),
         };
         let mut token = peer.tokens;
-        let delta = now.wrapping_sub(peer.last);
+        let delta = elapsed(peer.last, now);
         if delta != 0 {
             peer.last = now;
             token = token
