@@ -99,7 +99,21 @@ fuzz_target!(|data: &[u8]| {
             // Time passes; expiry.
             _ => {
                 now += Duration::from_secs(u64::from(x % 40));
-                r.expire(now);
+                // An expired queue hands out its first fragment as received: offset 0,
+                // from the queue's source.
+                r.expire_each(now, |key, first| {
+                    let Some(f) = first else { return };
+                    if f[14] >> 4 == 4 {
+                        let src: [u8; 4] = f[26..30].try_into().unwrap();
+                        assert_eq!(std::net::IpAddr::from(src), key.saddr);
+                        assert_eq!(u16::from_be_bytes([f[20], f[21]]) & 0x1fff, 0);
+                    } else {
+                        let src: [u8; 16] = f[22..38].try_into().unwrap();
+                        assert_eq!(std::net::IpAddr::from(src), key.saddr);
+                        assert_eq!(f[20], 44, "the fragment header is kept");
+                        assert_eq!(u16::from_be_bytes([f[56], f[57]]) >> 3, 0);
+                    }
+                });
                 continue;
             }
         };

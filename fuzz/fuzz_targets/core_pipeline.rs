@@ -337,6 +337,13 @@ fuzz_target!(|data: &[u8]| {
             d.handle_timeout(now);
             batch_d.handle_timeout(now);
             let _ = d.poll_timeout();
+            // Reassembly time exceeded: valid checksums, the same from both directors.
+            while let Some(e) = d.poll_icmp() {
+                let p = lvs_fwd::parse(&e.frame).expect("a queued ICMP error parses");
+                assert!(lvs_fwd::verify_checksums(&e.frame, &p), "checksums of {e:?}");
+                assert_eq!(Some(e), batch_d.poll_icmp());
+            }
+            assert_eq!(batch_d.poll_icmp(), None);
         }
     }
     flush(&mut batch_d, &mut pending, now);

@@ -27,6 +27,7 @@ pub mod service;
 pub use classify::{ClassifyError, FrameClass, IpVersion, classify};
 pub use director::{
     ApplyOutput, Director, DirectorConfig, DirectorError, DropReason, FragInsert, FragKey,
-    MAX_DATAGRAM, PROCESS_BATCH, PacketMeta, PmtuEntry, Reassembled, Reassembler, SYNC_QUEUE_MAX,
-    Side, SyncStats, Sysctls, Verdict, merge_snapshots,
+    ICMP_QUEUE_MAX, ICMP_RATEMASK_DEFAULT, ICMPV6_RATEMASK_DEFAULT, IcmpTransmit, MAX_DATAGRAM,
+    PROCESS_BATCH, PacketMeta, PmtuEntry, Reassembled, Reassembler, SYNC_QUEUE_MAX, Side,
+    SyncStats, Sysctls, Verdict, XRLIM_BURST_FACTOR, merge_snapshots, parse_icmpv6_ratemask,
 };

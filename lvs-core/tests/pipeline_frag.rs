@@ -50,59 +50,6 @@ fn refragment_and_reassemble(
     out[..got.len].to_vec()
 }
 
-/// Room for a whole reassembled datagram after the frame start.
-const BIG: usize = 18 + 65535;
-
-/// Put a fragment frame in a buffer big enough for the reassembled datagram.
-fn big_frame(bytes: Vec<u8>) -> Frame {
-    let mut f = Frame::new(bytes);
-    f.buf.resize(HEAD + BIG + TAIL, 0);
-    f
-}
-
-/// Cut the IP payload of the Ethernet frame `whole` into fragments at the given byte offsets
-/// (multiples of 8), identification `id`: IPv4 fragments (RFC 791: MF on all but the last,
-/// offset in 8-byte units, header checksum recomputed) or IPv6 fragments (RFC 8200 4.5: a
-/// fragment header after the IPv6 header, payload length adjusted).
-fn split(whole: &[u8], cuts: &[usize], id: u32) -> Vec<Vec<u8>> {
-    let v4 = whole[14] >> 4 == 4;
-    let hl = if v4 { 20 } else { 40 };
-    let payload = &whole[14 + hl..];
-    let mut bounds = vec![0];
-    bounds.extend_from_slice(cuts);
-    bounds.push(payload.len());
-    let mut out = Vec::new();
-    for w in bounds.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        let more = b != payload.len();
-        let piece = &payload[a..b];
-        let mut f = whole[..14 + hl].to_vec();
-        if v4 {
-            let tot = (20 + piece.len()) as u16;
-            f[16..18].copy_from_slice(&tot.to_be_bytes());
-            f[18..20].copy_from_slice(&(id as u16).to_be_bytes());
-            let fo = ((a / 8) as u16) | if more { 0x2000 } else { 0 };
-            f[20..22].copy_from_slice(&fo.to_be_bytes());
-            let (mut h, _) = etherparse::Ipv4Header::from_slice(&f[14..]).unwrap();
-            h.header_checksum = h.calc_header_checksum();
-            f[24..26].copy_from_slice(&h.header_checksum.to_be_bytes());
-            f.extend_from_slice(piece);
-        } else {
-            let next = f[14 + 6];
-            f[14 + 6] = 44;
-            let pl = (8 + piece.len()) as u16;
-            f[18..20].copy_from_slice(&pl.to_be_bytes());
-            let fo = ((a / 8) as u16) << 3 | u16::from(more);
-            f.extend_from_slice(&[next, 0]);
-            f.extend_from_slice(&fo.to_be_bytes());
-            f.extend_from_slice(&id.to_be_bytes());
-            f.extend_from_slice(piece);
-        }
-        out.push(f);
-    }
-    out
-}
-
 /// The transport payload and ports of an output frame, every checksum verified by etherparse
 /// (`seen`), and that it is not a fragment.
 fn udp_of(frame: &[u8]) -> (Seen, Vec<u8>) {
@@ -120,10 +67,6 @@ fn udp_of(frame: &[u8]) -> (Seen, Vec<u8>) {
         panic!("not UDP")
     };
     (s, u.payload().to_vec())
-}
-
-fn payload(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i * 7 + i / 256) as u8).collect()
 }
 
 /// Feed `frags` in order; every one but the last must be Held; return the last verdict and

@@ -612,3 +612,29 @@ fn tunnel_errors_are_steered_to_the_worker_of_their_client() {
         assert!(workers_seen.len() > 1, "the clients spread over workers");
     }
 }
+
+#[test]
+fn relayed_tunnel_errors_are_rate_limited_toward_the_client_except_frag_needed() {
+    // ip_vs_in_icmp relays with icmp_send, so icmpv4_xrlim_allow applies toward the client:
+    // time exceeded (type 11) a burst of 6 per client; fragmentation needed never limited.
+    let t0 = Instant::now();
+    let mut d = tun_director("", t0);
+    let mut f = tcp("192.0.2.1:40000", "10.0.0.100:80", SYN);
+    let pkt = tunnelled(&mut d, &mut f, t0);
+    let te = Icmpv4Type::TimeExceeded(TimeExceededCode::TtlExceededInTransit);
+    for i in 0..8 {
+        let mut e = router_error(LOCAL, te.clone(), &pkt);
+        let v = run(&mut d, &mut e, t0);
+        if i < 6 {
+            check_relay(&e, &v, te.clone(), &pkt[20..]);
+        } else {
+            assert_eq!(v, Verdict::Drop(DropReason::IcmpRateLimited), "{i}");
+        }
+    }
+    for _ in 0..10 {
+        let mut e = router_error(LOCAL, frag_needed(1400), &pkt);
+        let v = run(&mut d, &mut e, t0);
+        check_relay(&e, &v, frag_needed(1380), &pkt[20..]);
+    }
+    assert_eq!(d.drops(DropReason::IcmpRateLimited), 2);
+}

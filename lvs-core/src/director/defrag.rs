@@ -23,9 +23,12 @@
 //!   fragment that would exceed it evicts the oldest other queues first (the idea of the
 //!   kernel's `inet_frag_evictor`), and is refused when that is not enough;
 //! - a queue not complete `ipfrag_time` after its first fragment arrived expires
-//!   ([`Reassembler::expire`]). The kernel then sends an ICMP time exceeded (code 1) for IPv4
-//!   queues whose first fragment arrived; this reassembler only frees the queue (there is no
-//!   caller buffer at timeout to build the error in).
+//!   ([`Reassembler::expire`]). [`Reassembler::expire_each`] also hands out, for each expired
+//!   queue whose first fragment (offset 0) arrived (`INET_FRAG_FIRST_IN`), that fragment as it
+//!   was received (link header, IP header, its payload), which the kernel's `ip_expire`
+//!   (net/ipv4/ip_fragment.c) / `ip6frag_expire_frag_queue` (include/net/ipv6_frag.h) quote
+//!   in the ICMP "fragment reassembly time exceeded" they send; the [`super::Director`]
+//!   builds and queues that error (see [`super::Director::poll_icmp`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -81,6 +84,10 @@ struct Queue {
     l3: usize,
     /// Link + IP header of the first fragment (IPv6: up to the fragment header, excluded).
     head: Vec<u8>,
+    /// IPv6: the first fragment's fragment header (the 8 bytes `head` leaves out).
+    frag_hdr: [u8; 8],
+    /// Payload bytes of the first fragment held in `data` (from offset 0).
+    first_len: usize,
     /// IPv6: offset in `head` of the next-header byte that named the fragment header; the
     /// fragment header's own next header.
     v6_next: Option<(usize, u8)>,
@@ -120,6 +127,8 @@ struct Piece<'a> {
     key: FragKey,
     head: &'a [u8],
     v6_next: Option<(usize, u8)>,
+    /// IPv6: the fragment header.
+    frag_hdr: [u8; 8],
     payload: &'a [u8],
     offset: usize,
     more: bool,
@@ -145,6 +154,7 @@ fn piece<'a>(frame: &'a [u8], p: &Parsed) -> Option<Piece<'a>> {
             },
             head: frame.get(..l4)?,
             v6_next: None,
+            frag_hdr: [0; 8],
             payload: frame.get(l4..end)?,
             offset: usize::from(f.offset) * 8,
             more: f.more,
@@ -169,6 +179,7 @@ fn piece<'a>(frame: &'a [u8], p: &Parsed) -> Option<Piece<'a>> {
                         },
                         head: frame.get(..off)?,
                         v6_next: Some((nh_at, *fh.first()?)),
+                        frag_hdr: fh.try_into().ok()?,
                         payload: frame.get(off + 8..end)?,
                         offset: usize::from(f.offset) * 8,
                         more: f.more,
@@ -228,13 +239,38 @@ impl Reassembler {
 
     /// Free the queues whose `ipfrag_time` has passed at `now`; returns how many.
     pub fn expire(&mut self, now: Instant) -> usize {
+        self.expire_each(now, |_, _| {})
+    }
+
+    /// [`Reassembler::expire`], calling `f` for each freed queue with its key and, when its
+    /// first fragment (offset 0) had arrived, that fragment as a frame: the link header and IP
+    /// header it came with (IPv6: its fragment header included), then its payload (for an
+    /// IPv4 non-last fragment, cut down to a multiple of 8 bytes as it was queued). Returns
+    /// the number of queues freed.
+    pub fn expire_each(
+        &mut self,
+        now: Instant,
+        mut f: impl FnMut(&FragKey, Option<&[u8]>),
+    ) -> usize {
         let before = self.queues.len();
         let t = self.timeout;
         let mut freed = 0;
-        self.queues.retain(|_, q| {
+        let mut first = Vec::new();
+        self.queues.retain(|k, q| {
             let keep = now.saturating_duration_since(q.created) < t;
             if !keep {
                 freed += q.mem;
+                if q.head.is_empty() {
+                    f(k, None);
+                } else {
+                    first.clear();
+                    first.extend_from_slice(&q.head);
+                    if q.v6_next.is_some() {
+                        first.extend_from_slice(&q.frag_hdr);
+                    }
+                    first.extend_from_slice(q.data.get(..q.first_len).unwrap_or(&[]));
+                    f(k, Some(&first));
+                }
             }
             keep
         });
@@ -333,6 +369,8 @@ impl Reassembler {
             created: now,
             l3: 0,
             head: Vec::new(),
+            frag_hdr: [0; 8],
+            first_len: 0,
             v6_next: None,
             data: Vec::new(),
             ranges: Vec::new(),
@@ -355,6 +393,8 @@ impl Reassembler {
             q.head.extend_from_slice(pc.head);
             q.l3 = p.l3_offset();
             q.v6_next = pc.v6_next;
+            q.frag_hdr = pc.frag_hdr;
+            q.first_len = end;
         }
         if !pc.more {
             q.total = Some(end);

@@ -276,6 +276,10 @@ impl Director {
             Some(l3 + n)
         });
         Some(match placed {
+            // `icmp_send` of the relay: rate limited toward the client.
+            Some(_) if !self.icmp_allowed(flow.src, t.icmp_type, t.code, now) => {
+                Verdict::Drop(DropReason::IcmpRateLimited)
+            }
             Some((start, len)) => Verdict::Transmit {
                 next_hop: flow.src,
                 side: Side::Client,
@@ -299,5 +303,174 @@ impl Director {
                 add_stats(&mut svc.stats, dir, bytes);
             }
         }
+    }
+}
+
+/// Where the ICMP header of an ICMP / ICMPv6 error frame we built is, and the error's
+/// destination: (ICMP header offset, destination). The builders write no IPv6 extension
+/// header, so an ICMPv6 header follows the 40-byte IPv6 header.
+fn icmp_header_of(f: &[u8]) -> Option<(usize, IpAddr)> {
+    let (ethertype, l3) = match u16::from_be_bytes([*f.get(12)?, *f.get(13)?]) {
+        0x8100 => (u16::from_be_bytes([*f.get(16)?, *f.get(17)?]), 18),
+        t => (t, 14),
+    };
+    match ethertype {
+        0x0800 => {
+            let ihl = usize::from(f.get(l3)? & 0x0f) * 4;
+            let d: [u8; 4] = f.get(l3 + 16..l3 + 20)?.try_into().ok()?;
+            Some((l3 + ihl, IpAddr::from(d)))
+        }
+        0x86DD => {
+            let d: [u8; 16] = f.get(l3 + 24..l3 + 40)?.try_into().ok()?;
+            Some((l3 + 40, IpAddr::from(d)))
+        }
+        _ => None,
+    }
+}
+
+/// ICMP time exceeded / ICMPv6 time exceeded code 1, "fragment reassembly time exceeded"
+/// (RFC 792, RFC 4443 section 3.3).
+const ICMP_EXC_FRAGTIME: u8 = 1;
+
+impl Director {
+    /// The rate limiter ([`super::ratelimit`]): may the director send ICMP error
+    /// `icmp_type` / `code` to `to` at `now`?
+    pub(super) fn icmp_allowed(
+        &mut self,
+        to: IpAddr,
+        icmp_type: u8,
+        code: u8,
+        now: Instant,
+    ) -> bool {
+        let ms = u64::try_from(self.since_epoch(now).as_millis()).unwrap_or(u64::MAX);
+        self.icmp_limit.allow(to, icmp_type, code, ms)
+    }
+
+    /// Runs a [`Verdict::Icmp`] the pipeline built in `buf` through the rate limiter (its
+    /// destination, type and code read from the built frame): a refused error becomes
+    /// [`DropReason::IcmpRateLimited`]. Other verdicts pass unchanged.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn limit_icmp(&mut self, buf: &[u8], v: Verdict, now: Instant) -> Verdict {
+        let Verdict::Icmp { start, len, .. } = v else {
+            return v;
+        };
+        let Some(f) = start.checked_add(len).and_then(|e| buf.get(start..e)) else {
+            return v;
+        };
+        let Some((at, to)) = icmp_header_of(f) else {
+            return v;
+        };
+        let (Some(&t), Some(&c)) = (f.get(at), f.get(at + 1)) else {
+            return v;
+        };
+        if self.icmp_allowed(to, t, c, now) {
+            v
+        } else {
+            Verdict::Drop(DropReason::IcmpRateLimited)
+        }
+    }
+
+    /// IP reassembly timeouts ([`super::Reassembler::expire_each`]) with the kernel's ICMP
+    /// "fragment reassembly time exceeded" for the expired datagrams whose first fragment
+    /// arrived, queued for [`Director::poll_icmp`]:
+    /// - IPv4 (net/ipv4/ip_fragment.c `ip_expire`): for a netfilter defrag user
+    ///   (`frag_expire_skip_icmp`) only when the datagram was locally destined (`RTN_LOCAL`):
+    ///   here addressed to a VIP, a FULLNAT local address or `local_v4`, or not sent by a RIP
+    ///   (fwmark services see local packets: IPVS hooks `LOCAL_IN`). A NAT reply from a RIP
+    ///   passing through gets none. Source: the datagram's destination (`icmp_send` keeps a
+    ///   local destination).
+    /// - IPv6 (`nf_ct_frag6_expire` -> include/net/ipv6_frag.h `ip6frag_expire_frag_queue`):
+    ///   no such check, so a reply from a RIP gets one too. Source: the destination when it
+    ///   is a VIP or a local address, else `local_v6` (none is sent when it is unset: the
+    ///   director knows no other address of its own).
+    ///
+    /// The error quotes the first fragment as received (the builders' rules: IPv4 within
+    /// 576 bytes, IPv6 within 1280), is refused as [`lvs_fwd::time_exceeded`] refuses (about
+    /// an ICMP error, to a broadcast / multicast address), and goes through the rate limiter
+    /// (a refused one counts as [`DropReason::IcmpRateLimited`]).
+    pub(super) fn expire_fragments(&mut self, now: Instant) {
+        let mut firsts: Vec<(super::FragKey, Vec<u8>)> = Vec::new();
+        self.defrag.expire_each(now, |k, first| {
+            if let Some(f) = first {
+                firsts.push((*k, f.to_vec()));
+            }
+        });
+        for (k, f) in firsts {
+            self.reassembly_timeout_error(&k, &f, now);
+        }
+    }
+
+    fn reassembly_timeout_error(&mut self, k: &super::FragKey, first: &[u8], now: Instant) {
+        let to_vip = self.vips.contains_key(&k.daddr) || self.laddrs.contains(&k.daddr);
+        let from_rip = self.rips.contains(&k.saddr);
+        let src = match k.daddr {
+            IpAddr::V4(d) => {
+                let local = to_vip || self.cfg.local_v4 == Some(d) || !from_rip;
+                if !local {
+                    return;
+                }
+                k.daddr
+            }
+            IpAddr::V6(d) => {
+                if to_vip || self.cfg.local_v6 == Some(d) {
+                    k.daddr
+                } else {
+                    // icmp6_send picks a source by routing; ours is `local_v6`, and without
+                    // it there is no address of ours to send from.
+                    let Some(a) = self.cfg.local_v6 else {
+                        return;
+                    };
+                    IpAddr::V6(a)
+                }
+            }
+        };
+        let Ok(p) = lvs_fwd::parse(first) else {
+            return;
+        };
+        let mut out = vec![0u8; p.l3_offset() + lvs_fwd::IPV6_MIN_MTU];
+        let Ok(n) = lvs_fwd::time_exceeded(first, &p, src, &mut out) else {
+            return;
+        };
+        out.truncate(n);
+        // lvs_fwd builds code 0 (in transit): make it code 1, fixing the checksum.
+        let Some((at, to)) = icmp_header_of(&out) else {
+            return;
+        };
+        let Some((&t, c)) = out.get(at).zip(out.get(at + 2..at + 4)) else {
+            return;
+        };
+        let Ok(c) = <[u8; 2]>::try_from(c) else {
+            return;
+        };
+        let check = lvs_fwd::checksum::update_u16(
+            u16::from_be_bytes(c),
+            u16::from(t) << 8,
+            (u16::from(t) << 8) | u16::from(ICMP_EXC_FRAGTIME),
+        );
+        if let Some(code) = out.get_mut(at + 1) {
+            *code = ICMP_EXC_FRAGTIME;
+        }
+        if let Some(c) = out.get_mut(at + 2..at + 4) {
+            c.copy_from_slice(&check.to_be_bytes());
+        }
+        if !self.icmp_allowed(to, t, ICMP_EXC_FRAGTIME, now)
+            || self.icmp_out.len() >= super::ICMP_QUEUE_MAX
+        {
+            if let Some(c) = self.drops.get_mut(DropReason::IcmpRateLimited as usize) {
+                *c += 1;
+            }
+            return;
+        }
+        let side = if from_rip && !to_vip {
+            Side::Server
+        } else {
+            Side::Client
+        };
+        self.icmp_out.push_back(super::IcmpTransmit {
+            frame: out,
+            next_hop: to,
+            side,
+        });
     }
 }

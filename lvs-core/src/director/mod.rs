@@ -60,8 +60,9 @@
 //! pass buffers with 18 + 65535 bytes (plus headroom and tailroom) after `start`; with less
 //! room a completed datagram that does not fit is a [`DropReason::Fragment`] drop. Limits:
 //! [`DirectorConfig::ipfrag_high_thresh`] and [`DirectorConfig::ipfrag_time`] (expiry runs in
-//! [`Director::handle_timeout`], included in [`Director::poll_timeout`]; no ICMP time
-//! exceeded is sent for an expired queue). The MTU check of DR / NAT / FULLNAT judges a
+//! [`Director::handle_timeout`], included in [`Director::poll_timeout`]; an expired queue
+//! whose first fragment arrived gets the kernel's ICMP fragment reassembly time exceeded,
+//! drained with [`Director::poll_icmp`]: see "ICMP errors"). The MTU check of DR / NAT / FULLNAT judges a
 //! reassembled datagram by its largest fragment (the kernel's `frag_max_size`), so one whose
 //! fragments each fitted is forwarded whole: the caller refragments a Transmit longer than its
 //! egress MTU with [`lvs_fwd::fragment_ipv4`] / [`lvs_fwd::fragment_ipv6`].
@@ -69,6 +70,32 @@
 //! [`Director::steer`] sends the fragments of a FULLNAT reply (addressed to a local address,
 //! steered by destination port) to worker 0 when they carry no ports, so FULLNAT reply
 //! reassembly needs one worker, or the caller steering fragments by address.
+//!
+//! # ICMP errors
+//!
+//! The director answers like the Linux host it replaces: ICMP / ICMPv6 time exceeded (TTL or
+//! hop limit exhausted), fragmentation needed / packet too big (the MTU checks), port
+//! unreachable (no real server), the relay of an error about one of our tunnel packets to its
+//! client ([`Verdict::Icmp`] / [`Verdict::Transmit`] from [`Director::process`]), and the
+//! fragment reassembly time exceeded (IPv4 type 11 code 1, IPv6 type 3 code 1) of an IP
+//! reassembly queue that expires in [`Director::handle_timeout`] after its first fragment
+//! arrived (net/ipv4/ip_fragment.c `ip_expire`: IPv4 only for datagrams addressed to the
+//! director; include/net/ipv6_frag.h `ip6frag_expire_frag_queue`), which has no caller
+//! buffer and is queued instead: after `handle_timeout`, drain [`Director::poll_icmp`] and
+//! send each [`IcmpTransmit`] frame.
+//!
+//! Every one goes through the kernel's rate limits first (net/ipv4/icmp.c, net/ipv6/icmp.c,
+//! net/ipv4/inetpeer.c), configured with the sysctls' names and defaults in
+//! [`DirectorConfig`] (`icmp_ratelimit`, `icmp_ratemask`, `icmp_msgs_per_sec`,
+//! `icmp_msgs_burst`, `icmpv6_ratelimit`, `icmpv6_ratemask`): types outside the ratemask, and
+//! fragmentation needed always, are never limited; the others need global credit (about
+//! `icmp_msgs_per_sec` per second, bursts of `icmp_msgs_burst`, the exact cost per message
+//! randomized as in the kernel, from [`DirectorConfig::seed`]) and a token from their
+//! destination's bucket (a burst of 6, then one per `icmp_ratelimit` ms). A refused error
+//! makes the verdict [`Verdict::Drop`] of [`DropReason::IcmpRateLimited`]. The limiter is
+//! only consulted where an error was built, never on the forwarding path; its
+//! per-destination state is bounded by [`DirectorConfig::icmp_peer_max`]. With several
+//! workers each has its own limiter (the global credit and the buckets are per worker).
 //!
 //! ```
 //! use std::time::Instant;
@@ -103,6 +130,7 @@ mod icmp;
 mod laddr;
 mod pipeline;
 mod pmtu;
+mod ratelimit;
 mod snapshot;
 mod sync;
 
@@ -134,6 +162,9 @@ pub use defrag::{FragInsert, FragKey, MAX_DATAGRAM, Reassembled, Reassembler};
 pub use laddr::DEFAULT_LPORT_RANGE;
 pub use pipeline::{DropReason, PROCESS_BATCH, PacketMeta, Side, Verdict};
 pub use pmtu::PmtuEntry;
+pub use ratelimit::{
+    ICMP_RATEMASK_DEFAULT, ICMPV6_RATEMASK_DEFAULT, XRLIM_BURST_FACTOR, parse_icmpv6_ratemask,
+};
 pub use snapshot::merge_snapshots;
 
 /// The IPVS sysctls the director uses (`net.ipv4.vs.*`, Documentation/networking/
@@ -231,6 +262,42 @@ pub struct DirectorConfig {
     /// `net.ipv4.ipfrag_time`, seconds: an incomplete datagram is freed this long after its
     /// first fragment arrived. Default 30.
     pub ipfrag_time: u32,
+    /// `net.ipv4.icmp_ratelimit`, milliseconds: the per-destination spacing of the rate-limited
+    /// ICMP errors the director sends (net/ipv4/icmp.c `icmpv4_xrlim_allow`): a burst of
+    /// [`XRLIM_BURST_FACTOR`] (6), then one per interval. 0: no per-destination limit. Default
+    /// 1000. See "ICMP errors" in the module docs.
+    pub icmp_ratelimit: u32,
+    /// `net.ipv4.icmp_ratemask`: bit `t` set limits ICMP type `t` (types above 18 and
+    /// fragmentation needed are never limited). 0 limits nothing (neither per destination
+    /// nor globally). Default [`ICMP_RATEMASK_DEFAULT`] (6168: types 3, 4, 11, 12).
+    pub icmp_ratemask: u32,
+    /// `net.ipv4.icmp_msgs_per_sec`: refill rate of the global credit shared by the limited
+    /// ICMP and ICMPv6 errors, messages per second (`icmp_global_allow`). As in the kernel, 0
+    /// is not "off": the credit is then never refilled. Default 1000 (kernels since 2025
+    /// default to 10000).
+    pub icmp_msgs_per_sec: u32,
+    /// `net.ipv4.icmp_msgs_burst`: most global credit, messages. Default 50 (kernels since
+    /// 2025 default to 10000).
+    pub icmp_msgs_burst: u32,
+    /// `net.ipv6.icmp.ratelimit`, milliseconds: as `icmp_ratelimit` for ICMPv6 errors, scaled
+    /// down by the route's prefix length ([`DirectorConfig::icmpv6_route_plen`]). Default 1000.
+    pub icmpv6_ratelimit: u32,
+    /// `net.ipv6.icmp.ratemask` as 256 bits (bit `t % 64` of word `t / 64` limits ICMPv6 type
+    /// `t`; [`parse_icmpv6_ratemask`] reads the sysctl's list syntax). Default
+    /// [`ICMPV6_RATEMASK_DEFAULT`] (`0-1,3-127`: packet too big is never limited).
+    pub icmpv6_ratemask: [u64; 4],
+    /// Prefix length of the route toward the destinations of ICMPv6 errors, which
+    /// `icmpv6_xrlim_allow` uses to give wider prefixes more bandwidth:
+    /// `tmo >>= (128 - plen) >> 5`. The director has no routing table, so one length stands for every destination.
+    /// Default 0 (the default route `::/0`, how a director usually reaches its clients: the
+    /// timeout is divided by 16, 62 ms at the default 1000); 128 turns the scaling off (as
+    /// kernels since late 2025 do, with a 100 ms default ratelimit).
+    pub icmpv6_route_plen: u8,
+    /// Most destinations whose ICMP rate-limit state is kept at once (the kernel's `inet_peer`
+    /// entries): a full bucket of 4 forgets its least recently checked destination, which
+    /// then starts again with a full burst. 0 keeps none (every error is allowed by the
+    /// per-destination limit; the global one still applies). Default 4096.
+    pub icmp_peer_max: usize,
 }
 
 impl Default for DirectorConfig {
@@ -250,6 +317,14 @@ impl Default for DirectorConfig {
             pmtu_max: 4096,
             ipfrag_high_thresh: 4 * 1024 * 1024,
             ipfrag_time: 30,
+            icmp_ratelimit: 1000,
+            icmp_ratemask: ICMP_RATEMASK_DEFAULT,
+            icmp_msgs_per_sec: 1000,
+            icmp_msgs_burst: 50,
+            icmpv6_ratelimit: 1000,
+            icmpv6_ratemask: ICMPV6_RATEMASK_DEFAULT,
+            icmpv6_route_plen: 0,
+            icmp_peer_max: 4096,
         }
     }
 }
@@ -359,6 +434,32 @@ pub struct Director {
     pub(crate) sync_stats: SyncStats,
     /// Learned path MTUs toward the RIPs (the routes' next-hop exceptions).
     pub(crate) pmtu: pmtu::PmtuTable,
+    /// The ICMP error rate limiter (`icmp_ratelimit`, `icmp_msgs_per_sec`, ...).
+    pub(crate) icmp_limit: ratelimit::IcmpLimiter,
+    /// ICMP errors generated outside `process` (reassembly timeouts), for
+    /// [`Director::poll_icmp`].
+    pub(crate) icmp_out: std::collections::VecDeque<IcmpTransmit>,
+}
+
+/// Most ICMP errors [`Director::poll_icmp`] holds; more are not queued (counted as
+/// [`DropReason::IcmpRateLimited`]).
+pub const ICMP_QUEUE_MAX: usize = 1024;
+
+/// An ICMP error the director generated outside [`Director::process`] (an IP reassembly
+/// timeout in [`Director::handle_timeout`]), handed out by [`Director::poll_icmp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IcmpTransmit {
+    /// The Ethernet frame, checksums valid, with the MACs of the fragment it answers swapped
+    /// (back to the hop that sent it) and its 802.1Q tag kept, like a [`Verdict::Icmp`]
+    /// frame: send it out of the interface that fragment came in by, or write fresh MACs
+    /// with [`lvs_fwd::set_macs`] after resolving `next_hop`.
+    pub frame: Vec<u8>,
+    /// The error's destination (the fragment's source: a client, or for IPv6 a real server
+    /// whose reply was being reassembled); the next hop to resolve.
+    pub next_hop: IpAddr,
+    /// Which side it leaves by: [`Side::Client`] for an error to a client (a datagram
+    /// addressed to a VIP or a fwmark service), [`Side::Server`] for one to a RIP.
+    pub side: Side,
 }
 
 /// Most connections queued for [`Director::poll_sync`]; more are not queued (the kernel
@@ -466,6 +567,20 @@ impl Director {
             sync_queue: Vec::with_capacity(256),
             sync_stats: SyncStats::default(),
             pmtu: pmtu::PmtuTable::new(cfg.pmtu_max, cfg.seed),
+            icmp_limit: ratelimit::IcmpLimiter::new(
+                ratelimit::LimitParams {
+                    ratelimit: cfg.icmp_ratelimit,
+                    ratemask: cfg.icmp_ratemask,
+                    msgs_per_sec: cfg.icmp_msgs_per_sec,
+                    msgs_burst: cfg.icmp_msgs_burst,
+                    ratelimit_v6: cfg.icmpv6_ratelimit,
+                    ratemask_v6: cfg.icmpv6_ratemask,
+                    route_plen_v6: cfg.icmpv6_route_plen,
+                },
+                cfg.icmp_peer_max,
+                cfg.seed,
+            ),
+            icmp_out: std::collections::VecDeque::new(),
             cfg,
         }
     }
@@ -1039,10 +1154,11 @@ impl Director {
 
     /// Expire connections due at `now` (updating the schedulers' activeconns / inactconns,
     /// freeing FULLNAT local ports, emptying the real-server trash) and run the 2-second rate
-    /// estimators, and free incomplete IP datagrams older than `ipfrag_time`. Returns the
-    /// number of connection entries expired.
+    /// estimators, and free incomplete IP datagrams older than `ipfrag_time` (queueing the
+    /// ICMP fragment reassembly time exceeded the kernel sends for some of them: drain them
+    /// with [`Director::poll_icmp`]). Returns the number of connection entries expired.
     pub fn handle_timeout(&mut self, now: Instant) -> usize {
-        self.defrag.expire(now);
+        self.expire_fragments(now);
         let mut expired = std::mem::take(&mut self.expired);
         expired.clear();
         let n = self.table.handle_timeout(now, &mut expired);
@@ -1086,6 +1202,14 @@ impl Director {
         let est = self.est.next_tick();
         let t = self.table.poll_timeout().map_or(est, |t| t.min(est));
         Some(self.defrag.poll_timeout().map_or(t, |f| f.min(t)))
+    }
+
+    /// The next ICMP error the director generated outside [`Director::process`]: today the
+    /// fragment reassembly time exceeded of IP datagrams [`Director::handle_timeout`] expired
+    /// (see "ICMP errors" in the module docs). `None` when there is none. Call it after each
+    /// `handle_timeout` until it returns `None`; at most [`ICMP_QUEUE_MAX`] wait.
+    pub fn poll_icmp(&mut self) -> Option<IcmpTransmit> {
+        self.icmp_out.pop_front()
     }
 
     /// Bring the scheduler's view of real server `slot` in line with the connection table,

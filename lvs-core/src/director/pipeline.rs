@@ -88,10 +88,10 @@ pub enum DropReason {
     /// port-zero service got a packet for another port). As the kernel's `ip_vs_leave` does,
     /// the director answers with an ICMP / ICMPv6 port unreachable from the VIP
     /// ([`Verdict::Icmp`]) when there is room and RFC 1122 3.2.2 allows one, else plainly
-    /// drops. Rate limiting the errors (the kernel's `icmp_ratelimit`, `icmp_msgs_per_sec`)
-    /// is the caller's.
+    /// drops; the error is rate limited ([`DropReason::IcmpRateLimited`]).
     NoRealServer = 2,
-    /// TTL / hop limit exhausted (an ICMP time exceeded is returned when there is room).
+    /// TTL / hop limit exhausted (an ICMP time exceeded is returned when there is room and
+    /// the rate limiter allows it, else [`DropReason::IcmpRateLimited`] is counted instead).
     Ttl = 3,
     /// The connection table is full.
     TableFull = 4,
@@ -102,7 +102,8 @@ pub enum DropReason {
     NoLocalPort = 6,
     /// The packet does not fit the route toward the real server: the tunnel MTU budget (TUN),
     /// or the route MTU for DR / NAT / FULLNAT (`ensure_mtu_is_adequate`; IPv4 with DF, any
-    /// IPv6). ICMP fragmentation needed / packet too big is returned when there is room.
+    /// IPv6). ICMP fragmentation needed / packet too big is returned when there is room
+    /// (never rate limited with the default ratemasks).
     TooBig = 7,
     /// The rewrite refused the packet (e.g. no headroom for TUN, unsupported header).
     Rewrite = 8,
@@ -112,11 +113,21 @@ pub enum DropReason {
     /// (RFC 1122 3.2.2), or no room to build the relay. A relayed one is a
     /// [`Verdict::Transmit`] toward the client.
     TunnelIcmp = 9,
+    /// The packet was dropped for one of the reasons that answer with an ICMP error
+    /// ([`DropReason::Ttl`], [`DropReason::TooBig`], [`DropReason::NoRealServer`]), or an ICMP
+    /// error about one of our tunnel packets was to be relayed to the client, or an IP
+    /// reassembly timed out, and the error was not sent because the kernel's ICMP rate limits
+    /// refused it (net/ipv4/icmp.c `icmpv4_xrlim_allow` / `icmp_global_allow`, net/ipv6/icmp.c
+    /// `icmpv6_xrlim_allow`: [`super::DirectorConfig::icmp_ratelimit`] and the other
+    /// `icmp_*` fields), or (reassembly timeouts only) [`super::ICMP_QUEUE_MAX`] errors were
+    /// already waiting for [`Director::poll_icmp`]. Counted instead of the packet's own
+    /// reason.
+    IcmpRateLimited = 10,
 }
 
 impl DropReason {
     /// Number of reasons (size of [`Director::drop_counts`]).
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
     /// Every reason, in counter order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Malformed,
@@ -129,6 +140,7 @@ impl DropReason {
         DropReason::TooBig,
         DropReason::Rewrite,
         DropReason::TunnelIcmp,
+        DropReason::IcmpRateLimited,
     ];
 }
 
@@ -165,7 +177,8 @@ pub enum Verdict {
         len: usize,
         /// Why the packet was dropped: [`DropReason::Ttl`] (ICMP time exceeded),
         /// [`DropReason::TooBig`] (fragmentation needed / packet too big) or
-        /// [`DropReason::NoRealServer`] (port unreachable).
+        /// [`DropReason::NoRealServer`] (port unreachable). The error passed the rate
+        /// limiter; one it refused is [`Verdict::Drop`] of [`DropReason::IcmpRateLimited`].
         reason: DropReason,
     },
     /// Dropped, counted under this reason.
@@ -350,7 +363,7 @@ impl Director {
         now: Instant,
     ) -> Verdict {
         let v = self.process_inner(buf, start, len, meta, now);
-        self.count(v)
+        self.count(buf, v, now)
     }
 
     /// [`Director::process`] over a batch: `frames[i]` is `(start, len)` of frame i in
@@ -438,7 +451,7 @@ impl Director {
                     Err(e) => parse_verdict(e),
                 };
                 if let Some(v) = verdicts.get_mut(i) {
-                    *v = self.count(r);
+                    *v = self.count(buf, r, now);
                 }
             }
         }
@@ -604,9 +617,14 @@ impl Director {
         }
     }
 
-    /// Count a drop verdict ([`Director::drops`]) and pass the verdict on.
+    /// Run an ICMP error verdict through the rate limiter, count a drop verdict
+    /// ([`Director::drops`]) and pass the verdict on.
     #[inline]
-    fn count(&mut self, v: Verdict) -> Verdict {
+    fn count(&mut self, buf: &[u8], v: Verdict, now: Instant) -> Verdict {
+        let v = match v {
+            Verdict::Icmp { .. } => self.limit_icmp(buf, v, now),
+            v => v,
+        };
         if let Verdict::Drop(r) | Verdict::Icmp { reason: r, .. } = v
             && let Some(c) = self.drops.get_mut(r as usize)
         {

@@ -88,20 +88,21 @@ pub(crate) struct PmtuParams {
     pub(crate) expires: Duration,
 }
 
-/// The bounded per-RIP PMTU table (see the module docs).
-pub(crate) struct PmtuTable {
-    slots: Vec<Option<Slot>>,
+/// The layout of a seeded set-associative table keyed by address (the PMTU table here, the
+/// ICMP rate limiter's per-destination state in `super::ratelimit`): at most `capacity`
+/// slots in a power of two of buckets of up to [`WAYS`] slots each, the bucket chosen by a
+/// seeded hash of the address, so a lookup reads one bucket.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Buckets {
     /// Buckets - 1 (a power of two minus one).
     mask: usize,
-    /// Slots per bucket (`WAYS`, fewer when the capacity is smaller).
+    /// Slots per bucket (`WAYS`, fewer when the capacity is smaller; 0: no slot at all).
     ways: usize,
-    /// Occupied slots, expired ones included (0: nothing learned, the fast path).
-    used: usize,
     seed: u64,
 }
 
-impl PmtuTable {
-    /// An empty table of at most `capacity` entries (0: nothing is ever learned).
+impl Buckets {
+    /// The layout for at most `capacity` slots (at most [`MAX_CAPACITY`]).
     pub(crate) fn new(capacity: usize, seed: u64) -> Self {
         let capacity = capacity.min(MAX_CAPACITY);
         let ways = capacity.min(WAYS);
@@ -110,16 +111,14 @@ impl PmtuTable {
             Some(b) if b > 0 => 1usize << b.ilog2(),
             _ => 0,
         };
-        PmtuTable {
-            slots: Vec::new(),
+        Buckets {
             mask: buckets.saturating_sub(1),
             ways: if buckets == 0 { 0 } else { ways },
-            used: 0,
             seed,
         }
     }
 
-    /// Most entries the table holds.
+    /// Number of slots (0: the table holds nothing).
     pub(crate) fn capacity(&self) -> usize {
         if self.ways == 0 {
             0
@@ -128,8 +127,9 @@ impl PmtuTable {
         }
     }
 
-    fn bucket(&self, rip: IpAddr) -> std::ops::Range<usize> {
-        let bits: u128 = match rip {
+    /// The slot range of the bucket of `addr`.
+    pub(crate) fn range(&self, addr: IpAddr) -> std::ops::Range<usize> {
+        let bits: u128 = match addr {
             IpAddr::V4(v) => u128::from(v.to_bits()),
             IpAddr::V6(v) => v.to_bits(),
         };
@@ -138,6 +138,34 @@ impl PmtuTable {
         h ^= h >> 32;
         let b = (h as usize) & self.mask;
         b * self.ways..(b + 1) * self.ways
+    }
+}
+
+/// The bounded per-RIP PMTU table (see the module docs).
+pub(crate) struct PmtuTable {
+    slots: Vec<Option<Slot>>,
+    geo: Buckets,
+    /// Occupied slots, expired ones included (0: nothing learned, the fast path).
+    used: usize,
+}
+
+impl PmtuTable {
+    /// An empty table of at most `capacity` entries (0: nothing is ever learned).
+    pub(crate) fn new(capacity: usize, seed: u64) -> Self {
+        PmtuTable {
+            slots: Vec::new(),
+            geo: Buckets::new(capacity, seed),
+            used: 0,
+        }
+    }
+
+    /// Most entries the table holds.
+    pub(crate) fn capacity(&self) -> usize {
+        self.geo.capacity()
+    }
+
+    fn bucket(&self, rip: IpAddr) -> std::ops::Range<usize> {
+        self.geo.range(rip)
     }
 
     fn find(&self, rip: IpAddr) -> Option<&Slot> {
@@ -169,7 +197,7 @@ impl PmtuTable {
     /// `__ip_rt_update_pmtu` for a report of `reported` bytes toward `rip` at `now` (see the
     /// module docs for the rules).
     pub(crate) fn update(&mut self, rip: IpAddr, reported: u32, now: Instant, p: &PmtuParams) {
-        if self.ways == 0 {
+        if self.geo.capacity() == 0 {
             return;
         }
         let live = self.find(rip).filter(|s| now < s.expires).copied();
