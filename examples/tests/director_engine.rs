@@ -12,7 +12,9 @@ use etherparse::{
 use lvs_arp::MacAddr;
 use lvs_core::{Director, DirectorConfig, PacketMeta, Verdict};
 use lvs_examples::control::{Request, execute};
-use lvs_examples::director::{Engine, EngineConfig, FrameOutcome, IF_CLIENT, NeighMode};
+use lvs_examples::director::{
+    DEFAULT_MTU, Engine, EngineConfig, FrameOutcome, IF_CLIENT, NeighMode,
+};
 
 const DMAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const CMAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
@@ -40,6 +42,7 @@ fn engine(now: Instant) -> Engine {
         gateway: None,
         neigh_mode: NeighMode::Resolve,
         local_stack: true,
+        mtu: DEFAULT_MTU,
     };
     Engine::new(d, cfg, now).unwrap()
 }

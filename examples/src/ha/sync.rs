@@ -365,6 +365,14 @@ impl SyncTransport {
         Ok(n)
     }
 
+    /// Backup: true when [`SyncTransport::accept`] may take `frame` (a UDP datagram to the
+    /// backup daemon's port; the address checks are not made). Counts nothing.
+    pub fn may_accept(&self, frame: &[u8]) -> bool {
+        self.backup
+            .as_ref()
+            .is_some_and(|d| parse_udp_frame(frame).is_some_and(|u| u.dst_port == port_of(d)))
+    }
+
     /// Backup: the sync message inside `frame` when it is a UDP datagram for the backup
     /// daemon (destination the group or, with a unicast peer, this director; destination
     /// port the daemon's; not sent by this director itself), else `None`. Frames that reach
