@@ -474,9 +474,16 @@ mod tests {
             None,
             "port 9000 is not the backup's 8848"
         );
+        // may_accept (the batch loop's hint) is false when accept cannot take the frame for
+        // its port, or without a backup daemon, and counts nothing.
+        assert!(!b.may_accept(&buf[..n]));
+        assert!(!m.may_accept(&buf[..n]), "no backup daemon");
         let mut bd = daemon(DaemonState::Backup);
         bd.mcast_port = 9000;
         b.start(&bd);
+        let before = b.stats();
+        assert!(b.may_accept(&buf[..n]));
+        assert_eq!(b.stats(), before);
         assert_eq!(b.accept(&buf[..n]), Some(&b"abcd"[..]));
         // Its own frames (both roles at once) are not imported.
         b.start(&md);
