@@ -344,25 +344,13 @@ fn batch_sends_what_the_frames_one_by_one_send() {
     }
     assert_eq!(drain_all(&mut batched), drain_all(&mut single));
 
-    // The burst: established-flow ACKs (with and without data), a new SYN, an ARP request
-    // for the VIP and RS3's ARP reply (which releases the queued SYNs) in the middle, a frame
-    // for a non-VIP address, a NAT reply, a truncated IPv4 frame, an LLDP frame; 41 frames,
-    // 37 of them IP (more than one process_batch chunk of 32).
+    // The burst: established-flow ACKs, RS3's ARP reply (releasing the SYNs queued for it),
+    // a run of 37 IP frames (more than one process_batch chunk of 32: a new SYN, ACKs with
+    // data, a frame for a non-VIP address, a NAT reply, a truncated IPv4 frame), an ARP
+    // request for the VIP and an LLDP frame in the middle, then more IP frames.
     let mut burst: Vec<Vec<u8>> = Vec::new();
     for i in 0..12 {
         burst.push(tcp(40000 + i, "ack", 1001, &[]));
-    }
-    burst.push(tcp(41000, "syn", 7, &[]));
-    burst.push(arp(
-        ArpOperation::REQUEST,
-        CMAC,
-        CIP,
-        [0xff; 6],
-        [0; 6],
-        VIP,
-    ));
-    for i in 0..12 {
-        burst.push(tcp(40000 + i, "data", 1001, b"GET / HTTP/1.0\r\n\r\n"));
     }
     burst.push(arp(
         ArpOperation::REPLY,
@@ -372,21 +360,39 @@ fn batch_sends_what_the_frames_one_by_one_send() {
         DMAC,
         [10, 0, 0, 1],
     ));
+    burst.push(tcp(41000, "syn", 7, &[]));
+    for i in 0..12 {
+        burst.push(tcp(40000 + i, "data", 1001, b"GET / HTTP/1.0\r\n\r\n"));
+    }
     burst.push(udp(CMAC, CIP, 3334, [10, 0, 0, 77], 53, b"not a VIP"));
     burst.push(udp(RS2MAC, RS2, 5353, CIP, 3333, b"answer"));
     let mut bad = tcp(40000, "ack", 1019, &[]);
     bad.truncate(14 + 12);
     burst.push(bad);
+    for i in 0..12 {
+        burst.push(tcp(40000 + i, "data", 1019, b"more"));
+    }
+    for i in 0..9 {
+        burst.push(tcp(40000 + i, "data", 1023, b"and more"));
+    }
+    burst.push(arp(
+        ArpOperation::REQUEST,
+        CMAC,
+        CIP,
+        [0xff; 6],
+        [0; 6],
+        VIP,
+    ));
     let mut lldp = vec![0x01, 0x80, 0xc2, 0, 0, 0x0e];
     lldp.extend_from_slice(&CMAC);
     lldp.extend_from_slice(&[0x88, 0xcc, 0x02, 0x07, 0x04]);
     lldp.resize(60, 0);
     burst.push(lldp);
-    for i in 0..9 {
-        burst.push(tcp(40000 + i, "data", 1019, b"more"));
+    for i in 0..3 {
+        burst.push(tcp(40000 + i, "data", 1031, b"last"));
     }
     burst.push(tcp(41000, "ack", 8, &[]));
-    assert_eq!(burst.len(), 41);
+    assert_eq!(burst.len(), 12 + 1 + 37 + 2 + 4);
 
     let mut outcomes_b = Vec::new();
     batched.handle_frames(burst.iter().map(|f| rx(f)), now, |i, o| {
@@ -406,7 +412,11 @@ fn batch_sends_what_the_frames_one_by_one_send() {
     let (out_b, out_s) = (drain_all(&mut batched), drain_all(&mut single));
     // Not vacuous: the ACKs, data, SYNs released by the ARP reply, the ARP reply for the VIP
     // and the NAT reply all went out.
-    assert!(out_s.len() >= 12 + 12 + 9 + 6 + 2, "{} frames", out_s.len());
+    assert!(
+        out_s.len() >= 12 + 12 + 12 + 9 + 6 + 2,
+        "{} frames",
+        out_s.len()
+    );
     assert_eq!(out_b.len(), out_s.len());
     for (k, (b, s)) in out_b.iter().zip(&out_s).enumerate() {
         assert_eq!(b, s, "frame {k} sent");
@@ -424,7 +434,7 @@ fn batch_sends_what_the_frames_one_by_one_send() {
         );
     }
     let s = single.stats();
-    assert_eq!(s.rx, 13 + 41);
+    assert_eq!(s.rx, 13 + 56);
     assert_eq!(s.engine_drops, 1, "the LLDP frame");
     assert_eq!(s.local, 1, "the frame to 10.0.0.77");
     assert_eq!(s.arp_replies, 1);
