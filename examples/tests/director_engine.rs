@@ -13,7 +13,8 @@
 //! - A datagram the director reassembles and forwards whole although it is longer than the
 //!   egress MTU leaves as IP fragments of at most the MTU, as net/ipv4/ip_output.c
 //!   `ip_do_fragment` splits it (RFC 791 section 3.2: data of every fragment but the last a
-//!   multiple of 8 bytes, offsets in 8-byte units, MF on all but the last); the fragments are
+//!   multiple of 8 bytes, offsets in 8-byte units, MF on all but the last; IPv6 as
+//!   net/ipv6/ip6_output.c `ip6_fragment`, RFC 8200 section 4.5); the fragments are
 //!   decoded and reassembled by etherparse (its header checksum check and `IpDefragPool`),
 //!   independent of lvs-fwd, and compared with the rewritten datagram built by etherparse's
 //!   `PacketBuilder`.
@@ -615,4 +616,149 @@ fn df_packet_too_big_for_the_engine_mtu_is_a_typed_drop() {
     );
     assert_eq!(drain_all(&mut e).len(), 2);
     assert_eq!(e.stats().refragmented, 1);
+}
+
+#[test]
+fn reassembled_ipv6_datagram_longer_than_the_mtu_leaves_as_fragments() {
+    // The same over IPv6 (RFC 8200 section 4.5; net/ipv6/ip6_output.c ip6_fragment): the
+    // unfragmentable part (the IPv6 header) repeated in every fragment, a Fragment header
+    // with offset and M flag, data a multiple of 8 bytes but in the last; one identification
+    // for the whole train.
+    const C6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+    const V6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+    const R6: [u8; 16] = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x11,
+    ];
+    let payload: Vec<u8> = (0..3000u32).map(|i| (i * 13 + i / 241) as u8).collect();
+    for (method, dport) in [("-m", 5353), ("-g", 53)] {
+        let now = Instant::now();
+        let mut d = Director::new(DirectorConfig::default(), now);
+        d.apply_line("-A -u [2001:db8::100]:53 -s rr", now).unwrap();
+        d.apply_line(
+            &format!("-a -u [2001:db8::100]:53 -r [2001:db8::11]:{dport} {method} -w 1"),
+            now,
+        )
+        .unwrap();
+        let mut e = one_armed(d, false, DEFAULT_MTU, now);
+        e.add_static_neigh(std::net::Ipv6Addr::from(R6), MacAddr(RS1MAC));
+        // NAT rewrites the destination to RIP:port; DR keeps VIP:53.
+        let (dst, dp) = if method == "-m" {
+            (R6, dport)
+        } else {
+            (V6, 53)
+        };
+        // The client's datagram, as 3 fragments of 1208 + 1208 + 592 data bytes.
+        let mut whole = Vec::new();
+        PacketBuilder::ethernet2(CMAC, DMAC)
+            .ipv6(C6, V6, 64)
+            .udp(4000, 53)
+            .write(&mut whole, &payload)
+            .unwrap();
+        let data = &whole[14 + 40..];
+        let frags: Vec<Vec<u8>> = data
+            .chunks(1208)
+            .enumerate()
+            .map(|(k, piece)| {
+                let mut f = whole[..14].to_vec();
+                etherparse::Ipv6Header {
+                    traffic_class: 0,
+                    flow_label: Default::default(),
+                    payload_length: (8 + piece.len()) as u16,
+                    next_header: IpNumber::IPV6_FRAGMENTATION_HEADER,
+                    hop_limit: 64,
+                    source: C6,
+                    destination: V6,
+                }
+                .write(&mut f)
+                .unwrap();
+                etherparse::Ipv6FragmentHeader {
+                    next_header: IpNumber::UDP,
+                    fragment_offset: IpFragOffset::try_new((k * 1208 / 8) as u16).unwrap(),
+                    more_fragments: (k + 1) * 1208 < data.len(),
+                    identification: 0x0bad_cafe,
+                }
+                .write(&mut f)
+                .unwrap();
+                f.extend_from_slice(piece);
+                f
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        e.handle_frames(frags.iter().map(|f| rx(f)), now, |_, o| outcomes.push(o));
+        assert!(
+            matches!(
+                outcomes.last(),
+                Some(FrameOutcome::Director(Verdict::Transmit { .. }))
+            ),
+            "{method}: {outcomes:?}"
+        );
+        let out = drain_all(&mut e);
+        // 1500 - 40 (IPv6 header) - 8 (Fragment header) = 1452, down to 1448 (8 | data):
+        // 1448 + 1448 + 112 of the 3008 bytes.
+        assert_eq!(out.len(), 3, "{method}");
+        let mut pool: IpDefragPool = IpDefragPool::new();
+        let mut ident = None;
+        let mut next_offset = 0;
+        let mut whole_out = None;
+        for (k, (_, f)) in out.iter().enumerate() {
+            assert_eq!(
+                &f[..6],
+                &RS1MAC,
+                "{method}: fragment {k} to the real server's MAC"
+            );
+            let p = SlicedPacket::from_ethernet(f).unwrap();
+            let Some(NetSlice::Ipv6(ip)) = &p.net else {
+                panic!("{method}: fragment {k} is not IPv6")
+            };
+            let h = ip.header().to_header();
+            assert!(
+                40 + usize::from(h.payload_length) <= 1500,
+                "{method}: fragment {k}"
+            );
+            assert_eq!(h.hop_limit, 63);
+            assert_eq!(
+                (h.source, h.destination),
+                (C6, dst),
+                "{method}: fragment {k}"
+            );
+            let fh = ip
+                .extensions()
+                .clone()
+                .into_iter()
+                .find_map(|x| match x {
+                    etherparse::Ipv6ExtensionSlice::Fragment(fr) => Some(fr.to_header()),
+                    _ => None,
+                })
+                .expect("a Fragment header");
+            let last = k + 1 == out.len();
+            assert_eq!(fh.more_fragments, !last, "{method}: fragment {k} M flag");
+            assert_eq!(usize::from(fh.fragment_offset.byte_offset()), next_offset);
+            assert_eq!(*ident.get_or_insert(fh.identification), fh.identification);
+            let data_len = usize::from(h.payload_length) - 8;
+            if !last {
+                assert_eq!(
+                    data_len, 1448,
+                    "{method}: fragment {k} as large as the MTU allows"
+                );
+            }
+            next_offset += data_len;
+            if let Some(done) = pool.process_sliced_packet(&p, (), ()).unwrap() {
+                whole_out = Some(done);
+            }
+        }
+        let whole_out = whole_out.expect("etherparse reassembled the fragments");
+        let mut expect = Vec::new();
+        PacketBuilder::ipv6(C6, dst, 63)
+            .udp(4000, dp)
+            .write(&mut expect, &payload)
+            .unwrap();
+        assert_eq!(whole_out.payload.len(), 8 + payload.len());
+        assert_eq!(
+            &whole_out.payload[..8],
+            &expect[40..48],
+            "{method}: UDP header"
+        );
+        assert!(whole_out.payload[8..] == payload[..], "{method}: UDP data");
+        assert_eq!(e.stats().refragmented, 1);
+    }
 }

@@ -318,10 +318,13 @@ impl Engine {
         }
     }
 
-    /// Adds a permanent neighbour entry (`--neigh IP=MAC`) on every interface.
-    pub fn add_static_neigh(&mut self, ip: Ipv4Addr, mac: MacAddr) {
+    /// Adds a permanent neighbour entry (`--neigh IP=MAC`) on every interface (IPv4 or IPv6:
+    /// the engine resolves IPv6 next hops only from such entries, it sends no neighbour
+    /// solicitations).
+    pub fn add_static_neigh(&mut self, ip: impl Into<IpAddr>, mac: MacAddr) {
+        let ip = ip.into();
         for ifindex in [IF_CLIENT, IF_SERVER] {
-            let _ = self.neigh.add_static(ifindex, IpAddr::V4(ip), mac);
+            let _ = self.neigh.add_static(ifindex, ip, mac);
         }
     }
 
