@@ -10,18 +10,25 @@
 //!
 //! Frames for the director itself (`local` verdict: ARP, pings to the VIP, ...) are not
 //! answered except for ARP: the replay has no IP stack.
+//!
+//! Consecutive records with the same timestamp (up to [`PROCESS_BATCH`]) go to the engine as
+//! one batch ([`Engine::handle_frames`], one `process_batch` call for their IP frames), with
+//! the same output as frame by frame. With a verdicts file each record is its own batch: a
+//! verdict line reports the connection state right after its frame.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use lvs_arp::MacAddr;
-use lvs_core::{Director, DirectorConfig, DropReason, PacketMeta, Verdict};
+use lvs_core::{Director, DirectorConfig, DropReason, PROCESS_BATCH, PacketMeta, Verdict};
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use serde::Serialize;
 
 use crate::control::{self, Request};
-use crate::director::{Engine, EngineConfig, EngineDrop, FrameOutcome, IF_CLIENT, NeighMode};
+use crate::director::{
+    DEFAULT_MTU, Engine, EngineConfig, EngineDrop, FrameOutcome, IF_CLIENT, NeighMode, RxFrame,
+};
 
 /// Options of a replay (the command line minus the file names).
 #[derive(Debug, Clone)]
@@ -101,7 +108,7 @@ pub fn replay<R: Read, W: Write>(
     opts: &ReplayOptions,
     input: R,
     output: W,
-    mut verdicts: Option<&mut dyn Write>,
+    verdicts: Option<&mut dyn Write>,
 ) -> Result<String, ReplayError> {
     let epoch = Instant::now();
     let mut director = Director::new(DirectorConfig::default(), epoch);
@@ -136,6 +143,7 @@ pub fn replay<R: Read, W: Write>(
         gateway: None,
         neigh_mode: NeighMode::Static,
         local_stack: false,
+        mtu: DEFAULT_MTU,
     };
     let mut engine = Engine::new(director, cfg, epoch)?;
     for &(ip, mac) in &opts.neigh {
@@ -147,47 +155,98 @@ pub fn replay<R: Read, W: Write>(
         return Err(ReplayError::LinkType(datalink));
     }
     let mut writer = PcapWriter::new(output)?;
-    let meta = PacketMeta::default();
-    let mut first: Option<Duration> = None;
-    let mut n = 0u64;
-    let mut end = epoch;
-    while let Some(pkt) = reader.next_packet() {
-        let pkt = pkt?;
-        n += 1;
-        let ts = pkt.timestamp;
-        let base = *first.get_or_insert(ts);
-        let now = epoch + ts.saturating_sub(base);
-        end = now;
-        engine.handle_timeout(now);
-        while engine.poll_transmit().is_some() {}
-        let outcome = engine.handle_frame(IF_CLIENT, &pkt.data, &meta, now);
-        let (verdict, reason) = match outcome {
-            FrameOutcome::Arp => ("local", Some("arp".to_owned())),
-            FrameOutcome::Director(Verdict::Transmit { .. }) => ("transmit", None),
-            FrameOutcome::Director(Verdict::Local | Verdict::LocalDatagram { .. }) => {
-                ("local", None)
-            }
-            FrameOutcome::Director(Verdict::Held) => ("held", Some("fragment".to_owned())),
-            FrameOutcome::Director(Verdict::Icmp { reason, .. }) => {
-                ("icmp", Some(reason_text(reason)))
-            }
-            FrameOutcome::Director(Verdict::Drop(r)) => ("drop", Some(reason_text(r))),
-            FrameOutcome::Dropped(EngineDrop::NeighbourUnresolved) => {
-                ("drop", Some("neighbour unresolved".to_owned()))
-            }
-            FrameOutcome::Dropped(EngineDrop::NotForUs) => {
-                ("drop", Some("not for the director".to_owned()))
-            }
-            FrameOutcome::Dropped(EngineDrop::Arp) => ("drop", Some("bad arp".to_owned())),
-        };
-        while let Some((_, frame)) = engine.poll_transmit() {
-            let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
-            writer.write_packet(&PcapPacket::new(ts, len, &frame))?;
+    let batch_max = if verdicts.is_some() { 1 } else { PROCESS_BATCH };
+    // Records of the batch being gathered (buffers reused from batch to batch).
+    let mut records: Vec<Vec<u8>> = vec![Vec::new(); PROCESS_BATCH];
+    let mut batch_ts = Duration::ZERO;
+    let mut gathered = 0;
+    let mut r = Run {
+        engine: &mut engine,
+        writer: &mut writer,
+        verdicts,
+        epoch,
+        first: None,
+        n: 0,
+        end: epoch,
+    };
+    loop {
+        let next = reader.next_packet().transpose()?;
+        if gathered > 0
+            && next
+                .as_ref()
+                .is_none_or(|p| p.timestamp != batch_ts || gathered == batch_max)
+        {
+            r.batch(batch_ts, records.get(..gathered).unwrap_or_default())?;
+            gathered = 0;
         }
-        if let Some(w) = verdicts.as_deref_mut() {
-            let conn = engine.conn_of(&pkt.data);
+        let Some(pkt) = next else { break };
+        if let Some(rec) = records.get_mut(gathered) {
+            rec.clear();
+            rec.extend_from_slice(&pkt.data);
+            batch_ts = pkt.timestamp;
+            gathered += 1;
+        }
+    }
+    let end = r.end;
+    let mut text = list(&mut engine, &["-Ln", "--stats"], end);
+    if opts.list_conns {
+        text.push_str(&list(&mut engine, &["-Lnc"], end));
+    }
+    Ok(text)
+}
+
+/// The replay's state across batches.
+struct Run<'e, 'v, W: Write> {
+    engine: &'e mut Engine,
+    writer: &'e mut PcapWriter<W>,
+    verdicts: Option<&'v mut dyn Write>,
+    epoch: Instant,
+    /// Timestamp of the first record: the engine's epoch.
+    first: Option<Duration>,
+    /// Records processed so far.
+    n: u64,
+    /// `now` of the last record.
+    end: Instant,
+}
+
+impl<W: Write> Run<'_, '_, W> {
+    /// Processes records that all carry timestamp `ts`: the engine's timers due then, the
+    /// frames, their output stamped `ts`, their verdict lines.
+    fn batch(&mut self, ts: Duration, records: &[Vec<u8>]) -> Result<(), ReplayError> {
+        let base = *self.first.get_or_insert(ts);
+        let now = self.epoch + ts.saturating_sub(base);
+        self.end = now;
+        self.engine.handle_timeout(now);
+        while self.engine.poll_transmit().is_some() {}
+        let mut outcomes = [None; PROCESS_BATCH];
+        let meta = PacketMeta::default();
+        self.engine.handle_frames(
+            records.iter().map(|f| RxFrame {
+                ifindex: IF_CLIENT,
+                frame: f,
+                meta,
+            }),
+            now,
+            |i, o| {
+                if let Some(slot) = outcomes.get_mut(i) {
+                    *slot = Some(o);
+                }
+            },
+        );
+        while let Some((_, frame)) = self.engine.poll_transmit() {
+            let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+            self.writer
+                .write_packet(&PcapPacket::new(ts, len, &frame))?;
+        }
+        for (record, outcome) in records.iter().zip(outcomes) {
+            self.n += 1;
+            let (Some(w), Some(outcome)) = (self.verdicts.as_deref_mut(), outcome) else {
+                continue;
+            };
+            let (verdict, reason) = verdict_of(outcome);
+            let conn = self.engine.conn_of(record);
             let line = VerdictLine {
-                frame: n,
+                frame: self.n,
                 verdict,
                 reason,
                 real_server: conn.map(|(a, _)| a.to_string()),
@@ -197,12 +256,30 @@ pub fn replay<R: Read, W: Write>(
             s.push('\n');
             w.write_all(s.as_bytes())?;
         }
+        Ok(())
     }
-    let mut text = list(&mut engine, &["-Ln", "--stats"], end);
-    if opts.list_conns {
-        text.push_str(&list(&mut engine, &["-Lnc"], end));
+}
+
+/// The `verdict` and `reason` of a frame's [`VerdictLine`].
+fn verdict_of(outcome: FrameOutcome) -> (&'static str, Option<String>) {
+    match outcome {
+        FrameOutcome::Arp => ("local", Some("arp".to_owned())),
+        FrameOutcome::Director(Verdict::Transmit { .. }) => ("transmit", None),
+        FrameOutcome::Director(Verdict::Local | Verdict::LocalDatagram { .. }) => ("local", None),
+        FrameOutcome::Director(Verdict::Held) => ("held", Some("fragment".to_owned())),
+        FrameOutcome::Director(Verdict::Icmp { reason, .. }) => ("icmp", Some(reason_text(reason))),
+        FrameOutcome::Director(Verdict::Drop(r)) => ("drop", Some(reason_text(r))),
+        FrameOutcome::Dropped(EngineDrop::NeighbourUnresolved) => {
+            ("drop", Some("neighbour unresolved".to_owned()))
+        }
+        FrameOutcome::Dropped(EngineDrop::NotForUs) => {
+            ("drop", Some("not for the director".to_owned()))
+        }
+        FrameOutcome::Dropped(EngineDrop::Arp) => ("drop", Some("bad arp".to_owned())),
+        FrameOutcome::Dropped(EngineDrop::CannotFragment(_)) => {
+            ("drop", Some("cannot fragment".to_owned()))
+        }
     }
-    Ok(text)
 }
 
 fn list(engine: &mut Engine, args: &[&str], now: Instant) -> String {

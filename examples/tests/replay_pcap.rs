@@ -106,6 +106,18 @@ fn run(
     laddrs: &[[u8; 4]],
     frames: &[(Duration, Vec<u8>)],
 ) -> Out {
+    run_with(rules, neigh, laddrs, frames, true)
+}
+
+/// [`run`], with or without the verdicts file (without it, records with one timestamp are
+/// replayed in batches).
+fn run_with(
+    rules: &str,
+    neigh: &[([u8; 4], [u8; 6])],
+    laddrs: &[[u8; 4]],
+    frames: &[(Duration, Vec<u8>)],
+    with_verdicts: bool,
+) -> Out {
     let opts = ReplayOptions {
         rules: rules.to_owned(),
         director_mac: DEFAULT_DIRECTOR_MAC,
@@ -122,7 +134,7 @@ fn run(
         &opts,
         Cursor::new(pcap(frames)),
         &mut out,
-        Some(&mut verdicts),
+        with_verdicts.then_some(&mut verdicts as &mut dyn std::io::Write),
     )
     .unwrap();
     let mut r = PcapReader::new(Cursor::new(out)).unwrap();
@@ -445,4 +457,48 @@ fn binary_honours_the_command_line_contract() {
     assert_eq!(decode(&f.data).dst_mac, RS1MAC);
     assert!(r.next_packet().is_none());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn records_with_one_timestamp_replay_in_batches_with_the_output_of_one_by_one() {
+    // Without --verdicts, records sharing a timestamp go through Engine::handle_frames (one
+    // process_batch call per run of IP frames); with it, one record at a time. The output
+    // capture and the listings must not tell them apart.
+    let rules = "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 1\n\
+                 -a -t 10.0.0.100:80 -r 10.0.0.12:8080 -m -w 1\n\
+                 -A -u 10.0.0.100:53 -s rr\n-a -u 10.0.0.100:53 -r 10.0.0.11:53 -m -w 1\n";
+    let mut frames = Vec::new();
+    for i in 0..20 {
+        frames.push((ms(0), syn(CIP, 40000 + i, VIP, 80, 64)));
+    }
+    // RS2's MAC arrives in the middle of the same burst: the NAT SYNs before it are drops
+    // ("neighbour unresolved"), the ones after it transmits.
+    frames.insert(7, (ms(0), arp_reply(RS2MAC, RS2)));
+    for i in 0..10 {
+        frames.push((ms(0), synack(RS2MAC, RS2, 8080, CIP, 40001 + 2 * i)));
+        frames.push((ms(0), udp(CIP, 5000 + i, VIP, 53, b"q")));
+    }
+    frames.push((ms(0), vec![0x45; 9]));
+    for i in 0..5 {
+        frames.push((ms(3), syn(CIP, 41000 + i, VIP, 80, 1)));
+    }
+    let neigh = [(RS1, RS1MAC), (CIP, CMAC)];
+    let one_by_one = run_with(rules, &neigh, &[], &frames, true);
+    let batched = run_with(rules, &neigh, &[], &frames, false);
+    assert_eq!(one_by_one.verdicts.len(), frames.len());
+    let count = |verdict: &str, reason: Option<&str>| {
+        (0..frames.len())
+            .filter(|&i| (v(&one_by_one, i).0, v(&one_by_one, i).1) == (verdict, reason))
+            .count()
+    };
+    assert!(count("drop", Some("neighbour unresolved")) > 0);
+    assert_eq!(count("icmp", Some("ttl")), 5, "the TTL-1 SYNs");
+    assert_eq!(count("drop", Some("malformed")), 1);
+    assert!(batched.verdicts.is_empty());
+    assert!(one_by_one.frames.len() > 30, "{}", one_by_one.frames.len());
+    assert_eq!(batched.frames.len(), one_by_one.frames.len());
+    for (k, (b, s)) in batched.frames.iter().zip(&one_by_one.frames).enumerate() {
+        assert_eq!(b, s, "output frame {k} (time, bytes)");
+    }
+    assert_eq!(batched.text, one_by_one.text);
 }

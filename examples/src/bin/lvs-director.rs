@@ -25,6 +25,13 @@
 //! and by 10 ms (1 ms with two TAPs, whose second one it cannot wait on at the same time), and
 //! accepts control connections between frames. SIGINT / SIGTERM end the loop; the control
 //! socket file is removed on exit.
+//!
+//! Frames are read in bursts: every frame ready on a TAP, up to 32 (lvs-core's
+//! `PROCESS_BATCH`), is read, passed through HA in arrival order, and the frames HA lets
+//! through go to the engine together (`Engine::handle_frames`: one `process_batch` call for
+//! their IP frames), all at one `now`; at most 256 frames per TAP per turn of the loop. A
+//! frame to send longer than the MTU (`--mtu`, default the TAP's MTU, else 1500) leaves as IP
+//! fragments.
 
 /// jemalloc built with transparent huge pages (`thp:always`, see .cargo/config.toml): the
 /// connection table's slab and hash index are mapped with 2 MiB pages, so a lookup among
@@ -43,9 +50,11 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use lvs_arp::MacAddr;
-use lvs_core::{Director, DirectorConfig, PacketMeta};
+use lvs_core::{Director, DirectorConfig, PROCESS_BATCH, PacketMeta};
 use lvs_examples::control::{self, Request};
-use lvs_examples::director::{Engine, EngineConfig, IF_CLIENT, IF_SERVER, NeighMode, parse_cidr};
+use lvs_examples::director::{
+    DEFAULT_MTU, Engine, EngineConfig, IF_CLIENT, IF_SERVER, NeighMode, RxFrame, parse_cidr,
+};
 use lvs_examples::ha::link::{LinkWatch, read_link};
 use lvs_examples::ha::{HaRuntime, Intercept};
 use lvs_examples::health::VirtualServerHealth;
@@ -99,6 +108,19 @@ struct Args {
     /// Connection sync to this unicast peer instead of the multicast group.
     #[arg(long)]
     sync_peer: Option<Ipv4Addr>,
+    /// IP MTU of the TAPs, bytes: longer packets to send are refragmented, DF-set ones get
+    /// ICMP fragmentation needed. Default: the smallest MTU of the TAPs when they exist
+    /// already (/sys/class/net/TAP/mtu), else 1500.
+    #[arg(long)]
+    mtu: Option<u32>,
+}
+
+/// The MTU of an existing interface from sysfs.
+fn sysfs_mtu(name: &str) -> Option<u32> {
+    let p = std::path::Path::new("/sys/class/net")
+        .join(name)
+        .join("mtu");
+    std::fs::read_to_string(p).ok()?.trim().parse().ok()
 }
 
 fn open_tap(name: &str) -> Result<Tap, String> {
@@ -126,8 +148,17 @@ fn main() {
 
 fn run(args: Args) -> Result<(), String> {
     let now = Instant::now();
+    let mtu = args.mtu.unwrap_or_else(|| {
+        std::iter::once(&args.tap)
+            .chain(&args.tap_server)
+            .filter_map(|t| sysfs_mtu(t))
+            .min()
+            .unwrap_or(DEFAULT_MTU as u32)
+    });
     let dcfg = DirectorConfig {
         local_v4: args.dip.first().map(|d| d.0),
+        // The director's MTU check (ICMP fragmentation needed for DF) at the TAPs' MTU.
+        tun_mtu: mtu,
         ..DirectorConfig::default()
     };
     let mut director = Director::new(dcfg, now);
@@ -172,6 +203,7 @@ fn run(args: Args) -> Result<(), String> {
         gateway: args.gateway,
         neigh_mode: NeighMode::Resolve,
         local_stack: true,
+        mtu: mtu as usize,
     };
     let mut engine = Engine::new(director, ecfg, now).map_err(|e| format!("addresses: {e}"))?;
     for h in healths {
@@ -233,20 +265,42 @@ fn run(args: Args) -> Result<(), String> {
     } else {
         Duration::from_millis(10)
     };
-    let meta = PacketMeta::default();
+    // One burst of frames read from a TAP, and which of them HA passed (allocated once).
+    let mut burst: Vec<Vec<u8>> = Vec::with_capacity(PROCESS_BATCH);
+    let mut passed: Vec<usize> = Vec::with_capacity(PROCESS_BATCH);
     while !stop.load(Ordering::Relaxed) {
         let mut busy = false;
         for (i, tap) in taps.iter_mut().enumerate() {
             let ifindex = if i == 0 { IF_CLIENT } else { IF_SERVER };
-            // Bounded batch per TAP so the other TAP and the control socket are served.
-            for _ in 0..256 {
-                let Some(frame) = tap.try_recv() else { break };
+            // Bounded per TAP so the other TAP and the control socket are served.
+            let mut read = 0;
+            while read < 256 {
+                burst.clear();
+                while burst.len() < PROCESS_BATCH
+                    && let Some(frame) = tap.try_recv()
+                {
+                    burst.push(frame);
+                }
+                if burst.is_empty() {
+                    break;
+                }
+                read += burst.len();
                 busy = true;
                 let now = Instant::now();
-                if i == 0 && ha.intercept(&mut engine.director, &frame, now) != Intercept::Pass {
-                    continue;
+                passed.clear();
+                for (k, frame) in burst.iter().enumerate() {
+                    if i == 0 {
+                        // A sync message changes the director: the frames before it first.
+                        if ha.may_import(frame) {
+                            to_engine(&mut engine, ifindex, &burst, &mut passed, now);
+                        }
+                        if ha.intercept(&mut engine.director, frame, now) != Intercept::Pass {
+                            continue;
+                        }
+                    }
+                    passed.push(k);
                 }
-                let _ = engine.handle_frame(ifindex, &frame, &meta, now);
+                to_engine(&mut engine, ifindex, &burst, &mut passed, now);
             }
         }
         let now = Instant::now();
@@ -301,6 +355,27 @@ fn run(args: Args) -> Result<(), String> {
         "director stopped"
     );
     Ok(())
+}
+
+/// Hands the frames `passed` (indices into `burst`, received on `ifindex`) to the engine as
+/// one batch, and empties `passed`.
+fn to_engine(
+    engine: &mut Engine,
+    ifindex: u32,
+    burst: &[Vec<u8>],
+    passed: &mut Vec<usize>,
+    now: Instant,
+) {
+    let frames = passed
+        .iter()
+        .filter_map(|&k| burst.get(k))
+        .map(|f| RxFrame {
+            ifindex,
+            frame: f,
+            meta: PacketMeta::default(),
+        });
+    engine.handle_frames(frames, now, |_, _| {});
+    passed.clear();
 }
 
 fn flush(engine: &mut Engine, taps: &mut [Tap]) {

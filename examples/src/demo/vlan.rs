@@ -29,7 +29,7 @@ use super::client::HttpClient;
 use super::{
     CLIENTS, DIP_CLIENT, DIP_SERVER, GUE_PORT, LADDR, Mode, ModeResult, Scenario, VIP, check_spread,
 };
-use crate::director::{Engine, EngineConfig, IF_CLIENT, NeighMode};
+use crate::director::{DEFAULT_MTU, Engine, EngineConfig, IF_CLIENT, NeighMode};
 use crate::realserver::{Decap, RealServer, RealServerConfig};
 
 /// Simulated microseconds per round (one hop of latency).
@@ -113,6 +113,7 @@ fn director(sc: &Scenario, now: Instant) -> Result<Engine, String> {
         gateway: None,
         neigh_mode: NeighMode::Resolve,
         local_stack: false,
+        mtu: DEFAULT_MTU,
     };
     Engine::new(d, cfg, now).map_err(|e| format!("director addresses: {e}"))
 }

@@ -13,6 +13,37 @@
 //! the director's own IP presence ([`local::LocalStack`]: ICMP echo, health checks) when it
 //! runs; drops are counted by the director.
 //!
+//! # Batches
+//!
+//! [`Engine::handle_frames`] takes a burst of received frames (the `lvs-director` TAP loop
+//! reads up to [`PROCESS_BATCH`] ready frames at a time, `lvs-replay` runs of capture records
+//! with one timestamp) and hands their IP frames to [`lvs_core::Director::process_batch`] in
+//! one call, so their connection lookups overlap; the verdicts are then acted on one by one in
+//! frame order, exactly as [`Engine::handle_frame`] (the one-frame case of the same code) does.
+//! A non-IP frame (ARP, ...) first flushes the IP frames gathered before it, so the frames
+//! sent keep the order of the frames received. The IP frames are copied into
+//! [`PROCESS_BATCH`] buffers allocated with the engine (each with room for a reassembled
+//! 64 KiB datagram); the only allocation per packet is the `Vec` of each frame sent. The
+//! local stack's health events raised while a batch's verdicts are acted on change the pool
+//! for later batches (the director already processed the whole batch).
+//!
+//! # Refragmentation
+//!
+//! The director forwards a reassembled datagram whose fragments each fitted the MTU as one
+//! [`Verdict::Transmit`], possibly longer than the egress MTU (lvs-core's "IP fragments"
+//! docs), and an IPv4 packet without DF longer than [`lvs_core::DirectorConfig::tun_mtu`]
+//! too. The engine sends a frame whose IP packet is longer than [`EngineConfig::mtu`] as
+//! fragments of at most that size ([`lvs_fwd::fragment_ipv4`], [`lvs_fwd::fragment_ipv6`] with
+//! a random-start identification counter), each toward the same next hop, counted in
+//! [`EngineStats::refragmented`]; one that cannot be fragmented is dropped as
+//! [`EngineDrop::CannotFragment`]. That is IPv4 with DF: a single packet the director answers
+//! with ICMP fragmentation needed before it gets here when `tun_mtu` is not above the
+//! engine's MTU, but also a datagram reassembled from DF-set fragments (the director keeps
+//! DF when the largest fragment had it, as ip_fragment.c `ip_frag_reasm`), which the kernel
+//! refragments at its largest fragment's size with DF kept (ip_output.c `ip_fragment` with
+//! `ignore_df` and `frag_max_size`): the verdict does not carry that size and
+//! [`lvs_fwd::fragment_ipv4`] refuses DF, so the engine cannot yet.
+//!
 //! Time: `now` is an [`Instant`] (the director's clock); the neighbour table's millisecond
 //! clock is derived from it (milliseconds since the engine's creation).
 
@@ -25,7 +56,7 @@ use std::time::{Duration, Instant};
 use lvs_arp::{
     ArpFrame, ArpOp, Host, LearnState, MacAddr, NeighConfig, NeighbourTable, Resolved, Scope,
 };
-use lvs_core::{Director, FrameClass, PacketMeta, Side, Verdict};
+use lvs_core::{Director, FrameClass, PROCESS_BATCH, PacketMeta, Side, Verdict};
 
 /// Headroom left before each frame for TUN encapsulation (Ethernet + IPv6 + GUE), bytes.
 pub const HEADROOM: usize = 14 + 40 + 16 + 8;
@@ -33,6 +64,12 @@ pub const HEADROOM: usize = 14 + 40 + 16 + 8;
 pub const TAILROOM: usize = 14 + 40 + 8 + 576;
 /// Largest frame the engine accepts, bytes (jumbo frames up to 9000-byte MTU).
 pub const MAX_FRAME: usize = 9018;
+/// Default [`EngineConfig::mtu`]: Ethernet's 1500-byte IP MTU.
+pub const DEFAULT_MTU: usize = 1500;
+/// Size of each of the engine's packet buffers, bytes: headroom, room for a reassembled
+/// datagram (the director writes it over the completing fragment: a 65535-byte IP packet
+/// behind a tagged Ethernet header) and tailroom.
+const BUF_LEN: usize = HEADROOM + (18 + 65535) + TAILROOM;
 
 /// Interface index of the client-side (or only) interface in the ARP host model.
 pub const IF_CLIENT: u32 = 1;
@@ -70,6 +107,12 @@ pub struct EngineConfig {
     /// Run the director's own IP presence ([`local::LocalStack`]: ICMP echo on every DIP and
     /// VIP, health checks toward the real servers).
     pub local_stack: bool,
+    /// IP MTU of the interfaces (both, for a two-legged engine), bytes: a frame to send whose
+    /// IP packet is longer is refragmented (module docs, "Refragmentation"). Keep
+    /// [`lvs_core::DirectorConfig::tun_mtu`] at most this, so the director answers a DF-set
+    /// packet that does not fit with ICMP fragmentation needed. Usually [`DEFAULT_MTU`];
+    /// values below 68 (RFC 791's minimum) make every refragmentation fail.
+    pub mtu: usize,
 }
 
 /// Why the engine itself dropped a frame (the director counts its own drops).
@@ -81,6 +124,21 @@ pub enum EngineDrop {
     NotForUs,
     /// An ARP frame that does not parse or that the host model did not answer.
     Arp,
+    /// A frame to send longer than [`EngineConfig::mtu`] that [`lvs_fwd::fragment_ipv4`] /
+    /// [`lvs_fwd::fragment_ipv6`] refused (the error: DF set, headers they cannot split, an
+    /// MTU too small for 8 data bytes per fragment).
+    CannotFragment(lvs_fwd::FwdError),
+}
+
+/// One received frame for [`Engine::handle_frames`].
+#[derive(Debug, Clone, Copy)]
+pub struct RxFrame<'a> {
+    /// Interface it was received on ([`IF_CLIENT`] or [`IF_SERVER`]).
+    pub ifindex: u32,
+    /// The Ethernet frame (longer than [`MAX_FRAME`] bytes: cut there).
+    pub frame: &'a [u8],
+    /// Its metadata (netfilter mark) for the director.
+    pub meta: PacketMeta,
 }
 
 /// What happened to one received frame.
@@ -109,6 +167,36 @@ pub struct EngineStats {
     pub local: u64,
     /// Frames dropped by the engine (see [`EngineDrop`]).
     pub engine_drops: u64,
+    /// Frames to send longer than [`EngineConfig::mtu`] that were sent as IP fragments (one
+    /// per datagram; each fragment counts in `tx`).
+    pub refragmented: u64,
+}
+
+/// IP frames gathered for one [`Director::process_batch`] call: frame `j` of the batch is in
+/// the engine's buffer `j` at `ranges[j]`.
+struct Pending<'a> {
+    n: usize,
+    /// Position of each frame in the caller's sequence.
+    index: [usize; PROCESS_BATCH],
+    rx: [RxFrame<'a>; PROCESS_BATCH],
+    ranges: [(usize, usize); PROCESS_BATCH],
+    meta: [PacketMeta; PROCESS_BATCH],
+}
+
+impl Pending<'_> {
+    fn new() -> Self {
+        Pending {
+            n: 0,
+            index: [0; PROCESS_BATCH],
+            rx: [RxFrame {
+                ifindex: 0,
+                frame: &[],
+                meta: PacketMeta::default(),
+            }; PROCESS_BATCH],
+            ranges: [(0, 0); PROCESS_BATCH],
+            meta: [PacketMeta::default(); PROCESS_BATCH],
+        }
+    }
 }
 
 /// The director runtime minus devices. See the module docs.
@@ -119,7 +207,12 @@ pub struct Engine {
     host: Host,
     neigh: NeighbourTable<Vec<u8>>,
     epoch: Instant,
-    scratch: Vec<u8>,
+    /// [`PROCESS_BATCH`] packet buffers of [`BUF_LEN`] bytes.
+    bufs: Vec<Vec<u8>>,
+    /// One fragment frame (18 + MTU bytes) while refragmenting.
+    frag_scratch: Vec<u8>,
+    /// Identification of the next IPv6 fragment train.
+    frag_id: u32,
     out: VecDeque<(u32, Vec<u8>)>,
     stats: EngineStats,
     local: Option<local::LocalStack>,
@@ -181,6 +274,7 @@ impl Engine {
                 host.add_addr(server_if, ip, 32, Scope::Global)?;
             }
         }
+        let mtu = cfg.mtu;
         let local = cfg.local_stack.then(|| {
             let mut addrs: Vec<(Ipv4Addr, u8)> = cfg.dips_server.clone();
             addrs.extend(cfg.dips.iter().copied());
@@ -193,9 +287,13 @@ impl Engine {
             host,
             neigh: NeighbourTable::new(NeighConfig::default()),
             epoch: now,
-            // Room for a reassembled datagram (the director writes it over the completing
-            // fragment): a 65535-byte IP packet behind a tagged Ethernet header.
-            scratch: vec![0; HEADROOM + (18 + 65535) + TAILROOM],
+            bufs: (0..PROCESS_BATCH).map(|_| vec![0; BUF_LEN]).collect(),
+            frag_scratch: vec![0; 18 + mtu.min(65535)],
+            // ipv6_select_ident picks unpredictable identifications; a random start will do.
+            frag_id: {
+                use std::hash::BuildHasher;
+                std::collections::hash_map::RandomState::new().hash_one(0u8) as u32
+            },
             out: VecDeque::new(),
             stats: EngineStats::default(),
             local,
@@ -220,10 +318,13 @@ impl Engine {
         }
     }
 
-    /// Adds a permanent neighbour entry (`--neigh IP=MAC`) on every interface.
-    pub fn add_static_neigh(&mut self, ip: Ipv4Addr, mac: MacAddr) {
+    /// Adds a permanent neighbour entry (`--neigh IP=MAC`) on every interface (IPv4 or IPv6:
+    /// the engine resolves IPv6 next hops only from such entries, it sends no neighbour
+    /// solicitations).
+    pub fn add_static_neigh(&mut self, ip: impl Into<IpAddr>, mac: MacAddr) {
+        let ip = ip.into();
         for ifindex in [IF_CLIENT, IF_SERVER] {
-            let _ = self.neigh.add_static(ifindex, IpAddr::V4(ip), mac);
+            let _ = self.neigh.add_static(ifindex, ip, mac);
         }
     }
 
@@ -232,7 +333,8 @@ impl Engine {
         self.out.pop_front()
     }
 
-    /// Process one frame received on interface `ifindex` at `now`.
+    /// Process one frame received on interface `ifindex` at `now`: [`Engine::handle_frames`]
+    /// with a batch of one, its outcome returned.
     pub fn handle_frame(
         &mut self,
         ifindex: u32,
@@ -240,30 +342,131 @@ impl Engine {
         meta: &PacketMeta,
         now: Instant,
     ) -> FrameOutcome {
-        self.stats.rx += 1;
-        let ms = ms_since(self.epoch, now);
-        let outcome = match lvs_core::classify(frame) {
-            Ok(FrameClass::Arp) => self.handle_arp(ifindex, frame, ms),
-            Ok(FrameClass::Ip { .. }) | Err(_) => self.handle_ip(ifindex, frame, meta, now, ms),
-            Ok(_) => FrameOutcome::Dropped(EngineDrop::NotForUs),
+        let mut outcome = FrameOutcome::Dropped(EngineDrop::NotForUs);
+        let rx = RxFrame {
+            ifindex,
+            frame,
+            meta: *meta,
         };
+        self.handle_frames([rx], now, |_, o| outcome = o);
+        outcome
+    }
+
+    /// Process a burst of frames received at `now` (module docs, "Batches"), reporting each
+    /// frame's outcome to `on_outcome(i, outcome)` (`i`: the frame's position in `frames`), in
+    /// frame order. ARP frames go to the host model and the neighbour table as in
+    /// [`Engine::handle_frame`]; IP frames (and frames that do not parse, for the director to
+    /// count) are gathered, up to [`PROCESS_BATCH`] at a time, and processed by one
+    /// [`Director::process_batch`] call when the batch is full, before any non-IP frame and
+    /// at the end. The frames sent, the counters and the director's state afterwards are
+    /// those of calling [`Engine::handle_frame`] on each frame in turn at the same `now`
+    /// (health events of the local stack aside, which apply from the next batch on).
+    pub fn handle_frames<'a>(
+        &mut self,
+        frames: impl IntoIterator<Item = RxFrame<'a>>,
+        now: Instant,
+        mut on_outcome: impl FnMut(usize, FrameOutcome),
+    ) {
+        let ms = ms_since(self.epoch, now);
+        let mut p = Pending::new();
+        for (i, rx) in frames.into_iter().enumerate() {
+            self.stats.rx += 1;
+            let outcome = match lvs_core::classify(rx.frame) {
+                Ok(FrameClass::Ip { .. }) | Err(_) => {
+                    self.gather(&mut p, i, rx);
+                    if p.n == PROCESS_BATCH {
+                        self.flush(&mut p, now, ms, &mut on_outcome);
+                    }
+                    continue;
+                }
+                Ok(FrameClass::Arp) => {
+                    self.flush(&mut p, now, ms, &mut on_outcome);
+                    self.handle_arp(rx.ifindex, rx.frame, ms)
+                }
+                Ok(_) => {
+                    self.flush(&mut p, now, ms, &mut on_outcome);
+                    FrameOutcome::Dropped(EngineDrop::NotForUs)
+                }
+            };
+            self.finish(rx.ifindex, rx.frame.len(), outcome, now, ms);
+            on_outcome(i, outcome);
+        }
+        self.flush(&mut p, now, ms, &mut on_outcome);
+    }
+
+    /// Copies an IP frame into the next free buffer of the batch (`p.n < PROCESS_BATCH`).
+    fn gather<'a>(&mut self, p: &mut Pending<'a>, index: usize, rx: RxFrame<'a>) {
+        let j = p.n;
+        let len = rx.frame.len().min(MAX_FRAME);
+        if let Some(buf) = self.bufs.get_mut(j)
+            && let Some(dst) = buf.get_mut(HEADROOM..HEADROOM + len)
+            && let Some(src) = rx.frame.get(..len)
+        {
+            dst.copy_from_slice(src);
+        }
+        if let (Some(i), Some(r), Some(range), Some(m)) = (
+            p.index.get_mut(j),
+            p.rx.get_mut(j),
+            p.ranges.get_mut(j),
+            p.meta.get_mut(j),
+        ) {
+            (*i, *r, *range, *m) = (index, rx, (HEADROOM, len), rx.meta);
+            p.n += 1;
+        }
+    }
+
+    /// Processes the gathered IP frames (one [`Director::process`] call for a single frame,
+    /// else one [`Director::process_batch`] call) and acts on their verdicts in order.
+    fn flush(
+        &mut self,
+        p: &mut Pending<'_>,
+        now: Instant,
+        ms: u64,
+        on_outcome: &mut impl FnMut(usize, FrameOutcome),
+    ) {
+        let n = std::mem::take(&mut p.n);
+        if n == 0 {
+            return;
+        }
+        let mut bufs = std::mem::take(&mut self.bufs);
+        let mut verdicts = [Verdict::Held; PROCESS_BATCH];
+        if n == 1 {
+            if let (Some(buf), Some(v)) = (bufs.first_mut(), verdicts.first_mut()) {
+                let (start, len) = p.ranges[0];
+                *v = self.director.process(buf, start, len, &p.meta[0], now);
+            }
+        } else {
+            let mut it = bufs.iter_mut();
+            let mut refs: [&mut [u8]; PROCESS_BATCH] =
+                std::array::from_fn(|_| it.next().map(Vec::as_mut_slice).unwrap_or_default());
+            let k = n.min(PROCESS_BATCH);
+            let _ = self.director.process_batch(
+                &mut refs[..k],
+                &p.ranges[..k],
+                &p.meta[..k],
+                now,
+                &mut verdicts[..k],
+            );
+        }
+        for (((&v, rx), &index), buf) in verdicts.iter().zip(&p.rx).zip(&p.index).zip(&bufs).take(n)
+        {
+            let outcome = self.act(rx, buf, v, ms);
+            self.finish(rx.ifindex, rx.frame.len(), outcome, now, ms);
+            on_outcome(index, outcome);
+        }
+        self.bufs = bufs;
+    }
+
+    /// After a frame's outcome: the log line of a drop, the local stack's turn after a frame
+    /// for it (or an ARP frame), the neighbour table's output.
+    fn finish(&mut self, ifindex: u32, len: usize, outcome: FrameOutcome, now: Instant, ms: u64) {
         match outcome {
             FrameOutcome::Dropped(why) => {
                 self.stats.engine_drops += 1;
-                tracing::debug!(
-                    ifindex,
-                    ?why,
-                    len = frame.len(),
-                    "frame dropped by the runtime"
-                );
+                tracing::debug!(ifindex, ?why, len, "frame dropped by the runtime");
             }
             FrameOutcome::Director(Verdict::Drop(reason)) => {
-                tracing::debug!(
-                    ifindex,
-                    ?reason,
-                    len = frame.len(),
-                    "frame dropped by the director"
-                );
+                tracing::debug!(ifindex, ?reason, len, "frame dropped by the director");
             }
             _ => {}
         }
@@ -275,7 +478,6 @@ impl Engine {
             self.poll_local(now);
         }
         self.drain_neigh(ms);
-        outcome
     }
 
     /// Adds the health checks of one virtual server (keepalived `virtual_server` block) to the
@@ -382,50 +584,32 @@ impl Engine {
         FrameOutcome::Arp
     }
 
-    fn handle_ip(
-        &mut self,
-        ifindex: u32,
-        frame: &[u8],
-        meta: &PacketMeta,
-        now: Instant,
-        ms: u64,
-    ) -> FrameOutcome {
-        let len = frame.len().min(MAX_FRAME);
-        let mut buf = std::mem::take(&mut self.scratch);
-        if let Some(dst) = buf.get_mut(HEADROOM..HEADROOM + len)
-            && let Some(src) = frame.get(..len)
-        {
-            dst.copy_from_slice(src);
-        }
-        let v = self.director.process(&mut buf, HEADROOM, len, meta, now);
-        let outcome = match v {
+    /// Acts on the director's verdict `v` on `rx`, whose buffer (after processing) is `buf`.
+    fn act(&mut self, rx: &RxFrame<'_>, buf: &[u8], v: Verdict, ms: u64) -> FrameOutcome {
+        match v {
             Verdict::Transmit {
                 next_hop,
                 side,
                 start,
                 len,
             } => {
-                let pkt = buf
-                    .get(start..start + len)
-                    .map(<[u8]>::to_vec)
-                    .unwrap_or_default();
+                let frame = buf.get(start..start + len).unwrap_or_default();
                 let out_if = self.side_if(side);
-                if self.send_ip(out_if, next_hop, pkt, ms) {
-                    FrameOutcome::Director(v)
-                } else {
-                    FrameOutcome::Dropped(EngineDrop::NeighbourUnresolved)
+                match self.transmit(out_if, next_hop, frame, ms) {
+                    Ok(()) => FrameOutcome::Director(v),
+                    Err(why) => FrameOutcome::Dropped(why),
                 }
             }
             Verdict::Icmp { start, len, .. } => {
                 if let Some(f) = buf.get(start..start + len) {
-                    self.push(ifindex, f.to_vec());
+                    self.push(rx.ifindex, f.to_vec());
                 }
                 FrameOutcome::Director(v)
             }
             Verdict::Local => {
                 self.stats.local += 1;
                 if let Some(l) = self.local.as_mut() {
-                    l.push_frame(frame);
+                    l.push_frame(rx.frame);
                 }
                 FrameOutcome::Director(v)
             }
@@ -437,9 +621,56 @@ impl Engine {
                 FrameOutcome::Director(v)
             }
             Verdict::Drop(_) | Verdict::Held => FrameOutcome::Director(v),
+        }
+    }
+
+    /// Sends a rewritten frame (MACs still to write) out of `ifindex` toward `next_hop`; as IP
+    /// fragments of at most [`EngineConfig::mtu`] bytes when its IP packet is longer (module
+    /// docs, "Refragmentation").
+    fn transmit(
+        &mut self,
+        ifindex: u32,
+        next_hop: IpAddr,
+        frame: &[u8],
+        ms: u64,
+    ) -> Result<(), EngineDrop> {
+        let mtu = self.cfg.mtu;
+        // An untagged Ethernet header is 14 bytes: a frame no longer than 14 + MTU fits (a
+        // tagged one is judged by lvs_fwd, which finds its IP packet behind the tag).
+        if frame.len() <= 14 + mtu {
+            return if self.send_ip(ifindex, next_hop, frame.to_vec(), ms) {
+                Ok(())
+            } else {
+                Err(EngineDrop::NeighbourUnresolved)
+            };
+        }
+        let id = self.frag_id;
+        if next_hop.is_ipv6() {
+            self.frag_id = id.wrapping_add(1);
+        }
+        let mut scratch = std::mem::take(&mut self.frag_scratch);
+        let mut sent = true;
+        let r = {
+            let mut emit = |f: &[u8]| sent &= self.send_ip(ifindex, next_hop, f.to_vec(), ms);
+            match next_hop {
+                IpAddr::V4(_) => lvs_fwd::fragment_ipv4(frame, mtu, &mut scratch, &mut emit),
+                IpAddr::V6(_) => lvs_fwd::fragment_ipv6(frame, mtu, id, &mut scratch, &mut emit),
+            }
         };
-        self.scratch = buf;
-        outcome
+        self.frag_scratch = scratch;
+        match r {
+            Ok(n) => {
+                if n > 1 {
+                    self.stats.refragmented += 1;
+                }
+                if sent {
+                    Ok(())
+                } else {
+                    Err(EngineDrop::NeighbourUnresolved)
+                }
+            }
+            Err(e) => Err(EngineDrop::CannotFragment(e)),
+        }
     }
 
     /// The interface toward `dst` for the director's own packets: the one with a subnet

@@ -24,7 +24,7 @@ use lvs_vrrp::State;
 
 use super::runtime::{HaRuntime, HaStats, Intercept};
 use super::vrrp::{HaInstance, VrrpScript};
-use crate::director::{Engine, EngineConfig, FrameOutcome, IF_CLIENT, NeighMode};
+use crate::director::{DEFAULT_MTU, Engine, EngineConfig, FrameOutcome, IF_CLIENT, NeighMode};
 use crate::netns::{LAN_BRIDGE, Lan, Tap};
 
 /// Longest wait in the loop, so a kill is noticed quickly.
@@ -231,6 +231,7 @@ impl Node {
             gateway: None,
             neigh_mode: NeighMode::Resolve,
             local_stack: false,
+            mtu: DEFAULT_MTU,
         };
         let engine = Engine::new(director, ecfg, now).map_err(|e| e.to_string())?;
         let mut ha = HaRuntime::new(

@@ -409,6 +409,13 @@ impl HaRuntime {
         Intercept::Pass
     }
 
+    /// True when [`HaRuntime::intercept`] may change the director with `frame` (import it as
+    /// a connection sync message): a caller that holds back frames it passed, to process them
+    /// in a batch, processes them before it intercepts this one.
+    pub fn may_import(&self, frame: &[u8]) -> bool {
+        self.sync.may_accept(frame)
+    }
+
     fn import(&mut self, director: &mut Director, msg: &[u8], now: Instant) {
         match director.handle_sync(now, msg) {
             Ok(n) => self.stats.sync_imported += n as u64,

@@ -365,6 +365,14 @@ impl SyncTransport {
         Ok(n)
     }
 
+    /// Backup: true when [`SyncTransport::accept`] may take `frame` (a UDP datagram to the
+    /// backup daemon's port; the address checks are not made). Counts nothing.
+    pub fn may_accept(&self, frame: &[u8]) -> bool {
+        self.backup
+            .as_ref()
+            .is_some_and(|d| parse_udp_frame(frame).is_some_and(|u| u.dst_port == port_of(d)))
+    }
+
     /// Backup: the sync message inside `frame` when it is a UDP datagram for the backup
     /// daemon (destination the group or, with a unicast peer, this director; destination
     /// port the daemon's; not sent by this director itself), else `None`. Frames that reach
@@ -466,9 +474,16 @@ mod tests {
             None,
             "port 9000 is not the backup's 8848"
         );
+        // may_accept (the batch loop's hint) is false when accept cannot take the frame for
+        // its port, or without a backup daemon, and counts nothing.
+        assert!(!b.may_accept(&buf[..n]));
+        assert!(!m.may_accept(&buf[..n]), "no backup daemon");
         let mut bd = daemon(DaemonState::Backup);
         bd.mcast_port = 9000;
         b.start(&bd);
+        let before = b.stats();
+        assert!(b.may_accept(&buf[..n]));
+        assert_eq!(b.stats(), before);
         assert_eq!(b.accept(&buf[..n]), Some(&b"abcd"[..]));
         // Its own frames (both roles at once) are not imported.
         b.start(&md);
