@@ -762,3 +762,45 @@ fn reassembled_ipv6_datagram_longer_than_the_mtu_leaves_as_fragments() {
         assert_eq!(e.stats().refragmented, 1);
     }
 }
+
+#[test]
+fn expired_reassembly_sends_time_exceeded_to_the_client() {
+    // Only the first of three fragments arrives: when the queue expires (ipfrag_time, 30 s by
+    // default), the engine sends the director's ICMP time exceeded, code 1 "fragment
+    // reassembly time exceeded" (RFC 792), to the client, quoting the first fragment.
+    let payload = [0x33u8; 3000];
+    let t0 = Instant::now();
+    let mut e = batch_engine(t0, 1500, DEFAULT_MTU);
+    let frags = client_fragments(53, &payload, 1208);
+    let mut outcomes = Vec::new();
+    e.handle_frames([rx(&frags[0])], t0, |_, o| outcomes.push(o));
+    assert!(
+        matches!(outcomes[..], [FrameOutcome::Director(Verdict::Held)]),
+        "{outcomes:?}"
+    );
+    assert!(drain_all(&mut e).is_empty());
+    let later = t0 + Duration::from_secs(31);
+    e.handle_timeout(later);
+    let out = drain_all(&mut e);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let (ifindex, f) = &out[0];
+    assert_eq!(*ifindex, IF_CLIENT);
+    let p = etherparse::SlicedPacket::from_ethernet(f).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else {
+        panic!("not IPv4: {p:?}");
+    };
+    assert_eq!(ip.header().destination(), CIP);
+    assert_eq!(ip.header().source(), VIP);
+    let Some(etherparse::TransportSlice::Icmpv4(icmp)) = &p.transport else {
+        panic!("not ICMP: {p:?}");
+    };
+    assert_eq!(
+        icmp.icmp_type(),
+        etherparse::Icmpv4Type::TimeExceeded(
+            etherparse::icmpv4::TimeExceededCode::FragmentReassemblyTimeExceeded
+        )
+    );
+    // The quote starts with the first fragment's IPv4 header.
+    assert_eq!(&icmp.payload()[..20], &frags[0][14..34]);
+    assert_eq!(e.stats().icmp_sent, 1);
+}

@@ -170,6 +170,9 @@ pub struct EngineStats {
     /// Frames to send longer than [`EngineConfig::mtu`] that were sent as IP fragments (one
     /// per datagram; each fragment counts in `tx`).
     pub refragmented: u64,
+    /// ICMP errors the director's timers produced ([`Director::poll_icmp`]: fragment
+    /// reassembly time exceeded) that were sent.
+    pub icmp_sent: u64,
 }
 
 /// IP frames gathered for one [`Director::process_batch`] call: frame `j` of the batch is in
@@ -786,6 +789,14 @@ impl Engine {
             self.director.handle_timeout(now);
         }
         let ms = ms_since(self.epoch, now);
+        // ICMP errors the timers produced (fragment reassembly time exceeded), toward the
+        // fragments' source.
+        while let Some(e) = self.director.poll_icmp() {
+            let out_if = self.side_if(e.side);
+            if self.send_ip(out_if, e.next_hop, e.frame, ms) {
+                self.stats.icmp_sent += 1;
+            }
+        }
         if self.neigh.poll_timeout().is_some_and(|t| t <= ms) {
             self.neigh.handle_timeout(ms);
         }
