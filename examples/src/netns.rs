@@ -550,12 +550,23 @@ impl Tap {
         &self.name
     }
 
-    /// The next frame already queued, without waiting. The link must be up (reading a TAP
-    /// whose link is down fails, and smoltcp panics on errors other than "would block").
+    /// The next frame already queued, without waiting; `None` when there is none, and also
+    /// when the read fails (a TAP whose link is down or that is being moved to another
+    /// namespace answers EIO: smoltcp panics on read errors other than "would block", and
+    /// that panic is caught here and logged, so a link going away does not end the caller).
     pub fn try_recv(&mut self) -> Option<Vec<u8>> {
         let now = smoltcp::time::Instant::from_micros(0);
-        let (rx, _tx) = self.dev.receive(now)?;
-        Some(rx.consume(<[u8]>::to_vec))
+        let dev = &mut self.dev;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let (rx, _tx) = dev.receive(now)?;
+            Some(rx.consume(<[u8]>::to_vec))
+        })) {
+            Ok(frame) => frame,
+            Err(_) => {
+                tracing::debug!(tap = %self.name, "TAP read failed (link down?)");
+                None
+            }
+        }
     }
 
     /// Waits up to `timeout` for a frame; `Ok(None)` when none came.
