@@ -467,7 +467,7 @@ impl<A: Addr> Inner<A> {
     }
 
     /// Both parts of live entry `idx`, mutable (taking the cold reference loads nothing).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get_both_mut(&mut self, idx: u32) -> Option<(&mut Entry<A>, &mut Cold<A>)> {
         let e = self.slab.get_mut(idx as usize).filter(|e| e.live())?;
         Some((e, self.cold.get_mut(idx as usize)?))
@@ -1208,7 +1208,8 @@ impl<A: Addr> Inner<A> {
 
     /// Re-arm an entry's timer to `when` (absolute ticks). Later deadlines only update the
     /// field (the wheel re-files the entry when its slot comes due); earlier ones move it.
-    #[inline]
+    /// Inlined into the packet path, which re-arms on every packet; moving is out of line.
+    #[inline(always)]
     pub(crate) fn rearm(&mut self, idx: u32, when: u64) {
         let Some(e) = self.slab.get(idx as usize) else {
             return;
@@ -1218,9 +1219,15 @@ impl<A: Addr> Inner<A> {
             e.deadline = when as u32;
         }
         if when < cur {
-            self.wheel_unlink(idx);
-            self.wheel_link(idx, when);
+            self.rearm_earlier(idx, when);
         }
+    }
+
+    /// [`Inner::rearm`] to an earlier deadline: re-file the entry in the wheel.
+    #[inline(never)]
+    fn rearm_earlier(&mut self, idx: u32, when: u64) {
+        self.wheel_unlink(idx);
+        self.wheel_link(idx, when);
     }
 
     /// Earliest tick at which some slot needs processing.

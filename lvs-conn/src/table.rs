@@ -431,7 +431,7 @@ impl Shared {
         (now.saturating_duration_since(self.epoch).as_millis() as u64) / TICK_MS
     }
     /// [`Shared::ticks`], remembering the last conversion.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn ticks_cached(&mut self, now: Instant) -> u64 {
         if self.last_now.0 != now {
             self.last_now = (now, self.ticks(now));
