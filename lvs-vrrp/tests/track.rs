@@ -138,11 +138,7 @@ fn fixed_status_adds_positive_weights_while_up_and_negative_while_down() {
                 (w, false) if w < 0 => TrackStatus::Priority(w),
                 _ => TrackStatus::Priority(0),
             };
-            assert_eq!(
-                TrackStatus::of_up_down(weight, up),
-                want,
-                "{weight} {up}"
-            );
+            assert_eq!(TrackStatus::of_up_down(weight, up), want, "{weight} {up}");
         }
     }
 }
@@ -453,7 +449,11 @@ fn peer_preempts_when_a_track_value_drops_the_master_below_it_and_yields_when_it
     let t_drop = now;
     a.set_track_value(now, 0, 6);
     assert_eq!(a.effective_priority(), 90);
-    assert_eq!(a.state(), State::Master, "a lower priority alone is no FAULT");
+    assert_eq!(
+        a.state(),
+        State::Master,
+        "a lower priority alone is no FAULT"
+    );
     // B takes over within one advert interval plus its Master_Down_Interval
     // (3 s + 156/256 s), and A steps down on B's first advert.
     run_pair(&mut a, &mut b, &mut now, t_drop + SEC + 3 * SEC + 609_375);
