@@ -38,8 +38,9 @@ pub enum State {
     Backup,
     /// Forwarding for the VIPs; Adver_Timer running.
     Master,
-    /// keepalived FAULT: a weight-0 tracked object is down or the interface is down; no
-    /// adverts are sent and received adverts are ignored.
+    /// keepalived FAULT: a tracked object holds the instance there (a weight-0 object is
+    /// down, or a track file's status is -254, see [`crate::TrackStatus`]) or the interface
+    /// is down; no adverts are sent and received adverts are ignored.
     Fault,
 }
 
