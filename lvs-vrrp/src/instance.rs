@@ -769,7 +769,8 @@ impl VrrpInstance {
     /// Report the state of fixed-weight tracked object `index` (position in
     /// `config().track`) at `now`: its status becomes [`TrackStatus::of_up_down`], the
     /// effective priority is recomputed and the instance enters / leaves FAULT for weight-0
-    /// objects. Out-of-range indexes are ignored. See [`VrrpInstance::set_track_value`] for
+    /// objects. Reporting the state the object already has changes nothing. Out-of-range
+    /// indexes are ignored. See [`VrrpInstance::set_track_value`] for
     /// what a priority change does to the timers.
     pub fn set_track(&mut self, now: Micros, index: usize, up: bool) {
         let status = self
@@ -777,9 +778,14 @@ impl VrrpInstance {
             .track
             .get(index)
             .map(|t| TrackStatus::of_up_down(t.weight, up));
-        if let (Some(status), Some(slot)) = (status, self.track_status.get_mut(index)) {
-            *slot = status;
+        let (Some(status), Some(slot)) = (status, self.track_status.get_mut(index)) else {
+            return;
+        };
+        if *slot == status {
+            // keepalived acts on changes only (a script's or interface's state flipped).
+            return;
         }
+        *slot = status;
         self.update_priority(now);
         self.update_fault(now);
     }
@@ -812,7 +818,8 @@ impl VrrpInstance {
     ///   (vrrp_set_effective_priority(): `sands` += new `ms_down_timer` - old). Leaving
     ///   FAULT starts the instance again in Backup (try_up_instance()).
     ///
-    /// A value equal to the current one changes nothing. Out-of-range indexes are ignored.
+    /// A value whose status equals the current one changes nothing but the stored value.
+    /// Out-of-range indexes are ignored.
     ///
     /// One deliberate difference: when a weighted track file leaves FAULT, keepalived 2.2 sets
     /// the effective priority from `total_priority` without vrrp_set_effective_priority()'s
@@ -833,6 +840,11 @@ impl VrrpInstance {
             return;
         };
         *v = value;
+        // process_update_vrrp_track_file_status(): "if (previous_status == new_status)
+        // return;" (a new value of the same status changes nothing).
+        if *old == status {
+            return;
+        }
         let entering_fault = status.is_fault() && !old.is_fault();
         *old = status;
         // track_file.c: on the way into FAULT keepalived only subtracts the previous status

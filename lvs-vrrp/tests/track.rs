@@ -515,3 +515,26 @@ fn out_of_range_indexes_change_nothing() {
     assert_eq!(vr.track_file_value(usize::MAX), None);
     assert_eq!(vr.track_status(0), None);
 }
+
+#[test]
+fn a_new_value_of_the_same_status_changes_nothing() {
+    // process_update_vrrp_track_file_status(): "if (previous_status == new_status) return;".
+    // In FAULT from the file (entered at priority 130), -30 is FAULT again: the priority
+    // stays 130; a value with a new status recomputes it.
+    let mut vr = VrrpInstance::new(with_file(100, file("f", 10, false, 3)), 0).unwrap();
+    vr.set_track_value(SEC, 0, -26);
+    assert_eq!((vr.state(), vr.effective_priority()), (State::Fault, 130));
+    vr.set_track_value(2 * SEC, 0, -30);
+    assert_eq!((vr.state(), vr.effective_priority()), (State::Fault, 130));
+    assert_eq!(vr.track_file_value(0), Some(-30));
+    // 30 * 10 and 26 * 10 both clamp to 253: no change, no timer move.
+    vr.set_track_value(3 * SEC, 0, 30);
+    let (t, p) = (vr.poll_timeout(), vr.effective_priority());
+    assert_eq!((vr.state(), p), (State::Backup, 254));
+    vr.set_track_value(4 * SEC, 0, 26);
+    assert_eq!((vr.poll_timeout(), vr.effective_priority()), (t, p));
+    assert!(
+        state_changes(&mut vr).len() == 3,
+        "startup, FAULT, leaving FAULT"
+    );
+}
