@@ -537,11 +537,7 @@ impl VrrpRunner {
                 .is_some_and(TrackStatus::is_fault);
             if fault {
                 r.log.push(HaLog::TrackFileFault {
-                    instance: r
-                        .specs
-                        .get(b.instance)
-                        .map(|s| s.config.name.clone())
-                        .unwrap_or_default(),
+                    instance: r.instance_name(b.instance),
                     name: r
                         .files
                         .get(b.tracker)
@@ -591,16 +587,20 @@ impl VrrpRunner {
             .map(TrackStatus::is_fault);
         if was.is_some_and(|w| w != fault) {
             self.log.push(HaLog::TrackFileFault {
-                instance: self
-                    .specs
-                    .get(instance)
-                    .map(|s| s.config.name.clone())
-                    .unwrap_or_default(),
+                instance: self.instance_name(instance),
                 name: file.name.clone(),
                 fault,
             });
         }
         self.with_instance(instance, |inst| inst.set_track_value(us, object, value));
+    }
+
+    /// The `vrrp_instance` name of instance `instance` (empty when out of range).
+    fn instance_name(&self, instance: usize) -> String {
+        self.specs
+            .get(instance)
+            .map(|s| s.config.name.clone())
+            .unwrap_or_default()
     }
 
     /// Applies process binding `b`'s quorum state to its instance.
