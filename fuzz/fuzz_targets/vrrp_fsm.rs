@@ -1,4 +1,5 @@
-//! Arbitrary sequences of packets, timeouts, track changes, shutdowns and restarts into one
+//! Arbitrary sequences of packets, timeouts, track changes (fixed-weight objects and a
+//! track_file value), shutdowns and restarts into one
 //! lvs-vrrp instance. Must never panic, and the outputs must never contradict the state:
 //! adverts with a non-zero priority and GARPs only while Master, all adverts of one drain with
 //! one priority, timers never in the past after handle_timeout, priority within 1..=255.
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use lvs_vrrp::wire::{self, AdvertRepr, ChecksumForm, IpMeta, Version};
-use lvs_vrrp::{State, TrackWeight, Transmit, VrrpConfig, VrrpInstance};
+use lvs_vrrp::{State, TrackFileWeight, TrackWeight, Transmit, VrrpConfig, VrrpInstance};
 
 const LOCAL: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
@@ -68,6 +69,7 @@ fuzz_target!(|data: &[u8]| {
             TrackWeight { name: "a".into(), weight: -50 },
             TrackWeight { name: "b".into(), weight: 0 },
         ],
+        track_file: vec![TrackFileWeight { name: "f".into(), weight: -7, reverse: false, value: 0 }],
         ..VrrpConfig::default()
     };
     if flags & 8 != 0 {
@@ -125,7 +127,13 @@ fuzz_target!(|data: &[u8]| {
             }
             5 => {
                 let x = b.u8().unwrap_or(0);
-                vr.set_track(now, usize::from(x & 1), x & 2 != 0);
+                if x & 4 == 0 {
+                    vr.set_track(now, usize::from(x & 1), x & 2 != 0);
+                } else {
+                    // A file value from -32768 to 32767: -7 * value spans FAULT (<= -254),
+                    // every priority and the 253 clamp.
+                    vr.set_track_value(now, 0, i64::from(b.u16().unwrap_or(0) as i16));
+                }
             }
             6 => vr.set_interface_up(now, b.u8().unwrap_or(0) & 1 == 0),
             _ => {

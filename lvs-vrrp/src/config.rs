@@ -51,18 +51,122 @@ impl Authentication {
     }
 }
 
-/// One tracked object (`track_script`, `track_interface`, `track_file`, ... entry) with its
-/// `weight` (keepalived/vrrp/vrrp_track.c).
+/// One fixed-weight tracked object (`track_script`, `track_interface`, `track_process`,
+/// `track_bfd` entry) with its `weight`: the object is either up or down
+/// ([`crate::VrrpInstance::set_track`]). keepalived/vrrp/vrrp_track.c
+/// (initialise_interface_tracking_priorities(), process_update_track_process_status()):
 ///
 /// - `weight > 0`: while the object is up, the weight is added to the priority.
 /// - `weight < 0`: while the object is down, the weight is added (so subtracted).
 /// - `weight == 0`: while the object is down, the instance is in FAULT.
+///
+/// `reverse` is the caller's: keepalived's `weight W reverse` on these objects is this rule
+/// with the weight negated and up/down swapped.
+///
+/// An integer-valued object (`track_file`) is a [`TrackFileWeight`] instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrackWeight {
-    /// Name of the tracked object (script, interface, file), for the caller's bookkeeping.
+    /// Name of the tracked object (script, interface, process), for the caller's bookkeeping.
     pub name: String,
-    /// Weight, -253..=253 (keepalived's range).
+    /// Weight, -253..=253 (keepalived's range; it rewrites +/-254 to +/-253).
     pub weight: i32,
+}
+
+/// One variable-weight tracked object: a `track_file` entry of a `vrrp_instance`
+/// (`track_file { NAME [weight W [reverse|noreverse]] }`), whose object holds an integer
+/// value ([`crate::VrrpInstance::set_track_value`]). keepalived 2.2
+/// keepalived/trackers/track_file.c update_track_file_status() and
+/// process_update_vrrp_track_file_status(): the object's status is `value * weight`
+/// (negated with `reverse`) clamped to -254..=253, where -254 means FAULT; with weight 0 a
+/// non-zero value means FAULT (`reverse`: a zero value does). See [`TrackStatus::of_value`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackFileWeight {
+    /// Name of the tracked object (the `track_file` block's name).
+    pub name: String,
+    /// Weight, -254..=254 (keepalived's range for track files; unlike the fixed-weight
+    /// objects, +/-254 is kept: `value * -254` is FAULT for any value >= 1).
+    pub weight: i32,
+    /// `weight W reverse`: the status is `-(value * weight)`, and with weight 0 a zero value
+    /// is the FAULT one.
+    pub reverse: bool,
+    /// The value the instance starts with: keepalived reads each track file once when it
+    /// starts (init_track_files(); a missing or unreadable file is 0) and builds the initial
+    /// priority and FAULT state from it (vrrp_track.c
+    /// initialise_vrrp_file_tracking_priorities()). Later values come through
+    /// [`crate::VrrpInstance::set_track_value`].
+    pub value: i64,
+}
+
+/// What one tracked object contributes to its instance now: keepalived's per-object
+/// "status" (keepalived/trackers/track_file.c, keepalived/vrrp/vrrp_track.c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TrackStatus {
+    /// The object holds the instance in FAULT (keepalived's status -254, or a failed weight-0
+    /// object); it adds nothing to the priority meanwhile.
+    Fault,
+    /// Added to the base priority, -253..=253 (0 when it contributes nothing).
+    Priority(i32),
+}
+
+/// Lowest track-file status that is not FAULT (keepalived: `status <= -254` is FAULT).
+const STATUS_MIN: i64 = -253;
+/// Highest track-file status (keepalived clamps to 253).
+const STATUS_MAX: i64 = 253;
+
+impl TrackStatus {
+    /// Status of an integer-valued object (`track_file`) holding `value`, tracked with
+    /// `weight` and `reverse` (keepalived/trackers/track_file.c update_track_file_status()
+    /// and process_update_vrrp_track_file_status()):
+    ///
+    /// - `weight == 0`: "a non-zero value means failure, a 0 status means success"
+    ///   ([`TrackStatus::Fault`] / `Priority(0)`); `reverse` swaps the two.
+    /// - otherwise `s = value * weight * (reverse ? -1 : 1)`, clamped to -254..=253;
+    ///   -254 (any product of -254 or less) is [`TrackStatus::Fault`], anything else is
+    ///   `Priority(s)`.
+    ///
+    /// keepalived multiplies C `int`s, which overflows (undefined behaviour) once
+    /// `|value * weight|` passes 2^31; here the product is exact (i64 with saturation), so
+    /// a huge value always clamps to the end of the range its sign points to.
+    pub fn of_value(weight: i32, reverse: bool, value: i64) -> TrackStatus {
+        if weight == 0 {
+            return if (value != 0) != reverse {
+                TrackStatus::Fault
+            } else {
+                TrackStatus::Priority(0)
+            };
+        }
+        let s = value.saturating_mul(i64::from(weight));
+        let s = if reverse { s.saturating_neg() } else { s };
+        if s < STATUS_MIN {
+            TrackStatus::Fault
+        } else {
+            // In STATUS_MIN..=STATUS_MAX after the clamp, so the conversion cannot fail.
+            TrackStatus::Priority(i32::try_from(s.min(STATUS_MAX)).unwrap_or(0))
+        }
+    }
+
+    /// Status of a fixed-weight object ([`TrackWeight`]) that is `up` or down
+    /// (keepalived/vrrp/vrrp_track.c: a positive weight is added while up, a negative one
+    /// while down, weight 0 is FAULT while down). The same rule as
+    /// [`TrackStatus::of_value`] with the value 1 when the weight applies (up for a positive
+    /// weight, down for a negative or zero one) and 0 otherwise.
+    pub fn of_up_down(weight: i32, up: bool) -> TrackStatus {
+        let applies = if weight > 0 { up } else { !up };
+        TrackStatus::of_value(weight, false, i64::from(applies))
+    }
+
+    /// The priority contribution: 0 for [`TrackStatus::Fault`].
+    pub fn priority(self) -> i32 {
+        match self {
+            TrackStatus::Fault => 0,
+            TrackStatus::Priority(p) => p,
+        }
+    }
+
+    /// True for [`TrackStatus::Fault`].
+    pub fn is_fault(self) -> bool {
+        self == TrackStatus::Fault
+    }
 }
 
 /// One `vrrp_instance NAME { ... }` block. Field names are keepalived's keywords; defaults
@@ -107,8 +211,12 @@ pub struct VrrpConfig {
     /// `unicast_peer { }`: when non-empty, adverts are unicast to each peer instead of
     /// multicast, and the TTL check is skipped on receipt.
     pub unicast_peer: Vec<IpAddr>,
-    /// Tracked objects and their weights (`track_script`, `track_interface`, ...).
+    /// Fixed-weight tracked objects (`track_script`, `track_interface`, `track_process`),
+    /// up or down ([`crate::VrrpInstance::set_track`]); they start up.
     pub track: Vec<TrackWeight>,
+    /// `track_file { }`: variable-weight tracked objects holding an integer
+    /// ([`crate::VrrpInstance::set_track_value`]).
+    pub track_file: Vec<TrackFileWeight>,
     /// `version` (or global `vrrp_version`); `None` = 2 for IPv4, 3 for IPv6 (IPv6 forces 3).
     pub version: Option<Version>,
     /// `garp_master_delay`, default 5 s: delay of the second GARP burst after becoming master
@@ -161,6 +269,7 @@ impl Default for VrrpConfig {
             unicast_src_ip: None,
             unicast_peer: Vec::new(),
             track: Vec::new(),
+            track_file: Vec::new(),
             version: None,
             garp_master_delay: Duration::from_secs(5),
             garp_master_repeat: 5,
@@ -217,6 +326,10 @@ pub enum ConfigError {
     /// A track `weight` outside -253..=253.
     #[error("track weight {0} out of range -253..253")]
     TrackWeightOutOfRange(i32),
+    /// A `track_file` `weight` outside -254..=254 (keepalived track_file.c: "weight for
+    /// track file ... must be in [-254..254] inclusive").
+    #[error("track_file weight {0} out of range -254..254")]
+    TrackFileWeightOutOfRange(i32),
     /// IPv6 instance whose advert source is not link-local (RFC 9568 section 5.1.2.1).
     #[error("IPv6 advert source must be link-local")]
     Ipv6SourceNotLinkLocal,
@@ -339,6 +452,13 @@ impl VrrpConfig {
             .find(|t| !(-253..=253).contains(&t.weight))
         {
             return Err(ConfigError::TrackWeightOutOfRange(t.weight));
+        }
+        if let Some(t) = self
+            .track_file
+            .iter()
+            .find(|t| !(-254..=254).contains(&t.weight))
+        {
+            return Err(ConfigError::TrackFileWeightOutOfRange(t.weight));
         }
         if (self.garp_master_refresh > Duration::ZERO
             && self.garp_master_refresh < Duration::from_millis(1))

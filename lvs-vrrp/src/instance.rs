@@ -3,7 +3,8 @@
 //!
 //! Sans-IO in the style of quinn-proto: the caller feeds inputs
 //! ([`VrrpInstance::handle_timeout`], [`VrrpInstance::handle_packet`] and friends,
-//! [`VrrpInstance::set_track`], [`VrrpInstance::shutdown`]) and then drains outputs until each
+//! [`VrrpInstance::set_track`], [`VrrpInstance::set_track_value`],
+//! [`VrrpInstance::shutdown`]) and then drains outputs until each
 //! says "nothing": [`VrrpInstance::poll_transmit`], [`VrrpInstance::poll_event`], and finally
 //! [`VrrpInstance::poll_timeout`] to learn when to call `handle_timeout` next.
 //!
@@ -13,7 +14,7 @@
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::config::{ConfigError, VrrpConfig};
+use crate::config::{ConfigError, TrackStatus, VrrpConfig};
 use crate::wire::{
     self, Advert, AdvertRepr, DecodeError, ETH_HDR_LEN, Family, IPV4_HDR_LEN, IPV6_HDR_LEN, IpMeta,
     Version, auth_type,
@@ -37,8 +38,9 @@ pub enum State {
     Backup,
     /// Forwarding for the VIPs; Adver_Timer running.
     Master,
-    /// keepalived FAULT: a weight-0 tracked object is down or the interface is down; no
-    /// adverts are sent and received adverts are ignored.
+    /// keepalived FAULT: a tracked object holds the instance there (a weight-0 object is
+    /// down, or a track file's status is -254, see [`crate::TrackStatus`]) or the interface
+    /// is down; no adverts are sent and received adverts are ignored.
     Fault,
 }
 
@@ -68,9 +70,11 @@ pub enum Reason {
     Preempted,
     /// [`VrrpInstance::shutdown`] (Shutdown event).
     Shutdown,
-    /// A weight-0 tracked object went down, or the interface went down.
+    /// A tracked object put the instance in FAULT (a weight-0 object went down, a track
+    /// file's status reached -254), or the interface went down; also the startup state when
+    /// a track file's initial value already means FAULT.
     Fault,
-    /// Every weight-0 tracked object and the interface are up again.
+    /// No tracked object holds the instance in FAULT any more and the interface is up.
     FaultCleared,
 }
 
@@ -305,7 +309,10 @@ pub struct VrrpInstance {
     mai_cs: u16,
     base_priority: u8,
     effective_priority: u8,
-    track_up: Vec<bool>,
+    /// Status of every tracked object: `cfg.track` first, then `cfg.track_file`.
+    track_status: Vec<TrackStatus>,
+    /// Current value of every `cfg.track_file` object.
+    track_values: Vec<i64>,
     interface_up: bool,
     state: State,
     adver_at: Option<Micros>,
@@ -326,8 +333,12 @@ pub struct VrrpInstance {
 impl VrrpInstance {
     /// Validate `config` and run the Startup event at `now` (RFC 9568 section 6.4.1): an
     /// address owner (priority 255) becomes Master at once (advert + GARPs queued); any other
-    /// instance enters Backup with Master_Down_Timer = Master_Down_Interval. Tracked objects
-    /// start up; call [`VrrpInstance::set_track`] for any that are down.
+    /// instance enters Backup with Master_Down_Timer = Master_Down_Interval. Fixed-weight
+    /// tracked objects start up (call [`VrrpInstance::set_track`] for any that are down);
+    /// track files start with their configured [`crate::TrackFileWeight::value`], and when
+    /// one of those means FAULT the instance starts in FAULT instead (keepalived vrrp_track.c
+    /// initialise_vrrp_file_tracking_priorities(): "entering FAULT state (tracked file ...
+    /// has status ...)").
     ///
     /// # Errors
     /// Any [`ConfigError`] from [`VrrpConfig::validate`].
@@ -353,7 +364,18 @@ impl VrrpInstance {
             mai_cs: d.adver_int_cs,
             base_priority: config.priority,
             effective_priority: config.priority,
-            track_up: vec![true; config.track.len()],
+            track_status: config
+                .track
+                .iter()
+                .map(|t| TrackStatus::of_up_down(t.weight, true))
+                .chain(
+                    config
+                        .track_file
+                        .iter()
+                        .map(|t| TrackStatus::of_value(t.weight, t.reverse, t.value)),
+                )
+                .collect(),
+            track_values: config.track_file.iter().map(|t| t.value).collect(),
             interface_up: true,
             state: State::Initialize,
             adver_at: None,
@@ -371,8 +393,8 @@ impl VrrpInstance {
             stats: Stats::default(),
             cfg: config,
         };
-        inst.recompute_priority();
-        inst.startup(now, Reason::Startup);
+        inst.effective_priority = inst.computed_priority();
+        inst.start(now);
         Ok(inst)
     }
 
@@ -408,10 +430,31 @@ impl VrrpInstance {
     pub fn base_priority(&self) -> u8 {
         self.base_priority
     }
-    /// Effective priority: base plus tracked weights, clamped to 1..=254; 255 is never
-    /// adjusted (keepalived vrrp_track.c).
+    /// Effective priority: the base priority plus every tracked object's contribution
+    /// ([`TrackStatus::priority`]), clamped to 1..=254; an address owner's 255 is never
+    /// adjusted (keepalived vrrp_track.c vrrp_set_effective_priority(): "Don't change
+    /// priority if address owner"; `total_priority < 1` gives 1, `>= 255` gives 254).
+    /// This is the priority of the next advert and of the Skew_Time.
     pub fn effective_priority(&self) -> u8 {
         self.effective_priority
+    }
+    /// Status of `config().track[index]`, `None` when out of range.
+    pub fn track_status(&self, index: usize) -> Option<TrackStatus> {
+        if index >= self.cfg.track.len() {
+            return None;
+        }
+        self.track_status.get(index).copied()
+    }
+    /// Status of `config().track_file[index]` for its current value, `None` when out of
+    /// range.
+    pub fn track_file_status(&self, index: usize) -> Option<TrackStatus> {
+        self.track_status
+            .get(self.cfg.track.len().checked_add(index)?)
+            .copied()
+    }
+    /// Current value of `config().track_file[index]`, `None` when out of range.
+    pub fn track_file_value(&self, index: usize) -> Option<i64> {
+        self.track_values.get(index).copied()
     }
     /// Primary address used as advert source and in the equal-priority tie-break.
     pub fn primary_addr(&self) -> IpAddr {
@@ -686,7 +729,7 @@ impl VrrpInstance {
         {
             // keepalived vrrp.c: both configured as address owner: reduce local priority.
             self.base_priority = 254;
-            self.recompute_priority();
+            self.update_priority(now);
             self.push_event(Event::OwnerConflict { src: meta.src });
         }
         let eff = self.effective_priority;
@@ -723,14 +766,27 @@ impl VrrpInstance {
         }
     }
 
-    /// Report the state of tracked object `index` (position in `config().track`). Recomputes
-    /// the effective priority and enters / leaves FAULT for weight-0 objects. Out-of-range
-    /// indexes are ignored.
+    /// Report the state of fixed-weight tracked object `index` (position in
+    /// `config().track`) at `now`: its status becomes [`TrackStatus::of_up_down`], the
+    /// effective priority is recomputed and the instance enters / leaves FAULT for weight-0
+    /// objects. Reporting the state the object already has changes nothing. Out-of-range
+    /// indexes are ignored. See [`VrrpInstance::set_track_value`] for
+    /// what a priority change does to the timers.
     pub fn set_track(&mut self, now: Micros, index: usize, up: bool) {
-        if let Some(t) = self.track_up.get_mut(index) {
-            *t = up;
+        let status = self
+            .cfg
+            .track
+            .get(index)
+            .map(|t| TrackStatus::of_up_down(t.weight, up));
+        let (Some(status), Some(slot)) = (status, self.track_status.get_mut(index)) else {
+            return;
+        };
+        if *slot == status {
+            // keepalived acts on changes only (a script's or interface's state flipped).
+            return;
         }
-        self.recompute_priority();
+        *slot = status;
+        self.update_priority(now);
         self.update_fault(now);
     }
 
@@ -739,6 +795,72 @@ impl VrrpInstance {
         match self.cfg.track.iter().position(|t| t.name == name) {
             Some(i) => {
                 self.set_track(now, i, up);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Report the new `value` of variable-weight tracked object `index` (position in
+    /// `config().track_file`) at `now`, as keepalived does when a track file changes
+    /// (keepalived/trackers/track_file.c update_track_file_status() and
+    /// process_update_vrrp_track_file_status()). The object's status becomes
+    /// [`TrackStatus::of_value`]`(weight, reverse, value)`:
+    ///
+    /// - status -254 (weight 0: the failing value) puts the instance in FAULT (a Master
+    ///   sends its priority-0 advert). As in keepalived, entering FAULT this way leaves the
+    ///   effective priority as it was (only `total_priority` drops, so the FAULT
+    ///   notification carries the old priority); it is recomputed on the next change.
+    /// - otherwise the status replaces the object's previous contribution and the effective
+    ///   priority is recomputed ([`VrrpInstance::effective_priority`]); the next advert
+    ///   carries it. A Backup's Master_Down_Timer moves by the change of
+    ///   Master_Down_Interval (its Skew_Time depends on the priority), never into the past
+    ///   (vrrp_set_effective_priority(): `sands` += new `ms_down_timer` - old). Leaving
+    ///   FAULT starts the instance again in Backup (try_up_instance()).
+    ///
+    /// A value whose status equals the current one changes nothing but the stored value.
+    /// Out-of-range indexes are ignored.
+    ///
+    /// One deliberate difference: when a weighted track file leaves FAULT, keepalived 2.2 sets
+    /// the effective priority from `total_priority` without vrrp_set_effective_priority()'s
+    /// address-owner check, so an owner would come back advertising 254; here an owner keeps
+    /// 255 (RFC 9568 section 5.2.4: the owner's priority is 255).
+    pub fn set_track_value(&mut self, now: Micros, index: usize, value: i64) {
+        let Some(t) = self.cfg.track_file.get(index) else {
+            return;
+        };
+        let status = TrackStatus::of_value(t.weight, t.reverse, value);
+        let Some(slot_index) = self.cfg.track.len().checked_add(index) else {
+            return;
+        };
+        let (Some(old), Some(v)) = (
+            self.track_status.get_mut(slot_index),
+            self.track_values.get_mut(index),
+        ) else {
+            return;
+        };
+        *v = value;
+        // process_update_vrrp_track_file_status(): "if (previous_status == new_status)
+        // return;" (a new value of the same status changes nothing).
+        if *old == status {
+            return;
+        }
+        let entering_fault = status.is_fault() && !old.is_fault();
+        *old = status;
+        // track_file.c: on the way into FAULT keepalived only subtracts the previous status
+        // from total_priority and calls down_instance(), not vrrp_set_effective_priority().
+        if !entering_fault {
+            self.update_priority(now);
+        }
+        self.update_fault(now);
+    }
+
+    /// [`VrrpInstance::set_track_value`] by `track_file` name; returns false when no object
+    /// has that name.
+    pub fn set_track_value_by_name(&mut self, now: Micros, name: &str, value: i64) -> bool {
+        match self.cfg.track_file.iter().position(|t| t.name == name) {
+            Some(i) => {
+                self.set_track_value(now, i, value);
                 true
             }
             None => false,
@@ -764,9 +886,16 @@ impl VrrpInstance {
         self.set_state(from, State::Initialize, Reason::Shutdown);
     }
 
-    /// Restart after [`VrrpInstance::shutdown`] (Startup event again). No effect otherwise.
+    /// Restart after [`VrrpInstance::shutdown`] (Startup event again; straight to FAULT
+    /// while a tracked object or the interface holds the instance there). No effect
+    /// otherwise.
     pub fn start(&mut self, now: Micros) {
-        if self.state == State::Initialize {
+        if self.state != State::Initialize {
+            return;
+        }
+        if self.fault_wanted() {
+            self.set_state(State::Initialize, State::Fault, Reason::Fault);
+        } else {
             self.startup(now, Reason::Startup);
         }
     }
@@ -933,28 +1062,46 @@ impl VrrpInstance {
         });
     }
 
-    fn recompute_priority(&mut self) {
+    /// keepalived vrrp_set_effective_priority(): `total_priority` = base + every object's
+    /// contribution, clamped to 1..=254; the owner's 255 is left alone.
+    fn computed_priority(&self) -> u8 {
         if self.base_priority == 255 {
-            self.effective_priority = 255;
+            return 255;
+        }
+        let total = self
+            .track_status
+            .iter()
+            .fold(i64::from(self.base_priority), |p, s| {
+                p.saturating_add(i64::from(s.priority()))
+            });
+        u8::try_from(total.clamp(1, 254)).unwrap_or(1)
+    }
+
+    /// Recompute the effective priority; in Backup, move the Master_Down_Timer by the change
+    /// of Master_Down_Interval, not before `now` (vrrp_set_effective_priority():
+    /// `timer_add_long` / `timer_sub_long` of `sands`, then the thread is requeued).
+    fn update_priority(&mut self, now: Micros) {
+        let new = self.computed_priority();
+        if new == self.effective_priority {
             return;
         }
-        let mut p = i32::from(self.base_priority);
-        for (t, up) in self.cfg.track.iter().zip(&self.track_up) {
-            if (t.weight > 0 && *up) || (t.weight < 0 && !*up) {
-                p = p.saturating_add(t.weight);
-            }
+        let old_mdi = self.master_down_interval_us();
+        self.effective_priority = new;
+        let new_mdi = self.master_down_interval_us();
+        if self.state == State::Backup
+            && let Some(t) = self.master_down_at
+        {
+            let moved = if new_mdi >= old_mdi {
+                t.saturating_add(new_mdi - old_mdi)
+            } else {
+                t.saturating_sub(old_mdi - new_mdi)
+            };
+            self.master_down_at = Some(moved.max(now));
         }
-        self.effective_priority = u8::try_from(p.clamp(1, 254)).unwrap_or(1);
     }
 
     fn fault_wanted(&self) -> bool {
-        !self.interface_up
-            || self
-                .cfg
-                .track
-                .iter()
-                .zip(&self.track_up)
-                .any(|(t, up)| t.weight == 0 && !*up)
+        !self.interface_up || self.track_status.iter().any(|s| s.is_fault())
     }
 
     fn update_fault(&mut self, now: Micros) {

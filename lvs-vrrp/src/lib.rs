@@ -7,7 +7,8 @@
 //! - [`VrrpConfig`]: a `vrrp_instance` block with keepalived's keyword names and defaults,
 //!   validated into typed [`ConfigError`]s.
 //! - [`VrrpInstance`]: the RFC 9568 section 6.4 state machine (Initialize / Backup / Master)
-//!   with keepalived's FAULT state, nopreempt, preempt_delay, tracked weights, unicast peers,
+//!   with keepalived's FAULT state, nopreempt, preempt_delay, tracked objects (fixed weights
+//!   for scripts / interfaces / processes, `value * weight` for track files), unicast peers,
 //!   GARP bursts and refresh, immediate advert on a lower priority, two-owner back-off and
 //!   keepalived-named counters ([`Stats`]).
 //! - [`Router`]: several instances on one interface, routed by VRID and family.
@@ -70,7 +71,10 @@ pub mod instance;
 pub mod router;
 pub mod wire;
 
-pub use config::{AuthType, Authentication, ConfigError, InitialState, TrackWeight, VrrpConfig};
+pub use config::{
+    AuthType, Authentication, ConfigError, InitialState, TrackFileWeight, TrackStatus, TrackWeight,
+    VrrpConfig,
+};
 pub use instance::{DropReason, Event, Micros, Reason, State, Stats, Transmit, VrrpInstance};
 pub use router::{Router, RouterDrop, RouterStats};
 pub use wire::{ChecksumForm, DecodeError, EncodeError, Family, IpMeta, Version};

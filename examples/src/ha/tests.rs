@@ -769,3 +769,161 @@ fn keepalived_conf_track_file_and_track_interface_reach_the_instance_once() {
         vec![("eth0".to_string(), true), ("eth9".to_string(), false)]
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// track_file: one variable-weight lvs-vrrp object per instance entry, simulated time
+// ---------------------------------------------------------------------------------------
+
+fn tf_entry(weight: Option<i32>, reverse: Option<bool>) -> crate::keepalived::TrackRef {
+    crate::keepalived::TrackRef {
+        name: "TF".into(),
+        weight,
+        reverse,
+    }
+}
+
+/// A runner tracking the track file `path` (block weight `weight`) from `instances`.
+fn tf_runner(
+    path: &std::path::Path,
+    weight: i32,
+    instances: Vec<HaInstance>,
+    t: Instant,
+) -> VrrpRunner {
+    let mut def = super::track::TrackFile::new("TF", path);
+    def.weight = weight;
+    let trackers = super::track::Trackers {
+        files: vec![def],
+        processes: Vec::new(),
+    };
+    VrrpRunner::new_with_trackers(instances, vec![], trackers, t).unwrap()
+}
+
+/// Runs one runner alone on a simulated clock from `t` for `d` in 1 ms steps; returns the
+/// priorities of the adverts it sent.
+fn run_alone(r: &mut VrrpRunner, t: &mut Instant, d: Duration) -> Vec<u8> {
+    let end = *t + d;
+    let mut prios = Vec::new();
+    while *t < end {
+        *t += Duration::from_millis(1);
+        if r.poll_timeout().is_some_and(|x| x <= *t) {
+            r.handle_timeout(*t);
+        }
+        prios.extend(exchange(&mut [&mut *r], *t));
+    }
+    prios
+}
+
+#[test]
+fn track_file_entry_is_one_object_whose_value_times_weight_moves_the_priority() {
+    let dir = crate::netns::TempDir::new("hatf").unwrap();
+    let path = dir.join("tf");
+    std::fs::write(&path, "0\n").unwrap();
+    // Three instances track the file: with the block's weight 5, with `weight 5 reverse`,
+    // and with `weight 0` (distinct VRIDs: they run side by side).
+    let mut plain = HaInstance::new(vconf(2, 100));
+    plain.track_file = vec![tf_entry(None, None)];
+    let mut rev_cfg = vconf(2, 100);
+    rev_cfg.name = "VI_REV".into();
+    rev_cfg.virtual_router_id = 52;
+    let mut rev = HaInstance::new(rev_cfg);
+    rev.track_file = vec![tf_entry(Some(5), Some(true))];
+    let mut zero_cfg = vconf(2, 100);
+    zero_cfg.name = "VI_ZERO".into();
+    zero_cfg.virtual_router_id = 53;
+    let mut zero = HaInstance::new(zero_cfg);
+    zero.track_file = vec![tf_entry(Some(0), None)];
+    let mut t = Instant::now();
+    let mut r = tf_runner(&path, 5, vec![plain, rev, zero], t);
+    // One lvs-vrrp object per entry, no fixed-weight stand-ins.
+    let inst = &r.instances()[0];
+    assert!(inst.config().track.is_empty());
+    assert_eq!(
+        inst.config().track_file,
+        vec![lvs_vrrp::TrackFileWeight {
+            name: "TF".into(),
+            weight: 5,
+            reverse: false,
+            value: 0,
+        }]
+    );
+    let prio = |r: &VrrpRunner| -> Vec<u8> {
+        r.instances()
+            .iter()
+            .map(lvs_vrrp::VrrpInstance::effective_priority)
+            .collect()
+    };
+    let states =
+        |r: &VrrpRunner| -> Vec<State> { r.instances().iter().map(|i| i.state()).collect() };
+    // Alone: MASTER after Master_Down_Interval (3 * 10 cs + 156 * 10 / 256 cs).
+    run_alone(&mut r, &mut t, Duration::from_millis(400));
+    assert_eq!(states(&r), vec![State::Master; 3]);
+    let _ = r.take_log();
+
+    // track_file.c: status = value * weight * (reverse ? -1 : 1): 3 * 5 = 15 added, or
+    // subtracted with reverse; weight 0: "a non-zero value means failure".
+    std::fs::write(&path, "3\n").unwrap();
+    let adverts = run_alone(&mut r, &mut t, Duration::from_millis(300));
+    assert_eq!(prio(&r)[..2], [115, 85]);
+    assert_eq!(states(&r), vec![State::Master, State::Master, State::Fault]);
+    // The adverts sent once the poll saw the change carry the new priorities, after the
+    // FAULT instance's priority-0 release; none carries the old 100 after it.
+    let release = adverts.iter().position(|&p| p == 0).unwrap();
+    assert!(adverts[..release].iter().all(|&p| p == 100), "{adverts:?}");
+    let after = &adverts[release + 1..];
+    assert!(after.iter().all(|&p| p == 115 || p == 85), "{adverts:?}");
+    assert!(after.contains(&115) && after.contains(&85), "{adverts:?}");
+    let log: Vec<String> = r.take_log().iter().map(ToString::to_string).collect();
+    assert!(
+        log.contains(&"(VI_2) Changing effective priority from 100 to 115".to_string()),
+        "{log:?}"
+    );
+    assert!(
+        log.contains(&"(VI_ZERO): tracked file TF now FAULT state".to_string()),
+        "{log:?}"
+    );
+
+    // A huge value clamps: 10^8 * 5 -> status 253 -> priority 254; reverse -> status -254:
+    // FAULT.
+    std::fs::write(&path, "100000000").unwrap();
+    run_alone(&mut r, &mut t, Duration::from_millis(300));
+    assert_eq!(prio(&r)[0], 254);
+    assert_eq!(states(&r), vec![State::Master, State::Fault, State::Fault]);
+    // -25 * 5 = -125: 100 - 125 -> 1 (not FAULT); reverse: +125 -> 225.
+    std::fs::write(&path, "-25").unwrap();
+    run_alone(&mut r, &mut t, Duration::from_millis(300));
+    assert_eq!(prio(&r)[..2], [1, 225]);
+    // The reverse instance left FAULT as BACKUP (try_up_instance()) and waits its
+    // Master_Down_Interval before it is MASTER again.
+    assert_eq!(states(&r), vec![State::Master, State::Backup, State::Fault]);
+    // 0: every contribution gone, nobody in FAULT; back to MASTER after the Backup wait.
+    std::fs::write(&path, "0").unwrap();
+    run_alone(&mut r, &mut t, Duration::from_millis(700));
+    assert_eq!(prio(&r), vec![100, 100, 100]);
+    assert_eq!(states(&r), vec![State::Master; 3]);
+    assert_eq!(r.track_file_value("TF"), Some(0));
+}
+
+#[test]
+fn track_file_value_dropping_the_master_below_the_peer_hands_the_vip_over_and_back() {
+    let dir = crate::netns::TempDir::new("hatfp").unwrap();
+    let path = dir.join("tf");
+    std::fs::write(&path, "0").unwrap();
+    let mut t = Instant::now();
+    let mut ai = HaInstance::new(vconf(2, 150));
+    ai.track_file = vec![tf_entry(Some(-10), None)];
+    let mut a = tf_runner(&path, 1, vec![ai], t);
+    let mut b = VrrpRunner::new(vec![HaInstance::new(vconf(3, 100))], vec![], t).unwrap();
+    run(&mut a, &mut b, &mut t, Duration::from_millis(400));
+    assert_eq!((state(&a), state(&b)), (State::Master, State::Backup));
+    // 150 + 6 * -10 = 90 < 100: A keeps advertising (at 90), B discards the lower-priority
+    // adverts (preempt) and takes over at its Master_Down_Interval; A then hears 100 and
+    // steps down. Within one poll (250 ms) + one advert (100 ms) + 360.9 ms.
+    std::fs::write(&path, "6").unwrap();
+    run(&mut a, &mut b, &mut t, Duration::from_millis(720));
+    assert_eq!(a.instances()[0].effective_priority(), 90);
+    assert_eq!((state(&a), state(&b)), (State::Backup, State::Master));
+    // 0: A is 150 again and preempts B (poll + 3 * 10 cs + 106 * 10 / 256 cs).
+    std::fs::write(&path, "0").unwrap();
+    run(&mut a, &mut b, &mut t, Duration::from_millis(600));
+    assert_eq!((state(&a), state(&b)), (State::Master, State::Backup));
+}

@@ -9,12 +9,15 @@
 //! integer, read like keepalived's `strtol(buf, NULL, 0)` on its first 127 bytes (leading
 //! blanks, sign, `0x` hex, `0` octal; no digits = 0; a missing or unreadable file = 0; a
 //! value that overflows `long` or `int` is logged "Invalid number ... - ignoring" and the
-//! previous value kept). Per tracking instance ([`file_status`]):
+//! previous value kept). Each instance entry is one lvs-vrrp variable-weight tracked object
+//! ([`lvs_vrrp::TrackFileWeight`], named after the block) and every value read is handed to
+//! it ([`lvs_vrrp::VrrpInstance::set_track_value`]), which applies keepalived's rules
+//! ([`lvs_vrrp::TrackStatus::of_value`]):
 //! - weight 0: a non-zero value puts the instance in FAULT, 0 clears it (`reverse`: the
 //!   other way round);
 //! - weight W: the status `value * W` (negated with `reverse`) is clamped to -254..=253;
-//!   -254 means FAULT, anything else is added to the priority (which lvs-vrrp clamps to
-//!   1..=254, 255 never adjusted, as vrrp_set_effective_priority() does).
+//!   -254 means FAULT, anything else is added to the priority (clamped to 1..=254, 255 never
+//!   adjusted, as vrrp_set_effective_priority() does).
 //!
 //! keepalived is told of changes by inotify (IN_CLOSE_WRITE / IN_MOVED_TO, and a deleted or
 //! moved-away file reads as 0). Here the file is **polled** every [`TRACK_POLL_INTERVAL`]
@@ -50,14 +53,15 @@
 //! W > 0, while down if W < 0 (process_update_track_process_status()).
 //!
 //! # As lvs-vrrp tracked objects
-//! lvs-vrrp's tracked objects are up/down with a fixed weight ([`TrackWeight`]). A
-//! `track_process` entry is one object named `track_process NAME` with weight `W` (negated
-//! with `reverse`, clamped to -253..=253: the same priority after lvs-vrrp's 1..=254 clamp),
-//! reported up while quorum XOR reverse. A `track_file` entry is one weight-0 object named
-//! `track_file NAME` (down = FAULT) and, with a non-zero weight, sixteen objects
-//! `track_file NAME +1` .. `+128` and `-1` .. `-128` whose up/down states add up to the
-//! status in binary ([`file_objects`], [`file_object_states`]). The names hold a space, which
-//! no keepalived.conf name can, so they never clash with scripts or interfaces.
+//! A `track_file` entry is one variable-weight object of the instance's
+//! [`lvs_vrrp::VrrpConfig::track_file`], started with the value read when the runner starts
+//! (so a file that already means FAULT starts the instance in FAULT, as keepalived's
+//! initialise_vrrp_file_tracking_priorities() does). A `track_process` entry has a fixed
+//! weight in keepalived too (up or down with the quorum), so it is one fixed-weight object
+//! ([`TrackWeight`]) named `track_process NAME` with weight `W` (negated with `reverse`,
+//! clamped to -253..=253: the same priority after the 1..=254 clamp), reported up while
+//! quorum XOR reverse. The name holds a space, which no keepalived.conf name can, so it never
+//! clashes with a script or an interface.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -187,40 +191,6 @@ pub struct Trackers {
 
 // ---- track_file ----
 
-/// What a track file value means for one tracking instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileStatus {
-    /// The instance is in FAULT (keepalived's status -254).
-    Fault,
-    /// Added to the priority, -253..=253.
-    Priority(i32),
-}
-
-/// keepalived's status of `value` for an instance tracking the file with `weight` and
-/// `reverse` (track_file.c update_track_file_status() and
-/// process_update_vrrp_track_file_status()).
-pub fn file_status(value: i64, weight: i32, reverse: bool) -> FileStatus {
-    if weight == 0 {
-        // "If the tracking weight is 0, a non-zero value means failure, a 0 status means
-        // success" (reverse swaps them).
-        return if (value != 0) != reverse {
-            FileStatus::Fault
-        } else {
-            FileStatus::Priority(0)
-        };
-    }
-    let mult: i64 = if reverse { -1 } else { 1 };
-    let s = value
-        .saturating_mul(i64::from(weight))
-        .saturating_mul(mult)
-        .clamp(-254, 253);
-    if s == -254 {
-        FileStatus::Fault
-    } else {
-        FileStatus::Priority(i32::try_from(s).unwrap_or(0))
-    }
-}
-
 /// keepalived's `strtol(buf, NULL, 0)` of a track file's content (its first 127 bytes):
 /// `Some(value)`, 0 when there are no digits; `None` when the number overflows `long` or does
 /// not fit an `int` (keepalived logs "Invalid number ... - ignoring" and keeps the old value).
@@ -293,50 +263,6 @@ pub fn init_track_file(path: &Path, init: TrackFileInit) -> std::io::Result<()> 
     std::fs::write(path, format!("{}\n", init.value))
 }
 
-/// The weight-0 object of a track file entry (down = FAULT).
-pub fn file_fault_object(name: &str) -> String {
-    format!("track_file {name}")
-}
-
-/// The lvs-vrrp tracked objects of one `track_file` entry of weight `weight` (see the module
-/// docs): the FAULT object, then for a non-zero weight `+1`..`+128` and `-1`..`-128`.
-pub fn file_objects(name: &str, weight: i32) -> Vec<TrackWeight> {
-    let mut v = vec![TrackWeight {
-        name: file_fault_object(name),
-        weight: 0,
-    }];
-    if weight != 0 {
-        for sign in [1, -1] {
-            for bit in 0..8 {
-                let w = sign * (1 << bit);
-                v.push(TrackWeight {
-                    name: format!("track_file {name} {w:+}"),
-                    weight: w,
-                });
-            }
-        }
-    }
-    v
-}
-
-/// Up/down states of [`file_objects`] (same order) for `status`: the FAULT object is down
-/// for [`FileStatus::Fault`]; the bit objects add up to the status (a +2^k object adds while
-/// up, a -2^k object while down), and to 0 in FAULT.
-pub fn file_object_states(status: FileStatus, weight: i32) -> Vec<bool> {
-    let (fault, s) = match status {
-        FileStatus::Fault => (true, 0),
-        FileStatus::Priority(s) => (false, s),
-    };
-    let mut v = vec![!fault];
-    if weight != 0 {
-        let pos = u32::try_from(s.max(0)).unwrap_or(0);
-        let neg = s.min(0).unsigned_abs();
-        v.extend((0..8).map(|bit| pos & (1 << bit) != 0));
-        v.extend((0..8).map(|bit| neg & (1 << bit) == 0));
-    }
-    v
-}
-
 // ---- track_process ----
 
 /// The lvs-vrrp object name of a `track_process` entry.
@@ -367,9 +293,10 @@ pub fn process_object_up(have_quorum: bool, reverse: bool) -> bool {
     have_quorum != reverse
 }
 
-/// True when `name` is one of this module's object names (not an interface or a script).
+/// True when `name` is one of this module's fixed-weight object names (a `track_process`
+/// entry; not an interface or a script).
 pub fn is_tracker_object(name: &str) -> bool {
-    name.starts_with("track_file ") || name.starts_with("track_process ")
+    name.starts_with("track_process ")
 }
 
 /// One process as a /proc scan sees it.
@@ -621,24 +548,12 @@ pub(crate) struct Binding {
     pub instance: usize,
     /// Index of the file / process tracker.
     pub tracker: usize,
+    /// Index of the instance's lvs-vrrp object (`config.track_file` for files).
+    pub object: usize,
     /// Resolved weight.
     pub weight: i32,
     /// Resolved reverse.
     pub reverse: bool,
-    /// Last status applied (files).
-    pub status: FileStatus,
-}
-
-impl Binding {
-    pub(crate) fn new(instance: usize, tracker: usize, weight: i32, reverse: bool) -> Self {
-        Binding {
-            instance,
-            tracker,
-            weight,
-            reverse,
-            status: FileStatus::Priority(0),
-        }
-    }
 }
 
 /// Resolves an instance entry against its block: the entry's weight / reverse, else the
@@ -683,55 +598,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn file_status_follows_track_file_c() {
-        // Weight 0: non-zero = FAULT, 0 = OK; reverse swaps them.
-        assert_eq!(file_status(1, 0, false), FileStatus::Fault);
-        assert_eq!(file_status(-3, 0, false), FileStatus::Fault);
-        assert_eq!(file_status(0, 0, false), FileStatus::Priority(0));
-        assert_eq!(file_status(0, 0, true), FileStatus::Fault);
-        assert_eq!(file_status(5, 0, true), FileStatus::Priority(0));
-        // Weight W: value * W * (reverse ? -1 : 1), clamped to [-254, 253], -254 = FAULT.
-        assert_eq!(file_status(3, 10, false), FileStatus::Priority(30));
-        assert_eq!(file_status(3, 10, true), FileStatus::Priority(-30));
-        assert_eq!(file_status(-2, -5, false), FileStatus::Priority(10));
-        assert_eq!(file_status(100, 10, false), FileStatus::Priority(253));
-        assert_eq!(file_status(-25, 10, false), FileStatus::Priority(-250));
-        assert_eq!(file_status(-26, 10, false), FileStatus::Fault);
-        assert_eq!(file_status(1, -254, false), FileStatus::Fault);
-        assert_eq!(file_status(i64::MAX, 254, true), FileStatus::Fault);
-    }
-
-    /// lvs-vrrp's rule (config.rs TrackWeight): weight > 0 adds while up, < 0 while down,
-    /// 0 is FAULT while down.
-    fn vrrp_sum(objs: &[TrackWeight], states: &[bool]) -> (bool, i32) {
-        let mut fault = false;
-        let mut sum = 0;
-        for (o, up) in objs.iter().zip(states) {
-            match o.weight {
-                0 if !up => fault = true,
-                w if (w > 0 && *up) || (w < 0 && !up) => sum += w,
-                _ => {}
-            }
-        }
-        (fault, sum)
-    }
-
-    #[test]
-    fn file_objects_add_up_to_every_status() {
-        for weight in [0, 1, -7] {
-            let objs = file_objects("F", weight);
-            assert_eq!(objs.len(), if weight == 0 { 1 } else { 17 });
-            assert!(objs.iter().all(|o| is_tracker_object(&o.name)));
-            assert!(objs.iter().all(|o| (-253..=253).contains(&o.weight)));
-            let statuses = if weight == 0 { 0..=0 } else { -253..=253 };
-            for s in statuses {
-                let st = file_object_states(FileStatus::Priority(s), weight);
-                assert_eq!(vrrp_sum(&objs, &st), (false, s), "status {s}");
-            }
-            let st = file_object_states(FileStatus::Fault, weight);
-            assert_eq!(vrrp_sum(&objs, &st), (true, 0));
-        }
+    /// The state lvs-vrrp derives from one fixed-weight object reported `up`:
+    /// (FAULT, priority contribution).
+    fn vrrp_status(o: &TrackWeight, up: bool) -> (bool, i32) {
+        let s = lvs_vrrp::TrackStatus::of_up_down(o.weight, up);
+        (s.is_fault(), s.priority())
     }
 
     #[test]
@@ -743,16 +614,14 @@ mod tests {
                 let o = process_track_weight("P", w, reverse);
                 let mult = if reverse { -1 } else { 1 };
                 for q in [false, true] {
-                    let (fault, sum) =
-                        vrrp_sum(std::slice::from_ref(&o), &[process_object_up(q, reverse)]);
+                    let (fault, sum) = vrrp_status(&o, process_object_up(q, reverse));
                     if w == 0 {
                         assert_eq!(fault, q == reverse, "w 0 reverse {reverse} q {q}");
                     } else {
                         let want = if (w > 0) == q { w * mult } else { 0 };
                         // keepalived's total is relative to the initial state; at quorum
                         // the difference between up and down is what matters.
-                        let other =
-                            vrrp_sum(std::slice::from_ref(&o), &[process_object_up(!q, reverse)]).1;
+                        let other = vrrp_status(&o, process_object_up(!q, reverse)).1;
                         let other_want = if (w > 0) != q { w * mult } else { 0 };
                         assert_eq!(sum - other, want - other_want, "w {w} rev {reverse} q {q}");
                         assert!(!fault);

@@ -17,12 +17,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lvs_vrrp::{
-    ConfigError, Event, Router, State, TrackWeight, Transmit, VrrpConfig, VrrpInstance,
+    ConfigError, Event, Router, State, TrackFileWeight, TrackStatus, TrackWeight, Transmit,
+    VrrpConfig, VrrpInstance,
 };
 
 use super::track::{
-    Binding, FileStatus, ProcessTracker, TRACK_POLL_INTERVAL, TrackFile, Trackers,
-    file_object_states, file_objects, file_status, process_object, process_object_up,
+    Binding, ProcessTracker, TRACK_POLL_INTERVAL, TrackFile, Trackers, process_object_up,
     process_track_weight, read_track_file, resolve, scan_proc,
 };
 use crate::keepalived::TrackRef;
@@ -400,6 +400,27 @@ impl VrrpRunner {
         let mut router = Router::new();
         let mut specs = Vec::with_capacity(instances.len());
         let mut file_bindings = Vec::new();
+        // The files are initialised and read first: their values are the instances' starting
+        // state (init_track_files() runs before initialise_tracking_priorities()).
+        let mut log = Vec::new();
+        for f in &trackers.files {
+            if let Some(init) = f.init
+                && let Err(e) = super::track::init_track_file(&f.path, init)
+            {
+                log.push(HaLog::TrackFileInitFailed {
+                    name: f.name.clone(),
+                    error: e.to_string(),
+                });
+            }
+        }
+        let files: Vec<(TrackFile, i64)> = trackers
+            .files
+            .iter()
+            .map(|f| {
+                let v = read_track_file(&f.path).unwrap_or(0);
+                (f.clone(), v)
+            })
+            .collect();
         let mut proc_bindings = Vec::new();
         let file_defs: Vec<_> = trackers
             .files
@@ -415,16 +436,33 @@ impl VrrpRunner {
             for (t, name, weight, reverse) in
                 bind_entries(&spec, "track_file", &spec.track_file, &file_defs)?
             {
-                spec.config.track.extend(file_objects(&name, weight));
-                file_bindings.push(Binding::new(idx, t, weight, reverse));
+                file_bindings.push(Binding {
+                    instance: idx,
+                    tracker: t,
+                    object: spec.config.track_file.len(),
+                    weight,
+                    reverse,
+                });
+                spec.config.track_file.push(TrackFileWeight {
+                    name,
+                    weight,
+                    reverse,
+                    value: files.get(t).map_or(0, |(_, v)| *v),
+                });
             }
             for (t, name, weight, reverse) in
                 bind_entries(&spec, "track_process", &spec.track_process, &proc_defs)?
             {
+                proc_bindings.push(Binding {
+                    instance: idx,
+                    tracker: t,
+                    object: spec.config.track.len(),
+                    weight,
+                    reverse,
+                });
                 spec.config
                     .track
                     .push(process_track_weight(&name, weight, reverse));
-                proc_bindings.push(Binding::new(idx, t, weight, reverse));
             }
             for name in &spec.track_script {
                 let Some(s) = scripts.iter().find(|s| &s.name == name) else {
@@ -460,25 +498,6 @@ impl VrrpRunner {
                 def,
             })
             .collect();
-        let mut log = Vec::new();
-        for f in &trackers.files {
-            if let Some(init) = f.init
-                && let Err(e) = super::track::init_track_file(&f.path, init)
-            {
-                log.push(HaLog::TrackFileInitFailed {
-                    name: f.name.clone(),
-                    error: e.to_string(),
-                });
-            }
-        }
-        let files = trackers
-            .files
-            .into_iter()
-            .map(|f| {
-                let v = read_track_file(&f.path).unwrap_or(0);
-                (f, v)
-            })
-            .collect();
         let procs = if trackers.processes.is_empty() {
             Vec::new()
         } else {
@@ -505,10 +524,28 @@ impl VrrpRunner {
             proc_bindings,
             next_track_poll,
         };
-        // The initial state (initialise_file_tracking_priorities(),
-        // initialise_process_tracking_priorities()).
-        for i in 0..r.file_bindings.len() {
-            r.apply_file(0, i);
+        // The initial state: the files' values are already in the instances
+        // (initialise_vrrp_file_tracking_priorities(): "entering FAULT state (tracked file
+        // ...)" is logged); the processes are applied now
+        // (initialise_process_tracking_priorities()).
+        for b in &r.file_bindings {
+            let fault = r
+                .router
+                .instances()
+                .get(b.instance)
+                .and_then(|i| i.track_file_status(b.object))
+                .is_some_and(TrackStatus::is_fault);
+            if fault {
+                r.log.push(HaLog::TrackFileFault {
+                    instance: r.instance_name(b.instance),
+                    name: r
+                        .files
+                        .get(b.tracker)
+                        .map(|(f, _)| f.name.clone())
+                        .unwrap_or_default(),
+                    fault: true,
+                });
+            }
         }
         for i in 0..r.proc_bindings.len() {
             r.apply_process(0, i);
@@ -530,7 +567,9 @@ impl VrrpRunner {
         self.procs.iter().find(|p| p.def.name == name)
     }
 
-    /// Applies file binding `b`'s status for the file's current value to its instance.
+    /// Hands the file's current value to file binding `b`'s object
+    /// ([`VrrpInstance::set_track_value`]), logging a FAULT change first, as
+    /// process_update_vrrp_track_file_status() does, then a priority change.
     fn apply_file(&mut self, us: u64, b: usize) {
         let Some(bind) = self.file_bindings.get(b) else {
             return;
@@ -538,29 +577,30 @@ impl VrrpRunner {
         let Some((file, value)) = self.files.get(bind.tracker) else {
             return;
         };
-        let status = file_status(*value, bind.weight, bind.reverse);
-        let (instance, weight, old) = (bind.instance, bind.weight, bind.status);
-        let name = file.name.clone();
-        let objects = file_objects(&name, weight);
-        let states = file_object_states(status, weight);
-        if let Some(bm) = self.file_bindings.get_mut(b) {
-            bm.status = status;
-        }
-        if (old == FileStatus::Fault) != (status == FileStatus::Fault) {
-            let iname = self
-                .specs
-                .get(instance)
-                .map(|s| s.config.name.clone())
-                .unwrap_or_default();
+        let (instance, object, value) = (bind.instance, bind.object, *value);
+        let fault = TrackStatus::of_value(bind.weight, bind.reverse, value).is_fault();
+        let was = self
+            .router
+            .instances()
+            .get(instance)
+            .and_then(|i| i.track_file_status(object))
+            .map(TrackStatus::is_fault);
+        if was.is_some_and(|w| w != fault) {
             self.log.push(HaLog::TrackFileFault {
-                instance: iname,
-                name: name.clone(),
-                fault: status == FileStatus::Fault,
+                instance: self.instance_name(instance),
+                name: file.name.clone(),
+                fault,
             });
         }
-        let updates: Vec<(String, bool)> =
-            objects.into_iter().map(|o| o.name).zip(states).collect();
-        self.set_instance_tracks(us, instance, &updates);
+        self.with_instance(instance, |inst| inst.set_track_value(us, object, value));
+    }
+
+    /// The `vrrp_instance` name of instance `instance` (empty when out of range).
+    fn instance_name(&self, instance: usize) -> String {
+        self.specs
+            .get(instance)
+            .map(|s| s.config.name.clone())
+            .unwrap_or_default()
     }
 
     /// Applies process binding `b`'s quorum state to its instance.
@@ -572,20 +612,18 @@ impl VrrpRunner {
             return;
         };
         let up = process_object_up(p.have_quorum(), bind.reverse);
-        let update = [(process_object(&p.def.name), up)];
-        let instance = bind.instance;
-        self.set_instance_tracks(us, instance, &update);
+        let object = bind.object;
+        self.with_instance(bind.instance, |inst| inst.set_track(us, object, up));
     }
 
-    /// Sets tracked objects of one instance, logging a change of effective priority.
-    fn set_instance_tracks(&mut self, us: u64, instance: usize, updates: &[(String, bool)]) {
+    /// Runs `f` on one instance, logging a change of its effective priority
+    /// (vrrp_set_effective_priority(): "Changing effective priority from %d to %d").
+    fn with_instance(&mut self, instance: usize, f: impl FnOnce(&mut VrrpInstance)) {
         let Some(inst) = self.router.instances_mut().get_mut(instance) else {
             return;
         };
         let from = inst.effective_priority();
-        for (name, up) in updates {
-            inst.set_track_by_name(us, name, *up);
-        }
+        f(inst);
         let to = inst.effective_priority();
         if from != to {
             self.log.push(HaLog::Priority {
@@ -791,8 +829,10 @@ impl VrrpRunner {
         self.drain_events();
     }
 
-    /// Reports a tracked object's state (`track_interface` link state, a `track_file`, ...)
-    /// to every instance tracking `name`: weight 0 objects put them in FAULT while down.
+    /// Reports a fixed-weight tracked object's state (`track_interface` link state, a
+    /// script's result) to every instance tracking `name`: weight 0 objects put them in FAULT
+    /// while down. Track files are read by the runner itself and handed over as values
+    /// ([`lvs_vrrp::VrrpInstance::set_track_value`]).
     pub fn set_tracked(&mut self, now: Instant, name: &str, up: bool) {
         let us = self.micros(now);
         self.set_track(us, name, up);
