@@ -210,7 +210,11 @@ pub struct ServiceConfig {
     pub persistence: Option<Persistence>,
     /// One-packet scheduling (`-o`, `IP_VS_SVC_F_ONEPACKET`; UDP and fwmark services only).
     pub one_packet: bool,
-    /// Persistence engine name (`--pe`, e.g. `sip`), at most 16 characters.
+    /// Persistence engine name (`--pe`, e.g. `sip`), at most 16 characters. Kept, listed
+    /// (`-Ln` prints `pe sip`) and saved (`-S`), but not applied: the director has no
+    /// persistence engine, so a persistent service's templates are keyed by client address
+    /// as without `--pe` (the kernel's ip_vs_pe_sip.c would add the SIP Call-ID to the
+    /// template key).
     pub pe_name: Option<String>,
     /// FULLNAT local-address pool (our `--laddr IP`, repeatable), in the order given. Empty for
     /// services without FULLNAT real servers.
