@@ -2,8 +2,9 @@
 //! neighbour modes, with its local stack (smoltcp ICMP echo) on: it must never panic, every
 //! frame it transmits must be at least an Ethernet header long, and its timers must run.
 //!
-//! The first byte picks the mode (bit 0: static neighbours, bit 1: two-legged); the rest is split
-//! into frames at each 0xff byte. A
+//! The first byte picks the mode (bit 0: static neighbours, bit 1: two-legged, bit 2: a 576-byte
+//! MTU so transmits get refragmented, bit 3: all frames first through the batch entry
+//! `handle_frames`); the rest is split into frames at each 0xff byte. A
 //! frame whose first byte is even gets a valid Ethernet + IPv4 + TCP/UDP prefix toward the
 //! VIP (or from the real server), so the fuzzer reaches the pipeline quickly.
 #![no_main]
@@ -15,7 +16,9 @@ use libfuzzer_sys::fuzz_target;
 use lvs_arp::MacAddr;
 use lvs_core::{Director, DirectorConfig, PacketMeta};
 use lvs_examples::control::{Request, execute};
-use lvs_examples::director::{Engine, EngineConfig, IF_CLIENT, IF_SERVER, NeighMode};
+use lvs_examples::director::{
+    DEFAULT_MTU, Engine, EngineConfig, IF_CLIENT, IF_SERVER, NeighMode, RxFrame,
+};
 
 const RULES: &str = "-A -t 10.0.0.100:80 -s rr --laddr 10.0.0.50\n\
     -a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 1\n-a -t 10.0.0.100:80 -r 10.0.0.12:8080 -m -w 1\n\
@@ -70,17 +73,31 @@ fuzz_target!(|data: &[u8]| {
         gateway: Some(Ipv4Addr::new(10, 0, 1, 254)),
         neigh_mode: if mode & 1 == 0 { NeighMode::Resolve } else { NeighMode::Static },
         local_stack: true,
+        // A small MTU now and then, so transmits get refragmented.
+        mtu: if mode & 4 == 0 { DEFAULT_MTU } else { 576 },
     };
     let Ok(mut e) = Engine::new(d, cfg, now) else {
         return;
     };
     e.add_static_neigh(Ipv4Addr::new(10, 0, 0, 11), MacAddr([2, 0, 0, 0, 0, 0x11]));
     let mut t = now;
-    for (i, chunk) in data.split(|&b| b == 0xff).enumerate() {
-        let f = frame(chunk);
-        let ifindex = if two && i % 2 == 1 { IF_SERVER } else { IF_CLIENT };
-        let _ = e.handle_frame(ifindex, &f, &PacketMeta::default(), t);
-        let _ = e.conn_of(&f);
+    let frames: Vec<Vec<u8>> = data.split(|&b| b == 0xff).map(frame).collect();
+    let side = |i: usize| if two && i % 2 == 1 { IF_SERVER } else { IF_CLIENT };
+    if mode & 8 != 0 {
+        // The batch entry: every frame at once (its IP frames through process_batch).
+        e.handle_frames(
+            frames.iter().enumerate().map(|(i, f)| RxFrame {
+                ifindex: side(i),
+                frame: f,
+                meta: PacketMeta::default(),
+            }),
+            t,
+            |_, _| {},
+        );
+    }
+    for (i, (chunk, f)) in data.split(|&b| b == 0xff).zip(&frames).enumerate() {
+        let _ = e.handle_frame(side(i), f, &PacketMeta::default(), t);
+        let _ = e.conn_of(f);
         t += Duration::from_millis(u64::from(chunk.len() as u8) * 10);
         e.handle_timeout(t);
         while let Some((_, out)) = e.poll_transmit() {
