@@ -551,62 +551,34 @@ fn transport(
 /// tags), [`FwdError::UnsupportedIpVersion`] (version nibble not matching the EtherType),
 /// [`FwdError::ExtensionHeaderChain`].
 pub fn parse(frame: &[u8]) -> Result<Parsed, FwdError> {
-    match parse_ipv4_l4(frame) {
+    match parse_ipv4_l4(frame).or_else(|| parse_ipv6_l4(frame)) {
         Some(p) => Ok(p),
         None => parse_any(frame),
     }
 }
 
-/// The common case of [`parse`] on its own: an untagged IPv4 frame without IP options, not a
-/// fragment (DF may be set), carrying a whole TCP or UDP header within its Total Length.
-/// Returns exactly what the general parse returns for such a frame, and `None` for every
-/// other frame (which the general parse then handles, errors included). Fixed offsets: IP
-/// header at 14, transport header at 34.
+/// The common case of [`parse`] on its own for IPv4: an untagged frame without IP options,
+/// not a fragment (DF may be set), carrying a whole TCP or UDP header within its Total
+/// Length. Returns exactly what the general parse returns for such a frame, and `None` for
+/// every other frame (which the general parse then handles, errors included). Fixed
+/// offsets: IP header at 14, transport header at 34.
 #[inline(always)]
 fn parse_ipv4_l4(frame: &[u8]) -> Option<Parsed> {
     // Ethernet (14) + IPv4 without options (20) + the first 14 bytes of a TCP header (UDP
     // needs 8 of them): everything read below.
     let h: &[u8; 48] = frame.first_chunk()?;
-    let be16 = |hi: u8, lo: u8| u16::from_be_bytes([hi, lo]);
     // EtherType IPv4; version 4 with IHL 5; reserved flag, MF and fragment offset clear.
-    if [h[12], h[13], h[14]] != [0x08, 0x00, 0x45] || be16(h[20], h[21]) & 0xbfff != 0 {
+    if [h[12], h[13], h[14]] != [0x08, 0x00, 0x45] || be16_of(h[20], h[21]) & 0xbfff != 0 {
         return None;
     }
     // Total Length: at least the header, and within the frame (padding after it ignored).
-    let total = usize::from(be16(h[16], h[17]));
+    let total = usize::from(be16_of(h[16], h[17]));
     if total < 20 || total > frame.len() - ETH_LEN {
         return None;
     }
     let end = ETH_LEN + total;
-    let l4 = ETH_LEN + 20;
-    let (src_port, dst_port) = (be16(h[34], h[35]), be16(h[36], h[37]));
-    let (transport, rw) = match h[23] {
-        PROTO_TCP => {
-            // Data offset >= 5 and the header (options included) within the packet.
-            let doff = usize::from(h[46] >> 4) * 4;
-            if doff < 20 || l4 + doff > end {
-                return None;
-            }
-            let flags = h[47];
-            (
-                Transport::Tcp {
-                    src_port,
-                    dst_port,
-                    flags,
-                },
-                Rw::Tcp,
-            )
-        }
-        PROTO_UDP => {
-            // RFC 768: 8 <= length <= the IP payload.
-            let len = usize::from(be16(h[38], h[39]));
-            if len < 8 || l4 + len > end {
-                return None;
-            }
-            (Transport::Udp { src_port, dst_port }, Rw::Udp)
-        }
-        _ => return None,
-    };
+    let (l4, protocol) = (ETH_LEN + 20, h[23]);
+    let (transport, rw) = shortcut_transport(h.last_chunk()?, protocol, l4, end)?;
     Some(Parsed {
         rw,
         vlan: None,
@@ -616,11 +588,92 @@ fn parse_ipv4_l4(frame: &[u8]) -> Option<Parsed> {
         src: IpAddr::V4(Ipv4Addr::new(h[26], h[27], h[28], h[29])),
         dst: IpAddr::V4(Ipv4Addr::new(h[30], h[31], h[32], h[33])),
         hop_limit: h[22],
-        protocol: h[23],
+        protocol,
         fragment: None,
         transport,
         routing_pending: false,
     })
+}
+
+/// [`parse_ipv4_l4`] for IPv6: an untagged frame whose Next Header is TCP or UDP (no
+/// extension headers), the transport header whole within the Payload Length. Fixed offsets:
+/// IP header at 14, transport header at 54.
+#[inline(always)]
+fn parse_ipv6_l4(frame: &[u8]) -> Option<Parsed> {
+    // Ethernet (14) + IPv6 (40) + the first 14 bytes of a TCP header.
+    let h: &[u8; 68] = frame.first_chunk()?;
+    if [h[12], h[13], h[14] >> 4] != [0x86, 0xdd, 6] {
+        return None;
+    }
+    let end = ETH_LEN + 40 + usize::from(be16_of(h[18], h[19]));
+    if end > frame.len() {
+        return None;
+    }
+    let (l4, protocol) = (ETH_LEN + 40, h[20]);
+    let (transport, rw) = shortcut_transport(h.last_chunk()?, protocol, l4, end)?;
+    let addr = |at: usize| -> Option<Ipv6Addr> {
+        let a: &[u8; 16] = h.get(at..)?.first_chunk()?;
+        Some(Ipv6Addr::from(*a))
+    };
+    Some(Parsed {
+        rw,
+        vlan: None,
+        l3: ETH_LEN,
+        l4,
+        end,
+        src: IpAddr::V6(addr(22)?),
+        dst: IpAddr::V6(addr(38)?),
+        hop_limit: h[21],
+        protocol,
+        fragment: None,
+        transport,
+        routing_pending: false,
+    })
+}
+
+/// The transport part of the parse shortcuts: `t` is the first 14 bytes at `l4` (read from
+/// the frame; the checks below keep the header within `end`). TCP with data offset >= 5
+/// and its header (options included) within the packet; UDP with 8 <= length <= the IP
+/// payload (RFC 768). `None` for anything else.
+#[inline(always)]
+fn shortcut_transport(
+    t: &[u8; 14],
+    protocol: u8,
+    l4: usize,
+    end: usize,
+) -> Option<(Transport, Rw)> {
+    let (src_port, dst_port) = (be16_of(t[0], t[1]), be16_of(t[2], t[3]));
+    match protocol {
+        PROTO_TCP => {
+            let doff = usize::from(t[12] >> 4) * 4;
+            if doff < 20 || l4 + doff > end {
+                return None;
+            }
+            let flags = t[13];
+            Some((
+                Transport::Tcp {
+                    src_port,
+                    dst_port,
+                    flags,
+                },
+                Rw::Tcp,
+            ))
+        }
+        PROTO_UDP => {
+            let len = usize::from(be16_of(t[4], t[5]));
+            if len < 8 || l4 + len > end {
+                return None;
+            }
+            Some((Transport::Udp { src_port, dst_port }, Rw::Udp))
+        }
+        _ => None,
+    }
+}
+
+/// A big-endian 16-bit word from its two bytes.
+#[inline(always)]
+fn be16_of(hi: u8, lo: u8) -> u16 {
+    u16::from_be_bytes([hi, lo])
 }
 
 /// [`parse`] for any frame: VLAN tag, IPv6 and its extension headers, IPv4 options,
@@ -680,59 +733,86 @@ mod tests {
     use etherparse::PacketBuilder;
     use proptest::prelude::*;
 
-    use super::{parse, parse_any, parse_ipv4_l4};
+    use super::{parse, parse_any, parse_ipv4_l4, parse_ipv6_l4};
 
-    /// An IPv4 TCP (or UDP) frame built by etherparse, `payload` bytes of data.
-    fn frame(udp: bool, payload: usize) -> Vec<u8> {
-        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv4(
-            [10, 0, 0, 1],
-            [192, 168, 56, 200],
-            64,
-        );
+    /// A TCP (or UDP) frame over IPv4 (or IPv6) built by etherparse, `payload` bytes of data.
+    fn frame(v6: bool, udp: bool, payload: usize) -> Vec<u8> {
+        let eth = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
         let mut v = Vec::new();
         let data = vec![0x5a; payload];
-        let r = if udp {
-            b.udp(40000, 80).write(&mut v, &data)
-        } else {
-            b.tcp(40000, 80, 1, 64240).syn().write(&mut v, &data)
+        let r = match (v6, udp) {
+            (false, false) => eth
+                .ipv4([10, 0, 0, 1], [192, 168, 56, 200], 64)
+                .tcp(40000, 80, 1, 64240)
+                .syn()
+                .write(&mut v, &data),
+            (false, true) => eth
+                .ipv4([10, 0, 0, 1], [192, 168, 56, 200], 64)
+                .udp(40000, 80)
+                .write(&mut v, &data),
+            (true, false) => eth
+                .ipv6([0x20; 16], [0x30; 16], 64)
+                .tcp(40000, 80, 1, 64240)
+                .syn()
+                .write(&mut v, &data),
+            (true, true) => eth
+                .ipv6([0x20; 16], [0x30; 16], 64)
+                .udp(40000, 80)
+                .write(&mut v, &data),
         };
         assert!(r.is_ok());
         v
     }
 
-    /// The IPv4 TCP / UDP shortcut takes the frames it should, and gives what the general
-    /// parse gives.
+    /// The TCP / UDP shortcuts take the frames they should, and give what the general parse
+    /// gives.
     #[test]
-    fn ipv4_shortcut_takes_plain_tcp_and_udp() {
-        for udp in [false, true] {
-            for payload in [0, 6, 100] {
-                let f = frame(udp, payload);
-                let fast = parse_ipv4_l4(&f);
-                // Frames shorter than 48 bytes (UDP with little data) go the general way.
-                assert_eq!(fast.is_some(), f.len() >= 48, "udp {udp} payload {payload}");
-                assert_eq!(parse(&f), parse_any(&f));
-                assert!(parse_any(&f).is_ok());
+    fn shortcuts_take_plain_tcp_and_udp() {
+        for v6 in [false, true] {
+            for udp in [false, true] {
+                for payload in [0, 6, 100] {
+                    let f = frame(v6, udp, payload);
+                    let fast = if v6 {
+                        parse_ipv6_l4(&f)
+                    } else {
+                        parse_ipv4_l4(&f)
+                    };
+                    // Frames shorter than the bytes a shortcut reads (48 for IPv4, 68 for
+                    // IPv6: UDP with little data) go the general way.
+                    let reads = if v6 { 68 } else { 48 };
+                    assert_eq!(
+                        fast.is_some(),
+                        f.len() >= reads,
+                        "v6 {v6} udp {udp} {payload}"
+                    );
+                    assert!(parse_any(&f).is_ok());
+                    assert_eq!(parse(&f), parse_any(&f));
+                    if let Some(p) = fast {
+                        assert_eq!(Ok(p), parse_any(&f));
+                    }
+                }
             }
         }
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
 
-        /// `parse` (shortcut, then the general parse) equals the general parse on every
-        /// frame: plain TCP / UDP frames with up to four bytes of the first 60 changed (so
-        /// each header field the shortcut checks takes odd values: EtherType, version / IHL,
-        /// Total Length, flags and offset, protocol, data offset, UDP length) and truncated
-        /// or padded.
+        /// `parse` (shortcuts, then the general parse) equals the general parse on every
+        /// frame: plain TCP / UDP frames over IPv4 and IPv6 with up to four bytes of the
+        /// first 70 changed (so each header field the shortcuts check takes odd values:
+        /// EtherType, version / IHL, Total / Payload Length, flags and offset, protocol /
+        /// Next Header, data offset, UDP length) and truncated or padded.
         #[test]
         fn parse_equals_the_general_parse(
+            v6 in any::<bool>(),
             udp in any::<bool>(),
             payload in 0usize..64,
-            edits in proptest::collection::vec((0usize..60, any::<u8>()), 0..4),
+            edits in proptest::collection::vec((0usize..70, any::<u8>()), 0..4),
             cut in 0usize..80,
             pad in 0usize..8,
         ) {
-            let mut f = frame(udp, payload);
+            let mut f = frame(v6, udp, payload);
             for (at, v) in edits {
                 if let Some(b) = f.get_mut(at) {
                     *b = v;
@@ -742,7 +822,7 @@ mod tests {
             f.truncate(if cut >= 40 { keep } else { f.len() });
             f.extend(std::iter::repeat_n(0u8, pad));
             prop_assert_eq!(parse(&f), parse_any(&f));
-            if let Some(p) = parse_ipv4_l4(&f) {
+            for p in [parse_ipv4_l4(&f), parse_ipv6_l4(&f)].into_iter().flatten() {
                 prop_assert_eq!(Ok(p), parse_any(&f));
             }
         }
