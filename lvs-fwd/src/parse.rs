@@ -551,9 +551,9 @@ fn transport(
 /// tags), [`FwdError::UnsupportedIpVersion`] (version nibble not matching the EtherType),
 /// [`FwdError::ExtensionHeaderChain`].
 pub fn parse(frame: &[u8]) -> Result<Parsed, FwdError> {
-    match parse_ipv4_l4(frame).or_else(|| parse_ipv6_l4(frame)) {
+    match parse_ipv4_l4(frame) {
         Some(p) => Ok(p),
-        None => parse_any(frame),
+        None => parse_other(frame),
     }
 }
 
@@ -593,6 +593,16 @@ fn parse_ipv4_l4(frame: &[u8]) -> Option<Parsed> {
         transport,
         routing_pending: false,
     })
+}
+
+/// Every frame but the IPv4 shortcut's: the IPv6 shortcut, else the general parse (out of
+/// line, so the IPv4 shortcut's code stays small).
+#[inline(never)]
+fn parse_other(frame: &[u8]) -> Result<Parsed, FwdError> {
+    match parse_ipv6_l4(frame) {
+        Some(p) => Ok(p),
+        None => parse_any(frame),
+    }
 }
 
 /// [`parse_ipv4_l4`] for IPv6: an untagged frame whose Next Header is TCP or UDP (no
