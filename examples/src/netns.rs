@@ -550,30 +550,37 @@ impl Tap {
         &self.name
     }
 
-    /// The next frame already queued, without waiting; `None` when there is none, and also
-    /// when the read fails (a TAP whose link is down or that is being moved to another
-    /// namespace answers EIO: smoltcp panics on read errors other than "would block", and
-    /// that panic is caught here and logged, so a link going away does not end the caller).
-    pub fn try_recv(&mut self) -> Option<Vec<u8>> {
+    /// The next frame already queued, without waiting; `Ok(None)` when there is none.
+    ///
+    /// Errors: [`NetError::Io`] when the read fails (EIO from a TAP whose link is down or
+    /// that is being moved to another namespace, EBADFD once it is deleted). smoltcp panics
+    /// on read errors other than "would block"; the panic is caught here and its message
+    /// returned, so each caller decides whether a failed read ends it.
+    pub fn try_recv(&mut self) -> Result<Option<Vec<u8>>> {
         let now = smoltcp::time::Instant::from_micros(0);
         let dev = &mut self.dev;
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let (rx, _tx) = dev.receive(now)?;
             Some(rx.consume(<[u8]>::to_vec))
-        })) {
-            Ok(frame) => frame,
-            Err(_) => {
-                tracing::debug!(tap = %self.name, "TAP read failed (link down?)");
-                None
+        }))
+        .map_err(|p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            NetError::Io {
+                what: format!("reading TAP {}", self.name),
+                source: io::Error::other(msg),
             }
-        }
+        })
     }
 
     /// Waits up to `timeout` for a frame; `Ok(None)` when none came.
     pub fn recv(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(frame) = self.try_recv() {
+            if let Some(frame) = self.try_recv()? {
                 return Ok(Some(frame));
             }
             let left = deadline.saturating_duration_since(Instant::now());

@@ -667,7 +667,7 @@ impl Harness {
                 let at = Instant::now();
                 self.on_frame(&frame, at);
                 // Drain what else is queued before timers.
-                while let Some(frame) = self.tap.try_recv() {
+                while let Ok(Some(frame)) = self.tap.try_recv() {
                     self.on_frame(&frame, Instant::now());
                 }
             }

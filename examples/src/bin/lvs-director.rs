@@ -123,6 +123,16 @@ fn sysfs_mtu(name: &str) -> Option<u32> {
     std::fs::read_to_string(p).ok()?.trim().parse().ok()
 }
 
+/// The next frame ready on `tap`, if any. A failed read (EIO while the TAP's link is down or
+/// it is being moved to another namespace) counts as no frame: the link may come back, and
+/// HA follows link state on its own.
+fn read_frame(tap: &mut Tap) -> Option<Vec<u8>> {
+    tap.try_recv().unwrap_or_else(|e| {
+        tracing::debug!("{e}");
+        None
+    })
+}
+
 fn open_tap(name: &str) -> Result<Tap, String> {
     let tap = Tap::open(name).map_err(|e| e.to_string())?;
     netns::ip(&["link", "set", "dev", name, "up"]).map_err(|e| e.to_string())?;
@@ -277,7 +287,7 @@ fn run(args: Args) -> Result<(), String> {
             while read < 256 {
                 burst.clear();
                 while burst.len() < PROCESS_BATCH
-                    && let Some(frame) = tap.try_recv()
+                    && let Some(frame) = read_frame(tap)
                 {
                     burst.push(frame);
                 }

@@ -288,8 +288,8 @@ impl Node {
                 self.frame(&frame);
                 for _ in 0..64 {
                     match self.tap.try_recv() {
-                        Some(f) => self.frame(&f),
-                        None => break,
+                        Ok(Some(f)) => self.frame(&f),
+                        Ok(None) | Err(_) => break,
                     }
                 }
             }

@@ -13,8 +13,9 @@ use std::thread::JoinHandle;
 /// Longest sleep of the loop (ms), so a stop flag is seen within this time.
 const MAX_WAIT_MS: u64 = 50;
 
-/// smoltcp's TAP device panics on a read or write error other than "would block" (e.g. EIO
-/// when the link is down, EBADFD when it was deleted); turn that into an error.
+/// smoltcp's TAP device panics on a write error other than "would block" (e.g. EIO when the
+/// link is down, EBADFD when it was deleted); turn that into an error. (Reads report their
+/// failure themselves: [`Tap::try_recv`].)
 fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, RealServerError> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
         let msg = p
@@ -50,7 +51,10 @@ pub fn run_on_tap(
         "real server up"
     );
     while !stop.load(Ordering::Relaxed) {
-        while let Some(frame) = guarded("TAP read", || tap.try_recv())? {
+        while let Some(frame) = tap
+            .try_recv()
+            .map_err(|e| RealServerError::Tap(e.to_string()))?
+        {
             rs.receive(&frame);
         }
         rs.poll(smoltcp::time::Instant::now());
