@@ -242,6 +242,12 @@ impl Dummy {
         let d = Dummy(name);
         netns::ip(&["link", "set", "dev", &peer, "up"]).unwrap();
         netns::ip(&["link", "set", "dev", &d.0, "up"]).unwrap();
+        // The kernel reports the veth's operstate up asynchronously (linkwatch), up to about
+        // a second later on a loaded machine: wait for it, bounded.
+        let start = std::time::Instant::now();
+        while !lvs_examples::ha::link::read_link(&d.0) && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         d
     }
 
