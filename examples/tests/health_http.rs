@@ -170,7 +170,9 @@ fn std_probes_over_loopback() {
     h.join().unwrap();
 
     // TCP_CHECK: listening passes; once the listener is closed the connection is refused.
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    // On 127.0.0.2: once freed, its port may be handed to a listener of a test running in
+    // parallel, which binds 127.0.0.1 and so cannot take these connections.
+    let l = TcpListener::bind("127.0.0.2:0").unwrap();
     let addr = l.local_addr().unwrap();
     let tcp = Probe::Tcp {
         addr,
